@@ -1,0 +1,1 @@
+"""A Twilio-faithful TwiML interpreter: text phone, scripted calls, load."""
