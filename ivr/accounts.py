@@ -1,0 +1,210 @@
+"""People, accounts, pool bindings and transactions: a repository over SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from . import passwords
+from .identity import IdNumber
+from .policy import Region, relation_to_funder, relation_to_member
+from .storage import bindings, meta, people, regions, transactions
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One insured person as the hotline sees them (never holds the password)."""
+
+    id_number: str
+    name: str
+    scheme: str
+    status: str
+    retired: bool
+    region_code: str
+    balance_fen: int | None
+    monthly_credit_fen: int | None
+    as_of: date | None
+    locked: bool
+
+    @property
+    def id(self) -> IdNumber:
+        return IdNumber(self.id_number)
+
+    @property
+    def has_account(self) -> bool:
+        """Only the employee scheme has a personal account."""
+        return self.scheme == "employee" and self.balance_fen is not None
+
+    @property
+    def balance(self) -> Decimal:
+        return Decimal(self.balance_fen or 0) / 100
+
+    @property
+    def monthly_credit(self) -> Decimal:
+        return Decimal(self.monthly_credit_fen or 0) / 100
+
+
+_PERSON_COLUMNS = (
+    people.c.id_number, people.c.name, people.c.scheme, people.c.status, people.c.retired,
+    people.c.region_code, people.c.balance_fen, people.c.monthly_credit_fen, people.c.as_of,
+    people.c.locked,
+)
+
+
+def _person(row: Any) -> Person:
+    return Person(*row)
+
+
+def find_person(conn: Connection, id_number: str) -> Person | None:
+    """Look a person up by their 18-character ID number."""
+    row = conn.execute(
+        select(*_PERSON_COLUMNS).where(people.c.id_number == id_number)
+    ).first()
+    return _person(row) if row else None
+
+
+def find_by_card_digits(conn: Connection, digits: str) -> list[Person]:
+    """Everyone whose card number has these digits (two or more means: ask for the ID)."""
+    rows = conn.execute(
+        select(*_PERSON_COLUMNS).where(people.c.card_digits == digits).limit(2)
+    ).all()
+    return [_person(r) for r in rows]
+
+
+class PasswordCheck(Enum):
+    OK = "ok"
+    WRONG = "wrong"  # also for an unknown number: the caller must not tell them apart
+    LOCKED = "locked"  # was locked before this attempt: no check, no data
+    NOW_LOCKED = "now_locked"  # this wrong attempt reached the region's threshold
+
+
+def check_password(engine: Engine, id_number: str | None, password: str,
+                   lockout_after: int) -> PasswordCheck:
+    """Verify and count consecutive failures across calls; lock at the threshold."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(people.c.password_hash, people.c.locked).where(
+                people.c.id_number == id_number
+            )
+        ).first() if id_number else None
+    if row is None:
+        passwords.verify_password(password, passwords.DUMMY_HASH)
+        return PasswordCheck.WRONG
+    if row.locked:
+        return PasswordCheck.LOCKED
+    if passwords.verify_password(password, row.password_hash):
+        with engine.begin() as conn:
+            conn.execute(
+                update(people).where(people.c.id_number == id_number,
+                                     people.c.failed_attempts != 0)
+                .values(failed_attempts=0)
+            )
+        return PasswordCheck.OK
+    with engine.begin() as conn:
+        failed = conn.execute(
+            update(people).where(people.c.id_number == id_number)
+            .values(failed_attempts=people.c.failed_attempts + 1)
+            .returning(people.c.failed_attempts)
+        ).scalar_one()
+        if failed >= lockout_after:
+            conn.execute(update(people).where(people.c.id_number == id_number).values(locked=True))
+            return PasswordCheck.NOW_LOCKED
+    return PasswordCheck.WRONG
+
+
+def unlock(engine: Engine, id_number: str) -> bool:
+    """Operator unlock: clears the lock and the failure count; False when nobody has that ID."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(people).where(people.c.id_number == id_number)
+            .values(locked=False, failed_attempts=0)
+        )
+        return result.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    date: date
+    kind: str
+    amount: Decimal
+    for_name: str | None
+
+
+def recent_transactions(conn: Connection, id_number: str, limit: int = 5) -> list[Transaction]:
+    """The latest entries, newest first (ties: latest imported first)."""
+    other = people.alias("other")
+    rows = conn.execute(
+        select(transactions.c.date, transactions.c.kind, transactions.c.amount_fen, other.c.name)
+        .select_from(transactions.outerjoin(other, other.c.id_number == transactions.c.for_id))
+        .where(transactions.c.id_number == id_number)
+        .order_by(transactions.c.date.desc(), transactions.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [Transaction(r[0], r[1], Decimal(r[2]) / 100, r[3]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolMember:
+    """One side of a binding as heard by the caller: relation word key, name, date."""
+
+    relation: str
+    name: str
+    since: date
+
+
+def members_of(conn: Connection, funder: Person) -> list[PoolMember]:
+    """The caller as funder: the members they fund, in binding order."""
+    rows = conn.execute(
+        select(bindings.c.member, bindings.c.relationship, bindings.c.since, people.c.name)
+        .join(people, people.c.id_number == bindings.c.member)
+        .where(bindings.c.funder == funder.id_number)
+        .order_by(bindings.c.since, bindings.c.member)
+    ).all()
+    me = funder.id
+    result = []
+    for member_id, relationship, since, name in rows:
+        m = IdNumber(member_id)
+        word = relation_to_funder(relationship, m.sex, m.birth_date, me.birth_date)
+        result.append(PoolMember(word, name, since))
+    return result
+
+
+def funders_of(conn: Connection, member: Person) -> list[PoolMember]:
+    """The caller as beneficiary: who funds them, in deduction order (binding date)."""
+    rows = conn.execute(
+        select(bindings.c.funder, bindings.c.relationship, bindings.c.since, people.c.name)
+        .join(people, people.c.id_number == bindings.c.funder)
+        .where(bindings.c.member == member.id_number)
+        .order_by(bindings.c.since, bindings.c.funder)
+    ).all()
+    me = member.id
+    result = []
+    for funder_id, relationship, since, name in rows:
+        f = IdNumber(funder_id)
+        word = relation_to_member(relationship, f.sex, f.birth_date, me.birth_date)
+        result.append(PoolMember(word, name, since))
+    return result
+
+
+def region_for(conn: Connection, code: str | None = None) -> Region:
+    """The region by code, else the line's region (the last one imported), else the defaults."""
+    if code is None:
+        code = conn.execute(select(meta.c.value).where(meta.c.key == "line_region")).scalar()
+    if code is None:
+        return Region()
+    row = conn.execute(select(regions).where(regions.c.code == code)).mappings().first()
+    if row is None:
+        return Region()
+    data = dict(row)
+    data["agent_hours"] = json.loads(data["agent_hours"])
+    return Region.from_mapping(data)
+
+
+def count_people(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(people)).scalar_one())

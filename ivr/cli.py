@@ -1,0 +1,122 @@
+"""The `ivr12333` command: import, unlock, demo, serve, call, graph, load."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .config import Settings
+from .errors import DatasetError, InvalidIdNumber, StorageError
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+def _engine(settings: Settings) -> Any:
+    from .storage import ensure_schema, make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_schema(engine)
+    except StorageError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    return engine
+
+
+@click.group()
+@click.option("--database-url", envvar="IVR_DATABASE_URL", default=None,
+              help="SQLAlchemy URL; default: a SQLite file in ~/.local/share/ivr12333/")
+@click.version_option(package_name="ivr12333")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """ivr12333 — the 12333 medical-insurance hotline: serve it, call it, load its data."""
+    settings = Settings.from_env()
+    if database_url:
+        settings.database_url = database_url
+    ctx.obj = settings
+
+
+def run_import(settings: Settings, path: Path) -> None:
+    """Import with a progress bar; a bad file prints every broken record and exits 1."""
+    from .dataset import DatasetInvalid, import_dataset, load_file
+
+    engine = _engine(settings)
+    try:
+        data = load_file(path)
+        total = len(data.get("people") or []) if isinstance(data.get("people"), list) else 0
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True,
+                      disable=total < 1000) as bar:
+            tasks: dict[str, Any] = {}
+
+            def advance(phase: str, n: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=total)
+                bar.advance(tasks[phase], n)
+
+            report = import_dataset(engine, data, scrypt_n=settings.scrypt_n, progress=advance)
+    except DatasetInvalid as exc:
+        err.print(f"[red]{path}: not imported, nothing changed.[/] "
+                  f"{exc.total} record(s) break the rules:")
+        for e in exc.errors:
+            err.print(f"  {e.record}: {e.rule}", markup=False, highlight=False)
+        if exc.total > len(exc.errors):
+            err.print(f"  ... and {exc.total - len(exc.errors)} more")
+        sys.exit(1)
+    except DatasetError as exc:
+        err.print(f"[red]{path}: not imported, nothing changed.[/] {exc}", highlight=False)
+        sys.exit(1)
+    except StorageError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    out.print(f"imported {report.people} people, {report.bindings} bindings, "
+              f"{report.transactions} transactions (region {report.region}) from {path}")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def import_cmd(ctx: click.Context, file: Path) -> None:
+    """Load people, accounts, bindings and transactions from FILE.json (all or nothing)."""
+    run_import(_settings(ctx), file)
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Load the bundled synthetic demo people (safe to repeat)."""
+    from .resources import demo_dataset
+
+    run_import(_settings(ctx), demo_dataset())
+
+
+@main.command()
+@click.argument("id_number")
+@click.pass_context
+def unlock(ctx: click.Context, id_number: str) -> None:
+    """Unlock a person's query password after too many wrong attempts."""
+    from . import accounts
+    from .identity import from_keypad, mask_id_number, parse_id_number
+
+    try:
+        ident = parse_id_number(from_keypad(id_number))
+    except InvalidIdNumber as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+    if accounts.unlock(_engine(_settings(ctx)), ident.value):
+        out.print(f"unlocked {ident.masked}", highlight=False)
+    else:
+        err.print(f"[red]error:[/] nobody with ID number {mask_id_number(ident.value)}",
+                  highlight=False)
+        sys.exit(1)

@@ -1,0 +1,358 @@
+"""Import a dataset file (dataset.md): validate everything, then write it in one transaction."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+
+from . import passwords
+from .errors import DatasetError, InvalidCardNumber, InvalidIdNumber
+from .identity import card_digits, mask_id_number, normalise_card_number, parse_id_number
+from .policy import CLOSE_RELATIVES, Region
+from .storage import bindings, meta, people, regions, transactions, upsert
+
+KINDS = ("outpatient", "inpatient", "pharmacy", "pool_payment", "credit")
+_AMOUNT_RE = re.compile(r"^-?\d{1,13}(\.\d{1,2})?$")
+_PASSWORD_RE = re.compile(r"^\d{6}$")
+MAX_ERRORS = 20
+
+Progress = Callable[[str, int], None]  # (phase, records done)
+
+
+class DatasetInvalid(DatasetError):
+    """Several records break rules; `errors` lists each one (record, rule)."""
+
+    def __init__(self, errors: list[DatasetError], total: int) -> None:
+        super().__init__(errors[0].record, errors[0].rule)
+        self.errors = errors
+        self.total = total
+
+    def __str__(self) -> str:
+        lines = [f"{e.record}: {e.rule}" for e in self.errors]
+        if self.total > len(self.errors):
+            lines.append(f"... and {self.total - len(self.errors)} more")
+        return "\n".join(lines)
+
+
+@dataclass
+class ImportReport:
+    people: int = 0
+    bindings: int = 0
+    transactions: int = 0
+    region: str = ""
+
+
+@dataclass
+class _Checker:
+    errors: list[DatasetError] = field(default_factory=list)
+    total: int = 0
+
+    def fail(self, record: str, rule: str) -> None:
+        self.total += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(DatasetError(record, rule))
+
+
+def _fen(value: Any) -> int:
+    """A decimal string with at most 2 places -> integer fen (floats are refused)."""
+    if not isinstance(value, str) or not _AMOUNT_RE.match(value):
+        raise ValueError("must be a decimal string with at most 2 places, e.g. \"12.50\"")
+    return int(Decimal(value) * 100)
+
+
+def _date(value: Any) -> date:
+    if not isinstance(value, str):
+        raise ValueError("must be a date string YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid date YYYY-MM-DD") from None
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """Read and parse a dataset file, turning I/O and JSON errors into DatasetError."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh, parse_float=Decimal)
+    except FileNotFoundError:
+        raise DatasetError(str(path), "file not found") from None
+    except UnicodeDecodeError:
+        raise DatasetError(str(path), "not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise DatasetError(str(path), f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise DatasetError(str(path), "the top level must be an object with people")
+    return data
+
+
+def _records(data: dict[str, Any], key: str, ck: _Checker) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        ck.fail(key, "must be an array")
+        return []
+    return value
+
+
+def _person_rows(items: list[Any], region: Region, ck: _Checker,
+                 progress: Progress | None) -> Iterator[dict[str, Any]]:
+    seen_ids: dict[str, int] = {}
+    seen_cards: dict[str, int] = {}
+    for i, p in enumerate(items):
+        if progress:
+            progress("checking people", 1)
+        rec = f"people[{i}]"
+        if not isinstance(p, dict):
+            ck.fail(rec, "must be an object")
+            continue
+        try:
+            ident = parse_id_number(str(p.get("id_number", "")))
+        except InvalidIdNumber as exc:
+            ck.fail(rec, f"id_number: {exc}")
+            continue
+        rec = f"people[{i}] ({ident.masked})"
+        if ident.value in seen_ids:
+            ck.fail(rec, f"id_number duplicates people[{seen_ids[ident.value]}]")
+            continue
+        seen_ids[ident.value] = i
+        card = p.get("card_number")
+        if card is not None:
+            try:
+                card = normalise_card_number(str(card))
+            except InvalidCardNumber as exc:
+                ck.fail(rec, f"card_number: {exc}")
+                continue
+            if card in seen_cards:
+                ck.fail(rec, f"card_number duplicates people[{seen_cards[card]}]")
+                continue
+            seen_cards[card] = i
+        name = p.get("name")
+        if not isinstance(name, str) or not name.strip():
+            ck.fail(rec, "name is required")
+            continue
+        scheme, status = p.get("scheme"), p.get("status", "active")
+        if scheme not in ("employee", "resident"):
+            ck.fail(rec, "scheme must be \"employee\" or \"resident\"")
+            continue
+        if status not in ("active", "suspended"):
+            ck.fail(rec, "status must be \"active\" or \"suspended\"")
+            continue
+        if "password_hash" in p and "password" not in p:
+            if not isinstance(p["password_hash"], str) or not passwords.is_password_hash(
+                p["password_hash"]
+            ):
+                ck.fail(rec, "password_hash is not an scrypt hash from `ivr12333 demo`")
+                continue
+            pw_hash, pw = p["password_hash"], ""
+        else:
+            pw = p.get("password")
+            if not isinstance(pw, str) or not _PASSWORD_RE.match(pw):
+                ck.fail(rec, "password must be 6 digits as a string")
+                continue
+            pw_hash = ""  # hashed once every record has passed: no slow work for a bad file
+        account = p.get("account")
+        balance = credit = None
+        as_of = None
+        if scheme == "employee":
+            if not isinstance(account, dict):
+                ck.fail(rec, "an employee-scheme person needs an account")
+                continue
+            try:
+                balance = _fen(account.get("balance"))
+                credit = _fen(account.get("monthly_credit", "0.00"))
+                as_of = _date(account.get("as_of"))
+            except ValueError as exc:
+                ck.fail(rec, f"account: {exc}")
+                continue
+        elif account is not None:
+            ck.fail(rec, "a resident-scheme person has no personal account")
+            continue
+        retired = p.get("retired", False)
+        if not isinstance(retired, bool):
+            ck.fail(rec, "retired must be true or false")
+            continue
+        yield {
+            "id_number": ident.value,
+            "card_number": card,
+            "card_digits": card_digits(card) if card else None,
+            "name": name.strip(),
+            "scheme": scheme,
+            "status": status,
+            "retired": retired,
+            "password_hash": pw_hash,
+            "_password": pw,
+            "phone": p.get("phone"),
+            "region_code": region.code,
+            "balance_fen": balance,
+            "monthly_credit_fen": credit,
+            "as_of": as_of,
+        }
+
+
+def _id_ref(value: Any) -> str | None:
+    try:
+        return parse_id_number(str(value)).value
+    except InvalidIdNumber:
+        return None
+
+
+def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = passwords.DEFAULT_N,
+                   progress: Progress | None = None) -> ImportReport:
+    """Validate the whole dataset, then upsert it in one transaction: all or nothing."""
+    ck = _Checker()
+    try:
+        region = Region.from_mapping(data.get("region") or {})
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DatasetError("region", str(exc)) from None
+    if not isinstance(region.code, str) or not region.code:
+        raise DatasetError("region", "code must be a non-empty string")
+    person_items = _records(data, "people", ck)
+    binding_items = _records(data, "bindings", ck)
+    tx_items = _records(data, "transactions", ck)
+
+    rows = list(_person_rows(person_items, region, ck, progress))
+    in_file = {r["id_number"]: r for r in rows}
+
+    with engine.begin() as conn:
+        def known(id_number: str) -> dict[str, Any] | None:
+            if id_number in in_file:
+                return in_file[id_number]
+            row = conn.execute(
+                select(people.c.scheme, people.c.status).where(people.c.id_number == id_number)
+            ).mappings().first()
+            return dict(row) if row else None
+
+        binding_rows = []
+        for i, b in enumerate(binding_items):
+            rec = f"bindings[{i}]"
+            if not isinstance(b, dict):
+                ck.fail(rec, "must be an object")
+                continue
+            funder, member = _id_ref(b.get("funder")), _id_ref(b.get("member"))
+            if funder is None or member is None:
+                ck.fail(rec, "funder and member must be valid ID numbers")
+                continue
+            rec = f"bindings[{i}] ({mask_id_number(funder)} -> {mask_id_number(member)})"
+            rel = b.get("relationship")
+            try:
+                since = _date(b.get("since"))
+            except ValueError as exc:
+                ck.fail(rec, f"since {exc}")
+                continue
+            if funder == member:
+                ck.fail(rec, "a person cannot bind themselves")
+            elif rel not in CLOSE_RELATIVES:
+                ck.fail(rec, f"relationship must be one of {', '.join(CLOSE_RELATIVES)}")
+            elif not region.allows(rel):
+                ck.fail(rec, f"relationship {rel!r} is not allowed by region {region.code} "
+                             f"({region.pool_relations})")
+            elif (f := known(funder)) is None:
+                ck.fail(rec, "the funder is not in the data")
+            elif f["scheme"] != "employee" or f["status"] != "active":
+                ck.fail(rec, "the funder must be an active employee-scheme person")
+            elif known(member) is None:
+                ck.fail(rec, "the member is not in the data")
+            else:
+                binding_rows.append({"funder": funder, "member": member,
+                                     "relationship": rel, "since": since, "_i": i})
+
+        tx_rows = []
+        for i, t in enumerate(tx_items):
+            rec = f"transactions[{i}]"
+            if not isinstance(t, dict):
+                ck.fail(rec, "must be an object")
+                continue
+            owner = _id_ref(t.get("id_number"))
+            if owner is None or known(owner) is None:
+                ck.fail(rec, "id_number must be a person in the data")
+                continue
+            rec = f"transactions[{i}] ({mask_id_number(owner)})"
+            kind = t.get("kind")
+            try:
+                amount = _fen(t.get("amount"))
+                day = _date(t.get("date"))
+            except ValueError as exc:
+                ck.fail(rec, f"amount or date {exc}")
+                continue
+            for_id = None
+            if kind not in KINDS:
+                ck.fail(rec, f"kind must be one of {', '.join(KINDS)}")
+                continue
+            if kind == "pool_payment":
+                for_id = _id_ref(t.get("for"))
+                if for_id is None or known(for_id) is None:
+                    ck.fail(rec, "a pool_payment names the family member paid for in `for`")
+                    continue
+            elif t.get("for") is not None:
+                ck.fail(rec, "only a pool_payment names a family member in `for`")
+                continue
+            tx_rows.append({"id_number": owner, "date": day, "kind": kind,
+                            "amount_fen": amount, "for_id": for_id})
+
+        if ck.total:
+            raise DatasetInvalid(ck.errors, ck.total)
+
+        for r in rows:  # slow hashes only once the file is known to be good
+            plain = r.pop("_password")
+            if plain:
+                r["password_hash"] = passwords.hash_password(plain, n=scrypt_n)
+                if progress:
+                    progress("hashing passwords", 1)
+        upsert(conn, regions, [region.as_row()], ["code"])
+        upsert(conn, meta, [{"key": "line_region", "value": region.code}], ["key"])
+        ids = list(in_file)
+        for chunk in _chunks(ids, 500):
+            conn.execute(delete(bindings).where(bindings.c.funder.in_(chunk)))
+            conn.execute(delete(bindings).where(bindings.c.member.in_(chunk)))
+            conn.execute(delete(transactions).where(transactions.c.id_number.in_(chunk)))
+        for chunk in _chunks(rows, 5000):
+            upsert(conn, people, chunk, ["id_number"], keep=["failed_attempts", "locked"])
+        if binding_rows:
+            conn.execute(bindings.insert(), [
+                {k: v for k, v in b.items() if k != "_i"} for b in binding_rows
+            ])
+        if tx_rows:
+            conn.execute(transactions.insert(), tx_rows)
+        _check_binding_limits(conn, region, binding_rows)
+    return ImportReport(len(rows), len(binding_rows), len(tx_rows), region.code)
+
+
+def _check_binding_limits(conn: Any, region: Region, binding_rows: list[dict[str, Any]]) -> None:
+    """Member limit and multiple_funders, over the merged data (raises: rolls back)."""
+    by_funder = {b["funder"]: b["_i"] for b in binding_rows}
+    by_member = {b["member"]: b["_i"] for b in binding_rows}
+    ck = _Checker()
+    over = conn.execute(
+        select(bindings.c.funder, func.count()).group_by(bindings.c.funder)
+        .having(func.count() > region.max_members)
+    ).all()
+    for funder, n in over:
+        i = max(b["_i"] for b in binding_rows if b["funder"] == funder) if funder in by_funder \
+            else None
+        ck.fail(f"bindings[{i}] ({mask_id_number(funder)})" if i is not None
+                else mask_id_number(funder),
+                f"the funder has {n} members; region {region.code} allows {region.max_members}")
+    if not region.multiple_funders:
+        multi = conn.execute(
+            select(bindings.c.member, func.count()).group_by(bindings.c.member)
+            .having(func.count() > 1)
+        ).all()
+        for member, n in multi:
+            i = by_member.get(member)
+            ck.fail(f"bindings[{i}] ({mask_id_number(member)})" if i is not None
+                    else mask_id_number(member),
+                    f"the member is bound by {n} funders; region {region.code} allows one")
+    if ck.total:
+        raise DatasetInvalid(ck.errors, ck.total)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

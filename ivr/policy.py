@@ -1,0 +1,190 @@
+"""Region policy as data: pooling relations, limits, lockout, agent hours, relation wording."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+Sex = Literal["male", "female"]
+
+CLOSE_RELATIVES = (
+    "spouse",
+    "parent",
+    "child",
+    "sibling",
+    "grandparent",
+    "maternal_grandparent",
+    "grandchild",
+    "maternal_grandchild",
+)
+IMMEDIATE_FAMILY = ("spouse", "parent", "child")
+POOL_RELATIONS = {"close_relatives": CLOSE_RELATIVES, "immediate_family": IMMEDIATE_FAMILY}
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def parse_days(spec: str) -> frozenset[int]:
+    """'mon-fri', 'sat', 'mon,wed,fri' or 'daily' -> weekday numbers (Monday = 0)."""
+    spec = spec.strip().lower()
+    if spec == "daily":
+        return frozenset(range(7))
+    days: set[int] = set()
+    for part in spec.split(","):
+        ends = part.strip().split("-")
+        if len(ends) > 2 or any(e not in _DAYS for e in ends):
+            raise ValueError(f"unknown days {spec!r} (use mon..sun, ranges like mon-fri)")
+        first, last = _DAYS.index(ends[0]), _DAYS.index(ends[-1])
+        if last < first:
+            raise ValueError(f"day range {part!r} runs backwards")
+        days.update(range(first, last + 1))
+    return frozenset(days)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One staffed period: days of the week and a time range in the region's time zone."""
+
+    days_spec: str
+    days: frozenset[int]
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, days: str, hours: str) -> Shift:
+        m = _HOURS_RE.match(hours.strip())
+        if not m:
+            raise ValueError(f"hours {hours!r} must look like 09:00-12:00")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        start = time(h1, m1)
+        end = time(23, 59, 59) if h2 == 24 else time(h2, m2)
+        if end <= start:
+            raise ValueError(f"hours {hours!r} end before they start")
+        return cls(days.strip().lower(), parse_days(days), start, end)
+
+
+DEFAULT_HOURS = (("mon-fri", "09:00-12:00"), ("mon-fri", "13:00-17:00"))
+
+
+@dataclass(frozen=True)
+class Region:
+    """A pooling area's rules; the defaults are those of dataset.md."""
+
+    code: str = "000000"
+    name: str = "默认统筹区"
+    pool_relations: str = "close_relatives"
+    max_members: int = 7
+    multiple_funders: bool = True
+    commercial_insurance: bool = True
+    lockout_after: int = 3
+    agent_number: str | None = None
+    agent_hours: tuple[tuple[str, str], ...] = DEFAULT_HOURS
+    timezone: str = "Asia/Shanghai"
+    shifts: tuple[Shift, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if self.pool_relations not in POOL_RELATIONS:
+            raise ValueError("pool_relations must be close_relatives or immediate_family")
+        if self.max_members < 1:
+            raise ValueError("max_members must be at least 1")
+        if self.lockout_after < 1:
+            raise ValueError("lockout_after must be at least 1")
+        ZoneInfo(self.timezone)  # raises for an unknown zone
+        shifts = tuple(Shift.parse(d, h) for d, h in self.agent_hours)
+        object.__setattr__(self, "shifts", shifts)
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> Region:
+        """Build from a dataset's `region` object (or a database row); unknown keys ignored."""
+        kwargs: dict[str, Any] = {}
+        for key in (
+            "code", "name", "pool_relations", "max_members", "multiple_funders",
+            "commercial_insurance", "lockout_after", "agent_number", "timezone",
+        ):
+            if data.get(key) is not None:
+                kwargs[key] = data[key]
+        hours = data.get("agent_hours")
+        if isinstance(hours, str):
+            hours = json.loads(hours)
+        if hours is not None:
+            kwargs["agent_hours"] = tuple((str(d), str(h)) for d, h in hours)
+        return cls(**kwargs)
+
+    def allows(self, relationship: str) -> bool:
+        """May a funder bind a member with this relationship here?"""
+        return relationship in POOL_RELATIONS[self.pool_relations]
+
+    def is_staffed(self, now: datetime) -> bool:
+        """Are agents on duty at `now` (an aware datetime), in the region's time zone?"""
+        local = now.astimezone(ZoneInfo(self.timezone))
+        t = local.time()
+        return any(
+            local.weekday() in s.days and s.start <= t < s.end for s in self.shifts
+        )
+
+    def can_transfer(self, now: datetime) -> bool:
+        """An agent transfer needs a number and staffed hours."""
+        return bool(self.agent_number) and self.is_staffed(now)
+
+    def as_row(self) -> dict[str, Any]:
+        """The columns of the regions table."""
+        return {
+            "code": self.code,
+            "name": self.name,
+            "pool_relations": self.pool_relations,
+            "max_members": self.max_members,
+            "multiple_funders": self.multiple_funders,
+            "commercial_insurance": self.commercial_insurance,
+            "lockout_after": self.lockout_after,
+            "agent_number": self.agent_number,
+            "agent_hours": json.dumps([list(h) for h in self.agent_hours]),
+            "timezone": self.timezone,
+        }
+
+
+def relation_to_funder(relationship: str, member_sex: Sex, member_birth: date,
+                       funder_birth: date) -> str:
+    """How the funder hears a member: relationship word key, gendered by the member's ID."""
+    male = member_sex == "male"
+    elder = member_birth < funder_birth
+    words = {
+        "spouse": "husband" if male else "wife",
+        "parent": "father" if male else "mother",
+        "child": "son" if male else "daughter",
+        "sibling": ("elder_brother" if elder else "younger_brother") if male
+        else ("elder_sister" if elder else "younger_sister"),
+        "grandparent": "grandfather" if male else "grandmother",
+        "maternal_grandparent": "maternal_grandfather" if male else "maternal_grandmother",
+        "grandchild": "grandson" if male else "granddaughter",
+        "maternal_grandchild": "maternal_grandson" if male else "maternal_granddaughter",
+    }
+    return words[relationship]
+
+
+def relation_to_member(relationship: str, funder_sex: Sex, funder_birth: date,
+                       member_birth: date) -> str:
+    """How a beneficiary hears a funder: the inverse relation, gendered by the funder's ID."""
+    inverse = {
+        "spouse": "spouse",
+        "parent": "child",
+        "child": "parent",
+        "sibling": "sibling",
+        "grandparent": "grandchild",
+        "maternal_grandparent": "maternal_grandchild",
+        "grandchild": "grandparent",
+        "maternal_grandchild": "maternal_grandparent",
+    }[relationship]
+    return relation_to_funder(inverse, funder_sex, funder_birth, member_birth)
+
+
+#: Every relation word key either function can return (the prompt catalogue must name them all).
+RELATION_WORDS = (
+    "husband", "wife", "father", "mother", "son", "daughter", "elder_brother",
+    "younger_brother", "elder_sister", "younger_sister", "grandfather", "grandmother",
+    "maternal_grandfather", "maternal_grandmother", "grandson", "granddaughter",
+    "maternal_grandson", "maternal_granddaughter",
+)

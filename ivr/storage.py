@@ -1,0 +1,196 @@
+"""The database schema (SQLAlchemy Core) and the engine: SQLite by default, any URL by setting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from .errors import StorageError
+
+#: Bump when the schema changes and add the step to _UPGRADES.
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version", metadata, Column("version", Integer, nullable=False)
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+regions = Table(
+    "regions",
+    metadata,
+    Column("code", String(12), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("pool_relations", String(20), nullable=False),
+    Column("max_members", Integer, nullable=False),
+    Column("multiple_funders", Boolean, nullable=False),
+    Column("commercial_insurance", Boolean, nullable=False),
+    Column("lockout_after", Integer, nullable=False),
+    Column("agent_number", String(32)),
+    Column("agent_hours", Text, nullable=False),  # JSON list of [days, "HH:MM-HH:MM"]
+    Column("timezone", String(64), nullable=False),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id_number", String(18), primary_key=True),
+    Column("card_number", String(9), unique=True),
+    Column("card_digits", String(9), index=True),
+    Column("name", Text, nullable=False),
+    Column("scheme", String(10), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("retired", Boolean, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("phone", String(32)),
+    Column("region_code", String(12), ForeignKey("regions.code"), nullable=False),
+    Column("balance_fen", BigInteger),
+    Column("monthly_credit_fen", BigInteger),
+    Column("as_of", Date),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked", Boolean, nullable=False, default=False),
+)
+
+bindings = Table(
+    "bindings",
+    metadata,
+    Column("funder", String(18), primary_key=True),
+    Column("member", String(18), primary_key=True, index=True),
+    Column("relationship", String(24), nullable=False),
+    Column("since", Date, nullable=False),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id_number", String(18), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("for_id", String(18)),
+    Index("ix_transactions_person_date", "id_number", "date"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("call_sid", String(64), primary_key=True),
+    Column("state", String(48), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: language, counters, verified person ...
+    Column("last_response", Text, nullable=False),
+    Column("ended", Boolean, nullable=False, default=False),
+    Column("caller", String(64), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+verify_attempts = Table(
+    "verify_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("caller", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_verify_attempts_caller_at", "caller", "at"),
+)
+
+# version reached -> function upgrading the schema from the previous version
+_UPGRADES: dict[int, Any] = {}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite files get WAL, a busy timeout and their folder created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, poolclass=NullPool if not database else None)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def ensure_schema(engine: Engine) -> int:
+    """Create the schema on an empty database, or upgrade it step by step; returns the version."""
+    try:
+        with engine.begin() as conn:
+            metadata.create_all(conn, checkfirst=True)
+            version = conn.execute(select(schema_version.c.version)).scalar()
+            if version is None:
+                conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+                return SCHEMA_VERSION
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"database schema v{version} is newer than this program (v{SCHEMA_VERSION})"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                _UPGRADES[target](conn)
+                conn.execute(schema_version.update().values(version=target))
+            return SCHEMA_VERSION
+    except StorageError:
+        raise
+    except Exception as exc:  # database unreachable, locked or not a database
+        raise StorageError(f"cannot open the database: {exc.__class__.__name__}: {exc}") from exc
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Iterable[str],
+    keep: Iterable[str] = (),
+) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE on SQLite and PostgreSQL; `keep` columns aren't touched."""
+    if not rows:
+        return
+    key_set, keep_set = set(keys), set(keep)
+    dialect = conn.dialect.name
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
+    if insert is None:
+        raise StorageError(f"upsert is not supported on {dialect}")
+    stmt = insert(table)
+    updates = {
+        c: stmt.excluded[c] for c in rows[0] if c not in key_set and c not in keep_set
+    }
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(key_set), set_=updates), rows)
