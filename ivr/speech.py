@@ -1,0 +1,290 @@
+"""Words for the text-to-speech voice: money, dates, digit read-backs and masked names.
+
+Two locales, ``"zh-CN"`` and ``"en-US"``. Money is ``Decimal`` yuan or ``int`` fen end to
+end; a ``float`` is refused with ``TypeError`` because it cannot hold 0.10 exactly.
+
+Chinese amounts follow the spoken reading printed on receipts (一千零一元零一分):
+
+* one 零 stands for a run of zeros between non-zero digits, never at the end of the
+  integer part; 零 also comes before 分 when 角 is zero and there is a non-zero yuan part;
+* 10-19 at the very start drop the 一 (十二元, 十万元) but keep it elsewhere (一百一十元);
+* with ``liang=True`` a 2 that is the leading digit of its four-digit group and stands
+  before 百, 千, 万 or 亿 is read 两 (两百元, 两千二百元, 两万元, 一亿两千万元);
+  every other 2 is 二 (二元, 二十元, 十二万元, 二角);
+* 万 and 亿 group the digits; above 亿 the count of 亿 is itself read (一万零一亿元).
+
+Everything here is pure Python and allocation-light: it runs on every webhook.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+__all__ = [
+    "LOCALES",
+    "date_words",
+    "digits",
+    "integer_en",
+    "integer_zh",
+    "masked_name",
+    "money",
+    "money_en",
+    "money_zh",
+]
+
+LOCALES = ("zh-CN", "en-US")
+
+_ZH_DIGITS = "零一二三四五六七八九"
+_ZH_UNITS = ("", "十", "百", "千")  # by position inside a four-digit group
+_WAN = 10**4
+_YI = 10**8
+_POW10 = tuple(10**p for p in range(8))
+
+_EN_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
+_EN_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_EN_SCALES = ("", "thousand", "million", "billion", "trillion", "quadrillion", "quintillion")
+_EN_TOP = 1000 ** (len(_EN_SCALES) - 1)
+
+_EN_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+
+
+def _check_locale(locale: str) -> None:
+    if locale not in LOCALES:
+        raise ValueError(f"unsupported locale {locale!r}; expected one of {LOCALES}")
+
+
+def _check_int(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"expected int, got {type(n).__name__}")
+    return n
+
+
+# --- integers -------------------------------------------------------------------------------
+
+
+def _zh_below_yi(n: int, liang: bool, at_start: bool, unit_follows: bool) -> str:
+    """Read 0 < n < 10^8. ``unit_follows``: the ones digit is followed by 亿 (so 2 → 两亿)."""
+    out: list[str] = []
+    emitted = False  # something has been said already
+    pending_zero = False  # zeros seen since the last spoken digit
+    group_started = False  # a non-zero digit was said in the current four-digit group
+    for p in range(7 if n >= _WAN else 3, -1, -1):
+        pos = p % 4
+        if pos == 3:
+            group_started = False
+        d = n // _POW10[p] % 10
+        if d == 0:
+            pending_zero = emitted
+        else:
+            if pending_zero:
+                out.append("零")
+                pending_zero = False
+            if (
+                d == 2
+                and liang
+                and not group_started
+                and (pos >= 2 or (pos == 0 and (p == 4 or unit_follows)))
+            ):
+                word = "两"
+            elif d == 1 and pos == 1 and at_start and not emitted:
+                word = ""  # 十二, not 一十二, at the start of the number
+            else:
+                word = _ZH_DIGITS[d]
+            out.append(word + _ZH_UNITS[pos])
+            emitted = group_started = True
+        if p == 4 and n >= _WAN:
+            out.append("万")
+            pending_zero = False
+    return "".join(out)
+
+
+def _zh_positive(n: int, liang: bool, at_start: bool, unit_follows: bool) -> str:
+    if n < _YI:
+        return _zh_below_yi(n, liang, at_start, unit_follows)
+    high, low = divmod(n, _YI)
+    text = _zh_positive(high, liang, at_start, True) + "亿"
+    if low:
+        if low < _YI // 10:
+            text += "零"
+        text += _zh_below_yi(low, liang, False, unit_follows)
+    return text
+
+
+def integer_zh(n: int, *, liang: bool = True) -> str:
+    """Chinese numerals for a whole number: 103453 → 十万三千四百五十三, -5 → 负五, 0 → 零.
+
+    ``liang`` only touches 2 before 百/千/万/亿 (两百); a bare 2 stays 二 — adding a
+    classifier (两个) is the caller's business.
+    """
+    n = _check_int(n)
+    if n < 0:
+        return "负" + integer_zh(-n, liang=liang)
+    if n == 0:
+        return "零"
+    return _zh_positive(n, liang, True, False)
+
+
+def _en_below_thousand(n: int) -> str:
+    hundreds, rest = divmod(n, 100)
+    words: list[str] = []
+    if hundreds:
+        words.append(_EN_ONES[hundreds] + " hundred")
+    if rest >= 20:
+        tens, ones = divmod(rest, 10)
+        words.append(_EN_TENS[tens] + ("-" + _EN_ONES[ones] if ones else ""))
+    elif rest:
+        words.append(_EN_ONES[rest])
+    return " ".join(words)
+
+
+def _en_positive(n: int) -> str:
+    words: list[str] = []
+    top, n = divmod(n, _EN_TOP)
+    if top:  # beyond the named scales: "two thousand quintillion"
+        words.append(_en_positive(top) + " " + _EN_SCALES[-1])
+    for scale in range(len(_EN_SCALES) - 2, -1, -1):
+        group, n = divmod(n, 1000**scale)
+        if group:
+            words.append(_en_below_thousand(group) + (" " + _EN_SCALES[scale] if scale else ""))
+    return " ".join(words)
+
+
+def integer_en(n: int) -> str:
+    """English words, short scale, no "and": 1234 → "one thousand two hundred thirty-four"."""
+    n = _check_int(n)
+    if n < 0:
+        return "minus " + integer_en(-n)
+    if n == 0:
+        return "zero"
+    return _en_positive(n)
+
+
+# --- money ----------------------------------------------------------------------------------
+
+
+def _yuan_to_fen(yuan: Decimal) -> int:
+    """Exact Decimal yuan → int fen, without touching the decimal context."""
+    if not isinstance(yuan, Decimal):
+        raise TypeError(f"amount in yuan must be Decimal, got {type(yuan).__name__}")
+    if not yuan.is_finite():
+        raise ValueError(f"amount must be finite, got {yuan}")
+    sign, digit_tuple, exponent = yuan.as_tuple()
+    assert isinstance(exponent, int)  # finite, checked above
+    coefficient = int("".join(map(str, digit_tuple)))
+    shift = exponent + 2
+    fen: int
+    if shift >= 0:
+        fen = coefficient * 10**shift
+    else:
+        fen, remainder = divmod(coefficient, 10**-shift)
+        if remainder:
+            raise ValueError(f"amount {yuan} has more than 2 decimal places")
+    return -fen if sign else fen
+
+
+def _amount_to_fen(amount: Decimal | int) -> int:
+    if isinstance(amount, Decimal):
+        return _yuan_to_fen(amount)
+    if isinstance(amount, int) and not isinstance(amount, bool):
+        return amount
+    raise TypeError(f"amount must be Decimal (yuan) or int (fen), got {type(amount).__name__}")
+
+
+def _money_zh_fen(fen: int, liang: bool) -> str:
+    if fen < 0:
+        return "负" + _money_zh_fen(-fen, liang)
+    if fen == 0:
+        return "零元"
+    yuan, cents = divmod(fen, 100)
+    jiao, fen_digit = divmod(cents, 10)
+    parts: list[str] = []
+    if yuan:
+        parts.append(_zh_positive(yuan, liang, True, False) + "元")
+    if jiao:
+        parts.append(_ZH_DIGITS[jiao] + "角")
+    if fen_digit:
+        if yuan and not jiao:
+            parts.append("零")
+        parts.append(_ZH_DIGITS[fen_digit] + "分")
+    return "".join(parts)
+
+
+def _money_en_fen(fen: int) -> str:
+    if fen < 0:
+        return "minus " + _money_en_fen(-fen)
+    if fen == 0:
+        return "zero yuan"
+    yuan, cents = divmod(fen, 100)
+    parts: list[str] = []
+    if yuan:
+        parts.append(_en_positive(yuan) + " yuan")
+    if cents:
+        parts.append(_en_positive(cents) + " fen")
+    return " and ".join(parts)
+
+
+def money_zh(yuan: Decimal, *, liang: bool = True) -> str:
+    """Decimal yuan in Chinese: Decimal("1001.01") → 一千零一元零一分."""
+    return _money_zh_fen(_yuan_to_fen(yuan), liang)
+
+
+def money_en(yuan: Decimal) -> str:
+    """Decimal yuan in English: Decimal("10.50") → "ten yuan and fifty fen"."""
+    return _money_en_fen(_yuan_to_fen(yuan))
+
+
+def money(amount: Decimal | int, locale: str, *, liang: bool = True) -> str:
+    """Words for an amount: ``int`` is fen, ``Decimal`` is yuan (at most 2 decimal places).
+
+    ``float`` (and ``bool``) raise ``TypeError``; a third decimal place that is not zero
+    raises ``ValueError`` (Decimal("1.500") is fine, Decimal("1.505") is not).
+    ``liang`` only affects zh-CN.
+    """
+    fen = _amount_to_fen(amount)
+    _check_locale(locale)
+    if locale == "zh-CN":
+        return _money_zh_fen(fen, liang)
+    return _money_en_fen(fen)
+
+
+# --- dates, digits, names -------------------------------------------------------------------
+
+
+def date_words(d: date, locale: str) -> str:
+    """2026年1月5日 / "January 5, 2026" (Arabic digits, no leading zeros)."""
+    _check_locale(locale)
+    if locale == "zh-CN":
+        return f"{d.year}年{d.month}月{d.day}日"
+    return f"{_EN_MONTHS[d.month - 1]} {d.day}, {d.year}"
+
+
+def digits(s: str, locale: str) -> str:
+    """Read-back, one character at a time: "002X" → "0 0 2 X". Whitespace in s is dropped."""
+    _check_locale(locale)
+    return " ".join(ch for ch in s if not ch.isspace())
+
+
+def _is_ascii_letter(ch: str) -> bool:
+    return ch.isascii() and ch.isalpha()
+
+
+def masked_name(name: str) -> str:
+    """Mask a name for reading aloud: 李四 → 李*, 张小三 → 张*三, 欧阳小明 → 欧**明, 李 → *.
+
+    A name with any ASCII letter is masked word by word, keeping each word's first
+    letter: "John Smith" → "J*** S****".
+    """
+    name = name.strip()
+    if any(_is_ascii_letter(ch) for ch in name):
+        return " ".join(word[0] + "*" * (len(word) - 1) for word in name.split())
+    if len(name) <= 1:
+        return "*" * len(name)
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
