@@ -1,0 +1,65 @@
+"""The phone number under test: where calls go, who calls, and how each call is set up."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from simulator.call import DIAL_STATUSES, Call
+from simulator.transport import Transport
+
+DEFAULT_FROM = "+8613800000000"
+DEFAULT_TO = "+8612333"
+
+
+class Simulator:
+    """Places simulated calls to one voice URL, like a Twilio number configured with it."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        url: str,
+        *,
+        auth_token: str | None = None,
+        from_: str = DEFAULT_FROM,
+        to: str = DEFAULT_TO,
+        status_callback: str | None = None,
+        dial_status: str = "completed",
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"the voice URL must be an absolute http(s) URL, not {url!r}")
+        _check_dial_status(dial_status)
+        self.transport = transport
+        self.url = url
+        self.auth_token = auth_token
+        self.from_ = from_
+        self.to = to
+        self.status_callback = status_callback
+        self.dial_status = dial_status
+
+    def dial(
+        self, *, from_: str | None = None, to: str | None = None, dial_status: str | None = None
+    ) -> Call:
+        """Place a call and play it until a <Gather> waits for the caller or the call ends."""
+        if dial_status is not None:
+            _check_dial_status(dial_status)
+        connection = self.transport.connect(self.auth_token)
+        call = Call(
+            connection,
+            self.url,
+            from_=from_ or self.from_,
+            to=to or self.to,
+            status_callback=self.status_callback,
+            dial_status=dial_status or self.dial_status,
+        )
+        try:
+            call.start()
+        except BaseException:
+            connection.close()
+            raise
+        return call
+
+
+def _check_dial_status(status: str) -> None:
+    if status not in DIAL_STATUSES:
+        raise ValueError(f"dial status {status!r} is not one of {', '.join(DIAL_STATUSES)}")

@@ -1,0 +1,100 @@
+"""Reading TwiML as Twilio does: strict about the document, lenient (but loud) on attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree
+from defusedxml import DefusedXmlException
+
+from simulator.errors import ApplicationError
+from simulator.transport import Reply
+
+BODY_EXCERPT = 200
+
+Warn = Callable[[str], None]
+
+
+def excerpt(text: str, limit: int = BODY_EXCERPT) -> str:
+    """The first `limit` characters of a body, on one line, for error messages."""
+    flat = " ".join(text.split())
+    return flat[:limit] if flat else "(empty body)"
+
+
+def parse_document(reply: Reply) -> list[Element]:
+    """The verbs of a 200 reply whose body is XML rooted at <Response>, else ApplicationError."""
+    where = f"{reply.url} answered"
+    if reply.status != 200:
+        moved = f" (Location: {reply.location})" if reply.location else ""
+        raise ApplicationError(f"{where} HTTP {reply.status}{moved}: {excerpt(reply.text)}")
+    try:
+        root = defusedxml.ElementTree.fromstring(reply.content or reply.text.encode("utf-8"))
+    except (ParseError, DefusedXmlException) as exc:
+        raise ApplicationError(
+            f"{where} a body that is not XML ({exc}): {excerpt(reply.text)}"
+        ) from exc
+    if root.tag != "Response":
+        raise ApplicationError(
+            f"{where} XML whose root is <{root.tag}>, not <Response>: {excerpt(reply.text)}"
+        )
+    return list(root)
+
+
+def text_of(element: Element) -> str:
+    """The text inside a verb, SSML tags flattened, surrounding whitespace stripped."""
+    return "".join(element.itertext()).strip()
+
+
+def method_attr(element: Element, warn: Warn) -> str:
+    """The verb's `method` (GET or POST), POST when absent or invalid."""
+    raw = element.get("method")
+    if raw is None:
+        return "POST"
+    method = raw.strip().upper()
+    if method not in ("GET", "POST"):
+        warn(f"<{element.tag}> method={raw!r} is not GET or POST; Twilio uses POST")
+        return "POST"
+    return method
+
+
+def number_attr(element: Element, name: str, default: float, warn: Warn) -> float:
+    """A non-negative number attribute, the default when absent or invalid."""
+    raw = element.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0 or value != value:
+        warn(f"<{element.tag}> {name}={raw!r} is not a non-negative number; using {default:g}")
+        return default
+    return value
+
+
+def count_attr(element: Element, name: str, default: int | None, warn: Warn) -> int | None:
+    """A whole-number attribute (loop, numDigits), the default when absent or invalid."""
+    raw = element.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        warn(f"<{element.tag}> {name}={raw!r} is not a whole number; using {default}")
+        return default
+    return value
+
+
+def bool_attr(element: Element, name: str, default: bool, warn: Warn) -> bool:
+    """A true/false attribute, the default when absent or invalid."""
+    raw = element.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("true", "false"):
+        return value == "true"
+    warn(f"<{element.tag}> {name}={raw!r} is not true or false; using {str(default).lower()}")
+    return default
