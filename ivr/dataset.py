@@ -122,7 +122,7 @@ def _person_rows(items: list[Any], region: Region, ck: _Checker,
             ck.fail(rec, f"id_number duplicates people[{seen_ids[ident.value]}]")
             continue
         seen_ids[ident.value] = i
-        card = p.get("card_number")
+        card: str | None = p.get("card_number")
         if card is not None:
             try:
                 card = normalise_card_number(str(card))

@@ -113,7 +113,7 @@ sessions = Table(
     Column("last_response", Text, nullable=False),
     Column("ended", Boolean, nullable=False, default=False),
     Column("caller", String(64), nullable=False),
-    Column("updated_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False, index=True),
 )
 
 verify_attempts = Table(
@@ -189,7 +189,7 @@ def upsert(
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
     if insert is None:
         raise StorageError(f"upsert is not supported on {dialect}")
-    stmt = insert(table)
+    stmt: Any = insert(table)
     updates = {
         c: stmt.excluded[c] for c in rows[0] if c not in key_set and c not in keep_set
     }

@@ -1,0 +1,88 @@
+"""One call's state between webhooks, stored by CallSid so any worker can take the next one."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .storage import sessions
+
+#: Ended calls are kept this long (replayed webhooks of an ended call change nothing), then purged.
+KEEP_ENDED_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(slots=True)
+class CallSession:
+    """A call's state: the machine state, a step counter for idempotency, and the call data."""
+
+    call_sid: str
+    caller: str
+    state: str
+    step: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+    last_response: str = ""
+    ended: bool = False
+
+
+class SessionStore:
+    """Load and save sessions; saving is conditional on the step, so a duplicate can't win twice."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def load(self, call_sid: str) -> CallSession | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(sessions.c.caller, sessions.c.state, sessions.c.step, sessions.c.data,
+                       sessions.c.last_response, sessions.c.ended)
+                .where(sessions.c.call_sid == call_sid)
+            ).first()
+        if row is None:
+            return None
+        return CallSession(call_sid, row.caller, row.state, row.step, json.loads(row.data),
+                           row.last_response, bool(row.ended))
+
+    def create(self, session: CallSession) -> bool:
+        """Insert a new call; False when another worker created it first."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(sessions).values(
+                    call_sid=session.call_sid, caller=session.caller, state=session.state,
+                    step=session.step, data=json.dumps(session.data, ensure_ascii=False),
+                    last_response=session.last_response, ended=session.ended,
+                    updated_at=time.time(),
+                ))
+        except IntegrityError:
+            return False
+        return True
+
+    def save(self, session: CallSession, expected_step: int) -> bool:
+        """Write the session if nobody advanced it meanwhile; False when the race was lost."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(sessions)
+                .where(sessions.c.call_sid == session.call_sid, sessions.c.step == expected_step)
+                .values(state=session.state, step=session.step,
+                        data=json.dumps(session.data, ensure_ascii=False),
+                        last_response=session.last_response, ended=session.ended,
+                        updated_at=time.time())
+            )
+            return result.rowcount == 1
+
+    def end(self, call_sid: str) -> bool:
+        """Close a call: forget its data (the verified person), keep the row against replays."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(sessions).where(sessions.c.call_sid == call_sid, ~sessions.c.ended)
+                .values(ended=True, data="{}", updated_at=now)
+            )
+            conn.execute(delete(sessions).where(
+                sessions.c.ended, sessions.c.updated_at < now - KEEP_ENDED_SECONDS
+            ))
+            return result.rowcount == 1

@@ -1,0 +1,46 @@
+"""The one module that builds TwiML: neutral instructions -> a VoiceResponse document."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ..instructions import Dial, Gather, Hangup, Instruction, Pause, Say
+
+
+def render(instructions: Sequence[Instruction], *, action_url: str, silence_url: str,
+           dial_url: str, voices: Mapping[str, tuple[str, str]]) -> str:
+    """TwiML for one turn; every Gather is followed by a Redirect that reports the silence."""
+    response = VoiceResponse()
+    for ins in instructions:
+        if isinstance(ins, Say):
+            voice, language = voices[ins.locale]
+            response.say(ins.text, voice=voice, language=language)
+        elif isinstance(ins, Pause):
+            response.pause(length=ins.seconds)
+        elif isinstance(ins, Gather):
+            gather = response.gather(
+                action=action_url, method="POST", timeout=ins.timeout,
+                num_digits=ins.num_digits, finish_on_key=ins.finish_on_key,
+                action_on_empty_result=False,
+            )
+            for p in ins.prompts:
+                if isinstance(p, Say):
+                    voice, language = voices[p.locale]
+                    gather.say(p.text, voice=voice, language=language)
+                else:
+                    gather.pause(length=p.seconds)
+            response.redirect(silence_url, method="POST")
+        elif isinstance(ins, Dial):
+            response.dial(ins.number, action=dial_url, method="POST", timeout=ins.timeout)
+        elif isinstance(ins, Hangup):
+            response.hangup()
+    return str(response)
+
+
+def hangup_only() -> str:
+    """The answer to anything about a call that has ended."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)

@@ -1,0 +1,158 @@
+"""Twilio voice webhooks: POST /voice (the number's Voice URL), /voice/step, /status."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+from ..engine import Engine
+from ..flow import Event
+from ..identity import mask_id_number
+from ..instructions import Hangup, Instruction
+from . import twiml
+
+log = logging.getLogger("ivr.web")
+
+bp = Blueprint("voice", __name__)
+
+MAX_FIELD = 256  # longer form values are cut before they reach the engine or a log
+
+
+def _engine() -> Engine:
+    engine: Engine = current_app.extensions["ivr12333"]
+    return engine
+
+
+def _xml(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/xml")
+
+
+def _masked(digits: str) -> str:
+    """Digits for logs: never a full ID number or a password, only the length and last four."""
+    return f"{len(digits)} keys ..{mask_id_number(digits)[-4:]}" if len(digits) > 4 \
+        else f"{len(digits)} keys"
+
+
+def _signed_url() -> str:
+    public = current_app.config.get("IVR_PUBLIC_URL")
+    if public:
+        qs = request.query_string.decode("latin-1")
+        return f"{public}{request.path}" + (f"?{qs}" if qs else "")
+    return request.url
+
+
+@bp.before_request
+def check_signature() -> None:
+    """With an auth token set, anything without a valid X-Twilio-Signature is refused (403)."""
+    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    if not token:
+        return
+    signature = request.headers.get("X-Twilio-Signature", "")
+    params = request.form.to_dict(flat=True) if request.method == "POST" else {}
+    if not RequestValidator(token).validate(_signed_url(), params, signature):
+        log.warning("rejected unsigned or badly signed request to %s", request.path)
+        abort(403)
+
+
+def _field(name: str) -> str:
+    return (request.values.get(name) or "")[:MAX_FIELD]
+
+
+def _render(engine: Engine, instructions: list[Instruction], step: int) -> str:
+    base = current_app.config.get("IVR_PUBLIC_URL") or request.host_url.rstrip("/")
+    return twiml.render(
+        instructions,
+        action_url=f"{base}/voice/step?s={step}",
+        silence_url=f"{base}/voice/step?s={step}&e=silence",
+        dial_url=f"{base}/voice/step?s={step}&e=dialed",
+        voices=engine.settings.voices,
+    )
+
+
+def _answer(call_sid: str, seq: int, event: Event) -> str:
+    """Load the call, replay or step it, save it; any failure becomes an apology, not a 500."""
+    engine = _engine()
+    if not call_sid:
+        log.warning("webhook without CallSid on %s", request.path)
+        return _render(engine, engine.apology_goodbye(), 0)
+    try:
+        session = engine.store.load(call_sid)
+    except Exception:
+        log.exception("call=%s session store unavailable", call_sid)
+        return _render(engine, engine.apology_goodbye(), 0)
+    if session is None:
+        if event[0] != "start":
+            log.warning("call=%s unknown call on %s", call_sid, request.path)
+            return _render(engine, engine.apology_goodbye(), 0)
+        session = engine.new_session(call_sid, _field("From") or "anonymous")
+        is_new = True
+    else:
+        if session.ended:
+            return twiml.hangup_only()
+        if event[0] == "start" or seq != session.step:
+            return session.last_response  # a retry or a stale request: same answer, no change
+        is_new = False
+    expected = session.step
+    locale = str(session.data.get("lang", "zh-CN"))
+    try:
+        instructions = engine.step(session, event)
+    except Exception:
+        log.exception("call=%s failed in state %s on %s", call_sid, session.state, event[0])
+        instructions = engine.recover(session)
+    session.step = expected + 1
+    body = _render(engine, instructions, session.step)
+    session.last_response = body
+    session.ended = bool(instructions) and isinstance(instructions[-1], Hangup)
+    try:
+        saved = engine.store.create(session) if is_new else engine.store.save(session, expected)
+    except Exception:
+        log.exception("call=%s could not save the session", call_sid)
+        return _render(engine, engine.apology_goodbye(locale), 0)
+    if not saved:  # another worker answered this same request first: give its answer
+        other = engine.store.load(call_sid)
+        return other.last_response if other else body
+    log.info("call=%s %s -> %s (%s)", call_sid, event[0], session.state,
+             _masked(event[1]) if event[0] == "digits" else event[1] or "-")
+    return body
+
+
+@bp.post("/voice")
+def voice() -> Response:
+    """A new call: the Voice URL of the Twilio number points here."""
+    return _xml(_answer(_field("CallSid"), 0, ("start", "")))
+
+
+@bp.post("/voice/step")
+def step() -> Response:
+    """Every later turn: digits from a Gather, the silence redirect, or a Dial's outcome."""
+    try:
+        seq = int(request.args.get("s", "-1"))
+    except ValueError:
+        seq = -1
+    kind = request.args.get("e", "")
+    event: Event
+    if kind == "silence":
+        event = ("silence", "")
+    elif kind == "dialed":
+        event = ("dialed", _field("DialCallStatus") or "failed")
+    else:
+        digits = _field("Digits")
+        event = ("digits", digits) if digits else ("silence", "")
+    return _xml(_answer(_field("CallSid"), seq, event))
+
+
+@bp.post("/status")
+def status() -> Response:
+    """Twilio's status callback: a completed call's session is closed."""
+    call_sid = _field("CallSid")
+    if call_sid and _field("CallStatus") in ("completed", "busy", "failed", "no-answer",
+                                            "canceled"):
+        try:
+            _engine().store.end(call_sid)
+        except Exception:
+            log.exception("call=%s could not close the session", call_sid)
+    return Response("", status=204)
+
+
