@@ -152,10 +152,11 @@ def _person_rows(items: list[Any], region: Region, ck: _Checker,
                 continue
             pw_hash, pw = p["password_hash"], ""
         else:
-            pw = p.get("password")
-            if not isinstance(pw, str) or not _PASSWORD_RE.match(pw):
+            raw_pw = p.get("password")
+            if not isinstance(raw_pw, str) or not _PASSWORD_RE.match(raw_pw):
                 ck.fail(rec, "password must be 6 digits as a string")
                 continue
+            pw = raw_pw
             pw_hash = ""  # hashed once every record has passed: no slow work for a bad file
         account = p.get("account")
         balance = credit = None

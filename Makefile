@@ -1,0 +1,47 @@
+# Two commands on a fresh machine:
+#   make demo   set everything up, load the demo people, and call the hotline in the text phone
+#   make test   set everything up and run the whole test suite (what CI runs)
+# Both are idempotent.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: setup system-deps demo serve test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed system-deps
+
+# graphviz draws the call-flow diagram (ivr12333 graph); PostgreSQL serves its tests.
+system-deps:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz) >/dev/null; \
+	  else echo "please install graphviz (dot), e.g. sudo apt-get install graphviz"; exit 1; fi; }
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null; \
+	  else echo "please install PostgreSQL server binaries, e.g. sudo apt-get install postgresql"; exit 1; fi; }
+
+demo: setup
+	$(BIN)/ivr12333 demo
+	$(BIN)/ivr12333 call
+
+serve: setup
+	$(BIN)/ivr12333 demo
+	$(BIN)/ivr12333 serve
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup lint
+	$(BIN)/pytest -n 2
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
