@@ -1,1 +1,52 @@
 """A Twilio-faithful TwiML interpreter: text phone, scripted calls, load."""
+
+from simulator.call import Call
+from simulator.clock import Clock
+from simulator.dialer import Simulator
+from simulator.errors import CallEnded, ConnectionFailed, NotWaiting, SimulatorError
+from simulator.gather import Collected, Gather
+from simulator.phone import run_phone
+from simulator.script import (
+    Failure,
+    ScriptResult,
+    expand,
+    run_script,
+    run_scripts,
+    summary,
+    write_transcripts,
+)
+from simulator.script_format import Script, ScriptError, Step, load_script
+from simulator.transcript import Event, Utterance, format_events
+from simulator.transport import Connection, HttpTransport, Reply, Transport, WsgiTransport
+
+__all__ = [
+    "Call",
+    "CallEnded",
+    "Clock",
+    "Collected",
+    "Connection",
+    "ConnectionFailed",
+    "Event",
+    "Failure",
+    "Gather",
+    "HttpTransport",
+    "NotWaiting",
+    "Reply",
+    "Script",
+    "ScriptError",
+    "ScriptResult",
+    "Simulator",
+    "SimulatorError",
+    "Step",
+    "Transport",
+    "Utterance",
+    "WsgiTransport",
+    "expand",
+    "format_events",
+    "load_script",
+    "run_phone",
+    "run_script",
+    "run_scripts",
+    "summary",
+    "write_transcripts",
+]

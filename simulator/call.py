@@ -191,6 +191,7 @@ class Call:
             self._play_prompt()
             if done == 0:
                 self._begin_action()
+            self._requests_since_input = 0  # each timeout is the caller's doing, not a loop
             self._event(kind.SILENCE, f"the caller presses nothing for {gather.timeout:g} s")
             self.clock.advance(gather.timeout)
             self._finish_gather(gather, Collected("", "", "", timed_out=True))

@@ -1,0 +1,194 @@
+"""Running scripted calls and reporting them: failures people can act on, transcripts, a summary."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulator.call import Call
+from simulator.dialer import Simulator
+from simulator.errors import CallEnded, NotWaiting
+from simulator.script_format import Script, ScriptError, Step, load_script
+from simulator.transcript import Event
+
+SimulatorFactory = Callable[[], Simulator]
+SCRIPT_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One unmet expectation: which step, what was expected, what the caller actually heard."""
+
+    step_index: int | None  # the step's number (1 = first); None when no single step is at fault
+    step: str
+    expected: str
+    heard: str
+    script: str = ""
+    path: str = ""
+
+    @property
+    def message(self) -> str:
+        """Script, step (number and text), expectation and what was heard, on a few lines."""
+        where = "" if self.step_index is None else f" step {self.step_index} ({self.step})"
+        heard = self.heard.replace("\n", "\n    ") if self.heard else "(nothing)"
+        return (
+            f"{self.script} [{self.path}]{where}: expected {self.expected}\n  heard:\n    {heard}"
+        )
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    """The outcome of one scripted call."""
+
+    name: str
+    path: Path
+    passed: bool
+    failures: list[Failure]
+    transcript: list[Event] = field(default_factory=list)
+    transcript_text: str = ""
+
+    def report(self) -> str:
+        """PASS/FAIL line for the script, followed by each failure's message."""
+        if self.passed:
+            return f"PASS {self.name} [{self.path}]"
+        return "\n".join([f"FAIL {self.name} [{self.path}]"] + [f.message for f in self.failures])
+
+
+def _heard(call: Call) -> str:
+    """What the caller heard since the previous action, plus how the call ended if it has."""
+    lines = [call.heard] if call.heard else []
+    if call.ended:
+        lines.append(f"[the call has ended: {call.outcome}]")
+    elif call.waiting is not None:
+        lines.append(f"[a <Gather> waits for keys: {call.waiting.describe()}]")
+    return "\n".join(lines)
+
+
+def _check(call: Call, step: Step) -> str | None:
+    """Run one step; return what was expected when it does not hold, else None."""
+    value = step.value
+    try:
+        if step.kind == "expect":
+            return None if str(value) in call.heard else f"to hear {value!r}"
+        if step.kind == "expect_regex":
+            found = re.search(str(value), call.heard, re.DOTALL)
+            return None if found else f"to hear something matching /{value}/"
+        if step.kind == "expect_not":
+            return None if str(value) not in call.heard else f"not to hear {value!r}"
+        if step.kind == "press":
+            call.press(str(value))
+        elif step.kind == "barge_in":
+            call.press(str(value), barge_in=True)
+        elif step.kind == "silence":
+            call.silence(int(value or 1))
+        elif step.kind == "hangup":
+            call.hangup()
+        elif step.kind == "dial_status":
+            call.set_dial_status(str(value))
+        elif step.kind == "expect_hangup":
+            if call.ended_by != "application":
+                return "the application to end the call"
+    except (CallEnded, NotWaiting) as exc:
+        return f"a <Gather> waiting for the caller ({exc})"
+    return None
+
+
+def _malformed(path: Path, error: ScriptError) -> ScriptResult:
+    failure = Failure(
+        error.step_index,
+        error.step,
+        f"a well-formed scripted call: {error.problem}",
+        "",
+        script=path.stem,
+        path=str(path),
+    )
+    return ScriptResult(path.stem, path, False, [failure])
+
+
+def _play(script: Script, simulator: Simulator) -> ScriptResult:
+    call = simulator.dial(from_=script.from_, to=script.to, dial_status=script.dial_status)
+    failures: list[Failure] = []
+
+    def fail(index: int | None, step: str, expected: str) -> None:
+        failures.append(
+            Failure(index, step, expected, _heard(call), script=script.name, path=str(script.path))
+        )
+
+    try:
+        for index, step in enumerate(script.steps, start=1):
+            expected = _check(call, step)
+            if expected is not None:
+                fail(index, step.text, expected)
+                break
+        if not failures and call.error is not None:
+            fail(None, "", "no application error")
+    finally:
+        call.close()  # a script that ends with the call still up: the caller hangs up
+    return ScriptResult(
+        script.name,
+        script.path,
+        passed=not failures,
+        failures=failures,
+        transcript=list(call.transcript),
+        transcript_text=call.transcript_text(),
+    )
+
+
+def run_script(path: str | Path, simulator_factory: SimulatorFactory) -> ScriptResult:
+    """Load one script and play it against a fresh simulator; never raises for a bad script."""
+    path = Path(path)
+    try:
+        script = load_script(path)
+    except ScriptError as exc:
+        return _malformed(path, exc)
+    return _play(script, simulator_factory())
+
+
+def expand(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given; directories replaced by their *.yaml / *.yml files, sorted."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                sorted(p for p in path.iterdir() if p.suffix in SCRIPT_SUFFIXES and p.is_file())
+            )
+        else:
+            found.append(path)
+    return found
+
+
+def run_scripts(
+    paths: Iterable[str | Path] | str | Path, simulator_factory: SimulatorFactory
+) -> list[ScriptResult]:
+    """Run every script (directories expanded), one fresh simulator each."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    return [run_script(path, simulator_factory) for path in expand(paths)]
+
+
+def summary(results: Iterable[ScriptResult]) -> str:
+    """The last line of a run: `N passed, M failed` (counting scripts)."""
+    outcomes = [result.passed for result in results]
+    return f"{outcomes.count(True)} passed, {outcomes.count(False)} failed"
+
+
+def write_transcripts(results: Iterable[ScriptResult], directory: str | Path) -> list[Path]:
+    """Write one readable transcript file per call into `directory`; returns the files."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    taken: set[str] = set()
+    for result in results:
+        stem = re.sub(r"[^\w.-]+", "_", result.path.stem) or "call"
+        name, number = f"{stem}.txt", 2
+        while name in taken:
+            name, number = f"{stem}-{number}.txt", number + 1
+        taken.add(name)
+        target = directory / name
+        body = result.transcript_text or "(no call was placed)\n"
+        target.write_text(f"{body}\n{result.report()}\n", encoding="utf-8")
+        written.append(target)
+    return written
