@@ -120,3 +120,68 @@ def unlock(ctx: click.Context, id_number: str) -> None:
         err.print(f"[red]error:[/] nobody with ID number {mask_id_number(ident.value)}",
                   highlight=False)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="default: the number of CPUs")
+@click.option("--threads", default=1, show_default=True, type=int, help="threads per worker")
+@click.option("--no-access-log", is_flag=True, help="do not log each request")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads: int,
+          no_access_log: bool) -> None:
+    """Serve the Twilio voice webhooks under gunicorn (POST /voice, /status)."""
+    import os
+
+    from .web.serve import serve as run
+
+    settings = _settings(ctx)
+    os.environ["IVR_DATABASE_URL"] = settings.database_url  # the workers read the same setting
+    _engine(settings)  # create or upgrade the schema once, before the workers start
+    if not settings.auth_token:
+        err.print("[bold yellow]warning:[/] TWILIO_AUTH_TOKEN is not set: signature "
+                  "validation is OFF. Set it before pointing a real number here.")
+    run(host, port, workers, threads, None if no_access_log else "-")
+
+
+@main.command()
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="FILE.svg or FILE.png")
+def graph(output: Path) -> None:
+    """Draw the call flow from state_machines/hotline.yaml (graphviz)."""
+    from .diagram import draw
+
+    try:
+        draw(output)
+    except (OSError, RuntimeError, ValueError) as exc:
+        err.print(f"[red]error:[/] cannot draw {output}: {exc}")
+        sys.exit(1)
+    out.print(f"wrote {output}")
+
+
+@main.command()
+@click.option("--script", "scripts", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="a scripted call (YAML) or a folder of them; repeatable")
+@click.option("--url", default=None, help="voice URL of a running server; default: in-process")
+@click.option("--auth-token", envvar="TWILIO_AUTH_TOKEN", default=None,
+              help="sign every request (default: $TWILIO_AUTH_TOKEN)")
+@click.option("--transcript", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="write one transcript per call into this folder")
+@click.option("--from", "from_", default=None, help="caller number (From)")
+@click.option("--status-callback", default=None,
+              help="status callback URL (default in-process: the app's /status)")
+@click.option("--dial-status", default="completed", show_default=True,
+              type=click.Choice(["completed", "busy", "no-answer", "failed", "canceled"]),
+              help="how an agent transfer (<Dial>) ends")
+@click.option("--coverage", is_flag=True, help="report states and transitions never reached")
+@click.pass_context
+def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, auth_token: str | None,
+         transcript: Path | None, from_: str | None, status_callback: str | None,
+         dial_status: str, coverage: bool) -> None:
+    """Call the hotline from the terminal, or run scripted calls (--script)."""
+    from .callcmd import run_call
+
+    sys.exit(run_call(_settings(ctx), scripts=scripts, url=url, auth_token=auth_token,
+                      transcript=transcript, from_=from_, status_callback=status_callback,
+                      dial_status=dial_status, coverage=coverage, console=out))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -94,7 +94,8 @@ class Flow:
                 raise FlowError(f"{path}: state {entry.get('name')!r}: gather must be menu|number")
             st = StateSpec(
                 name=str(entry["name"]), prompts=tuple(_names(entry.get("prompt"))),
-                gather="menu" if gather == "menu" else "number" if gather == "number" else None, hangup=bool(entry.get("hangup")), dial=bool(entry.get("dial")),
+                gather="menu" if gather == "menu" else "number" if gather == "number" else None,
+                hangup=bool(entry.get("hangup")), dial=bool(entry.get("dial")),
                 invalid_prompt=entry.get("invalid_prompt"),
             )
             if st.name in self.states:
@@ -102,6 +103,7 @@ class Flow:
             self.states[st.name] = st
             machine_states.append({k: v for k, v in entry.items() if k not in ENGINE_FIELDS})
         kwargs["states"] = machine_states
+        self.machine_kwargs = kwargs
         self.initial = str(kwargs.get("initial", ""))
         self.transitions: list[dict[str, Any]] = [dict(t) for t in kwargs.get("transitions") or []]
         self.model_class = model_class
@@ -113,6 +115,8 @@ class Flow:
         self.triggers = {s: frozenset(self.machine.get_triggers(s)) for s in self.states}
         self._factory = model_factory or model_class
         self._local = threading.local()
+        #: called with (source, trigger, destination) for every transition taken (coverage)
+        self.observer: Callable[[str, str, str], None] | None = None
 
     # ---- validation -------------------------------------------------------------------------
     def _sources(self, t: dict[str, Any]) -> list[str]:
@@ -214,6 +218,8 @@ class Flow:
         counters = model.counters()
         if event[0] == "start":
             self._enter(model, self.initial)
+            if self.observer:
+                self.observer("", "start", self.initial)
             self._speak_state(model)
         else:
             trig = self.trigger_for(before, event)
@@ -232,12 +238,17 @@ class Flow:
                     counters["invalids"] = 0
                 if not fired:
                     raise FlowError(f"{self.name}: no transition for {trig} in state {before}")
+                if self.observer:
+                    self.observer(before, trig, model.state)
                 self._speak_state(model)
         hops = 0
         while self.states[model.state].passes_through:
             hops += 1
+            source = model.state
             if hops > max_hops or not model.trigger("next"):
                 raise FlowError(f"{self.name}: state {model.state} could not pass through")
+            if self.observer:
+                self.observer(source, "next", model.state)
             self._speak_state(model)
         if model.state != before:
             counters["silences"] = counters["invalids"] = 0

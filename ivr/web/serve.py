@@ -1,0 +1,41 @@
+"""Run the app under gunicorn (never Flask's development server)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class HotlineServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with our options; each worker builds its own app (and Machine) once."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from . import create_app
+
+        return create_app()
+
+
+def serve(host: str, port: int, workers: int | None, threads: int = 1,
+          access_log: str | None = "-") -> None:
+    """Serve until interrupted; `workers` defaults to the CPU count."""
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers or os.cpu_count() or 1,
+        "threads": threads,
+        "accesslog": access_log,
+        "errorlog": "-",
+        "timeout": 30,
+        "graceful_timeout": 5,
+        "keepalive": 5,
+    }
+    HotlineServer(options).run()

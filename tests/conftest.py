@@ -1,0 +1,141 @@
+"""Shared fixtures: a real SQLite file with the demo people, the real WSGI app, a caller."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.dataset import import_dataset, load_file
+from ivr.resources import demo_dataset
+from ivr.storage import ensure_schema, make_engine
+from ivr.web import create_app
+from simulator import Call, Simulator, WsgiTransport
+
+#: A Monday in Beijing, 10:00 local: agents are on duty.
+STAFFED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+#: A Sunday afternoon in Beijing: nobody staffs the line.
+UNSTAFFED = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
+
+VOICE_URL = "http://localhost/voice"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own settings must not leak into tests."""
+    for name in ("TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_DATABASE_URL", "IVR_DATABASE",
+                 "IVR_PROMPTS_DIR", "IVR_FLOWS_DIR", "IVR_ZH_LIANG",
+                 "IVR_VERIFY_ATTEMPTS_PER_HOUR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def demo_db_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo dataset imported once per test session; each test gets its own copy."""
+    path = tmp_path_factory.mktemp("template") / "demo.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    ensure_schema(engine)
+    import_dataset(engine, load_file(demo_dataset()))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, demo_db_file: Path) -> str:
+    target = tmp_path / "ivr.sqlite3"
+    shutil.copyfile(demo_db_file, target)
+    return f"sqlite:///{target}"
+
+
+class Clock:
+    """An injectable wall clock for agent hours."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(STAFFED)
+
+
+@pytest.fixture
+def app_config(db_url: str, clock: Clock) -> dict[str, Any]:
+    return {"TESTING": True, "DATABASE_URL": db_url, "NOW": clock}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Any]:
+    application = create_app(app_config)
+    yield application
+    application.extensions["ivr12333"].db.dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+class Caller:
+    """A person on the phone: dial, press, stay silent, hang up, and what they heard."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.call: Call | None = None
+        self.calls: list[Call] = []
+
+    def dial(self, **kwargs: Any) -> Caller:
+        self.call = self.simulator.dial(**kwargs)
+        self.calls.append(self.call)
+        return self
+
+    def _current(self) -> Call:
+        assert self.call is not None, "dial first"
+        return self.call
+
+    def press(self, keys: str) -> Caller:
+        self._current().press(keys)
+        return self
+
+    def silence(self, n: int = 1) -> Caller:
+        self._current().silence(n)
+        return self
+
+    def hangup(self) -> Caller:
+        self._current().hangup()
+        return self
+
+    @property
+    def heard(self) -> str:
+        return self._current().heard
+
+    @property
+    def ended(self) -> bool:
+        return self._current().ended
+
+    def close(self) -> None:
+        for call in self.calls:
+            if not call.ended:
+                call.hangup()
+            call.close()
+
+
+@pytest.fixture
+def simulator(app: Any) -> Simulator:
+    return Simulator(WsgiTransport(app), VOICE_URL, status_callback="http://localhost/status")
+
+
+@pytest.fixture
+def caller(simulator: Simulator) -> Iterator[Caller]:
+    person = Caller(simulator)
+    yield person
+    person.close()
