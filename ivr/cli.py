@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import SQLAlchemyError
 
 from .config import Settings
 from .errors import DatasetError, InvalidIdNumber, StorageError
@@ -77,8 +78,9 @@ def run_import(settings: Settings, path: Path) -> None:
     except DatasetError as exc:
         err.print(f"[red]{path}: not imported, nothing changed.[/] {exc}", highlight=False)
         sys.exit(1)
-    except StorageError as exc:
-        err.print(f"[red]error:[/] {exc}")
+    except (StorageError, SQLAlchemyError) as exc:
+        err.print(f"[red]{path}: not imported, nothing changed.[/] database error: "
+                  f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}", highlight=False)
         sys.exit(2)
     out.print(f"imported {report.people} people, {report.bindings} bindings, "
               f"{report.transactions} transactions (region {report.region}) from {path}")

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 
 from . import passwords
 from .errors import DatasetError, InvalidCardNumber, InvalidIdNumber
@@ -180,6 +180,7 @@ def _person_rows(items: list[Any], region: Region, ck: _Checker,
             ck.fail(rec, "retired must be true or false")
             continue
         yield {
+            "_index": i,
             "id_number": ident.value,
             "card_number": card,
             "card_digits": card_digits(card) if card else None,
@@ -220,6 +221,7 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
 
     rows = list(_person_rows(person_items, region, ck, progress))
     in_file = {r["id_number"]: r for r in rows}
+    person_index = {r["id_number"]: r.pop("_index") for r in rows}
 
     with engine.begin() as conn:
         def known(id_number: str) -> dict[str, Any] | None:
@@ -231,6 +233,7 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
             return dict(row) if row else None
 
         binding_rows = []
+        seen_pairs: dict[tuple[str, str], int] = {}
         for i, b in enumerate(binding_items):
             rec = f"bindings[{i}]"
             if not isinstance(b, dict):
@@ -247,7 +250,9 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
             except ValueError as exc:
                 ck.fail(rec, f"since {exc}")
                 continue
-            if funder == member:
+            if (funder, member) in seen_pairs:
+                ck.fail(rec, f"duplicates bindings[{seen_pairs[(funder, member)]}]")
+            elif funder == member:
                 ck.fail(rec, "a person cannot bind themselves")
             elif rel not in CLOSE_RELATIVES:
                 ck.fail(rec, f"relationship must be one of {', '.join(CLOSE_RELATIVES)}")
@@ -261,6 +266,7 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
             elif known(member) is None:
                 ck.fail(rec, "the member is not in the data")
             else:
+                seen_pairs[(funder, member)] = i
                 binding_rows.append({"funder": funder, "member": member,
                                      "relationship": rel, "since": since, "_i": i})
 
@@ -297,6 +303,18 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
             tx_rows.append({"id_number": owner, "date": day, "kind": kind,
                             "amount_fen": amount, "for_id": for_id})
 
+        cards = {r["card_number"]: i for i, r in enumerate(rows) if r["card_number"]}
+        for chunk in _chunks(list(cards), 500):
+            for card, owner in conn.execute(
+                select(people.c.card_number, people.c.id_number)
+                .where(people.c.card_number.in_(chunk))
+            ):
+                if owner not in in_file:
+                    row = rows[cards[card]]
+                    ck.fail(f"people[{person_index[row['id_number']]}] "
+                            f"({mask_id_number(row['id_number'])})",
+                            f"card_number belongs to another person ({mask_id_number(owner)})")
+
         if ck.total:
             raise DatasetInvalid(ck.errors, ck.total)
 
@@ -309,16 +327,23 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
         upsert(conn, regions, [region.as_row()], ["code"])
         upsert(conn, meta, [{"key": "line_region", "value": region.code}], ["key"])
         ids = list(in_file)
+        # the file's people have their bindings replaced (the file's pairs are upserted below);
+        # transactions have no key, so every account named in the file is replaced
+        owners = list({*ids, *(t["id_number"] for t in tx_rows)})
+        for chunk in _chunks(owners, 500):
+            conn.execute(delete(transactions).where(transactions.c.id_number.in_(chunk)))
         for chunk in _chunks(ids, 500):
             conn.execute(delete(bindings).where(bindings.c.funder.in_(chunk)))
             conn.execute(delete(bindings).where(bindings.c.member.in_(chunk)))
-            conn.execute(delete(transactions).where(transactions.c.id_number.in_(chunk)))
+            # free the file's cards first, so people may swap card numbers in one file
+            conn.execute(update(people).where(people.c.id_number.in_(chunk))
+                         .values(card_number=None, card_digits=None))
         for chunk in _chunks(rows, 5000):
             upsert(conn, people, chunk, ["id_number"], keep=["failed_attempts", "locked"])
         if binding_rows:
-            conn.execute(bindings.insert(), [
+            upsert(conn, bindings, [
                 {k: v for k, v in b.items() if k != "_i"} for b in binding_rows
-            ])
+            ], ["funder", "member"])
         if tx_rows:
             conn.execute(transactions.insert(), tx_rows)
         _check_binding_limits(conn, region, binding_rows)

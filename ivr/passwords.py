@@ -10,6 +10,7 @@ import os
 _PREFIX = "scrypt"
 DEFAULT_N = 2**14
 _R, _P, _DKLEN = 8, 1, 32
+_MAXMEM = 256 * 1024 * 1024
 
 
 def _b64(raw: bytes) -> str:
@@ -18,7 +19,7 @@ def _b64(raw: bytes) -> str:
 
 def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=_DKLEN
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=_MAXMEM, dklen=_DKLEN
     )
 
 
@@ -51,6 +52,8 @@ def _parse(stored: str) -> tuple[int, int, int, bytes, bytes]:
         raise ValueError("not an scrypt hash") from exc
     if n < 2 or n & (n - 1) or not (1 <= r <= 32 and 1 <= p <= 16) or len(salt) < 8 or not digest:
         raise ValueError("bad scrypt parameters")
+    if 128 * r * (n + p + 2) > _MAXMEM:
+        raise ValueError("scrypt parameters need more memory than allowed")
     return n, r, p, salt, digest
 
 

@@ -25,7 +25,7 @@ IMMEDIATE_FAMILY = ("spouse", "parent", "child")
 POOL_RELATIONS = {"close_relatives": CLOSE_RELATIVES, "immediate_family": IMMEDIATE_FAMILY}
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$")
 
 
 def parse_days(spec: str) -> frozenset[int]:
@@ -59,12 +59,15 @@ class Shift:
         m = _HOURS_RE.match(hours.strip())
         if not m:
             raise ValueError(f"hours {hours!r} must look like 09:00-12:00")
-        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        h1, m1 = int(m.group(1)), int(m.group(2))
         start = time(h1, m1)
-        end = time(23, 59, 59) if h2 == 24 else time(h2, m2)
+        end = time.max if m.group(5) else time(int(m.group(3)), int(m.group(4)))
         if end <= start:
             raise ValueError(f"hours {hours!r} end before they start")
         return cls(days.strip().lower(), parse_days(days), start, end)
+
+    def covers(self, t: time) -> bool:
+        return self.start <= t and (t < self.end or self.end == time.max)
 
 
 DEFAULT_HOURS = (("mon-fri", "09:00-12:00"), ("mon-fri", "13:00-17:00"))
@@ -87,6 +90,16 @@ class Region:
     shifts: tuple[Shift, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("multiple_funders", "commercial_insurance"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false")
+        for name in ("max_members", "lockout_after"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a whole number")
+        for name in ("code", "name", "timezone"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be text")
         if self.pool_relations not in POOL_RELATIONS:
             raise ValueError("pool_relations must be close_relatives or immediate_family")
         if self.max_members < 1:
@@ -122,9 +135,7 @@ class Region:
         """Are agents on duty at `now` (an aware datetime), in the region's time zone?"""
         local = now.astimezone(ZoneInfo(self.timezone))
         t = local.time()
-        return any(
-            local.weekday() in s.days and s.start <= t < s.end for s in self.shifts
-        )
+        return any(local.weekday() in s.days and s.covers(t) for s in self.shifts)
 
     def can_transfer(self, now: datetime) -> bool:
         """An agent transfer needs a number and staffed hours."""

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import StaticPool
 
 from .errors import StorageError
 
@@ -139,16 +139,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL, a busy timeout and their folder created."""
+    """An engine for `url`; SQLite files get WAL, a busy timeout and their folder created.
+
+    Statement parameters are hidden from errors and logs: they hold ID numbers.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, poolclass=NullPool if not database else None)
+        if database in ("", ":memory:"):  # one shared in-memory database, not one per connection
+            engine = create_engine(url, poolclass=StaticPool, hide_parameters=True,
+                                   connect_args={"check_same_thread": False})
+        else:
+            engine = create_engine(url, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def ensure_schema(engine: Engine) -> int:
