@@ -50,10 +50,10 @@ class ScriptResult:
     transcript_text: str = ""
 
     def report(self) -> str:
-        """PASS/FAIL line for the script, followed by each failure's message."""
+        """`PASS name [path]`, or `FAIL` and the message of each failure."""
         if self.passed:
             return f"PASS {self.name} [{self.path}]"
-        return "\n".join([f"FAIL {self.name} [{self.path}]"] + [f.message for f in self.failures])
+        return "\n".join(f"FAIL {failure.message}" for failure in self.failures)
 
 
 def _heard(call: Call) -> str:

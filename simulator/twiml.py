@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from xml.etree.ElementTree import Element, ParseError
 
@@ -12,6 +13,7 @@ from simulator.errors import ApplicationError
 from simulator.transport import Reply
 
 BODY_EXCERPT = 200
+_DECLARATION = re.compile(rb"""\s*<\?xml[^>]*?encoding=["']([A-Za-z0-9._-]+)["'][^>]*\?>""")
 
 Warn = Callable[[str], None]
 
@@ -29,8 +31,12 @@ def parse_document(reply: Reply) -> list[Element]:
         moved = f" (Location: {reply.location})" if reply.location else ""
         raise ApplicationError(f"{where} HTTP {reply.status}{moved}: {excerpt(reply.text)}")
     try:
-        root = defusedxml.ElementTree.fromstring(reply.content or reply.text.encode("utf-8"))
-    except (ParseError, DefusedXmlException) as exc:
+        root = _root(reply.content or reply.text.encode("utf-8"))
+    except DefusedXmlException as exc:
+        raise ApplicationError(
+            f"{where} XML with forbidden constructs ({exc!r}): {excerpt(reply.text)}"
+        ) from exc
+    except (ParseError, ValueError, LookupError) as exc:
         raise ApplicationError(
             f"{where} a body that is not XML ({exc}): {excerpt(reply.text)}"
         ) from exc
@@ -39,6 +45,22 @@ def parse_document(reply: Reply) -> list[Element]:
             f"{where} XML whose root is <{root.tag}>, not <Response>: {excerpt(reply.text)}"
         )
     return list(root)
+
+
+def _root(content: bytes) -> Element:
+    """Parse untrusted XML; expat cannot decode multi-byte encodings (GBK…), so Python does."""
+    try:
+        root: Element = defusedxml.ElementTree.fromstring(content)
+        return root
+    except DefusedXmlException:
+        raise
+    except ValueError:
+        declared = _DECLARATION.match(content)
+        if declared is None:
+            raise
+        text = content[declared.end() :].decode(declared.group(1).decode("ascii"))
+        root = defusedxml.ElementTree.fromstring(text)
+        return root
 
 
 def text_of(element: Element) -> str:
