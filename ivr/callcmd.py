@@ -29,7 +29,12 @@ def run_call(settings: Settings, *, scripts: tuple[Path, ...], url: str | None,
 
     app: Any = None
     if url is None:
+        import logging
+
         from .web import create_app
+
+        # in-process nothing listens on a network: the unsigned-webhooks warning is moot here
+        logging.getLogger("ivr.web").setLevel(logging.ERROR)
 
         app = create_app({"DATABASE_URL": settings.database_url,
                           "TWILIO_AUTH_TOKEN": auth_token})

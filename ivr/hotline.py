@@ -214,7 +214,8 @@ class Call:
         id_number = self._parsed_id()
         assert id_number is not None
         self.data["pending"] = id_number
-        self.data["values"]["last4"] = id_number[-4:]
+        # read back what the caller typed (a legacy 15-digit number has no check character)
+        self.data["values"]["last4"] = from_keypad(self.digits)[-4:]
 
     def _card_matches(self) -> list[Person]:
         def lookup() -> list[Person]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -22,6 +23,10 @@ class HotlineServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from . import create_app
 
+        logging.basicConfig(
+            level=os.environ.get("IVR_LOG_LEVEL", "INFO").upper(),
+            format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
+        )
         return create_app()
 
 
