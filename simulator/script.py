@@ -100,7 +100,7 @@ def _malformed(path: Path, error: ScriptError) -> ScriptResult:
         error.step_index,
         error.step,
         f"a well-formed scripted call: {error.problem}",
-        "",
+        "(no call was placed)",
         script=path.stem,
         path=str(path),
     )

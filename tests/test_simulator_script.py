@@ -348,6 +348,7 @@ def test_a_malformed_script_is_a_failure_naming_file_and_step(
     assert failure.expected.startswith("a well-formed scripted call: ")
     assert problem in failure.expected
     assert str(path) in failure.message
+    assert failure.heard == "(no call was placed)"
     if step_index is not None:
         assert f"step {step_index} (" in failure.message
     assert app.config["PIZZA"].requests == []  # nothing was dialled
