@@ -150,12 +150,14 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads
 @main.command()
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="FILE.svg or FILE.png")
-def graph(output: Path) -> None:
+@click.option("--all", "conventions", is_flag=True,
+              help="also draw the transitions every menu shares (* 9 0, silence, invalid)")
+def graph(output: Path, conventions: bool) -> None:
     """Draw the call flow from state_machines/hotline.yaml (graphviz)."""
     from .diagram import draw
 
     try:
-        draw(output)
+        draw(output, conventions=conventions)
     except (OSError, RuntimeError, ValueError) as exc:
         err.print(f"[red]error:[/] cannot draw {output}: {exc}")
         sys.exit(1)
