@@ -1,0 +1,1012 @@
+"""Every path of call-flow.md, driven through the real WSGI app by a simulated caller.
+
+Expected texts are copied from prompts/zh-CN.yaml and prompts/en-US.yaml on purpose: a
+change of wording or of the way money, dates and counts are spoken must fail here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+from xml.etree import ElementTree
+
+import pytest
+from click.testing import CliRunner
+
+from ivr.cli import main as cli
+from ivr.web import create_app
+from simulator import Simulator, WsgiTransport
+
+# --- the catalogue's wording (zh-CN) ------------------------------------------------------------
+
+WELCOME = "欢迎致电12333医疗保障服务热线。普通话请按1,"
+WELCOME_ENGLISH = "For English, press 2."
+MAIN = (
+    "账户余额查询请按1,家庭共济绑定状态查询请按2,最近消费明细查询请按3,政策咨询请按4,"
+    "人工服务请按0,重听请按星号键。"
+)
+VERIFY_METHOD = "身份证号码验证请按1,社会保障卡卡号验证请按2。"
+ID_ENTRY = "请输入您的18位身份证号码,末位是X的请按星号键代替,输入完毕请按井号键。"
+ID_MALFORMED = "您输入的身份证号码有误,请重新输入。"
+CARD_ENTRY = "请输入社会保障卡卡号中的数字,字母无需输入,输入完毕请按井号键。"
+CARD_MALFORMED = "您输入的社会保障卡卡号有误,请重新输入。"
+CARD_AMBIGUOUS = "该卡号无法确定您的身份,请改用身份证号码验证。"
+PASSWORD = "请输入6位查询密码,输入完毕请按井号键。"
+PASSWORD_WRONG = "您输入的号码或密码错误,请重新验证。"
+LOCKED = "您的查询密码已锁定,请携带本人有效身份证件到医保服务大厅办理解锁。"
+VERIFICATION_FAILED = "号码或密码错误次数过多,本次验证未通过。"
+TOO_MANY_ATTEMPTS = "您的号码验证次数过多,请一小时后再拨。"
+RESULT_MENU = "重听请按星号键,返回主菜单请按9,人工服务请按0。"
+POLICY_MENU = "家庭共济政策请按1,个人账户余额能否提取请按2,防范冒名就医请按3,返回主菜单请按9。"
+AGENT_CONNECTING = "正在为您转接人工服务,请稍候。"
+AGENT_FAILED = "人工服务暂时无人接听,请稍后再试。"
+AGENT_CLOSED = "现在不是人工服务时间。人工服务时间为周一至周五9:00至12:00、13:00至17:00。"
+NO_INPUT = "您没有输入。"
+INVALID = "您的输入有误。"
+TOO_MANY_INVALID = "您的输入有误次数过多。"
+GOODBYE = "感谢您的来电,再见。"
+
+
+def readback(last4: str) -> str:
+    return f"您输入的身份证号码后四位是 {last4},确认请按1,重新输入请按2。"
+
+
+def balance_employee(balance: str, credit: str) -> str:
+    return f"截至2026年11月21日,您的医保个人账户余额为{balance}。本月划入{credit}。"
+
+
+JIANGUO_BALANCE = balance_employee("一千二百三十四元五角六分", "一百五十元")
+BALANCE_RESIDENT = (
+    "您参加的是城乡居民医保,没有医保个人账户。"
+    "您可以通过家庭共济,使用家人职工医保个人账户的资金就医购药。"
+)
+BALANCE_SUSPENDED = (
+    "您的医保目前处于暂停参保状态,个人账户暂不能使用。了解原因和恢复参保,请按0转人工服务。"
+)
+POOL_NONE_EMPLOYEE = (
+    "您尚未绑定家庭共济。绑定方式:国家医保服务平台APP的「亲情账户」,当地医保APP,"
+    "微信或支付宝的城市服务,或前往医保服务大厅办理。电话不办理绑定和解绑。"
+)
+POOL_NONE_RESIDENT = (
+    "您参加的是城乡居民医保,目前没有家人为您绑定家庭共济。"
+    "只有职工医保参保人才能作为共济人,为近亲属绑定。"
+)
+TX_NONE = "近期没有消费记录。"
+
+# --- the catalogue's wording (en-US) ------------------------------------------------------------
+
+EN_MAIN = (
+    "For your account balance, press 1. For family mutual-aid bindings, press 2. For recent "
+    "transactions, press 3. For policy information, press 4. For an agent, press 0. To hear "
+    "this again, press star."
+)
+EN_RESULT_MENU = (
+    "To hear this again, press star. For the main menu, press 9. For an agent, press 0."
+)
+EN_GOODBYE = "Thank you for calling. Goodbye."
+
+ZH_VOICE = ("Polly.Zhiyu", "cmn-CN")
+EN_VOICE = ("Polly.Joanna", "en-US")
+AGENT_NUMBER = "+867711234567"
+
+
+# --- the demo people ----------------------------------------------------------------------------
+
+class Person(NamedTuple):
+    id_number: str  # as keyed in: * for X
+    password: str
+
+
+JIANGUO = Person("450102197503150013", "135790")  # employee, funder of four
+CHENLI = Person("450102197806200022", "246802")  # employee, funder and beneficiary
+CHENLI_CARD = "548426015"
+LIMING = Person("450103200201010032", "111222")  # resident, beneficiary
+XIAOYU = Person("450105201506120045", "333444")  # resident, beneficiary of two funders
+ZHOUQIANG = Person("450107199009090132", "444555")  # suspended, card A12345678
+WUFANG = Person("450107198811110263", "555666")  # employee, no bindings, 0.00, card B12345678
+XIUYING = Person("11010519491231002*", "666777")  # ID ends in X, balance 10.50
+XIAOLONG = Person("450108199604180219", "777888")  # resident, nobody funds him
+UNKNOWN_CARD = "999999999"
+
+# conftest's clock starts staffed (Monday 10:00 Beijing); this is its Sunday afternoon
+UNSTAFFED = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def texts(caller: Any) -> list[str]:
+    """What was said since the caller's previous action, one entry per <Say>."""
+    return [u.text for u in caller.call.said]
+
+
+def start(caller: Any, language: str = "1", **dial: Any) -> Any:
+    """Dial and choose the language: the caller is at the main menu."""
+    caller.dial(**dial)
+    assert texts(caller) == [WELCOME, WELCOME_ENGLISH]
+    caller.press(language)
+    return caller
+
+
+def verify_by_id(caller: Any, person: Person, menu: str = "1") -> Any:
+    """From the main menu: choose `menu`, then ID number, confirm, password."""
+    caller.press(menu).press("1").press(person.id_number + "#")
+    caller.press("1").press(person.password + "#")
+    return caller
+
+
+def verify_by_card(caller: Any, card: str, password: str, menu: str = "1") -> Any:
+    """From the main menu: choose `menu`, then card digits, password."""
+    caller.press(menu).press("2").press(card + "#").press(password + "#")
+    return caller
+
+
+def retry_by_id(caller: Any, person: Person, password: str) -> None:
+    """At the method menu again (after a wrong password): ID number, confirm, password."""
+    caller.press("1").press(person.id_number + "#").press("1").press(password + "#")
+
+
+def dials(caller: Any) -> list[str]:
+    """Numbers the app dialled in the current call."""
+    return [e.text.split(":")[0] for e in caller.call.transcript if e.kind == "dial"]
+
+
+def assert_goodbye_then_hangup(caller: Any, goodbye: str = GOODBYE) -> None:
+    """The app ended the call, and the last thing it said before <Hangup/> is the goodbye."""
+    call = caller.call
+    assert call.ended_by == "application", call.transcript_text()
+    spoken = [e for e in call.transcript if e.kind in ("say", "play", "hangup")]
+    assert spoken[-1].kind == "hangup"
+    assert spoken[-1].text == "by the application (<Hangup>)"
+    assert spoken[-2].kind == "say" and spoken[-2].text.startswith(goodbye + "  ("), spoken[-2]
+    assert texts(caller)[-1] == goodbye
+
+
+def assert_transferred(caller: Any) -> None:
+    assert dials(caller) == [AGENT_NUMBER], caller.call.transcript_text()
+
+
+# --- 1. welcome and language --------------------------------------------------------------------
+
+def test_welcome_is_bilingual_with_one_voice_each(caller: Any) -> None:
+    caller.dial()
+    said = caller.call.said
+    assert [u.text for u in said] == [WELCOME, WELCOME_ENGLISH]
+    assert (said[0].voice, said[0].language) == ZH_VOICE
+    assert (said[1].voice, said[1].language) == EN_VOICE
+
+
+@pytest.mark.parametrize(
+    ("action", "menu"),
+    [("1", MAIN), ("2", EN_MAIN), (None, MAIN), ("7", MAIN), ("*", MAIN), ("0", MAIN)],
+    ids=["1-mandarin", "2-english", "silence-mandarin", "7-mandarin", "star-mandarin",
+         "0-mandarin"],
+)
+def test_language_choice(caller: Any, action: str | None, menu: str) -> None:
+    caller.dial()
+    if action is None:
+        caller.silence()
+    else:
+        caller.press(action)
+    # straight to the main menu: no "您没有输入" / "您的输入有误" at the welcome
+    assert texts(caller) == [menu]
+    voice = EN_VOICE if menu == EN_MAIN else ZH_VOICE
+    assert all((u.voice, u.language) == voice for u in caller.call.said)
+    assert dials(caller) == []
+
+
+def test_english_holds_for_the_whole_call(caller: Any, clock: Any) -> None:
+    clock.now = UNSTAFFED
+    start(caller, "2")
+    heard: list[Any] = []
+
+    def step(keys: str) -> list[str]:
+        caller.press(keys)
+        heard.extend(caller.call.said)
+        return texts(caller)
+
+    assert step("0") == [
+        "Agents are not available now. Agent hours are Monday to Friday, 9:00 to 12:00, "
+        "13:00 to 17:00.",
+        EN_MAIN,
+    ]
+    step("1")
+    step("1")
+    assert step(JIANGUO.id_number + "#") == [
+        "The ID number you entered ends in 0 0 1 3. To confirm, press 1. To enter it again, "
+        "press 2."
+    ]
+    step("1")
+    assert step(JIANGUO.password + "#") == [
+        "As of November 21, 2026, your personal medical account balance is one thousand two "
+        "hundred thirty-four yuan and fifty-six fen. This month, one hundred fifty yuan was "
+        "credited.",
+        EN_RESULT_MENU,
+    ]
+    step("9")
+    assert step("3") == [
+        "Your latest 5 transactions:",
+        "November 3, 2026, pharmacy purchase, paid thirty-two yuan and fifty fen.",
+        "November 1, 2026, credited to your account, one hundred fifty yuan.",
+        "October 20, 2026, mutual-aid payment for 李*, one hundred twenty yuan.",
+        "October 11, 2026, outpatient care, paid eighty-five yuan and twenty fen.",
+        "September 2, 2026, hospital stay, paid one thousand five hundred yuan.",
+        EN_RESULT_MENU,
+    ]
+    step("9")
+    pool = step("2")
+    assert pool[0] == "You have bound 4 family members:"
+    assert "your wife, 陈*, since January 10, 2023." in pool
+    assert "The local limit is 7 members; you can bind 3 more." in pool
+    assert step("5")[0] == "That entry is not valid."
+    caller.silence()
+    heard.extend(caller.call.said)
+    assert texts(caller)[0] == "We did not receive any input."
+    caller.silence(2)
+    heard.extend(caller.call.said)
+    assert_goodbye_then_hangup(caller, EN_GOODBYE)
+    assert heard and all((u.voice, u.language) == EN_VOICE for u in heard)
+    assert not any("元" in u.text or "您" in u.text for u in heard)
+
+
+def test_english_counts_of_one_are_singular(caller: Any) -> None:
+    verify_by_id(start(caller, "2"), CHENLI, "2")  # funds one, funded by one
+    pool = " ".join(texts(caller))
+    assert "You have bound 1 family member" in pool
+    assert "1 family members" not in pool
+    assert "1 relatives" not in pool
+
+
+# --- 2. main menu -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["*", "9"])
+def test_main_menu_repeats(caller: Any, key: str) -> None:
+    start(caller)
+    caller.press(key)
+    assert texts(caller) == [MAIN]
+
+
+def test_main_menu_4_is_policy_without_verification(caller: Any) -> None:
+    start(caller)
+    caller.press("4")
+    assert texts(caller) == [POLICY_MENU]
+
+
+@pytest.mark.parametrize("key", ["1", "2", "3"])
+def test_main_menu_1_2_3_need_verification(caller: Any, key: str) -> None:
+    start(caller)
+    caller.press(key)
+    assert texts(caller) == [VERIFY_METHOD]
+
+
+# --- 7. policy information ----------------------------------------------------------------------
+
+POLICY_TOPICS = {
+    "1": [
+        "职工医保个人账户可以家庭共济。",
+        "本地可绑定的近亲属为配偶、父母、子女、兄弟姐妹、祖父母、外祖父母、孙子女、外孙子女。",
+        "共济资金可以支付家庭成员在定点医疗机构就医、在定点零售药店购药的个人负担费用。",
+        "国家医保服务平台APP的「亲情账户」",
+        "本地还允许使用个人账户为家庭成员购买商业健康保险。",
+    ],
+    "2": [
+        "个人账户余额一般不能提取,套现违法。",
+        "参保人去世,由继承人依法继承",
+        "出国定居",
+        "跨地区转移时新参保地不接收个人账户余额。",
+        "具体以当地规定为准。",
+    ],
+    "3": [
+        "请勿出借或使用他人医保卡。",
+        "使用他人医保卡就医购药属于冒名就医",
+        "请保管好您的医保卡和查询密码。",
+    ],
+}
+
+
+@pytest.mark.parametrize("key", sorted(POLICY_TOPICS))
+def test_policy_topic_then_star_and_9(caller: Any, key: str) -> None:
+    start(caller).press("4").press(key)
+    topic = texts(caller)
+    assert topic[-1] == RESULT_MENU
+    spoken = "".join(topic[:-1])
+    for phrase in POLICY_TOPICS[key]:
+        assert phrase in spoken
+    caller.press("*")
+    assert texts(caller) == topic
+    caller.press("9")
+    assert texts(caller) == [MAIN]
+
+
+def test_policy_menu_9_back_to_main(caller: Any) -> None:
+    start(caller).press("4").press("9")
+    assert texts(caller) == [MAIN]
+
+
+# --- conventions: *, 9 and 0 in every menu after the language choice ---------------------------
+
+def _main(c: Any) -> None:
+    start(c)
+
+
+def _verify_method(c: Any) -> None:
+    start(c).press("1")
+
+
+def _id_confirm(c: Any) -> None:
+    start(c).press("1").press("1").press(JIANGUO.id_number + "#")
+
+
+def _balance(c: Any) -> None:
+    verify_by_id(start(c), JIANGUO, "1")
+
+
+def _pool(c: Any) -> None:
+    verify_by_id(start(c), JIANGUO, "2")
+
+
+def _transactions(c: Any) -> None:
+    verify_by_id(start(c), JIANGUO, "3")
+
+
+def _policy(c: Any) -> None:
+    start(c).press("4")
+
+
+def _policy_topic(key: str) -> Callable[[Any], None]:
+    def reach(c: Any) -> None:
+        start(c).press("4").press(key)
+    return reach
+
+
+MENUS: dict[str, Callable[[Any], None]] = {
+    "main": _main,
+    "verify_method": _verify_method,
+    "id_confirm": _id_confirm,
+    "balance": _balance,
+    "pool": _pool,
+    "transactions": _transactions,
+    "policy": _policy,
+    "policy_pool": _policy_topic("1"),
+    "policy_withdrawal": _policy_topic("2"),
+    "policy_fraud": _policy_topic("3"),
+}
+
+
+@pytest.mark.parametrize("menu", list(MENUS))
+def test_star_repeats_and_9_returns_to_main_in_every_menu(caller: Any, menu: str) -> None:
+    MENUS[menu](caller)
+    entered = texts(caller)
+    caller.press("*")
+    assert texts(caller) == entered
+    caller.press("9")
+    assert texts(caller) == [MAIN]
+
+
+@pytest.mark.parametrize("menu", list(MENUS))
+def test_0_asks_for_an_agent_from_every_menu(caller: Any, menu: str) -> None:
+    MENUS[menu](caller)
+    caller.press("0")
+    assert texts(caller) == [AGENT_CONNECTING, GOODBYE]  # the transfer completed, then bye
+    assert_transferred(caller)
+    assert_goodbye_then_hangup(caller)
+
+
+# --- 3. verification by ID number ---------------------------------------------------------------
+
+def test_id_readback_then_confirm_asks_for_the_password(caller: Any) -> None:
+    start(caller).press("1")
+    assert texts(caller) == [VERIFY_METHOD]
+    caller.press("1")
+    assert texts(caller) == [ID_ENTRY]
+    caller.press(JIANGUO.id_number + "#")
+    assert texts(caller) == [readback("0 0 1 3")]
+    caller.press("1")
+    assert texts(caller) == [PASSWORD]
+    caller.press(JIANGUO.password + "#")
+    assert texts(caller) == [JIANGUO_BALANCE, RESULT_MENU]
+
+
+def test_id_readback_2_re_enters_the_number(caller: Any) -> None:
+    start(caller).press("1").press("1").press(CHENLI.id_number + "#")
+    assert texts(caller) == [readback("0 0 2 2")]
+    caller.press("2")
+    assert texts(caller) == [ID_ENTRY]
+    caller.press(WUFANG.id_number + "#")
+    assert texts(caller) == [readback("0 2 6 3")]
+    caller.press("1").press(WUFANG.password + "#")  # the re-entered number is the one checked
+    assert texts(caller)[0] == balance_employee("零元", "一百二十元")
+
+
+def test_star_stands_for_x(caller: Any) -> None:
+    start(caller).press("1").press("1").press(XIUYING.id_number + "#")
+    assert texts(caller) == [readback("0 0 2 X")]
+    caller.press("1").press(XIUYING.password + "#")
+    assert texts(caller) == [balance_employee("十元五角", "两百一十元"), RESULT_MENU]
+
+
+def test_legacy_15_digit_number_of_a_demo_person(caller: Any) -> None:
+    # 李建国's number without the century "19" and the check digit: upgraded to 18 for lookup
+    start(caller).press("1").press("1").press("450102750315001#")
+    assert texts(caller) == [readback("5 0 0 1")]  # the last four the caller typed
+    caller.press("1").press(JIANGUO.password + "#")
+    assert texts(caller)[0] == JIANGUO_BALANCE
+
+
+def test_legacy_15_digit_number_of_nobody_gets_the_wrong_password_answer(caller: Any) -> None:
+    start(caller).press("1").press("1").press("450102800101001#")  # -> 450102198001010015
+    assert texts(caller) == [readback("1 0 0 1")]
+    caller.press("1").press("123456#")
+    unknown = texts(caller)
+    caller.press("1").press(JIANGUO.id_number + "#").press("1").press("000000#")
+    assert texts(caller) == unknown == [PASSWORD_WRONG, VERIFY_METHOD]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        "450102197503150012",  # wrong check digit
+        "45010219750315001",  # 17 characters
+        "4501021975031500133",  # 19 characters
+        "45010219750315",  # 14 characters
+        "450102197502300016",  # 30 February, right check digit
+        "450102209901010011",  # born in 2099, right check digit
+        "4501021975031500*3",  # * (X) not at the end
+    ],
+    ids=["check-digit", "17", "19", "14", "impossible-date", "future-date", "x-inside"],
+)
+def test_malformed_id_number(caller: Any, keys: str) -> None:
+    start(caller).press("1").press("1").press(keys + "#")
+    assert texts(caller) == [ID_MALFORMED, ID_ENTRY]
+    assert not any("后四位" in t for t in texts(caller))
+
+
+def test_third_malformed_id_number_transfers_when_staffed(caller: Any) -> None:
+    start(caller).press("1").press("1")
+    caller.press("450102197503150012#").press("45010219750315001#")
+    assert texts(caller) == [ID_MALFORMED, ID_ENTRY]
+    caller.press("450102197502300016#")
+    assert texts(caller) == [TOO_MANY_INVALID, AGENT_CONNECTING, GOODBYE]
+    assert_transferred(caller)
+    assert_goodbye_then_hangup(caller)
+
+
+def test_third_malformed_id_number_says_goodbye_when_unstaffed(caller: Any, clock: Any) -> None:
+    clock.now = UNSTAFFED
+    start(caller).press("1").press("1")
+    caller.press("450102197503150012#").press("45010219750315001#").press("450102197502300016#")
+    assert texts(caller) == [TOO_MANY_INVALID, GOODBYE]
+    assert dials(caller) == []
+    assert_goodbye_then_hangup(caller)
+
+
+# --- 3. verification by card number -------------------------------------------------------------
+
+def test_card_number_then_password(caller: Any) -> None:
+    start(caller).press("1").press("2")
+    assert texts(caller) == [CARD_ENTRY]
+    caller.press(CHENLI_CARD + "#")
+    assert texts(caller) == [PASSWORD]
+    caller.press(CHENLI.password + "#")
+    assert texts(caller) == [balance_employee("一千零一元零一分", "九十八元四角"), RESULT_MENU]
+
+
+def test_card_verification_leads_to_the_chosen_menu(caller: Any) -> None:
+    verify_by_card(start(caller), CHENLI_CARD, CHENLI.password, "2")
+    assert texts(caller) == [*POOL["both-roles"][1], RESULT_MENU]
+
+
+def test_card_digits_shared_by_two_cards_ask_for_the_id_number(caller: Any) -> None:
+    start(caller).press("1").press("2").press("12345678#")  # A12345678 and B12345678
+    assert texts(caller) == [CARD_AMBIGUOUS, ID_ENTRY]
+    caller.press(WUFANG.id_number + "#")
+    assert texts(caller) == [readback("0 2 6 3")]
+    caller.press("1").press(WUFANG.password + "#")
+    assert texts(caller) == [balance_employee("零元", "一百二十元"), RESULT_MENU]
+
+
+@pytest.mark.parametrize("keys", ["1234", "1234567890", "12*45678"])
+def test_malformed_card_number(caller: Any, keys: str) -> None:
+    start(caller).press("1").press("2").press(keys + "#")
+    assert texts(caller) == [CARD_MALFORMED, CARD_ENTRY]
+
+
+def test_unknown_card_and_wrong_password_sound_the_same(caller: Any) -> None:
+    start(caller).press("1").press("2").press(UNKNOWN_CARD + "#")
+    assert texts(caller) == [PASSWORD]  # nothing tells the caller the card does not exist
+    caller.press(CHENLI.password + "#")
+    unknown = texts(caller)
+    caller.press("2").press(CHENLI_CARD + "#").press("000000#")
+    wrong = texts(caller)
+    assert unknown == wrong == [PASSWORD_WRONG, VERIFY_METHOD]
+
+
+# --- 3.4 password -------------------------------------------------------------------------------
+
+def test_wrong_password_goes_back_to_the_method_menu(caller: Any) -> None:
+    start(caller).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+    caller.press("000000#")
+    assert texts(caller) == [PASSWORD_WRONG, VERIFY_METHOD]
+    retry_by_id(caller, JIANGUO, JIANGUO.password)
+    assert texts(caller)[0] == JIANGUO_BALANCE
+
+
+def _three_wrong_unknown_cards(caller: Any) -> None:
+    caller.press("1")
+    for _ in range(2):
+        caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")
+        assert texts(caller) == [PASSWORD_WRONG, VERIFY_METHOD]
+    caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")
+
+
+def test_three_wrong_in_one_call_transfer_when_staffed(caller: Any) -> None:
+    start(caller)
+    _three_wrong_unknown_cards(caller)
+    assert texts(caller) == [VERIFICATION_FAILED, AGENT_CONNECTING, GOODBYE]
+    assert_transferred(caller)
+    assert_goodbye_then_hangup(caller)
+
+
+def test_three_wrong_in_one_call_say_goodbye_when_unstaffed(caller: Any, clock: Any) -> None:
+    clock.now = UNSTAFFED
+    start(caller)
+    _three_wrong_unknown_cards(caller)
+    assert texts(caller) == [VERIFICATION_FAILED, GOODBYE]
+    assert dials(caller) == []
+    assert_goodbye_then_hangup(caller)
+
+
+def _three_wrong_for_one_person(caller: Any) -> None:
+    caller.press("1")
+    for _ in range(3):
+        retry_by_id(caller, JIANGUO, "000000")
+    assert texts(caller)[0] == LOCKED  # the third consecutive failure also locks 李建国
+
+
+@pytest.mark.parametrize(
+    "three_failures", [_three_wrong_unknown_cards, _three_wrong_for_one_person],
+    ids=["unknown-numbers", "one-person-now-locked"],
+)
+def test_no_fourth_verification_in_a_call(caller: Any, three_failures: Any) -> None:
+    """call-flow.md §3.4: "3 wrong attempts in one call end the verification".
+
+    Here the transfer is not answered, so the caller is back at the main menu; asking for
+    data again must not let a fourth number/password pair be tried in the same call.
+    """
+    start(caller, dial_status="no-answer")
+    three_failures(caller)
+    assert texts(caller)[-1] == MAIN
+    heard: list[str] = []
+    caller.press("1")
+    heard += texts(caller)
+    if texts(caller) == [VERIFY_METHOD]:  # whatever the fix, walk on as a caller would
+        caller.press("2").press(CHENLI_CARD + "#")
+        heard += texts(caller)
+        if texts(caller) == [PASSWORD]:
+            caller.press(CHENLI.password + "#")
+            heard += texts(caller)
+    assert not any("一千零一元零一分" in t for t in heard), heard
+    assert VERIFICATION_FAILED in heard, heard
+
+
+# --- 3.4 lockout across calls -------------------------------------------------------------------
+
+def _one_call_by_id(caller: Any, person: Person, password: str, **dial: Any) -> list[str]:
+    verify_by_id(start(caller, **dial), Person(person.id_number, password))
+    said = texts(caller)
+    caller.hangup()
+    return said
+
+
+def test_lockout_across_calls_survives_restart_and_cli_unlock(
+    caller: Any, app_config: dict[str, Any], db_url: str
+) -> None:
+    wrong = Person(WUFANG.id_number, "000000")
+    assert _one_call_by_id(caller, wrong, wrong.password) == [PASSWORD_WRONG, VERIFY_METHOD]
+    assert _one_call_by_id(caller, wrong, wrong.password) == [PASSWORD_WRONG, VERIFY_METHOD]
+    assert _one_call_by_id(caller, wrong, wrong.password) == [LOCKED, MAIN]
+    # now even the right password gets no data
+    assert _one_call_by_id(caller, WUFANG, WUFANG.password) == [LOCKED, MAIN]
+
+    # a new app instance (a restart) on the same database: still locked
+    restarted = create_app(app_config)
+    try:
+        other = Simulator(WsgiTransport(restarted), "http://localhost/voice")
+        call = other.dial()
+        for keys in ("1", "1", "1", WUFANG.id_number + "#", "1", WUFANG.password + "#"):
+            call.press(keys)
+        assert [u.text for u in call.said] == [LOCKED, MAIN]
+        call.hangup()
+        call.close()
+    finally:
+        restarted.extensions["ivr12333"].db.dispose()
+
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "unlock", WUFANG.id_number])
+    assert result.exit_code == 0, result.output
+    assert "unlocked **************0263" in result.output
+    said = _one_call_by_id(caller, WUFANG, WUFANG.password)
+    assert said == [balance_employee("零元", "一百二十元"), RESULT_MENU]
+
+
+def test_lockout_counts_only_consecutive_failures(caller: Any) -> None:
+    for _ in range(2):  # wrong, wrong, right: the right one clears the count
+        start(caller).press("1")
+        for _ in range(2):
+            retry_by_id(caller, WUFANG, "000000")
+            assert texts(caller) == [PASSWORD_WRONG, VERIFY_METHOD]
+        retry_by_id(caller, WUFANG, WUFANG.password)
+        assert texts(caller)[0] == balance_employee("零元", "一百二十元")
+        caller.hangup()
+
+
+# --- 3.5 verified once per call -----------------------------------------------------------------
+
+def test_verified_once_per_call(caller: Any) -> None:
+    verify_by_id(start(caller), JIANGUO, "1")
+    assert texts(caller)[0] == JIANGUO_BALANCE
+    caller.press("9").press("2")
+    assert texts(caller)[0] == "您已为四位家庭成员绑定家庭共济："
+    caller.press("9").press("3")
+    assert texts(caller)[0] == "您最近的五笔记录如下："
+    caller.press("9").press("1")
+    assert texts(caller)[0] == JIANGUO_BALANCE
+
+
+# --- 4. balance ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("person", "expected"),
+    [
+        (JIANGUO, JIANGUO_BALANCE),
+        (CHENLI, balance_employee("一千零一元零一分", "九十八元四角")),
+        (WUFANG, balance_employee("零元", "一百二十元")),
+        (XIUYING, balance_employee("十元五角", "两百一十元")),
+        (LIMING, BALANCE_RESIDENT),
+        (ZHOUQIANG, BALANCE_SUSPENDED),
+    ],
+    ids=["employee", "employee-1001.01", "zero", "x-10.50", "resident", "suspended"],
+)
+def test_balance(caller: Any, person: Person, expected: str) -> None:
+    verify_by_id(start(caller), person, "1")
+    assert texts(caller) == [expected, RESULT_MENU]
+
+
+# --- 5. family-pool status ----------------------------------------------------------------------
+
+POOL = {
+    "funder": (JIANGUO, [
+        "您已为四位家庭成员绑定家庭共济：",
+        "妻子,陈*,绑定日期2023年1月10日。",
+        "儿子,李*,绑定日期2023年1月10日。",
+        "女儿,李*雨,绑定日期2024年3月1日。",
+        "父亲,李*山,绑定日期2024年8月1日。",
+        "按本地政策每人最多绑定七人,您还可以绑定三人。",
+    ]),
+    "beneficiary-of-two": (XIAOYU, [
+        "有两位亲属将您绑定为家庭共济成员：",  # 两位, never 二位, before a classifier
+        "您的母亲,陈*,绑定日期2023年6月15日。",
+        "您的父亲,李*国,绑定日期2024年3月1日。",
+        # a resident has no account of her own: the funders only, in binding-date order
+        "您就医购药时,个人负担部分依次使用母亲、父亲的个人账户。",
+    ]),
+    "beneficiary-of-one": (LIMING, [
+        "有一位亲属将您绑定为家庭共济成员：",
+        "您的父亲,李*国,绑定日期2023年1月10日。",
+        "您就医购药时,个人负担部分依次使用父亲的个人账户。",
+    ]),
+    "both-roles": (CHENLI, [
+        "您已为一位家庭成员绑定家庭共济：",
+        "女儿,李*雨,绑定日期2023年6月15日。",
+        "按本地政策每人最多绑定七人,您还可以绑定六人。",
+        "有一位亲属将您绑定为家庭共济成员：",
+        "您的丈夫,李*国,绑定日期2023年1月10日。",
+        "您就医购药时,先使用您本人的个人账户,不足部分依次使用丈夫的个人账户。",
+    ]),
+    "employee-unbound": (WUFANG, [POOL_NONE_EMPLOYEE]),
+    "resident-unfunded": (XIAOLONG, [POOL_NONE_RESIDENT]),
+}
+
+
+@pytest.mark.parametrize("case", list(POOL))
+def test_pool_status(caller: Any, case: str) -> None:
+    person, expected = POOL[case]
+    verify_by_id(start(caller), person, "2")
+    assert texts(caller) == [*expected, RESULT_MENU]
+
+
+# --- 6. recent transactions ---------------------------------------------------------------------
+
+TRANSACTIONS = {
+    "five-newest-first": (JIANGUO, [
+        "您最近的五笔记录如下：",
+        "2026年11月3日,定点药店购药,支出三十二元五角。",
+        "2026年11月1日,个人账户划入一百五十元。",
+        "2026年10月20日,共济支付,为家人李*支付一百二十元。",
+        "2026年10月11日,门诊,支出八十五元二角。",
+        "2026年9月2日,住院,支出一千五百元。",
+    ]),
+    "two": (CHENLI, [
+        "您最近的两笔记录如下：",  # 两笔, never 二笔, before a classifier
+        "2026年11月12日,门诊,支出四十六元八角。",
+        "2026年11月1日,个人账户划入九十八元四角。",
+    ]),
+    "none": (WUFANG, [TX_NONE]),
+}
+
+
+@pytest.mark.parametrize("case", list(TRANSACTIONS))
+def test_transactions(caller: Any, case: str) -> None:
+    person, expected = TRANSACTIONS[case]
+    verify_by_id(start(caller), person, "3")
+    assert texts(caller) == [*expected, RESULT_MENU]
+
+
+def test_transactions_leave_out_the_sixth_oldest(caller: Any) -> None:
+    verify_by_id(start(caller), JIANGUO, "3")
+    assert not any("2026年8月30日" in t or "十二元。" in t for t in texts(caller))
+
+
+# --- 8. agent -----------------------------------------------------------------------------------
+
+def test_agent_staffed_transfers_then_goodbye(caller: Any) -> None:
+    start(caller).press("0")
+    assert texts(caller) == [AGENT_CONNECTING, GOODBYE]
+    assert_transferred(caller)
+    assert "+867711234567: DialCallStatus=completed" in [
+        e.text for e in caller.call.transcript if e.kind == "dial"
+    ]
+    assert_goodbye_then_hangup(caller)
+
+
+@pytest.mark.parametrize("status", ["no-answer", "busy", "failed", "canceled"])
+def test_agent_dial_fails_back_to_main(caller: Any, status: str) -> None:
+    start(caller, dial_status=status).press("0")
+    assert texts(caller) == [AGENT_CONNECTING, AGENT_FAILED, MAIN]
+    assert_transferred(caller)
+    assert not caller.ended
+    caller.press("4")  # the call goes on
+    assert texts(caller) == [POLICY_MENU]
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        UNSTAFFED,  # Sunday 15:00 Beijing
+        datetime(2026, 11, 21, 2, 0, tzinfo=UTC),  # Saturday 10:00
+        datetime(2026, 11, 23, 0, 59, tzinfo=UTC),  # Monday 08:59
+        datetime(2026, 11, 23, 4, 30, tzinfo=UTC),  # Monday 12:30, lunch
+        datetime(2026, 11, 23, 9, 0, tzinfo=UTC),  # Monday 17:00, closed
+    ],
+    ids=["sunday", "saturday", "before-9", "lunch", "at-17"],
+)
+def test_agent_outside_hours_says_the_hours(caller: Any, clock: Any, now: datetime) -> None:
+    clock.now = now
+    start(caller).press("0")
+    assert texts(caller) == [AGENT_CLOSED, MAIN]
+    assert dials(caller) == []
+    assert not caller.ended
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 23, 1, 0, tzinfo=UTC),  # Monday 09:00
+        datetime(2026, 11, 23, 5, 0, tzinfo=UTC),  # Monday 13:00
+        datetime(2026, 11, 27, 8, 59, tzinfo=UTC),  # Friday 16:59
+    ],
+    ids=["mon-9", "mon-13", "fri-16:59"],
+)
+def test_agent_within_hours_transfers(caller: Any, clock: Any, now: datetime) -> None:
+    clock.now = now
+    start(caller).press("0")
+    assert texts(caller) == [AGENT_CONNECTING, GOODBYE]
+    assert_transferred(caller)
+
+
+def test_suspended_caller_presses_0_from_the_balance(caller: Any) -> None:
+    verify_by_id(start(caller, dial_status="no-answer"), ZHOUQIANG, "1")
+    assert texts(caller)[0] == BALANCE_SUSPENDED
+    caller.press("0")
+    assert texts(caller) == [AGENT_CONNECTING, AGENT_FAILED, MAIN]
+    assert_transferred(caller)
+
+
+# --- conventions: no input ----------------------------------------------------------------------
+
+def _id_entry(c: Any) -> None:
+    start(c).press("1").press("1")
+
+
+def _card_entry(c: Any) -> None:
+    start(c).press("1").press("2")
+
+
+def _password(c: Any) -> None:
+    start(c).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+
+
+SILENCE_STATES: dict[str, Callable[[Any], None]] = {
+    **{name: reach for name, reach in MENUS.items() if name not in ("pool", "transactions")},
+    "id_entry": _id_entry,
+    "card_entry": _card_entry,
+    "password": _password,
+}
+
+
+@pytest.mark.parametrize("state", list(SILENCE_STATES))
+def test_silence_replays_then_third_silence_ends_the_call(caller: Any, state: str) -> None:
+    SILENCE_STATES[state](caller)
+    entered = texts(caller)
+    for _ in range(2):
+        caller.silence()
+        assert texts(caller) == [NO_INPUT, *entered]
+        assert not caller.ended
+    caller.silence()
+    assert texts(caller) == [GOODBYE]
+    assert_goodbye_then_hangup(caller)
+
+
+def test_a_key_resets_the_silence_count(caller: Any) -> None:
+    start(caller)
+    caller.silence(2)
+    caller.press("*")
+    assert texts(caller) == [MAIN]
+    caller.silence(2)
+    assert texts(caller)[-2:] == [NO_INPUT, MAIN]
+    assert not caller.ended
+    caller.silence()
+    assert_goodbye_then_hangup(caller)
+
+
+def test_an_invalid_key_also_breaks_a_run_of_silences(caller: Any) -> None:
+    start(caller)
+    caller.silence(2)
+    caller.press("5")
+    caller.silence(2)
+    assert not caller.ended
+
+
+def test_silence_at_the_welcome_does_not_count_for_the_main_menu(caller: Any) -> None:
+    caller.dial()
+    caller.silence()
+    assert texts(caller) == [MAIN]
+    caller.silence(2)
+    assert not caller.ended
+    caller.silence()
+    assert_goodbye_then_hangup(caller)
+
+
+# --- conventions: invalid key -------------------------------------------------------------------
+
+INVALID_MENUS = {name: MENUS[name] for name in ("main", "verify_method", "id_confirm",
+                                                "balance", "policy", "policy_fraud")}
+
+
+@pytest.mark.parametrize("menu", list(INVALID_MENUS))
+def test_invalid_key_says_so_and_replays(caller: Any, menu: str) -> None:
+    INVALID_MENUS[menu](caller)
+    entered = texts(caller)
+    caller.press("5")
+    assert texts(caller) == [INVALID, *entered]
+
+
+def test_hash_is_an_invalid_key_in_a_menu(caller: Any) -> None:
+    start(caller).press("#")
+    assert texts(caller) == [INVALID, MAIN]
+
+
+@pytest.mark.parametrize("menu", ["main", "verify_method", "policy"])
+def test_third_invalid_key_transfers_when_staffed(caller: Any, menu: str) -> None:
+    INVALID_MENUS[menu](caller)
+    caller.press("5").press("6")
+    assert not caller.ended and dials(caller) == []
+    caller.press("7")
+    assert texts(caller) == [TOO_MANY_INVALID, AGENT_CONNECTING, GOODBYE]
+    assert_transferred(caller)
+    assert_goodbye_then_hangup(caller)
+
+
+def test_third_invalid_key_after_failed_transfer_is_back_at_main(caller: Any) -> None:
+    start(caller, dial_status="busy").press("5").press("6").press("7")
+    assert texts(caller) == [TOO_MANY_INVALID, AGENT_CONNECTING, AGENT_FAILED, MAIN]
+    caller.press("5")  # the count starts again
+    assert texts(caller) == [INVALID, MAIN]
+
+
+@pytest.mark.parametrize("menu", ["main", "verify_method", "policy"])
+def test_third_invalid_key_says_goodbye_when_unstaffed(
+    caller: Any, clock: Any, menu: str
+) -> None:
+    clock.now = UNSTAFFED
+    INVALID_MENUS[menu](caller)
+    caller.press("5").press("6").press("7")
+    assert texts(caller) == [TOO_MANY_INVALID, GOODBYE]
+    assert dials(caller) == []
+    assert_goodbye_then_hangup(caller)
+
+
+def test_counts_are_per_menu(caller: Any) -> None:
+    start(caller)
+    caller.press("5").press("5")
+    caller.silence(2)
+    caller.press("4")  # policy: a new menu, counts start again
+    assert texts(caller) == [POLICY_MENU]
+    caller.press("5").press("5")
+    caller.silence(2)
+    assert dials(caller) == [] and not caller.ended
+    caller.silence()
+    assert_goodbye_then_hangup(caller)
+
+
+def test_a_valid_key_resets_the_invalid_count(caller: Any) -> None:
+    start(caller)
+    caller.press("5").press("6").press("*").press("5").press("6")
+    assert texts(caller) == [INVALID, MAIN]
+    assert dials(caller) == [] and not caller.ended
+
+
+# --- TwiML: every <Gather> is followed by a verb that handles silence ---------------------------
+
+def _post(client: Any, url: str, **params: str) -> ElementTree.Element:
+    form = {"CallSid": "CA" + "0" * 32, "From": "+8613800000009", "To": "+8612333", **params}
+    response = client.post(url, data=form)
+    assert response.status_code == 200
+    return ElementTree.fromstring(response.data)
+
+
+def test_no_dead_air_after_any_gather(client: Any) -> None:
+    steps = [("/voice", {}), ("/voice/step?s=1", {"Digits": "1"}),
+             ("/voice/step?s=2", {"Digits": "1"}), ("/voice/step?s=3", {"Digits": "1"})]
+    kinds = []
+    for url, params in steps:
+        doc = _post(client, url, **params)
+        verbs = list(doc)
+        gathers = [i for i, v in enumerate(verbs) if v.tag == "Gather"]
+        assert gathers, ElementTree.tostring(doc)
+        for i in gathers:
+            assert verbs[i + 1].tag == "Redirect"
+            assert "e=silence" in (verbs[i + 1].text or "")
+        kinds.append(verbs[gathers[0]].get("numDigits"))
+    # welcome, main, method: one key; ID entry: keys ended by #
+    assert kinds == ["1", "1", "1", None]
+    assert verbs[gathers[0]].get("finishOnKey") == "#"
+
+
+# --- per-caller-number limit --------------------------------------------------------------------
+
+class TestVerificationAttemptsPerCallerNumber:
+    @pytest.fixture
+    def app_config(self, db_url: str, clock: Any) -> dict[str, Any]:
+        return {"TESTING": True, "DATABASE_URL": db_url, "NOW": clock,
+                "VERIFY_ATTEMPTS_PER_HOUR": 3}
+
+    def test_more_than_the_limit_ends_the_call_even_on_a_new_call(self, caller: Any) -> None:
+        phone = "+8613911110001"
+        start(caller, from_=phone).press("1")
+        for _ in range(2):
+            caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")
+            assert texts(caller) == [PASSWORD_WRONG, VERIFY_METHOD]
+        retry_by_id(caller, JIANGUO, JIANGUO.password)  # the third attempt, still allowed
+        assert texts(caller)[0] == JIANGUO_BALANCE
+        caller.hangup()
+
+        verify_by_id(start(caller, from_=phone), JIANGUO, "1")  # a fourth, on a new call
+        assert texts(caller) == [TOO_MANY_ATTEMPTS, GOODBYE]
+        assert_goodbye_then_hangup(caller)
+
+        verify_by_id(start(caller, from_="+8613911110002"), JIANGUO, "1")  # another phone
+        assert texts(caller) == [JIANGUO_BALANCE,
+                                 RESULT_MENU]
+
+    def test_limit_reached_inside_a_call(self, caller: Any) -> None:
+        phone = "+8613911110003"
+        start(caller, from_=phone).press("1")
+        for _ in range(2):
+            caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")
+        caller.hangup()
+        start(caller, from_=phone).press("2")
+        caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")  # third: still checked
+        assert texts(caller) == [PASSWORD_WRONG, VERIFY_METHOD]
+        retry_by_id(caller, WUFANG, WUFANG.password)  # fourth: refused, right password or not
+        assert texts(caller) == [TOO_MANY_ATTEMPTS, GOODBYE]
+        assert_goodbye_then_hangup(caller)
