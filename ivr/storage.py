@@ -133,7 +133,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -151,8 +150,9 @@ def make_engine(url: str) -> Engine:
         if database in ("", ":memory:"):  # one shared in-memory database, not one per connection
             engine = create_engine(url, poolclass=StaticPool, hide_parameters=True,
                                    connect_args={"check_same_thread": False})
-        else:
-            engine = create_engine(url, hide_parameters=True)
+        else:  # wait 5 s for a lock, unless the URL says ?timeout=SECONDS (the driver's own)
+            wait = {} if "timeout" in parsed.query else {"timeout": 5.0}
+            engine = create_engine(url, hide_parameters=True, connect_args=wait)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
