@@ -21,7 +21,7 @@ from transitions import Machine
 
 from .errors import FlowError
 from .instructions import Dial, Gather, Hangup, Instruction, Say
-from .prompts import Catalogue
+from .prompts import Catalogue, SafeLoader
 
 ENGINE_FIELDS = ("prompt", "gather", "hangup", "dial", "invalid_prompt")
 CALLBACK_KEYS = ("on_enter", "on_exit", "before", "after", "prepare", "conditions", "unless")
@@ -77,7 +77,7 @@ class Flow:
                  *, model_factory: Any = None) -> None:
         self.path, self.catalogue = path, catalogue
         try:
-            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+            spec = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
         except (OSError, yaml.YAMLError) as exc:
             raise FlowError(f"{path}: {exc}") from None
         if not isinstance(spec, dict):

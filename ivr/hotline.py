@@ -46,6 +46,11 @@ class Services:
     states: dict[str, Any]  # StateSpec by name (for per-state invalid prompts)
 
 
+def _plural(prompt_id: str, count: int) -> str:
+    """English needs a singular wording for one; the catalogue has `<id>_one` for it."""
+    return f"{prompt_id}_one" if count == 1 else prompt_id
+
+
 class _Step:
     """Per-webhook memo: results computed once even if several conditions ask."""
 
@@ -174,7 +179,7 @@ class Call:
         self.say("agent_failed")
 
     def dial_completed(self) -> bool:
-        return self.dial_status == "completed"
+        return self.dial_status in ("completed", "answered")
 
     # ---- verification -----------------------------------------------------------------------
     def is_verified(self) -> bool:
@@ -315,14 +320,14 @@ class Call:
             members = accounts.members_of(conn, me)
             funders = accounts.funders_of(conn, me)
         if members:
-            self.say("pool_funder_count", count=len(members))
+            self.say(_plural("pool_funder_count", len(members)), count=len(members))
             for m in members:
                 self.say("pool_member", relation=self.word("relation", m.relation),
                          name=m.name, since=m.since)
             remaining = max(self.region.max_members - len(members), 0)
             self.say("pool_remaining", remaining=remaining, limit=self.region.max_members)
         if funders:
-            self.say("pool_beneficiary_count", count=len(funders))
+            self.say(_plural("pool_beneficiary_count", len(funders)), count=len(funders))
             for f in funders:
                 self.say("pool_funder", relation=self.word("relation", f.relation),
                          name=f.name, since=f.since)
@@ -343,7 +348,7 @@ class Call:
         if not entries:
             self.say("tx_none")
             return
-        self.say("tx_count", count=len(entries))
+        self.say(_plural("tx_count", len(entries)), count=len(entries))
         for t in entries:
             amount = abs(t.amount)
             if t.kind == "credit":

@@ -13,6 +13,9 @@ import yaml
 from . import speech
 from .errors import FlowError
 
+#: libyaml's loader when available: start-up parses the catalogues ~15x faster
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 LOCALES = ("zh-CN", "en-US")
 
 
@@ -25,8 +28,10 @@ def _format_value(value: Any, spec: str, locale: str, liang: bool) -> str:
         return speech.digits(str(value), locale)
     if spec == "name":
         return speech.masked_name(str(value))
-    if spec == "count":
-        return speech.integer_zh(int(value), liang=liang) if locale == "zh-CN" else str(value)
+    if spec == "count":  # a count of things: 两位, 两笔 (but 十二位, 二十二笔)
+        if locale != "zh-CN":
+            return str(value)
+        return "两" if liang and int(value) == 2 else speech.integer_zh(int(value), liang=liang)
     if spec:
         raise FlowError(f"unknown format {spec!r} (money, date, digits, name, count)")
     return str(value)
@@ -69,7 +74,7 @@ class Catalogue:
         for locale in LOCALES:
             path = folder / f"{locale}.yaml"
             try:
-                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+                doc = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
             except (OSError, yaml.YAMLError) as exc:
                 raise FlowError(f"{path}: {exc}") from None
             if not isinstance(doc, dict) or not isinstance(doc.get("prompts"), dict):
