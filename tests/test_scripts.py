@@ -1,7 +1,10 @@
 """The project's own scripted calls (tests/calls/*.yaml) against the real app.
 
 Each script is one call, played by the simulator through the in-process WSGI app on a fresh
-copy of the demo database (a lockout in one script never leaks into another). Agents are on
+copy of the demo database (a lockout in one script never leaks into another). The calls in
+tests/calls/same_number/ are one phone calling four times: they share one database, in order
+(a phone may try 10 verifications an hour but only 3 in a call, so only a fourth call meets
+the hourly limit); `ivr12333 call --script tests/calls` leaves that folder out. Agents are on
 duty (clock fixed to STAFFED) so the transfer states are reached; the coverage test also runs
 them outside staffed hours, since `ivr12333 call --script` runs them on the real clock.
 """
@@ -26,6 +29,7 @@ from simulator import ScriptResult, Simulator, WsgiTransport, load_script, run_s
 
 CALLS = Path(__file__).parent / "calls"
 SCRIPTS = sorted(CALLS.glob("*.yaml"))
+SEQUENCE = sorted((CALLS / "same_number").glob("*.yaml"))
 STATUS_URL = "http://localhost/status"
 
 Seen = set[tuple[str, str, str]]
@@ -33,16 +37,20 @@ Seen = set[tuple[str, str, str]]
 
 def test_there_are_scripts() -> None:
     assert len(SCRIPTS) >= 20, SCRIPTS
-    names = [load_script(path).name for path in SCRIPTS]
+    assert len(SEQUENCE) == 4, SEQUENCE
+    names = [load_script(path).name for path in SCRIPTS + SEQUENCE]
     assert len(set(names)) == len(names), "two scripts share a name"
 
 
 def test_every_script_calls_from_its_own_number() -> None:
     """`ivr12333 call --script tests/calls` runs them all on one database within the hour:
-    the per-number verification limit must not carry over from one script to the next."""
+    the per-number verification limit must not carry over from one script to the next.
+    The same-number calls share theirs, and no other script uses it."""
     numbers = [load_script(path).from_ for path in SCRIPTS]
     assert None not in numbers
     assert len(set(numbers)) == len(numbers), numbers
+    shared = {load_script(path).from_ for path in SEQUENCE}
+    assert len(shared) == 1 and not shared & set(numbers), shared
 
 
 def _play(script: Path, simulator: Simulator) -> ScriptResult:
@@ -53,6 +61,19 @@ def _play(script: Path, simulator: Simulator) -> ScriptResult:
 def test_script_passes(script: Path, simulator: Simulator) -> None:
     result = _play(script, simulator)
     assert result.passed, result.report()
+
+
+def test_same_number_calls_pass_in_order_on_one_database(simulator: Simulator) -> None:
+    failed = [r.report() for r in (_play(script, simulator) for script in SEQUENCE)
+              if not r.passed]
+    assert failed == []
+
+
+def test_the_fourth_call_alone_is_not_refused(simulator: Simulator) -> None:
+    """The refusal in the fourth call comes from the earlier calls, not from the call itself."""
+    result = _play(SEQUENCE[-1], simulator)
+    assert not result.passed
+    assert "您的号码验证次数过多" in result.failures[0].expected
 
 
 # --- coverage -------------------------------------------------------------------------------------
@@ -66,8 +87,9 @@ class _Apps:
         self.seen: Seen = set()
         self.flow: Any = None
 
-    def run(self, script: Path, now: datetime) -> ScriptResult:
-        db = self.folder / f"{script.stem}-{now:%a}.sqlite3"
+    def run(self, scripts: list[Path], now: datetime) -> list[ScriptResult]:
+        """Play `scripts` in order on one fresh copy of the demo database."""
+        db = self.folder / f"{scripts[0].stem}-{now:%a}.sqlite3"
         shutil.copyfile(self.template, db)
         app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{db}", "NOW": Clock(now)})
         engine = app.extensions["ivr12333"]
@@ -75,9 +97,16 @@ class _Apps:
             self.flow = engine.flow
             engine.flow.observer = lambda s, t, d: self.seen.add((s, t, d))
             simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL)
-            return _play(script, simulator)
+            return [_play(script, simulator) for script in scripts]
         finally:
             engine.db.dispose()
+
+    def run_all(self, now: datetime) -> list[str]:
+        """Every script on a database of its own, the same-number calls on a shared one;
+        returns the reports of those that failed."""
+        results = [r for script in SCRIPTS for r in self.run([script], now)]
+        results += self.run(SEQUENCE, now)
+        return [r.report() for r in results if not r.passed]
 
 
 @pytest.fixture
@@ -93,18 +122,14 @@ LIMIT_EXIT = re.compile(r"^\w+ --(silence|invalid)--> (goodbye|agent_dial)$|^pas
 def test_scripts_reach_every_state_and_hold_at_any_time(apps: _Apps) -> None:
     """Within staffed hours the scripts reach every state; they pass outside them too, and
     together take every transition but leaving a menu at its limit."""
-    failed = [r.report() for r in (apps.run(script, STAFFED) for script in SCRIPTS)
-              if not r.passed]
-    assert failed == []
+    assert apps.run_all(STAFFED) == []
     states, transitions = coverage_gaps(apps.flow, apps.seen)
     assert states == []
     # what staffed hours can't reach: the hours said instead of a transfer
     assert "agent --next--> main" in transitions
     assert "verification_failed --next--> goodbye" in transitions
 
-    failed = [r.report() for r in (apps.run(script, UNSTAFFED) for script in SCRIPTS)
-              if not r.passed]
-    assert failed == []
+    assert apps.run_all(UNSTAFFED) == []
     states, transitions = coverage_gaps(apps.flow, apps.seen)
     assert states == []
     assert [t for t in transitions if not LIMIT_EXIT.match(t)] == []
@@ -181,6 +206,14 @@ def test_cli_runs_every_script_with_transcripts_and_coverage(
     balance = (transcripts / "balance_by_id.txt").read_text(encoding="utf-8")
     assert "一千二百三十四元五角六分" in balance
     assert "PASS" in balance
+
+
+def test_cli_runs_the_same_number_calls_in_order(demo_url: str) -> None:
+    result = CliRunner().invoke(cli, [
+        "--database-url", demo_url, "call", "--script", str(CALLS / "same_number"),
+    ])
+    assert result.exit_code == 0, result.output
+    assert _last_line(result.output) == f"{len(SEQUENCE)} passed, 0 failed"
 
 
 def test_cli_a_failing_script_exits_1(demo_url: str, tmp_path: Path) -> None:
