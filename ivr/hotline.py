@@ -182,7 +182,7 @@ class Call:
         return self.dial_status in ("completed", "answered")
 
     # ---- verification -----------------------------------------------------------------------
-    def is_verified(self) -> bool:
+    def already_verified(self) -> bool:
         return bool(self.data.get("verified"))
 
     def want_balance(self) -> None:

@@ -61,6 +61,19 @@ class SessionStore:
             return False
         return True
 
+    def claim(self, call_sid: str, step: int) -> bool:
+        """Take step `step` of a call for this request: advance it and blank the stored answer.
+
+        Exactly one delivery of a webhook wins; the others see the blank answer and wait.
+        """
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(sessions)
+                .where(sessions.c.call_sid == call_sid, sessions.c.step == step)
+                .values(step=step + 1, last_response="", updated_at=time.time())
+            )
+            return result.rowcount == 1
+
     def save(self, session: CallSession, expected_step: int) -> bool:
         """Write the session if nobody advanced it meanwhile; False when the race was lost."""
         with self.engine.begin() as conn:
@@ -74,13 +87,14 @@ class SessionStore:
             )
             return result.rowcount == 1
 
-    def end(self, call_sid: str) -> bool:
-        """Close a call: forget its data (the verified person), keep the row against replays."""
+    def end(self, call_sid: str, final_answer: str) -> bool:
+        """Close a call: forget its data (the verified person), keep the row against replays,
+        which get `final_answer` from now on."""
         now = time.time()
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(sessions).where(sessions.c.call_sid == call_sid, ~sessions.c.ended)
-                .values(ended=True, data="{}", updated_at=now)
+                .values(ended=True, data="{}", last_response=final_answer, updated_at=now)
             )
             conn.execute(delete(sessions).where(
                 sessions.c.ended, sessions.c.updated_at < now - KEEP_ENDED_SECONDS

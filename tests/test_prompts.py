@@ -277,7 +277,7 @@ def test_flow_refuses_an_unknown_callback(tmp_path: Path, catalogue: Catalogue) 
 
 def test_flow_refuses_an_unknown_condition(tmp_path: Path, catalogue: Catalogue) -> None:
     spec = _hotline()
-    spec["transitions"][1]["conditions"] = ["is_verified", "no_such_condition"]
+    spec["transitions"][1]["conditions"] = ["already_verified", "no_such_condition"]
     with pytest.raises(FlowError, match="no_such_condition"):
         Flow(_write(tmp_path, spec), Call, catalogue)
 

@@ -344,10 +344,6 @@ def test_duplicate_wrong_password_counts_once(at_main_menu: Line, db_url: str) -
     assert attempts_of(db_url, line.from_) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: the password check (failed_attempts, verify_attempts) runs before the step-conditional "
-    "save, so two deliveries of one webhook in flight at once both count; fix: claim the step "
-    "in the store (conditional UPDATE) before engine.step, the loser waits for the stored answer"))
 def test_concurrent_duplicate_wrong_password_counts_once(
     make_app: Callable[..., Any], db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
 from ..engine import Engine
 from ..flow import Event
-from ..identity import mask_id_number
 from ..instructions import Hangup, Instruction
+from ..session import CallSession
 from . import twiml
 
 log = logging.getLogger("ivr.web")
 
 bp = Blueprint("voice", __name__)
 
+ANSWER_WAIT_SECONDS = 12.0  # a duplicate waits for the first delivery (Twilio gives up at 15 s)
 MAX_FIELD = 256  # longer form values are cut before they reach the engine or a log
 
 
@@ -30,9 +32,8 @@ def _xml(body: str, status: int = 200) -> Response:
 
 
 def _masked(digits: str) -> str:
-    """Digits for logs: never a full ID number or a password, only the length and last four."""
-    return f"{len(digits)} keys ..{mask_id_number(digits)[-4:]}" if len(digits) > 4 \
-        else f"{len(digits)} keys"
+    """Keys for logs: only how many. They may be a password; even its last four say too much."""
+    return f"{len(digits)} keys"
 
 
 def _signed_url() -> str:
@@ -71,6 +72,16 @@ def _render(engine: Engine, instructions: list[Instruction], step: int) -> str:
     )
 
 
+def _stored_answer(engine: Engine, session: CallSession) -> str | None:
+    """The answer already given for the session's last step, waiting while it is in progress."""
+    deadline = time.monotonic() + ANSWER_WAIT_SECONDS
+    current: CallSession | None = session
+    while current is not None and not current.last_response and time.monotonic() < deadline:
+        time.sleep(0.02)
+        current = engine.store.load(session.call_sid)
+    return current.last_response if current and current.last_response else None
+
+
 def _answer(call_sid: str, seq: int, event: Event) -> str:
     """Load the call, replay or step it, save it; any failure becomes an apology, not a 500."""
     engine = _engine()
@@ -89,13 +100,24 @@ def _answer(call_sid: str, seq: int, event: Event) -> str:
         session = engine.new_session(call_sid, _field("From") or "anonymous")
         is_new = True
     else:
+        if event[0] == "start" or seq != session.step:
+            # a retry or a stale request: the same answer, no change
+            return _stored_answer(engine, session) or _render(engine, engine.apology_goodbye(), 0)
         if session.ended:
             return twiml.hangup_only()
-        if event[0] == "start" or seq != session.step:
-            return session.last_response  # a retry or a stale request: same answer, no change
         is_new = False
     expected = session.step
     locale = str(session.data.get("lang", "zh-CN"))
+    try:
+        # claim this step before anything with an effect (a password check): a duplicate
+        # delivered to another worker meanwhile waits for our answer instead of counting twice
+        if not is_new and not engine.store.claim(call_sid, expected):
+            other = engine.store.load(call_sid)
+            stored = _stored_answer(engine, other) if other else None
+            return stored or _render(engine, engine.apology_goodbye(locale), 0)
+    except Exception:
+        log.exception("call=%s session store unavailable", call_sid)
+        return _render(engine, engine.apology_goodbye(locale), 0)
     try:
         instructions = engine.step(session, event)
     except Exception:
@@ -106,13 +128,14 @@ def _answer(call_sid: str, seq: int, event: Event) -> str:
     session.last_response = body
     session.ended = bool(instructions) and isinstance(instructions[-1], Hangup)
     try:
-        saved = engine.store.create(session) if is_new else engine.store.save(session, expected)
+        saved = (engine.store.create(session) if is_new
+                 else engine.store.save(session, session.step))
     except Exception:
         log.exception("call=%s could not save the session", call_sid)
         return _render(engine, engine.apology_goodbye(locale), 0)
-    if not saved:  # another worker answered this same request first: give its answer
+    if not saved:  # another worker created this same call first: give its answer
         other = engine.store.load(call_sid)
-        return other.last_response if other else body
+        return (_stored_answer(engine, other) if other else None) or body
     log.info("call=%s %s -> %s (%s)", call_sid, event[0], session.state,
              _masked(event[1]) if event[0] == "digits" else event[1] or "-")
     return body
@@ -150,7 +173,7 @@ def status() -> Response:
     if call_sid and _field("CallStatus") in ("completed", "busy", "failed", "no-answer",
                                             "canceled"):
         try:
-            _engine().store.end(call_sid)
+            _engine().store.end(call_sid, twiml.hangup_only())
         except Exception:
             log.exception("call=%s could not close the session", call_sid)
     return Response("", status=204)
