@@ -83,6 +83,14 @@ def ivr12333_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from ivr.cli import main; sys.exit(main())"]
 
 
+def run_cli(*args: str, timeout: float = 120.0,
+            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `ivr12333 ARGS...` in a clean environment; returns the finished process (text)."""
+    return subprocess.run([*ivr12333_command(), *args], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout,
+                          env=_clean_environment({"COLUMNS": "200", **(env or {})}))
+
+
 class HotlineServer:
     """`ivr12333 --database-url URL serve` on 127.0.0.1; start, stop, kill and start again.
 

@@ -1,0 +1,439 @@
+"""The hotline on PostgreSQL: schema, import, calls, lockout and unlock, session races, faults.
+
+A throwaway cluster is started for the session (tests/servers.py); without PostgreSQL's
+server binaries these tests fail, they are not skipped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import STAFFED, Caller, Clock
+from servers import (  # noqa: F401  (fixtures)
+    HotlineServer,
+    PostgresServer,
+    fresh_pg_url,
+    pg_url,
+    postgres,
+    run_cli,
+)
+from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.engine import make_url
+
+from ivr import accounts
+from ivr.dataset import DatasetError, DatasetInvalid, import_dataset, load_file
+from ivr.resources import demo_dataset
+from ivr.session import CallSession, SessionStore
+from ivr.storage import SCHEMA_VERSION, ensure_schema, make_engine, metadata, people, schema_version
+from ivr.web import create_app
+from simulator import HttpTransport, Simulator, WsgiTransport
+
+pytestmark = pytest.mark.postgres
+
+EXAMPLE = Path("/work/shared/spec/dataset-example.json")
+LI_ID, LI_PASSWORD = "450102197503150013", "135790"
+LI_BALANCE = "您的医保个人账户余额为一千二百三十四元五角六分。"
+LI_POOL = "您已为四位家庭成员绑定家庭共济"
+CHEN_ID = "450102197806200022"
+WRONG = "您输入的号码或密码错误,请重新验证。"
+LOCKED = "您的查询密码已锁定,请携带本人有效身份证件到医保服务大厅办理解锁。"
+APOLOGY_GOODBYE = "系统繁忙,请稍后再拨。\n感谢您的来电,再见。"
+FAST_N = 2**10  # cheap password hashes for imports the calls don't verify
+
+
+@pytest.fixture
+def engines() -> Iterator[Callable[[str], Engine]]:
+    """make_engine, disposed at the end."""
+    made: list[Engine] = []
+
+    def make(url: str) -> Engine:
+        made.append(make_engine(url))
+        return made[-1]
+
+    yield make
+    for engine in made:
+        engine.dispose()
+
+
+@pytest.fixture
+def engine(fresh_pg_url: str, engines: Callable[[str], Engine]) -> Engine:  # noqa: F811
+    engine = engines(fresh_pg_url)
+    ensure_schema(engine)
+    return engine
+
+
+@pytest.fixture
+def demo_url(fresh_pg_url: str, engines: Callable[[str], Engine]) -> str:  # noqa: F811
+    """A new database holding the demo people (with the real password hashing cost)."""
+    engine = engines(fresh_pg_url)
+    ensure_schema(engine)
+    import_dataset(engine, load_file(demo_dataset()))
+    engine.dispose()
+    return fresh_pg_url
+
+
+@pytest.fixture
+def pg_app(demo_url: str) -> Iterator[Any]:
+    app = create_app({"TESTING": True, "DATABASE_URL": demo_url, "NOW": Clock(STAFFED)})
+    yield app
+    app.extensions["ivr12333"].db.dispose()
+
+
+@pytest.fixture
+def pg_caller(pg_app: Any) -> Iterator[Caller]:
+    person = Caller(Simulator(WsgiTransport(pg_app), "http://localhost/voice",
+                              status_callback="http://localhost/status"))
+    yield person
+    person.close()
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order."""
+    with engine.connect() as conn:
+        return {t.name: sorted(tuple(map(repr, row)) for row in conn.execute(select(t)))
+                for t in metadata.sorted_tables}
+
+
+def verify(caller: Caller, id_number: str, password: str, menu: str = "1") -> None:
+    """From the main menu: choose `menu`, verify by ID number with `password`."""
+    caller.press(menu).press("1").press(id_number.replace("X", "*") + "#").press("1")
+    caller.press(password + "#")
+
+
+# --- schema and import ----------------------------------------------------------------------------
+
+
+def test_ensure_schema_twice(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
+    engine = engines(pg_url)
+    assert make_url(pg_url).get_backend_name() == "postgresql"
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    with engine.connect() as conn:
+        assert conn.execute(select(schema_version.c.version)).scalars().all() == [SCHEMA_VERSION]
+        assert set(inspect(conn).get_table_names()) == set(metadata.tables)
+    assert ensure_schema(engines(pg_url)) == SCHEMA_VERSION  # another process, same database
+
+
+def test_newer_schema_is_refused(engine: Engine) -> None:
+    from ivr.errors import StorageError
+
+    with engine.begin() as conn:
+        conn.execute(schema_version.update().values(version=SCHEMA_VERSION + 1))
+    with pytest.raises(StorageError, match="newer than this program"):
+        ensure_schema(engine)
+
+
+def test_import_demo_and_the_spec_example(engine: Engine) -> None:
+    demo = import_dataset(engine, load_file(demo_dataset()), scrypt_n=FAST_N)
+    assert (demo.people, demo.bindings, demo.transactions) == (9, 5, 8)
+    example = import_dataset(engine, load_file(EXAMPLE), scrypt_n=FAST_N)
+    assert (example.people, example.bindings, example.transactions) == (8, 5, 6)
+    with engine.connect() as conn:
+        assert accounts.count_people(conn) == 9
+        li = accounts.find_person(conn, LI_ID)
+        assert li is not None and li.balance_fen == 123456 and li.name == "李建国"
+        wang = accounts.find_person(conn, "11010519491231002X")
+        assert wang is not None and wang.balance_fen == 1050
+        assert len(accounts.members_of(conn, li)) == 4
+        assert accounts.region_for(conn).code == "450100"
+
+
+def test_cli_imports_into_postgres(fresh_pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
+    cheap = {"IVR_SCRYPT_N": str(FAST_N)}
+    done = run_cli("--database-url", fresh_pg_url, "demo", env=cheap)
+    assert done.returncode == 0, done.stderr
+    assert "imported 9 people, 5 bindings, 8 transactions" in done.stdout
+    done = run_cli("--database-url", fresh_pg_url, "import", str(EXAMPLE), env=cheap)
+    assert done.returncode == 0, done.stderr
+    assert "imported 8 people, 5 bindings, 6 transactions" in done.stdout
+    with engines(fresh_pg_url).connect() as conn:
+        assert accounts.count_people(conn) == 9
+
+
+def test_reimport_updates_in_place(engine: Engine) -> None:
+    data = load_file(demo_dataset())
+    import_dataset(engine, data, scrypt_n=FAST_N)
+    for _ in range(2):
+        assert accounts.check_password(engine, LI_ID, "000000", 3) is accounts.PasswordCheck.WRONG
+    changed = copy.deepcopy(data)
+    li = next(p for p in changed["people"] if p["id_number"] == LI_ID)
+    li["account"]["balance"] = "2000.00"
+    li["name"] = "李建华"
+    changed["bindings"] = [b for b in changed["bindings"] if b["member"] != CHEN_ID]
+    changed["transactions"] = [t for t in changed["transactions"] if t["id_number"] != CHEN_ID]
+    report = import_dataset(engine, changed, scrypt_n=FAST_N)
+    assert report.people == 9
+    with engine.connect() as conn:
+        assert accounts.count_people(conn) == 9
+        person = accounts.find_person(conn, LI_ID)
+        assert person is not None and person.balance_fen == 200000 and person.name == "李建华"
+        failed = conn.execute(select(people.c.failed_attempts)
+                              .where(people.c.id_number == LI_ID)).scalar_one()
+        assert failed == 2  # the lockout count survives a re-import
+        members = [m.name for m in accounts.members_of(conn, person)]
+        assert len(members) == 3 and "陈丽" not in members, members
+        assert accounts.recent_transactions(conn, CHEN_ID) == []
+    before = snapshot(engine)
+    import_dataset(engine, changed, scrypt_n=FAST_N)  # the same file again: same data
+    after = snapshot(engine)
+    # password hashes are salted afresh, transactions replaced (new ids); the rest is unchanged
+    for snap in (before, after):
+        snap["people"] = [r[:7] + r[8:] for r in snap["people"]]
+        snap["transactions"] = sorted(r[1:] for r in snap["transactions"])
+    assert after == before
+
+
+def _bad_check_digit(data: dict[str, Any]) -> None:
+    data["people"][3]["id_number"] = data["people"][3]["id_number"][:-1] + "0"
+
+
+def _binding_to_a_stranger(data: dict[str, Any]) -> None:
+    data["bindings"].append({"funder": LI_ID, "member": "110105194912310037",
+                             "relationship": "sibling", "since": "2024-01-01"})
+
+
+def _over_the_member_limit(data: dict[str, Any]) -> None:
+    data["region"]["max_members"] = 3  # Li funds four: found after the rows are written
+
+
+def _bad_amount(data: dict[str, Any]) -> None:
+    data["transactions"][-1]["amount"] = "12.345"
+    data["people"][0]["account"]["balance"] = "9999.99"
+
+
+INVALID = {
+    "bad check digit": _bad_check_digit,
+    "binding to a stranger": _binding_to_a_stranger,
+    "over the member limit (checked after writing)": _over_the_member_limit,
+    "three decimal places": _bad_amount,
+}
+
+
+@pytest.mark.parametrize("damage", INVALID.values(), ids=INVALID.keys())
+def test_invalid_file_changes_nothing(damage: Callable[[dict[str, Any]], None],
+                                      engine: Engine) -> None:
+    data = load_file(demo_dataset())
+    import_dataset(engine, data, scrypt_n=FAST_N)
+    before = snapshot(engine)
+    bad = copy.deepcopy(data)
+    for person in bad["people"]:
+        if person.get("account"):
+            person["account"]["balance"] = "1.00"
+    damage(bad)
+    with pytest.raises(DatasetInvalid):
+        import_dataset(engine, bad, scrypt_n=FAST_N)
+    assert snapshot(engine) == before
+
+
+def test_cli_invalid_file_changes_nothing(engine: Engine, fresh_pg_url: str,  # noqa: F811
+                                          tmp_path: Path) -> None:
+    data = load_file(demo_dataset())
+    import_dataset(engine, data, scrypt_n=FAST_N)
+    before = snapshot(engine)
+    _over_the_member_limit(data)
+    data["people"][0]["name"] = "改了名"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    done = run_cli("--database-url", fresh_pg_url, "import", str(bad))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "not imported, nothing changed" in done.stderr
+    assert snapshot(engine) == before
+
+
+def test_region_error_changes_nothing(engine: Engine) -> None:
+    data = load_file(demo_dataset())
+    import_dataset(engine, data, scrypt_n=FAST_N)
+    before = snapshot(engine)
+    data["region"]["pool_relations"] = "everybody"
+    with pytest.raises(DatasetError):
+        import_dataset(engine, data, scrypt_n=FAST_N)
+    assert snapshot(engine) == before
+
+
+# --- calls ---------------------------------------------------------------------------------------
+
+
+def test_balance_by_id_number(pg_caller: Caller) -> None:
+    pg_caller.dial().press("1")
+    verify(pg_caller, LI_ID, LI_PASSWORD)
+    assert LI_BALANCE in pg_caller.heard
+    pg_caller.hangup()
+
+
+def test_pool_status(pg_caller: Caller) -> None:
+    pg_caller.dial().press("1")
+    verify(pg_caller, LI_ID, LI_PASSWORD, menu="2")
+    heard = pg_caller.heard
+    assert LI_POOL in heard
+    assert "妻子,陈*,绑定日期2023年1月10日。" in heard
+    assert "您还可以绑定三人" in heard
+    pg_caller.press("9").press("1")  # verified once per call: straight to the balance
+    assert LI_BALANCE in pg_caller.heard
+
+
+def test_lockout_across_calls_and_unlock_from_the_cli(
+    pg_caller: Caller, demo_url: str, engines: Callable[[str], Engine]
+) -> None:
+    engine = engines(demo_url)
+
+    def locked() -> bool:
+        with engine.connect() as conn:
+            person = accounts.find_person(conn, LI_ID)
+        assert person is not None
+        return person.locked
+
+    for n in (1, 2):  # one wrong password per call, in two calls
+        pg_caller.dial(from_=f"+861380000000{n}").press("1")
+        verify(pg_caller, LI_ID, "000000")
+        assert pg_caller.heard.startswith(WRONG)
+        pg_caller.hangup()
+        assert not locked()
+    pg_caller.dial(from_="+8613800000003").press("1")
+    verify(pg_caller, LI_ID, "000000")
+    assert pg_caller.heard.startswith(LOCKED)
+    assert locked()
+    pg_caller.hangup()
+    pg_caller.dial(from_="+8613800000004").press("1")
+    verify(pg_caller, LI_ID, LI_PASSWORD)  # the right password no longer helps
+    assert pg_caller.heard.startswith(LOCKED)
+    assert "余额为" not in pg_caller.heard
+    pg_caller.hangup()
+
+    done = run_cli("--database-url", demo_url, "unlock", LI_ID)
+    assert done.returncode == 0, done.stderr
+    assert "unlocked" in done.stdout and LI_ID not in done.stdout
+    assert not locked()
+    pg_caller.dial(from_="+8613800000005").press("1")
+    verify(pg_caller, LI_ID, LI_PASSWORD)
+    assert LI_BALANCE in pg_caller.heard
+
+
+def test_connections_killed_mid_call_the_call_goes_on(
+    pg_caller: Caller, demo_url: str, postgres: PostgresServer  # noqa: F811
+) -> None:
+    pg_caller.dial().press("1").press("1").press("1").press(LI_ID + "#")
+    name = make_url(demo_url).database
+    killed = postgres.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+    assert killed, "the app held no connection to kill"
+    pg_caller.press("1").press(LI_PASSWORD + "#")
+    assert LI_BALANCE in pg_caller.heard
+
+
+def test_database_dropped_mid_call(
+    pg_caller: Caller, demo_url: str, postgres: PostgresServer  # noqa: F811
+) -> None:
+    pg_caller.dial().press("1").press("1").press("1")
+    postgres.sql(f'DROP DATABASE "{make_url(demo_url).database}" WITH (FORCE)')
+    call = pg_caller.call
+    assert call is not None
+    pg_caller.press(LI_ID + "#")
+    assert call.error is None, call.transcript_text()
+    assert call.ended_by == "application"
+    assert pg_caller.heard == APOLOGY_GOODBYE
+
+
+@pytest.mark.slow
+def test_two_workers_serve_a_call_over_http(demo_url: str, tmp_path: Path) -> None:
+    with HotlineServer(demo_url, tmp_path / "server", workers=2, auth_token="pg-token") as server:
+        simulator = Simulator(HttpTransport(), server.voice_url, auth_token="pg-token",
+                              status_callback=server.status_url)
+        with simulator.dial() as call:
+            for keys in ("1", "1", "1", LI_ID + "#", "1", LI_PASSWORD + "#"):
+                call.press(keys)
+            assert LI_BALANCE in call.heard, call.transcript_text()
+            call.press("9")
+            call.press("2")
+            assert LI_POOL in call.heard
+            call.hangup()
+            assert call.error is None
+    assert "Traceback" not in server.error_log()
+
+
+# --- sessions: the conditional save is the only guard between workers ---------------------------
+
+
+def _session(call_sid: str) -> CallSession:
+    return CallSession(call_sid, "+8613800000000", "welcome", 0, {"lang": "zh-CN"}, "<Response/>")
+
+
+def test_stale_save_loses(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
+    engine = engines(pg_url)
+    ensure_schema(engine)
+    store = SessionStore(engine)
+    assert store.create(_session("CA-stale"))
+    first, second = store.load("CA-stale"), store.load("CA-stale")
+    assert first is not None and second is not None
+    first.state, first.step = "main", 1
+    second.state, second.step = "policy", 1
+    assert store.save(first, 0) is True
+    assert store.save(second, 0) is False  # stale: step 0 is gone
+    stored = store.load("CA-stale")
+    assert stored is not None and (stored.state, stored.step) == ("main", 1)
+    assert store.create(_session("CA-stale")) is False
+
+
+def test_concurrent_saves_one_winner(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
+    engine = engines(pg_url)
+    ensure_schema(engine)
+    store = SessionStore(engine)
+    threads_n = 8
+    for round_ in range(5):
+        sid = f"CA-race-{round_}"
+        assert store.create(_session(sid))
+        start = threading.Barrier(threads_n)
+        results: list[bool | BaseException] = [False] * threads_n
+
+        def save(i: int, sid: str = sid, start: threading.Barrier = start,
+                 results: list[bool | BaseException] = results) -> None:
+            try:
+                session = store.load(sid)
+                assert session is not None
+                session.state, session.step = f"state-{i}", 1
+                start.wait(10)
+                results[i] = store.save(session, 0)
+            except BaseException as exc:  # reported below
+                results[i] = exc
+
+        threads = [threading.Thread(target=save, args=(i,)) for i in range(threads_n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert results.count(True) == 1 and results.count(False) == threads_n - 1, results
+        winner = results.index(True)
+        stored = store.load(sid)
+        assert stored is not None and (stored.state, stored.step) == (f"state-{winner}", 1)
+
+
+def test_concurrent_creates_one_winner(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
+    engine = engines(pg_url)
+    ensure_schema(engine)
+    store = SessionStore(engine)
+    start = threading.Barrier(6)
+    results: list[bool | BaseException] = [False] * 6
+
+    def create(i: int) -> None:
+        try:
+            start.wait(10)
+            results[i] = store.create(_session("CA-create-race"))
+        except BaseException as exc:  # reported below
+            results[i] = exc
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results.count(True) == 1 and results.count(False) == 5, results
+    with engine.connect() as conn:
+        from ivr.storage import sessions
+
+        assert conn.execute(select(func.count()).select_from(sessions)
+                            .where(sessions.c.call_sid == "CA-create-race")).scalar() == 1
