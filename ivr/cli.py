@@ -95,12 +95,52 @@ def import_cmd(ctx: click.Context, file: Path) -> None:
 
 
 @main.command()
+@click.option("--people", "people", type=click.IntRange(min=0), default=None,
+              help="instead of the bundled demo: generate N synthetic people")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="with --people: the same seed gives the same people and passwords")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="with --people: write the dataset to FILE.json instead of importing it")
 @click.pass_context
-def demo(ctx: click.Context) -> None:
-    """Load the bundled synthetic demo people (safe to repeat)."""
+def demo(ctx: click.Context, people: int | None, seed: int, output: Path | None) -> None:
+    """Load the bundled synthetic demo people (safe to repeat), or N generated ones."""
     from .resources import demo_dataset
 
-    run_import(_settings(ctx), demo_dataset())
+    if people is None:
+        if output is not None:
+            err.print("[red]error:[/] --output needs --people")
+            sys.exit(2)
+        run_import(_settings(ctx), demo_dataset())
+        return
+    run_synthetic(_settings(ctx), people, seed, output)
+
+
+def run_synthetic(settings: Settings, people: int, seed: int, output: Path | None) -> None:
+    """Generate a synthetic dataset (streaming) and import it, or only write it to `output`."""
+    import tempfile
+
+    from . import synthetic
+
+    with tempfile.TemporaryDirectory(prefix="ivr12333-") as tmp:
+        path = output or Path(tmp) / f"synthetic-{people}-{seed}.json"
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True,
+                      disable=people < 1000) as bar:
+            task = bar.add_task("generating people", total=people)
+            try:
+                summary = synthetic.write_file(path, people, seed, scrypt_n=settings.scrypt_n,
+                                               progress=lambda n: bar.advance(task, n))
+            except (OSError, ValueError) as exc:
+                err.print(f"[red]error:[/] cannot write {path}: {exc}", highlight=False)
+                sys.exit(1)
+        if output is not None:
+            out.print(f"wrote {summary.people} people, {summary.bindings} bindings, "
+                      f"{summary.transactions} transactions to {output} (seed {seed}); "
+                      f"import it with: ivr12333 import {output}")
+            return
+        run_import(settings, path)
+    out.print(f"synthetic people (seed {seed}): passwords are derivable from the seed, "
+              f"for load tests only (ivr12333 load --people {people} --seed {seed})")
 
 
 @main.command()
@@ -189,3 +229,76 @@ def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, auth_to
     sys.exit(run_call(_settings(ctx), scripts=scripts, url=url, auth_token=auth_token,
                       transcript=transcript, from_=from_, status_callback=status_callback,
                       dial_status=dial_status, coverage=coverage, console=out))
+
+
+@main.command()
+@click.option("--calls", default=100, show_default=True, type=click.IntRange(min=1),
+              help="how many full calls to place")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(min=1),
+              help="calls in progress at once")
+@click.option("--url", default=None, help="voice URL of a running server; default: in-process")
+@click.option("--auth-token", envvar="TWILIO_AUTH_TOKEN", default=None,
+              help="sign with this token (the server's); in-process default: a random one")
+@click.option("--people", "people", type=click.IntRange(min=1), default=None,
+              help="call as synthetic people 0..N-1 (ivr12333 demo --people N); "
+                   "default: the bundled demo people")
+@click.option("--seed", default=0, show_default=True, type=int, help="with --people")
+@click.option("--status-callback", default=None,
+              help="status callback URL (default: /status beside the voice URL)")
+@click.option("--think", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="seconds a caller waits before each key press")
+@click.option("--max-seconds", default=None, type=click.FloatRange(min=0),
+              help="start no new call after this long")
+@click.pass_context
+def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
+         auth_token: str | None, people: int | None, seed: int, status_callback: str | None,
+         think: float, max_seconds: float | None) -> None:
+    """Drive full signed calls (verification + balance) and report webhook latencies."""
+    import secrets
+    from urllib.parse import urljoin
+
+    from . import loadgen
+
+    settings = _settings(ctx)
+    transport: Any
+    if url is None:
+        import logging
+
+        from simulator import WsgiTransport
+
+        from .web import create_app
+
+        logging.getLogger("ivr.web").setLevel(logging.ERROR)
+        _engine(settings)
+        auth_token = auth_token or secrets.token_hex(16)
+        app = create_app({"DATABASE_URL": settings.database_url,
+                          "TWILIO_AUTH_TOKEN": auth_token})
+        transport, voice_url = WsgiTransport(app), "http://localhost/voice"
+    else:
+        transport, voice_url = loadgen.http_transport(), url
+    identities = (loadgen.synthetic_identities(people, seed) if people
+                  else loadgen.demo_identities())
+    where = url or f"in-process ({settings.database_url})"
+    err.print(f"{calls} calls, {concurrency} at a time, to {where}", highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("errors: {task.fields[errors]}"), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("calls", total=calls, errors=0)
+        failed = [0]
+
+        def advance(ok: bool) -> None:
+            failed[0] += not ok
+            bar.update(task, advance=1, errors=failed[0])
+
+        try:
+            result = loadgen.run_load(
+                transport, voice_url, identities, calls=calls, concurrency=concurrency,
+                auth_token=auth_token,
+                status_callback=status_callback or urljoin(voice_url, "/status"),
+                think=think, max_seconds=max_seconds, progress=advance)
+        except ValueError as exc:
+            err.print(f"[red]error:[/] {exc}", highlight=False)
+            sys.exit(2)
+    for line in loadgen.report_lines(result):
+        out.print(line, highlight=False, markup=False)
+    sys.exit(1 if result.error_count else 0)

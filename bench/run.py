@@ -1,0 +1,361 @@
+"""The hotline measured against the floor, in one run; prints a Markdown table.
+
+    .venv/bin/python bench/run.py            # about 4 minutes on 2 cores
+    .venv/bin/python bench/run.py --full     # also 1,000,000 people: + about 5 minutes
+
+Everything runs on loopback (127.0.0.1) in a temporary folder that is deleted at the end.
+Sections:
+  server     `ivr12333 serve` (gunicorn, --workers N) against the floor (bench/floor_app.py
+             under the same gunicorn options): signed full calls (verification + balance)
+             driven by the load generator; server CPU per webhook read from the workers'
+             /proc/<pid>/stat, requests/s, calls/s, webhook latency, peak worker memory.
+             First flat out (concurrency C, no pauses), then C callers who pause between keys.
+  inprocess  full calls through the simulator on one thread (one core).
+  scale      verification + balance latency with 1,000 people and (--full) 1,000,000, and
+             the time `ivr12333 import` takes for the million.
+The default password hash (scrypt n=2**14, ~40 ms of CPU, on purpose) dominates a full call;
+rows marked "scrypt n=2" use a dataset hashed at the cheapest cost, for benchmarks only, to
+show what everything else costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.direct import DirectWsgiTransport  # noqa: E402
+from bench.harness import (  # noqa: E402
+    BIN,
+    Server,
+    floor_server,
+    free_port,
+    hotline_server,
+)
+from ivr import loadgen, synthetic  # noqa: E402
+from ivr.loadgen import LoadResult  # noqa: E402
+from ivr.passwords import DEFAULT_N  # noqa: E402
+
+CHEAP_N = 2  # the cheapest scrypt cost: benchmark datasets only, never for real people
+SEED = 1
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Row:
+    """One line of a table: a label and its cells."""
+
+    label: str
+    cells: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Tables:
+    sections: list[tuple[str, list[str], list[Row]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        out = []
+        for title, columns, rows in self.sections:
+            out += [f"**{title}**", "", "| | " + " | ".join(columns) + " |",
+                    "|---|" + "---:|" * len(columns)]
+            out += ["| " + r.label + " | " + " | ".join(r.cells.get(c, "") for c in columns)
+                    + " |" for r in rows]
+            out.append("")
+        out += [f"- {n}" for n in self.notes]
+        return "\n".join(out)
+
+
+def make_db(folder: Path, name: str, people: int, scrypt_n: int) -> str:
+    """A SQLite file holding `people` synthetic people (seed SEED) hashed at `scrypt_n`."""
+    from ivr.dataset import import_dataset, load_file
+    from ivr.storage import ensure_schema, make_engine
+
+    path = folder / f"{name}.json"
+    synthetic.write_file(path, people, SEED, scrypt_n=scrypt_n)
+    url = f"sqlite:///{folder / name}.sqlite3"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    import_dataset(engine, load_file(path))
+    engine.dispose()
+    path.unlink()
+    return url
+
+
+def drive(transport: Any, url: str, people: int, *, calls: int, concurrency: int,
+          token: str | None, check: bool, think: float = 0.0,
+          max_seconds: float | None = None) -> tuple[LoadResult, float]:
+    """Run the load; returns the result and the client's CPU seconds."""
+    cpu = time.process_time()
+    result = loadgen.run_load(
+        transport, f"{url}/voice", loadgen.synthetic_identities(people, SEED), calls=calls,
+        concurrency=concurrency, auth_token=token, status_callback=f"{url}/status",
+        check=check, think=think, max_seconds=max_seconds)
+    return result, time.process_time() - cpu
+
+
+def ms(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}"
+
+
+# ---- server --------------------------------------------------------------------------------
+@dataclass
+class ServerRun:
+    label: str
+    result: LoadResult
+    worker_cpu: float
+    client_cpu: float
+    peak_rss: float
+
+    @property
+    def cpu_per_webhook_ms(self) -> float:
+        return self.worker_cpu / max(self.result.requests, 1) * 1000
+
+
+def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
+    token = secrets.token_hex(16)
+    default_db = make_db(folder, "hotline", args.people, DEFAULT_N)
+    cheap_db = make_db(folder, "hotline-cheap", args.people, CHEAP_N)
+    configs: list[tuple[str, Callable[[int], Server], bool]] = [
+        ("floor (constant TwiML)",
+         lambda port: floor_server(port, args.workers, folder / "floor.log"), False),
+        ("hotline, scrypt n=2^14 (default)",
+         lambda port: hotline_server(default_db, port, args.workers, token,
+                                     folder / "hotline.log"), True),
+        (f"hotline, scrypt n={CHEAP_N} (benchmark only)",
+         lambda port: hotline_server(cheap_db, port, args.workers, token,
+                                     folder / "hotline-cheap.log"), True),
+    ]
+    flat: list[ServerRun] = []
+    paced: list[ServerRun] = []
+    for label, start, is_hotline in configs:
+        sign = token if is_hotline else None
+        with start(free_port()) as server:
+            say(f"server: {label}: warming up")
+            drive(loadgen.http_transport(), server.url, args.people, calls=4 * args.workers,
+                  concurrency=args.workers, token=sign, check=is_hotline)
+            for think, runs in ((0.0, flat), (args.think, paced)):
+                calls = args.calls if think == 0 else args.paced_calls
+                say(f"server: {label}: {calls} calls, {args.concurrency} at a time, "
+                    f"{think:g} s between keys")
+                before = server.worker_cpu()
+                result, client = drive(loadgen.http_transport(), server.url, args.people,
+                                       calls=calls, concurrency=args.concurrency, token=sign,
+                                       check=is_hotline, think=think,
+                                       max_seconds=args.max_seconds)
+                runs.append(ServerRun(label, result, server.worker_cpu() - before, client,
+                                      server.worker_peak_rss()))
+                if result.error_count:
+                    say(f"  errors: {dict(result.errors)}")
+    floor = flat[0]
+    columns = ["server CPU / webhook (ms)", "CPU ratio floor/this", "webhooks/s", "calls/s",
+               "p50 (ms)", "p99 (ms)", "p99 without password webhook (ms)",
+               "client CPU / webhook (ms)", "errors"]
+    rows = []
+    for run in flat:
+        r = run.result
+        rows.append(Row(run.label, {
+            "server CPU / webhook (ms)": ms(run.cpu_per_webhook_ms, 2),
+            "CPU ratio floor/this": ms(floor.cpu_per_webhook_ms / run.cpu_per_webhook_ms, 2),
+            "webhooks/s": f"{r.requests / r.seconds:.0f}",
+            "calls/s": ms(r.calls / r.seconds),
+            "p50 (ms)": ms(r.p(50)), "p99 (ms)": ms(r.p(99)),
+            "p99 without password webhook (ms)": ms(r.p(99, _not_password())),
+            "client CPU / webhook (ms)": ms(run.client_cpu / max(r.requests, 1) * 1000, 2),
+            "errors": str(r.error_count),
+        }))
+    tables.sections.append((
+        f"Server: gunicorn --workers {args.workers} (sync), {args.concurrency} calls at once, "
+        "no pauses (saturation)", columns, rows))
+    columns = ["webhooks/s", "p50 (ms)", "p99 (ms)", "p50 / p99 without password webhook (ms)",
+               "password webhook p50 / p99 (ms)", "worker peak RSS (MiB)", "errors"]
+    rows = []
+    for run in paced:
+        r = run.result
+        rows.append(Row(run.label, {
+            "webhooks/s": f"{r.requests / r.seconds:.0f}",
+            "p50 (ms)": ms(r.p(50)), "p99 (ms)": ms(r.p(99)),
+            "p50 / p99 without password webhook (ms)":
+                f"{ms(r.p(50, _not_password()))} / {ms(r.p(99, _not_password()))}",
+            "password webhook p50 / p99 (ms)":
+                f"{ms(r.p(50, ['password']))} / {ms(r.p(99, ['password']))}"
+                if r.latencies.get("password") else "",
+            "worker peak RSS (MiB)": ms(max(run.peak_rss, flat[paced.index(run)].peak_rss), 0),
+            "errors": str(r.error_count),
+        }))
+    tables.sections.append((
+        f"Server: {args.concurrency} concurrent callers, each pausing {args.think:g} s before "
+        "every key press", columns, rows))
+
+
+def _not_password() -> list[str]:
+    return [s for s in loadgen.STEPS if s != "password"]
+
+
+# ---- in-process ------------------------------------------------------------------------------
+def inprocess_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
+    from bench.floor_app import create_app as floor_app
+    from ivr.web import create_app
+    from simulator import WsgiTransport
+
+    logging.getLogger("ivr.web").setLevel(logging.ERROR)
+    token = secrets.token_hex(16)
+    apps: list[tuple[str, Any, bool, str | None]] = [
+        ("floor (constant TwiML)", floor_app(), False, None)]
+    for label, n in (("hotline, scrypt n=2^14 (default)", DEFAULT_N),
+                     (f"hotline, scrypt n={CHEAP_N} (benchmark only)", CHEAP_N)):
+        url = make_db(folder, f"inprocess-{n}", args.people, n)
+        apps.append((label, create_app({"DATABASE_URL": url, "TWILIO_AUTH_TOKEN": token}),
+                     True, token))
+    columns = ["simulator WsgiTransport (httpx): calls/s", "CPU ms / call",
+               "direct WSGI (no HTTP client): calls/s", "CPU ms / call ", "errors"]
+    rows = []
+    for label, app, is_hotline, sign in apps:
+        row = Row(label)
+        errors = 0
+        for transport, key in ((WsgiTransport(app), "simulator WsgiTransport (httpx): calls/s"),
+                               (DirectWsgiTransport(app), "direct WSGI (no HTTP client): calls/s")):
+            drive(transport, "http://localhost", args.people, calls=5, concurrency=1, token=sign,
+                  check=is_hotline)
+            calls = args.inprocess_calls
+            say(f"in-process: {label}: {calls} calls through {type(transport).__name__}")
+            result, cpu = drive(transport, "http://localhost", args.people, calls=calls,
+                                concurrency=1, token=sign, check=is_hotline,
+                                max_seconds=args.max_seconds)
+            errors += result.error_count
+            row.cells[key] = f"{result.calls / cpu:.0f}"
+            row.cells["CPU ms / call" if "httpx" in key else "CPU ms / call "] = \
+                ms(cpu / max(result.calls, 1) * 1000, 2)
+        row.cells["errors"] = str(errors)
+        rows.append(row)
+        if is_hotline:
+            app.extensions["ivr12333"].db.dispose()
+    tables.sections.append((
+        "In-process, one thread (one core): full calls per CPU-second", columns, rows))
+
+
+# ---- scale -----------------------------------------------------------------------------------
+def verification_latency(url: str, people: int, calls: int) -> LoadResult:
+    """Full calls in-process (direct WSGI, one thread) against the database at `url`."""
+    from ivr.web import create_app
+
+    token = secrets.token_hex(16)
+    app = create_app({"DATABASE_URL": url, "TWILIO_AUTH_TOKEN": token})
+    try:
+        drive(DirectWsgiTransport(app), "http://localhost", people, calls=10, concurrency=1,
+              token=token, check=True)
+        result, _ = drive(DirectWsgiTransport(app), "http://localhost", people, calls=calls,
+                          concurrency=1, token=token, check=True)
+        return result
+    finally:
+        app.extensions["ivr12333"].db.dispose()
+
+
+def scale_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
+    sizes = [1000] + ([args.big] if args.full else [])
+    columns = ["ID webhook p50 / p99 (ms)", "password + balance webhook p50 / p99 (ms)",
+               "vs 1,000 (p50)", "generate (s)", "import (s)", "database (MB)", "errors"]
+    rows: list[Row] = []
+    base = 0.0
+    logging.getLogger("ivr.web").setLevel(logging.ERROR)
+    for n in sizes:
+        say(f"scale: generating {n:,} people")
+        data = folder / f"scale-{n}.json"
+        started = time.perf_counter()
+        synthetic.write_file(data, n, SEED, scrypt_n=CHEAP_N)
+        generated = time.perf_counter() - started
+        db = folder / f"scale-{n}.sqlite3"
+        say(f"scale: ivr12333 import ({n:,} people)")
+        started = time.perf_counter()
+        subprocess.run([str(BIN / "ivr12333"), "--database-url", f"sqlite:///{db}", "import",
+                        str(data)], check=True, stdout=subprocess.DEVNULL, timeout=3600)
+        imported = time.perf_counter() - started
+        data.unlink()
+        say(f"scale: {args.scale_calls} calls against {n:,} people")
+        r = verification_latency(f"sqlite:///{db}", n, args.scale_calls)
+        p50 = r.p(50, ["password"])
+        base = base or p50
+        rows.append(Row(f"{n:,} people (scrypt n={CHEAP_N} so the lookups show)", {
+            "ID webhook p50 / p99 (ms)": f"{ms(r.p(50, ['id']), 2)} / {ms(r.p(99, ['id']), 2)}",
+            "password + balance webhook p50 / p99 (ms)":
+                f"{ms(p50, 2)} / {ms(r.p(99, ['password']), 2)}",
+            "vs 1,000 (p50)": f"{p50 / base:.2f}x",
+            "generate (s)": ms(generated), "import (s)": ms(imported),
+            "database (MB)": f"{db.stat().st_size / 1e6:.0f}",
+            "errors": str(r.error_count),
+        }))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    tables.sections.append(("Scale: verification + balance, in-process (direct WSGI, one "
+                            "thread); import with `ivr12333 import`", columns, rows))
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = os.getloadavg()[0]
+    return (f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB, Linux {platform.release()}, "
+            f"Python {platform.python_version()}; load average at the start {load:.1f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                        help="gunicorn workers (default: the CPU count)")
+    parser.add_argument("--concurrency", type=int, default=50, help="calls at once")
+    parser.add_argument("--calls", type=int, default=400, help="calls per saturation run")
+    parser.add_argument("--think", type=float, default=1.0,
+                        help="seconds a paced caller waits before each key press")
+    parser.add_argument("--paced-calls", type=int, default=150, help="calls per paced run")
+    parser.add_argument("--inprocess-calls", type=int, default=300)
+    parser.add_argument("--scale-calls", type=int, default=300)
+    parser.add_argument("--people", type=int, default=1000, help="people in the server's data")
+    parser.add_argument("--full", action="store_true", help="also 1,000,000 people (slow)")
+    parser.add_argument("--big", type=int, default=1_000_000, help="people for --full")
+    parser.add_argument("--max-seconds", type=float, default=60.0,
+                        help="no run starts new calls after this long")
+    parser.add_argument("--only", choices=["server", "inprocess", "scale"], action="append",
+                        help="run only these sections (repeatable)")
+    args = parser.parse_args(argv)
+    tables = Tables()
+    tables.notes.append(f"machine: {machine()}")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ivr12333-bench-") as tmp:
+        folder = Path(tmp)
+        sections = args.only or ["server", "inprocess", "scale"]
+        if "server" in sections:
+            server_runs(folder, args, tables)
+        if "inprocess" in sections:
+            inprocess_runs(folder, args, tables)
+        if "scale" in sections:
+            scale_runs(folder, args, tables)
+    command = " ".join(["python", "bench/run.py", *(argv or sys.argv[1:])])
+    tables.notes.append(f"one run of `{command}`, {time.perf_counter() - started:.0f} s in all")
+    print(tables.markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
