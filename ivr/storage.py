@@ -146,7 +146,10 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError:  # connecting fails: "cannot open the database", not a crash here
+                pass
         if database in ("", ":memory:"):  # one shared in-memory database, not one per connection
             engine = create_engine(url, poolclass=StaticPool, hide_parameters=True,
                                    connect_args={"check_same_thread": False})
