@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from defusedxml import ElementTree
-from servers import HotlineServer, free_port
+from servers import HotlineServer, free_port, run_cli
 
 from ivr.storage import make_engine
 from ivr.web import create_app
@@ -167,6 +167,11 @@ def _not_a_database(tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def _under_a_regular_file(tmp_path: Path) -> str:
+    (tmp_path / "a-file").write_text("not a folder\n")
+    return f"sqlite:///{tmp_path / 'a-file' / 'data' / 'ivr.sqlite3'}"
+
+
 def _postgres_nobody_listens(tmp_path: Path) -> str:
     return f"postgresql+psycopg://ivr@127.0.0.1:{free_port()}/ivr?connect_timeout=3"
 
@@ -175,6 +180,7 @@ UNAVAILABLE = {
     "a directory": _directory,
     "garbage bytes": _garbage,
     "a text file": _not_a_database,
+    "a folder that cannot be created": _under_a_regular_file,
     "PostgreSQL, nobody listening": _postgres_nobody_listens,
 }
 
@@ -199,6 +205,17 @@ def test_unavailable_database_caller_hears_apology_and_goodbye(
     call = dial(apps(make_url(tmp_path)), calls)
     assert_apology_goodbye(call)
     assert call.status == "completed"
+
+
+@pytest.mark.parametrize("command", [["demo"], ["unlock", LI_ID]], ids=["demo", "unlock"])
+@pytest.mark.parametrize("make_url", UNAVAILABLE.values(), ids=UNAVAILABLE.keys())
+def test_cli_reports_an_unavailable_database(
+    make_url: Callable[[Path], str], command: list[str], tmp_path: Path
+) -> None:
+    done = run_cli("--database-url", make_url(tmp_path), *command, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "error: cannot open the database" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_locked_for_readers_from_the_start(
