@@ -21,6 +21,7 @@ from servers import HotlineServer, free_port, run_cli
 from ivr.storage import make_engine
 from ivr.web import create_app
 from simulator import Call, HttpTransport, Simulator, WsgiTransport
+from simulator.transport import WEBHOOK_TIMEOUT_SECONDS
 
 APOLOGY = "系统繁忙,请稍后再拨。"
 GOODBYE = "感谢您的来电,再见。"
@@ -265,6 +266,30 @@ def test_locked_mid_call(
         holder.close()
     again = dial(app, calls)  # the lock is gone: calls work again
     hear_balance(again)
+
+
+@pytest.mark.slow
+def test_locked_with_the_default_wait_answers_before_twilio_gives_up(
+    db_url: str, apps: Callable[..., Any], calls: list[Call]
+) -> None:
+    """Each write in a webhook may wait the full 5 s for the lock: still under Twilio's 15 s."""
+    app = apps(db_url)
+    call = dial(app, calls)
+    to_password(call)
+    assert call.waiting is not None
+    form = {"CallSid": call.call_sid, "From": call.from_, "Digits": LI_PASSWORD,
+            "CallStatus": "in-progress"}
+    holder = sqlite3.connect(db_path(db_url), isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        started = time.monotonic()
+        response = app.test_client().post(call.waiting.action, data=form)
+        elapsed = time.monotonic() - started
+        holder.rollback()
+    finally:
+        holder.close()
+    assert_apology_twiml(response)
+    assert 5 <= elapsed < WEBHOOK_TIMEOUT_SECONDS - 2
 
 
 def _delete(path: Path) -> None:
