@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -259,11 +260,41 @@ def test_region_error_changes_nothing(engine: Engine) -> None:
 # --- calls ---------------------------------------------------------------------------------------
 
 
-def test_balance_by_id_number(pg_caller: Caller) -> None:
+def test_balance_by_id_number(pg_caller: Caller, pg_app: Any) -> None:
     pg_caller.dial().press("1")
     verify(pg_caller, LI_ID, LI_PASSWORD)
     assert LI_BALANCE in pg_caller.heard
-    pg_caller.hangup()
+    call = pg_caller.call
+    assert call is not None
+    store = pg_app.extensions["ivr12333"].store
+    session = store.load(call.call_sid)
+    assert session is not None and session.data.get("verified") == LI_ID and not session.ended
+    pg_caller.hangup()  # the status callback closes the call and forgets who was verified
+    session = store.load(call.call_sid)
+    assert session is not None and session.ended and session.data == {}
+
+
+def test_database_created_after_the_app_started(
+    postgres: PostgresServer, engines: Callable[[str], Engine]  # noqa: F811
+) -> None:
+    """Started before its database exists: apologises, then serves once the database is there."""
+    url = postgres.url(f"created_later_{os.getpid()}")
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "NOW": Clock(STAFFED)})
+    caller = Caller(Simulator(WsgiTransport(app), "http://localhost/voice",
+                              status_callback="http://localhost/status"))
+    try:
+        caller.dial()
+        assert caller.heard == APOLOGY_GOODBYE
+        postgres.sql(f'CREATE DATABASE "{make_url(url).database}"')
+        engine = engines(url)
+        ensure_schema(engine)
+        import_dataset(engine, load_file(demo_dataset()), scrypt_n=FAST_N)
+        caller.dial().press("1")
+        verify(caller, LI_ID, LI_PASSWORD)
+        assert LI_BALANCE in caller.heard
+    finally:
+        caller.close()
+        app.extensions["ivr12333"].db.dispose()
 
 
 def test_pool_status(pg_caller: Caller) -> None:
