@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -126,6 +127,8 @@ class HttpTransport(Transport):
 
     def __init__(self, timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> None:
         self.timeout = timeout
+        # one TLS context for every call: building one costs ~30 ms of CPU, a load test's bulk
+        self._tls = ssl.create_default_context()
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(timeout=self.timeout, follow_redirects=False)
+        return httpx.Client(timeout=self.timeout, follow_redirects=False, verify=self._tls)
