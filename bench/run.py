@@ -128,6 +128,8 @@ class ServerRun:
 
 
 def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
+    from simulator import HttpTransport
+
     token = secrets.token_hex(16)
     default_db = make_db(folder, "hotline", args.people, DEFAULT_N)
     cheap_db = make_db(folder, "hotline-cheap", args.people, CHEAP_N)
@@ -147,14 +149,14 @@ def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
         sign = token if is_hotline else None
         with start(free_port()) as server:
             say(f"server: {label}: warming up")
-            drive(loadgen.http_transport(), server.url, args.people, calls=4 * args.workers,
+            drive(HttpTransport(), server.url, args.people, calls=4 * args.workers,
                   concurrency=args.workers, token=sign, check=is_hotline)
             for think, runs in ((0.0, flat), (args.think, paced)):
                 calls = args.calls if think == 0 else args.paced_calls
                 say(f"server: {label}: {calls} calls, {args.concurrency} at a time, "
                     f"{think:g} s between keys")
                 before = server.worker_cpu()
-                result, client = drive(loadgen.http_transport(), server.url, args.people,
+                result, client = drive(HttpTransport(), server.url, args.people,
                                        calls=calls, concurrency=args.concurrency, token=sign,
                                        check=is_hotline, think=think,
                                        max_seconds=args.max_seconds)

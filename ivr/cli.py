@@ -275,7 +275,9 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
                           "TWILIO_AUTH_TOKEN": auth_token})
         transport, voice_url = WsgiTransport(app), "http://localhost/voice"
     else:
-        transport, voice_url = loadgen.http_transport(), url
+        from simulator import HttpTransport
+
+        transport, voice_url = HttpTransport(), url
     identities = (loadgen.synthetic_identities(people, seed) if people
                   else loadgen.demo_identities())
     where = url or f"in-process ({settings.database_url})"

@@ -107,25 +107,6 @@ def timed(inner: Transport, record: Callable[[str, float], None]) -> Transport:
     return TimedTransport()
 
 
-def http_transport(timeout: float = 15.0) -> Transport:
-    """The simulator's HttpTransport, with one TLS context for all calls.
-
-    A fresh httpx.Client builds a TLS context (loading the CA bundle) every time, which costs
-    tens of milliseconds of CPU per call: a load generator would measure mostly itself.
-    """
-    import httpx
-
-    from simulator import HttpTransport
-
-    context = httpx.create_ssl_context()
-
-    class SharedContextHttpTransport(HttpTransport):
-        def _client(self) -> httpx.Client:
-            return httpx.Client(timeout=self.timeout, follow_redirects=False, verify=context)
-
-    return SharedContextHttpTransport(timeout)
-
-
 # ---- results --------------------------------------------------------------------------------
 def percentile(values: Sequence[float], p: float) -> float:
     """The p-th percentile (nearest rank) of `values`; 0.0 for none."""
