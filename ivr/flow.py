@@ -9,6 +9,7 @@ Top-level keys starting with `x-` are YAML anchors for reuse and are ignored.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -22,6 +23,12 @@ from transitions import Machine
 from .errors import FlowError
 from .instructions import Dial, Gather, Hangup, Instruction, Say
 from .prompts import Catalogue, SafeLoader
+
+# transitions logs every callback and state change at INFO: four or five lines a webhook once
+# the server logs at INFO, each formatted and written. The engine logs one line a webhook;
+# transitions stays at WARNING unless an operator set its level themselves.
+if logging.getLogger("transitions").level == logging.NOTSET:
+    logging.getLogger("transitions").setLevel(logging.WARNING)
 
 ENGINE_FIELDS = ("prompt", "gather", "hangup", "dial", "invalid_prompt")
 CALLBACK_KEYS = ("on_enter", "on_exit", "before", "after", "prepare", "conditions", "unless")
