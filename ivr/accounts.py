@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -13,7 +14,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from . import passwords
 from .identity import IdNumber
-from .policy import Region, relation_to_funder, relation_to_member
+from .policy import Region, Sex, relation_to_funder, relation_to_member
 from .storage import bindings, meta, people, regions, transactions
 
 
@@ -158,38 +159,32 @@ class PoolMember:
     since: date
 
 
-def members_of(conn: Connection, funder: Person) -> list[PoolMember]:
-    """The caller as funder: the members they fund, in binding order."""
+def _other_side(conn: Connection, me: Person, mine: Any, theirs: Any,
+                relation: Callable[[str, Sex, date, date], str]) -> list[PoolMember]:
+    """The people bound to `me` on the other side of bindings, in binding-date order."""
     rows = conn.execute(
-        select(bindings.c.member, bindings.c.relationship, bindings.c.since, people.c.name)
-        .join(people, people.c.id_number == bindings.c.member)
-        .where(bindings.c.funder == funder.id_number)
-        .order_by(bindings.c.since, bindings.c.member)
+        select(theirs, bindings.c.relationship, bindings.c.since, people.c.name)
+        .join(people, people.c.id_number == theirs)
+        .where(mine == me.id_number)
+        .order_by(bindings.c.since, theirs)
     ).all()
-    me = funder.id
+    my_birth = me.id.birth_date
     result = []
-    for member_id, relationship, since, name in rows:
-        m = IdNumber(member_id)
-        word = relation_to_funder(relationship, m.sex, m.birth_date, me.birth_date)
+    for other_id, relationship, since, name in rows:
+        other = IdNumber(other_id)
+        word = relation(relationship, other.sex, other.birth_date, my_birth)
         result.append(PoolMember(word, name, since))
     return result
+
+
+def members_of(conn: Connection, funder: Person) -> list[PoolMember]:
+    """The caller as funder: the members they fund, in binding order."""
+    return _other_side(conn, funder, bindings.c.funder, bindings.c.member, relation_to_funder)
 
 
 def funders_of(conn: Connection, member: Person) -> list[PoolMember]:
     """The caller as beneficiary: who funds them, in deduction order (binding date)."""
-    rows = conn.execute(
-        select(bindings.c.funder, bindings.c.relationship, bindings.c.since, people.c.name)
-        .join(people, people.c.id_number == bindings.c.funder)
-        .where(bindings.c.member == member.id_number)
-        .order_by(bindings.c.since, bindings.c.funder)
-    ).all()
-    me = member.id
-    result = []
-    for funder_id, relationship, since, name in rows:
-        f = IdNumber(funder_id)
-        word = relation_to_member(relationship, f.sex, f.birth_date, me.birth_date)
-        result.append(PoolMember(word, name, since))
-    return result
+    return _other_side(conn, member, bindings.c.member, bindings.c.funder, relation_to_member)
 
 
 def region_for(conn: Connection, code: str | None = None) -> Region:
