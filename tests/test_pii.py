@@ -185,9 +185,10 @@ def test_own_calls_log_no_personal_data(caller: Any, logs: LogCapture,
     caller.hangup()
     caller.dial().press("1").press("3")
     assert "请输入6位查询密码" not in caller.heard
-    caller.press("1").press("450102750315001#")
-    if "后四位是" in caller.heard:  # legacy numbers are accepted: confirm and verify
-        caller.press("1").press("135790#")
+    caller.press("1").press("450102750315001#")  # legacy numbers are accepted
+    assert "后四位是" in caller.heard, caller.heard
+    caller.press("1").press("135790#")
+    assert "您最近的五笔记录如下" in caller.heard  # 3: transactions
     caller.hangup()
 
     # a card shared by two people, an unknown card, a malformed ID number
@@ -208,8 +209,10 @@ def test_typed_password_digits_are_not_logged(caller: Any, logs: LogCapture) -> 
     caller.dial().press("1").press("1")
     _verify(caller, "450102197806200022", "246802")
     caller.hangup()
+    assert re.search(r"\b6 keys\b", logs.text)  # the password's webhook was logged
     typed = [m.group(1) for m in re.finditer(r"keys \.\.(\S+)", logs.text)]
     assert all(not "246802".endswith(tail) for tail in typed), typed
+    assert not re.search(r"(?<![0-9A-Za-z])6802(?![0-9A-Za-z])", logs.text)
 
 
 # ---- the CLI's import errors ----------------------------------------------------------------
