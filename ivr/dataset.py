@@ -11,11 +11,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import BindParameter, Engine, bindparam, delete, func, select, update
 
 from . import passwords
 from .errors import DatasetError, InvalidCardNumber, InvalidIdNumber
-from .identity import card_digits, mask_id_number, normalise_card_number, parse_id_number
+from .identity import (
+    IdNumber,
+    _china_today,
+    card_digits,
+    mask_id_number,
+    normalise_card_number,
+    parse_id_number,
+)
 from .policy import CLOSE_RELATIVES, Region
 from .storage import bindings, meta, people, regions, transactions, upsert
 
@@ -23,6 +30,18 @@ KINDS = ("outpatient", "inpatient", "pharmacy", "pool_payment", "credit")
 _AMOUNT_RE = re.compile(r"^-?\d{1,13}(\.\d{1,2})?$")
 _PASSWORD_RE = re.compile(r"^\d{6}$")
 MAX_ERRORS = 20
+PROGRESS_EVERY = 1000  # people checked between two progress reports
+
+# Built once, with the chunk of keys as an expanding parameter: building `column.in_(chunk)`
+# checks each of its 500 values, once per chunk, thousands of chunks for a big file.
+_KEYS: BindParameter[str] = bindparam("keys", expanding=True)
+_CARD_OWNERS = select(people.c.card_number, people.c.id_number).where(
+    people.c.card_number.in_(_KEYS))
+_DELETE_TRANSACTIONS = delete(transactions).where(transactions.c.id_number.in_(_KEYS))
+_DELETE_FUNDED = delete(bindings).where(bindings.c.funder.in_(_KEYS))
+_DELETE_FUNDERS = delete(bindings).where(bindings.c.member.in_(_KEYS))
+_FREE_CARDS = update(people).where(people.c.id_number.in_(_KEYS)).values(
+    card_number=None, card_digits=None)
 
 Progress = Callable[[str, int], None]  # (phase, records done)
 
@@ -101,25 +120,28 @@ def _records(data: dict[str, Any], key: str, ck: _Checker) -> list[Any]:
     return value
 
 
-def _person_rows(items: list[Any], region: Region, ck: _Checker,
-                 progress: Progress | None) -> Iterator[dict[str, Any]]:
+def _person_rows(items: list[Any], region: Region, ck: _Checker, progress: Progress | None,
+                 today: date) -> Iterator[dict[str, Any]]:
     seen_ids: dict[str, int] = {}
     seen_cards: dict[str, int] = {}
+    known_hashes: dict[str, bool] = {}  # files reuse hashes: check each distinct one once
     for i, p in enumerate(items):
-        if progress:
-            progress("checking people", 1)
-        rec = f"people[{i}]"
+        if progress and i % PROGRESS_EVERY == 0:
+            progress("checking people", min(PROGRESS_EVERY, len(items) - i))
         if not isinstance(p, dict):
-            ck.fail(rec, "must be an object")
+            ck.fail(f"people[{i}]", "must be an object")
             continue
         try:
-            ident = parse_id_number(str(p.get("id_number", "")))
+            ident = parse_id_number(str(p.get("id_number", "")), today=today)
         except InvalidIdNumber as exc:
-            ck.fail(rec, f"id_number: {exc}")
+            ck.fail(f"people[{i}]", f"id_number: {exc}")
             continue
-        rec = f"people[{i}] ({ident.masked})"
+
+        def rec(i: int = i, ident: IdNumber = ident) -> str:  # only built for a failure
+            return f"people[{i}] ({ident.masked})"
+
         if ident.value in seen_ids:
-            ck.fail(rec, f"id_number duplicates people[{seen_ids[ident.value]}]")
+            ck.fail(rec(), f"id_number duplicates people[{seen_ids[ident.value]}]")
             continue
         seen_ids[ident.value] = i
         card: str | None = p.get("card_number")
@@ -127,34 +149,35 @@ def _person_rows(items: list[Any], region: Region, ck: _Checker,
             try:
                 card = normalise_card_number(str(card))
             except InvalidCardNumber as exc:
-                ck.fail(rec, f"card_number: {exc}")
+                ck.fail(rec(), f"card_number: {exc}")
                 continue
             if card in seen_cards:
-                ck.fail(rec, f"card_number duplicates people[{seen_cards[card]}]")
+                ck.fail(rec(), f"card_number duplicates people[{seen_cards[card]}]")
                 continue
             seen_cards[card] = i
         name = p.get("name")
         if not isinstance(name, str) or not name.strip():
-            ck.fail(rec, "name is required")
+            ck.fail(rec(), "name is required")
             continue
         scheme, status = p.get("scheme"), p.get("status", "active")
         if scheme not in ("employee", "resident"):
-            ck.fail(rec, "scheme must be \"employee\" or \"resident\"")
+            ck.fail(rec(), "scheme must be \"employee\" or \"resident\"")
             continue
         if status not in ("active", "suspended"):
-            ck.fail(rec, "status must be \"active\" or \"suspended\"")
+            ck.fail(rec(), "status must be \"active\" or \"suspended\"")
             continue
         if "password_hash" in p and "password" not in p:
-            if not isinstance(p["password_hash"], str) or not passwords.is_password_hash(
-                p["password_hash"]
-            ):
-                ck.fail(rec, "password_hash is not an scrypt hash from `ivr12333 demo`")
+            stored = p["password_hash"]
+            if isinstance(stored, str) and stored not in known_hashes:
+                known_hashes[stored] = passwords.is_password_hash(stored)
+            if not isinstance(stored, str) or not known_hashes[stored]:
+                ck.fail(rec(), "password_hash is not an scrypt hash from `ivr12333 demo`")
                 continue
             pw_hash, pw = p["password_hash"], ""
         else:
             raw_pw = p.get("password")
             if not isinstance(raw_pw, str) or not _PASSWORD_RE.match(raw_pw):
-                ck.fail(rec, "password must be 6 digits as a string")
+                ck.fail(rec(), "password must be 6 digits as a string")
                 continue
             pw = raw_pw
             pw_hash = ""  # hashed once every record has passed: no slow work for a bad file
@@ -163,21 +186,21 @@ def _person_rows(items: list[Any], region: Region, ck: _Checker,
         as_of = None
         if scheme == "employee":
             if not isinstance(account, dict):
-                ck.fail(rec, "an employee-scheme person needs an account")
+                ck.fail(rec(), "an employee-scheme person needs an account")
                 continue
             try:
                 balance = _fen(account.get("balance"))
                 credit = _fen(account.get("monthly_credit", "0.00"))
                 as_of = _date(account.get("as_of"))
             except ValueError as exc:
-                ck.fail(rec, f"account: {exc}")
+                ck.fail(rec(), f"account: {exc}")
                 continue
         elif account is not None:
-            ck.fail(rec, "a resident-scheme person has no personal account")
+            ck.fail(rec(), "a resident-scheme person has no personal account")
             continue
         retired = p.get("retired", False)
         if not isinstance(retired, bool):
-            ck.fail(rec, "retired must be true or false")
+            ck.fail(rec(), "retired must be true or false")
             continue
         yield {
             "_index": i,
@@ -198,9 +221,9 @@ def _person_rows(items: list[Any], region: Region, ck: _Checker,
         }
 
 
-def _id_ref(value: Any) -> str | None:
+def _id_ref(value: Any, today: date | None = None) -> str | None:
     try:
-        return parse_id_number(str(value)).value
+        return parse_id_number(str(value), today=today).value
     except InvalidIdNumber:
         return None
 
@@ -219,9 +242,16 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
     binding_items = _records(data, "bindings", ck)
     tx_items = _records(data, "transactions", ck)
 
-    rows = list(_person_rows(person_items, region, ck, progress))
+    today = _china_today()  # once: an import is checked against one day
+    rows = list(_person_rows(person_items, region, ck, progress, today))
     in_file = {r["id_number"]: r for r in rows}
     person_index = {r["id_number"]: r.pop("_index") for r in rows}
+
+    def ref(value: Any) -> str | None:
+        """An ID number reference, normalised; one already checked in the file is taken as is."""
+        if isinstance(value, str) and value in in_file:
+            return value
+        return _id_ref(value, today)
 
     with engine.begin() as conn:
         def known(id_number: str) -> dict[str, Any] | None:
@@ -239,7 +269,7 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
             if not isinstance(b, dict):
                 ck.fail(rec, "must be an object")
                 continue
-            funder, member = _id_ref(b.get("funder")), _id_ref(b.get("member"))
+            funder, member = ref(b.get("funder")), ref(b.get("member"))
             if funder is None or member is None:
                 ck.fail(rec, "funder and member must be valid ID numbers")
                 continue
@@ -276,39 +306,38 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
             if not isinstance(t, dict):
                 ck.fail(rec, "must be an object")
                 continue
-            owner = _id_ref(t.get("id_number"))
+            owner = ref(t.get("id_number"))
             if owner is None or known(owner) is None:
                 ck.fail(rec, "id_number must be a person in the data")
                 continue
-            rec = f"transactions[{i}] ({mask_id_number(owner)})"
             kind = t.get("kind")
             try:
                 amount = _fen(t.get("amount"))
                 day = _date(t.get("date"))
             except ValueError as exc:
-                ck.fail(rec, f"amount or date {exc}")
+                ck.fail(f"{rec} ({mask_id_number(owner)})", f"amount or date {exc}")
                 continue
             for_id = None
             if kind not in KINDS:
-                ck.fail(rec, f"kind must be one of {', '.join(KINDS)}")
+                ck.fail(f"{rec} ({mask_id_number(owner)})",
+                        f"kind must be one of {', '.join(KINDS)}")
                 continue
             if kind == "pool_payment":
-                for_id = _id_ref(t.get("for"))
+                for_id = ref(t.get("for"))
                 if for_id is None or known(for_id) is None:
-                    ck.fail(rec, "a pool_payment names the family member paid for in `for`")
+                    ck.fail(f"{rec} ({mask_id_number(owner)})",
+                            "a pool_payment names the family member paid for in `for`")
                     continue
             elif t.get("for") is not None:
-                ck.fail(rec, "only a pool_payment names a family member in `for`")
+                ck.fail(f"{rec} ({mask_id_number(owner)})",
+                        "only a pool_payment names a family member in `for`")
                 continue
             tx_rows.append({"id_number": owner, "date": day, "kind": kind,
                             "amount_fen": amount, "for_id": for_id})
 
         cards = {r["card_number"]: i for i, r in enumerate(rows) if r["card_number"]}
         for chunk in _chunks(list(cards), 500):
-            for card, owner in conn.execute(
-                select(people.c.card_number, people.c.id_number)
-                .where(people.c.card_number.in_(chunk))
-            ):
+            for card, owner in conn.execute(_CARD_OWNERS, {"keys": chunk}):
                 if owner not in in_file:
                     row = rows[cards[card]]
                     ck.fail(f"people[{person_index[row['id_number']]}] "
@@ -331,13 +360,12 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
         # transactions have no key, so every account named in the file is replaced
         owners = list({*ids, *(t["id_number"] for t in tx_rows)})
         for chunk in _chunks(owners, 500):
-            conn.execute(delete(transactions).where(transactions.c.id_number.in_(chunk)))
+            conn.execute(_DELETE_TRANSACTIONS, {"keys": chunk})
         for chunk in _chunks(ids, 500):
-            conn.execute(delete(bindings).where(bindings.c.funder.in_(chunk)))
-            conn.execute(delete(bindings).where(bindings.c.member.in_(chunk)))
+            conn.execute(_DELETE_FUNDED, {"keys": chunk})
+            conn.execute(_DELETE_FUNDERS, {"keys": chunk})
             # free the file's cards first, so people may swap card numbers in one file
-            conn.execute(update(people).where(people.c.id_number.in_(chunk))
-                         .values(card_number=None, card_digits=None))
+            conn.execute(_FREE_CARDS, {"keys": chunk})
         for chunk in _chunks(rows, 5000):
             upsert(conn, people, chunk, ["id_number"], keep=["failed_attempts", "locked"])
         if binding_rows:
