@@ -167,3 +167,14 @@ def test_output_without_people_is_an_error(tmp_path: Path) -> None:
                                       "demo", "--output", str(tmp_path / "x.json")])
     assert result.exit_code == 2
     assert "--output needs --people" in result.output
+
+
+def test_the_import_gives_the_connection_its_usual_page_cache_back(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        usual = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    import_dataset(engine, synthetic.dataset(50, seed=1, scrypt_n=CHEAP))
+    with engine.connect() as conn:  # the pool hands back the connection the import used
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == usual
+    engine.dispose()
