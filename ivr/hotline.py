@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, bindparam, delete, func, insert, select
 
 from . import accounts
 from .accounts import PasswordCheck, Person
@@ -33,6 +33,15 @@ MAX_SILENCES = 3
 MAX_INVALIDS = 3
 MAX_PASSWORD_FAILURES = 3
 ATTEMPT_WINDOW_SECONDS = 3600
+
+
+# Built once (building a statement costs more than running it); values come as parameters.
+_COUNT_ATTEMPTS = select(func.count()).select_from(verify_attempts).where(
+    verify_attempts.c.caller == bindparam("p_caller", type_=verify_attempts.c.caller.type),
+    verify_attempts.c.at >= bindparam("p_since", type_=verify_attempts.c.at.type))
+_RECORD_ATTEMPT = insert(verify_attempts)
+_FORGET_ATTEMPTS = delete(verify_attempts).where(
+    verify_attempts.c.at < bindparam("p_before", type_=verify_attempts.c.at.type))
 
 
 @dataclass
@@ -248,9 +257,7 @@ class Call:
         since = time.time() - ATTEMPT_WINDOW_SECONDS
         with self.services.db.connect() as conn:
             return int(conn.execute(
-                select(func.count()).select_from(verify_attempts).where(
-                    verify_attempts.c.caller == self.session.caller,
-                    verify_attempts.c.at >= since)
+                _COUNT_ATTEMPTS, {"p_caller": self.session.caller, "p_since": since}
             ).scalar_one())
 
     def over_attempt_limit(self) -> bool:
@@ -262,9 +269,8 @@ class Call:
         def check() -> PasswordCheck:
             now = time.time()
             with self.services.db.begin() as conn:
-                conn.execute(insert(verify_attempts).values(caller=self.session.caller, at=now))
-                conn.execute(delete(verify_attempts).where(
-                    verify_attempts.c.at < now - ATTEMPT_WINDOW_SECONDS))
+                conn.execute(_RECORD_ATTEMPT, {"caller": self.session.caller, "at": now})
+                conn.execute(_FORGET_ATTEMPTS, {"p_before": now - ATTEMPT_WINDOW_SECONDS})
             result = accounts.check_password(
                 self.services.db, self.data.get("pending"), self.digits,
                 self.region.lockout_after,
