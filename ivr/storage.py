@@ -32,7 +32,7 @@ from sqlalchemy.pool import StaticPool
 from .errors import StorageError
 
 #: Bump when the schema changes and add the step to _UPGRADES.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -123,10 +123,20 @@ verify_attempts = Table(
     Column("caller", String(64), nullable=False),
     Column("at", Float, nullable=False),
     Index("ix_verify_attempts_caller_at", "caller", "at"),
+    # every password check purges attempts older than the window: without this index the
+    # purge read the whole table (an hour of attempts) on every check
+    Index("ix_verify_attempts_at", "at"),
 )
 
+
+def _index_attempts_by_time(conn: Connection) -> None:
+    """v2: ix_verify_attempts_at (v1 databases have the table without it)."""
+    next(i for i in verify_attempts.indexes if i.name == "ix_verify_attempts_at").create(
+        conn, checkfirst=True)
+
+
 # version reached -> function upgrading the schema from the previous version
-_UPGRADES: dict[int, Any] = {}
+_UPGRADES: dict[int, Any] = {2: _index_attempts_by_time}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
