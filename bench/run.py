@@ -43,12 +43,14 @@ from bench.harness import (  # noqa: E402
     floor_server,
     free_port,
     hotline_server,
+    machine_busy_seconds,
 )
 from ivr import loadgen, synthetic  # noqa: E402
 from ivr.loadgen import LoadResult  # noqa: E402
 from ivr.passwords import DEFAULT_N  # noqa: E402
 
 CHEAP_N = 2  # the cheapest scrypt cost: benchmark datasets only, never for real people
+ROUNDS = 3  # in-process figures are the best of this many rounds
 SEED = 1
 
 
@@ -121,6 +123,7 @@ class ServerRun:
     worker_cpu: float
     client_cpu: float
     peak_rss: float
+    others: float  # cores' worth of CPU other processes used meanwhile (a shared machine)
 
     @property
     def cpu_per_webhook_ms(self) -> float:
@@ -155,19 +158,21 @@ def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
                 calls = args.calls if think == 0 else args.paced_calls
                 say(f"server: {label}: {calls} calls, {args.concurrency} at a time, "
                     f"{think:g} s between keys")
-                before = server.worker_cpu()
+                before, busy = server.worker_cpu(), machine_busy_seconds()
                 result, client = drive(HttpTransport(), server.url, args.people,
                                        calls=calls, concurrency=args.concurrency, token=sign,
                                        check=is_hotline, think=think,
                                        max_seconds=args.max_seconds)
-                runs.append(ServerRun(label, result, server.worker_cpu() - before, client,
-                                      server.worker_peak_rss()))
+                workers = server.worker_cpu() - before
+                others = machine_busy_seconds() - busy - workers - client
+                runs.append(ServerRun(label, result, workers, client, server.worker_peak_rss(),
+                                      max(others, 0.0) / result.seconds))
                 if result.error_count:
                     say(f"  errors: {dict(result.errors)}")
     floor = flat[0]
     columns = ["server CPU / webhook (ms)", "CPU ratio floor/this", "webhooks/s", "calls/s",
                "p50 (ms)", "p99 (ms)", "p99 without password webhook (ms)",
-               "client CPU / webhook (ms)", "errors"]
+               "client CPU / webhook (ms)", "other processes (cores)", "errors"]
     rows = []
     for run in flat:
         r = run.result
@@ -179,13 +184,20 @@ def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
             "p50 (ms)": ms(r.p(50)), "p99 (ms)": ms(r.p(99)),
             "p99 without password webhook (ms)": ms(r.p(99, _not_password())),
             "client CPU / webhook (ms)": ms(run.client_cpu / max(r.requests, 1) * 1000, 2),
+            "other processes (cores)": ms(run.others, 2),
             "errors": str(r.error_count),
         }))
     tables.sections.append((
         f"Server: gunicorn --workers {args.workers} (sync), {args.concurrency} calls at once, "
         "no pauses (saturation)", columns, rows))
+    per_call = [run.worker_cpu / max(run.result.calls, 1) * 1000 for run in flat]
+    tables.notes.append(
+        f"server CPU per full call: floor {per_call[0]:.1f} ms, hotline {per_call[1]:.1f} ms "
+        f"with the default password hash, {per_call[2]:.1f} ms with scrypt n={CHEAP_N}: the "
+        f"password check's hash costs about {per_call[1] - per_call[2]:.0f} ms of it")
     columns = ["webhooks/s", "p50 (ms)", "p99 (ms)", "p50 / p99 without password webhook (ms)",
-               "password webhook p50 / p99 (ms)", "worker peak RSS (MiB)", "errors"]
+               "password webhook p50 / p99 (ms)", "worker peak RSS (MiB)",
+               "other processes (cores)", "errors"]
     rows = []
     for run in paced:
         r = run.result
@@ -198,6 +210,7 @@ def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
                 f"{ms(r.p(50, ['password']))} / {ms(r.p(99, ['password']))}"
                 if r.latencies.get("password") else "",
             "worker peak RSS (MiB)": ms(max(run.peak_rss, flat[paced.index(run)].peak_rss), 0),
+            "other processes (cores)": ms(run.others, 2),
             "errors": str(r.error_count),
         }))
     tables.sections.append((
@@ -234,21 +247,26 @@ def inprocess_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> No
                                (DirectWsgiTransport(app), "direct WSGI (no HTTP client): calls/s")):
             drive(transport, "http://localhost", args.people, calls=5, concurrency=1, token=sign,
                   check=is_hotline)
-            calls = args.inprocess_calls
-            say(f"in-process: {label}: {calls} calls through {type(transport).__name__}")
-            result, cpu = drive(transport, "http://localhost", args.people, calls=calls,
-                                concurrency=1, token=sign, check=is_hotline,
-                                max_seconds=args.max_seconds)
-            errors += result.error_count
-            row.cells[key] = f"{result.calls / cpu:.0f}"
+            calls = max(args.inprocess_calls // ROUNDS, 1)
+            say(f"in-process: {label}: {ROUNDS} x {calls} calls through "
+                f"{type(transport).__name__}")
+            best = float("inf")
+            for _ in range(ROUNDS):  # best of: other processes share the cores
+                result, cpu = drive(transport, "http://localhost", args.people, calls=calls,
+                                    concurrency=1, token=sign, check=is_hotline,
+                                    max_seconds=args.max_seconds / ROUNDS)
+                errors += result.error_count
+                best = min(best, cpu / max(result.calls, 1))
+            row.cells[key] = f"{1 / best:.0f}"
             row.cells["CPU ms / call" if "httpx" in key else "CPU ms / call "] = \
-                ms(cpu / max(result.calls, 1) * 1000, 2)
+                ms(best * 1000, 2)
         row.cells["errors"] = str(errors)
         rows.append(row)
         if is_hotline:
             app.extensions["ivr12333"].db.dispose()
     tables.sections.append((
-        "In-process, one thread (one core): full calls per CPU-second", columns, rows))
+        f"In-process, one thread (one core): full calls per CPU-second, best of {ROUNDS} rounds",
+        columns, rows))
 
 
 # ---- scale -----------------------------------------------------------------------------------
