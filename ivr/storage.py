@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,23 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from .errors import StorageError
+
+
+class _NoRows(logging.Filter):
+    """Drop SQLAlchemy's DEBUG "Row ..." records: fetched rows hold ID numbers, names, hashes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Row %r" not in str(record.msg)
+
+
+# SQLAlchemy logs every statement at INFO and every fetched row at DEBUG once the root logger
+# is that verbose (IVR_LOG_LEVEL): statements stay at WARNING unless an operator set the level
+# themselves, and rows never get through, parameters hidden or not.
+_sql_log = logging.getLogger("sqlalchemy.engine.Engine")
+if not any(isinstance(f, _NoRows) for f in _sql_log.filters):
+    _sql_log.addFilter(_NoRows())
+if logging.getLogger("sqlalchemy.engine").level == logging.NOTSET:
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 #: Bump when the schema changes and add the step to _UPGRADES.
 SCHEMA_VERSION = 2

@@ -7,6 +7,7 @@ itself (the sessions row, people.failed_attempts, verify_attempts), not through 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -465,3 +466,16 @@ def test_caller_number_limit_holds_across_workers_and_calls(make_app: Callable[.
         finally:
             call.close()
     assert person_row(db_url, LI[0]) == (0, 0)
+
+
+def test_a_call_sid_with_a_line_break_is_refused_and_forges_no_log_line(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a token anyone can post; a CallSid goes into log lines, so it must look like one."""
+    forged = "CAfake\nERROR ivr.web: forged line"
+    with caplog.at_level(logging.DEBUG):
+        response = client.post("/voice", data={"CallSid": forged, "From": "+8613800000009"})
+    assert response.status_code == 200
+    assert "系统繁忙,请稍后再拨。" in response.get_data(as_text=True)
+    assert "<Hangup />" in response.get_data(as_text=True)
+    assert not any("forged line" in r.getMessage() for r in caplog.records)

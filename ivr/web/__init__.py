@@ -17,20 +17,6 @@ from .voice import bp
 log = logging.getLogger("ivr.web")
 
 
-class _NoRows(logging.Filter):
-    """Drop SQLAlchemy's DEBUG "Row ..." records: fetched rows hold ID numbers, names, hashes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Row %r" not in str(record.msg)
-
-
-# SQLAlchemy logs every fetched row at DEBUG once the root logger is that verbose
-# (IVR_LOG_LEVEL=DEBUG), parameters hidden or not: never let a row through.
-_sql_log = logging.getLogger("sqlalchemy.engine.Engine")
-if not any(isinstance(f, _NoRows) for f in _sql_log.filters):
-    _sql_log.addFilter(_NoRows())
-
-
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings (DATABASE_URL, TWILIO_AUTH_TOKEN, NOW ...)."""
     config = dict(config or {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -20,6 +21,7 @@ bp = Blueprint("voice", __name__)
 
 ANSWER_WAIT_SECONDS = 12.0  # a duplicate waits for the first delivery (Twilio gives up at 15 s)
 MAX_FIELD = 256  # longer form values are cut before they reach the engine or a log
+_SID = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 def _engine() -> Engine:
@@ -74,6 +76,12 @@ def check_signature() -> None:
 
 def _field(name: str) -> str:
     return (request.values.get(name) or "")[:MAX_FIELD]
+
+
+def _call_sid() -> str:
+    """The CallSid if it looks like one (printable ASCII, no spaces): it goes into log lines."""
+    sid = _field("CallSid")
+    return sid if _SID.fullmatch(sid) else ""
 
 
 def _render(engine: Engine, instructions: list[Instruction], step: int) -> str:
@@ -159,7 +167,7 @@ def _answer(call_sid: str, seq: int, event: Event) -> str:
 @bp.post("/voice")
 def voice() -> Response:
     """A new call: the Voice URL of the Twilio number points here."""
-    return _xml(_answer(_field("CallSid"), 0, ("start", "")))
+    return _xml(_answer(_call_sid(), 0, ("start", "")))
 
 
 @bp.post("/voice/step")
@@ -178,13 +186,13 @@ def step() -> Response:
     else:
         digits = _field("Digits")
         event = ("digits", digits) if digits else ("silence", "")
-    return _xml(_answer(_field("CallSid"), seq, event))
+    return _xml(_answer(_call_sid(), seq, event))
 
 
 @bp.post("/status")
 def status() -> Response:
     """Twilio's status callback: a completed call's session is closed."""
-    call_sid = _field("CallSid")
+    call_sid = _call_sid()
     if call_sid and _field("CallStatus") in ("completed", "busy", "failed", "no-answer",
                                             "canceled"):
         try:
