@@ -246,7 +246,7 @@ def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, auth_to
 @click.option("--status-callback", default=None,
               help="status callback URL (default: /status beside the voice URL)")
 @click.option("--think", default=0.0, show_default=True, type=click.FloatRange(min=0),
-              help="seconds a caller waits before each key press")
+              help="seconds a caller waits before each key press (on average, +-50%)")
 @click.option("--max-seconds", default=None, type=click.FloatRange(min=0),
               help="start no new call after this long")
 @click.pass_context

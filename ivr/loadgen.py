@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import secrets
 import threading
 import time
@@ -201,8 +202,8 @@ def full_call(simulator: Simulator, who: Identity, caller_number: str, *,
             return f"answer: the call ended ({_short(call.outcome)})"
         for step, keys in (("menu", "1"), ("menu", "1"), ("menu", "1"), ("id", who.id_keys + "#"),
                            ("menu", "1"), ("password", who.password + "#")):
-            if think:
-                time.sleep(think)
+            if think:  # jittered, so that callers who started together drift apart
+                time.sleep(think * random.uniform(0.5, 1.5))
             _press(call, step, keys)
             if call.ended:
                 return f"{step}: the call ended ({_short(call.outcome)})"
@@ -239,6 +240,8 @@ def run_load(transport: Transport, url: str, identities: Sequence[Identity], *, 
     """Place `calls` full calls, `concurrency` at a time; stops starting calls after max_seconds.
 
     Each call has its own caller number, so the per-number verification limit never trips.
+    With `think`, each caller waits 0.5-1.5 x think before every key press and the callers
+    start spread over 2 x think: callers in lockstep would arrive in bursts no line sees.
     """
     if calls < 0 or concurrency < 1:
         raise ValueError("calls must be >= 0 and concurrency >= 1")
@@ -263,6 +266,8 @@ def run_load(transport: Transport, url: str, identities: Sequence[Identity], *, 
     stride = 7919 if len(identities) % 7919 else 1  # spread calls over the whole dataset
 
     def worker() -> None:
+        if think:  # callers do not all dial in the same instant
+            time.sleep(random.uniform(0, 2 * think))
         while True:
             with lock:
                 k = next(counter)
