@@ -1,7 +1,7 @@
 """The hotline measured against the floor, in one run; prints a Markdown table.
 
-    .venv/bin/python bench/run.py            # about 4 minutes on 2 cores
-    .venv/bin/python bench/run.py --full     # also 1,000,000 people: + about 5 minutes
+    .venv/bin/python bench/run.py            # about 2.5 minutes on 2 cores
+    .venv/bin/python bench/run.py --full     # also 1,000,000 people: + about 2.5 minutes
 
 Everything runs on loopback (127.0.0.1) in a temporary folder that is deleted at the end.
 Sections:
