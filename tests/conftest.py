@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,10 +74,23 @@ def app_config(db_url: str, clock: Clock) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(app_config: dict[str, Any]) -> Iterator[Any]:
-    application = create_app(app_config)
-    yield application
-    application.extensions["ivr12333"].db.dispose()
+def app_factory(app_config: dict[str, Any]) -> Iterator[Callable[..., Any]]:
+    """create_app on the test's config plus overrides; every app's engine disposed at the end."""
+    made: list[Any] = []
+
+    def make(**overrides: Any) -> Any:
+        application = create_app({**app_config, **overrides})
+        made.append(application)
+        return application
+
+    yield make
+    for application in made:
+        application.extensions["ivr12333"].db.dispose()
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., Any]) -> Any:
+    return app_factory()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from defusedxml import ElementTree
 from servers import HotlineServer, free_port, run_cli
 
 from ivr.storage import make_engine
-from ivr.web import create_app
 from simulator import Call, HttpTransport, Simulator, WsgiTransport
 from simulator.transport import WEBHOOK_TIMEOUT_SECONDS
 
@@ -59,18 +58,9 @@ class Switch:
 
 
 @pytest.fixture
-def apps() -> Iterator[Callable[..., Any]]:
-    """create_app, with every app's database engine disposed at the end."""
-    made: list[Any] = []
-
-    def make(url: str, **config: Any) -> Any:
-        app = create_app({"TESTING": True, "DATABASE_URL": url, **config})
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        app.extensions["ivr12333"].db.dispose()
+def apps(app_factory: Callable[..., Any]) -> Callable[..., Any]:
+    """create_app on a given database URL (engines disposed by conftest's app_factory)."""
+    return lambda url, **config: app_factory(DATABASE_URL=url, **config)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
@@ -19,7 +19,6 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from ivr import accounts
-from ivr.web import create_app
 from simulator import Call, Simulator, WsgiTransport
 
 TOKEN = "test-auth-token-0123456789abcdef"
@@ -126,18 +125,9 @@ class Line:
 
 
 @pytest.fixture
-def make_app(app_config: dict[str, Any]) -> Iterator[Callable[..., Any]]:
-    """Apps ("workers") on the test's database, all with the auth token set; disposed at the end."""
-    apps: list[Any] = []
-
-    def make(**overrides: Any) -> Any:
-        application = create_app({**app_config, "TWILIO_AUTH_TOKEN": TOKEN, **overrides})
-        apps.append(application)
-        return application
-
-    yield make
-    for application in apps:
-        application.extensions["ivr12333"].db.dispose()
+def make_app(app_factory: Callable[..., Any]) -> Callable[..., Any]:
+    """Apps ("workers") on the test's database, all with the auth token set."""
+    return lambda **overrides: app_factory(**{"TWILIO_AUTH_TOKEN": TOKEN, **overrides})
 
 
 @pytest.fixture
