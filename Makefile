@@ -7,15 +7,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup system-deps demo serve test lint clean
+.PHONY: setup test-setup system-deps demo serve test lint clean
 
+# the product alone: all `make demo` needs is Python
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+# and the test tools
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-setup: $(VENV)/.installed system-deps
+setup: $(VENV)/.installed
+
+test-setup: $(VENV)/.installed-test system-deps
 
 # graphviz draws the call-flow diagram (ivr12333 graph); PostgreSQL serves its tests.
 system-deps:
@@ -36,11 +44,11 @@ serve: setup
 	$(BIN)/ivr12333 demo
 	$(BIN)/ivr12333 serve
 
-lint: setup
+lint: test-setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: setup lint
+test: test-setup lint
 	$(BIN)/pytest -n 2
 
 clean:

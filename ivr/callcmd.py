@@ -1,7 +1,18 @@
-"""`ivr12333 call`: the interactive text phone and the scripted-call runner, with flow coverage."""
+"""`ivr12333 call`: the interactive text phone and the scripted-call runner, with flow coverage.
+
+In-process scripted calls never touch the operator's database: each batch of calls (one
+script, or a folder that shares one database) runs on a throwaway copy, made from a template
+built once per run: the configured database, the bundled demo or the dataset a script names.
+"""
 
 from __future__ import annotations
 
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,79 +21,186 @@ from rich.console import Console
 from .config import Settings
 
 LOCAL_URL = "http://localhost/voice"
+LOCAL_STATUS_URL = "http://localhost/status"
+
+Seen = set[tuple[str, str, str]]
+
+
+class _Lines:
+    """Opens a line per batch of scripted calls: the app and what its calls are played with."""
+
+    def __init__(self, settings: Settings, *, url: str | None, live: bool,
+                 auth_token: str | None, from_: str | None, status_callback: str | None,
+                 dial_status: str, observe: Callable[[str, str, str], None] | None) -> None:
+        self.settings, self.url, self.live = settings, url, live
+        self.auth_token, self.from_, self.status_callback = auth_token, from_, status_callback
+        self.dial_status, self.observe = dial_status, observe
+        self.flow: Any = None  # the last app's flow (for coverage)
+        self.folder = Path(tempfile.mkdtemp(prefix="ivr12333-calls-"))  # 0700: people's data
+        self.templates: dict[str | None, Path] = {}
+        self.batches = 0
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _template(self, dataset: str | None) -> Path:
+        """A SQLite file with what a batch starts from, built once per run."""
+        if dataset not in self.templates:
+            from .dataset import import_dataset, load_file
+            from .resources import demo_dataset
+            from .storage import copy_database, ensure_schema, make_engine
+
+            path = self.folder / f"template-{len(self.templates)}.sqlite3"
+            target = make_engine(f"sqlite:///{path}")
+            try:
+                if dataset is None:
+                    source = make_engine(self.settings.database_url)
+                    try:
+                        ensure_schema(source)
+                        copy_database(source, target)
+                    finally:
+                        source.dispose()
+                else:
+                    ensure_schema(target)
+                    file = demo_dataset() if dataset == "demo" else Path(dataset)
+                    import_dataset(target, load_file(file), scrypt_n=self.settings.scrypt_n)
+                with target.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                target.dispose()
+            self.templates[dataset] = path
+        return self.templates[dataset]
+
+    def _app(self, database_url: str, clock: Callable[[], datetime] | None) -> Any:
+        from .web import create_app
+
+        app = create_app({"DATABASE_URL": database_url, "TWILIO_AUTH_TOKEN": self.auth_token,
+                          "NOW": clock})
+        flow = app.extensions["ivr12333"].flow
+        if self.observe is not None:
+            flow.observer = self.observe
+        self.flow = flow
+        return app
+
+    def simulator(self, transport: Any, url: str, clock: Any) -> Any:
+        from simulator import Simulator
+
+        kwargs: dict[str, Any] = {"auth_token": self.auth_token,
+                                  "status_callback": self.status_callback,
+                                  "dial_status": self.dial_status, "clock": clock}
+        if self.from_:
+            kwargs["from_"] = self.from_
+        return Simulator(transport, url, **kwargs)
+
+    @contextmanager
+    def open(self, first: Any) -> Iterator[Callable[[], Any]]:
+        """A line for a batch whose first script is `first`: its calls share one clock, which
+        starts at the script's `at` (or now) and is the in-process app's time."""
+        from simulator import Clock, HttpTransport, WsgiTransport
+
+        clock = Clock(first.at)
+        if self.url is not None:
+            transport, url = HttpTransport(), self.url
+            yield lambda: self.simulator(transport, url, clock)
+            return
+        if self.live:
+            database_url = self.settings.database_url
+        else:
+            self.batches += 1
+            db = self.folder / f"batch-{self.batches}.sqlite3"
+            shutil.copyfile(self._template(first.dataset), db)
+            database_url = f"sqlite:///{db}"
+        app = self._app(database_url, clock)
+        try:
+            self.status_callback = self.status_callback or LOCAL_STATUS_URL
+            yield lambda: self.simulator(WsgiTransport(app), LOCAL_URL, clock)
+        finally:
+            app.extensions["ivr12333"].db.dispose()
+            if not self.live:
+                for leftover in self.folder.glob(f"batch-{self.batches}.sqlite3*"):
+                    leftover.unlink()
 
 
 def run_call(settings: Settings, *, scripts: tuple[Path, ...], url: str | None,
              auth_token: str | None, transcript: Path | None, from_: str | None,
              status_callback: str | None, dial_status: str, coverage: bool,
-             console: Console) -> int:
+             console: Console, live: bool = False, at: datetime | None = None,
+             verbose: bool = False) -> int:
     """Place the call(s); returns the exit status (0: every expectation held)."""
-    from simulator import (
-        HttpTransport,
-        Simulator,
-        WsgiTransport,
-        run_phone,
-        run_scripts,
-        summary,
-        write_transcripts,
-    )
+    from simulator import ScriptError, run_scripts, summary, write_transcripts
 
-    app: Any = None
-    if url is None:
-        import logging
-
-        from .web import create_app
-
-        # in-process nothing listens on a network: the unsigned-webhooks warning is moot here
-        logging.getLogger("ivr.web").setLevel(logging.ERROR)
-
-        app = create_app({"DATABASE_URL": settings.database_url,
-                          "TWILIO_AUTH_TOKEN": auth_token})
-        transport: Any = WsgiTransport(app)
-        voice_url = LOCAL_URL
-        status_callback = status_callback or "http://localhost/status"
-    else:
-        if coverage:
-            console.print("[red]--coverage needs the in-process app (leave out --url)[/]")
-            return 2
-        transport, voice_url = HttpTransport(), url
-
-    seen: set[tuple[str, str, str]] = set()
-    if app is not None and coverage:
-        app.extensions["ivr12333"].flow.observer = lambda s, t, d: seen.add((s, t, d))
-
-    def factory() -> Simulator:
-        kwargs: dict[str, Any] = {"auth_token": auth_token, "status_callback": status_callback,
-                                  "dial_status": dial_status}
-        if from_:
-            kwargs["from_"] = from_
-        return Simulator(transport, voice_url, **kwargs)
-
+    if url is not None and (coverage or live):
+        console.print("[red]--coverage and --live need the in-process app (leave out --url)[/]")
+        return 2
+    # in-process nothing listens on a network: the unsigned-webhooks warning is moot here
+    logging.getLogger("ivr.web").setLevel(logging.ERROR)
+    seen: Seen = set()
+    lines = _Lines(settings, url=url, live=live, auth_token=auth_token, from_=from_,
+                   status_callback=status_callback, dial_status=dial_status,
+                   observe=(lambda s, t, d: seen.add((s, t, d))) if coverage else None)
     try:
         if not scripts:
-            call = run_phone(factory(), console=console)
-            if transcript:
-                transcript.mkdir(parents=True, exist_ok=True)
-                (transcript / "interactive.txt").write_text(call.transcript_text(),
-                                                            encoding="utf-8")
-            call.close()
-            return 0
-        results = run_scripts(list(scripts), factory)
+            return _phone(lines, settings, at, transcript, console, verbose)
+        if url is not None:
+            _note_remote_time(scripts, url, console)
+        elif live:
+            console.print(f"on the live database {settings.database_url}: what these calls "
+                          "change (lockouts, attempt counts) stays", highlight=False)
+        results = run_scripts(list(scripts), line=lines.open)
         for result in results:
             if not result.passed:
                 console.print(result.report(), markup=False, highlight=False)
         if transcript:
             write_transcripts(results, transcript)
-        if coverage and app is not None:
-            _report_coverage(app.extensions["ivr12333"].flow, seen, console)
+        if coverage and lines.flow is not None:
+            _report_coverage(lines.flow, seen, console)
         console.print(summary(results), markup=False, highlight=False)
-        return 0 if all(r.passed for r in results) else 1
+        return 0 if results and all(r.passed for r in results) else 1
+    except ScriptError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
     finally:
-        if app is not None:
+        lines.close()
+
+
+def _phone(lines: _Lines, settings: Settings, at: datetime | None, transcript: Path | None,
+           console: Console, verbose: bool) -> int:
+    """The interactive text phone, on the live database (or the server at --url)."""
+    from simulator import Clock, HttpTransport, WsgiTransport, run_phone
+
+    clock = Clock(at)
+    if lines.url is not None:
+        simulator = lines.simulator(HttpTransport(), lines.url, clock)
+        where = lines.url
+    else:
+        app = lines._app(settings.database_url, clock)
+        lines.status_callback = lines.status_callback or LOCAL_STATUS_URL
+        simulator = lines.simulator(WsgiTransport(app), LOCAL_URL, clock)
+        where = "the hotline, in-process"
+    try:
+        call = run_phone(simulator, console=console, where=where, verbose=verbose)
+    finally:
+        if lines.url is None:
             app.extensions["ivr12333"].db.dispose()
+    if transcript:
+        transcript.mkdir(parents=True, exist_ok=True)
+        (transcript / "interactive.txt").write_text(call.transcript_text(), encoding="utf-8")
+    return 0
 
 
-def coverage_gaps(flow: Any, seen: set[tuple[str, str, str]]) -> tuple[list[str], list[str]]:
+def _note_remote_time(scripts: tuple[Path, ...], url: str, console: Console) -> None:
+    from simulator import expand, load_script
+
+    try:
+        timed = [p for p in expand(scripts) if load_script(p).at is not None]
+    except Exception:  # a broken script is reported when it runs
+        return
+    if timed:
+        console.print(f"note: `at:` sets only the simulator's clock; the server at {url} keeps "
+                      f"its own time ({len(timed)} script(s) set it)", highlight=False)
+
+
+def coverage_gaps(flow: Any, seen: Seen) -> tuple[list[str], list[str]]:
     """States and transitions (source --trigger--> dest) the calls never reached."""
     reached = {d for _, _, d in seen} | {s for s, _, _ in seen if s}
     states = [s for s in flow.states if s not in reached]
@@ -90,7 +208,7 @@ def coverage_gaps(flow: Any, seen: set[tuple[str, str, str]]) -> tuple[list[str]
     return states, [f"{s} --{t}--> {d}" for s, t, d in edges]
 
 
-def _report_coverage(flow: Any, seen: set[tuple[str, str, str]], console: Console) -> None:
+def _report_coverage(flow: Any, seen: Seen, console: Console) -> None:
     states, edges = coverage_gaps(flow, seen)
     total_edges = len(set(flow.edges()))
     console.print(f"flow coverage: {len(flow.states) - len(states)}/{len(flow.states)} states, "

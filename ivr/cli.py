@@ -206,8 +206,14 @@ def graph(output: Path, conventions: bool) -> None:
 
 @main.command()
 @click.option("--script", "scripts", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="a scripted call (YAML) or a folder of them; repeatable")
+              help="a scripted call (YAML) or a folder of them (recursive); repeatable")
 @click.option("--url", default=None, help="voice URL of a running server; default: in-process")
+@click.option("--live", is_flag=True,
+              help="in-process scripted calls on the configured database itself (default: "
+                   "each on a throwaway copy, so nothing they do stays)")
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="when the text phone's call starts, e.g. 2026-11-23T10:00:00+08:00 "
+                   "(in-process: the hotline's time too; default: now)")
 @click.option("--auth-token", envvar="TWILIO_AUTH_TOKEN", default=None,
               help="sign every request (default: $TWILIO_AUTH_TOKEN)")
 @click.option("--transcript", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -219,16 +225,33 @@ def graph(output: Path, conventions: bool) -> None:
               type=click.Choice(["completed", "busy", "no-answer", "failed", "canceled"]),
               help="how an agent transfer (<Dial>) ends")
 @click.option("--coverage", is_flag=True, help="report states and transitions never reached")
+@click.option("-v", "--verbose", is_flag=True, help="text phone: show the voice of every line")
 @click.pass_context
-def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, auth_token: str | None,
-         transcript: Path | None, from_: str | None, status_callback: str | None,
-         dial_status: str, coverage: bool) -> None:
+def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, live: bool,
+         at: str | None, auth_token: str | None, transcript: Path | None, from_: str | None,
+         status_callback: str | None, dial_status: str, coverage: bool, verbose: bool) -> None:
     """Call the hotline from the terminal, or run scripted calls (--script)."""
+    from datetime import datetime
+
     from .callcmd import run_call
 
+    moment = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            err.print(f"[red]error:[/] --at takes a time with its UTC offset, e.g. "
+                      f"2026-11-23T10:00:00+08:00, not {at!r}", highlight=False)
+            sys.exit(2)
+    if at is not None and scripts:
+        err.print("[red]error:[/] --at is for the text phone; scripts set `at:` themselves")
+        sys.exit(2)
     sys.exit(run_call(_settings(ctx), scripts=scripts, url=url, auth_token=auth_token,
                       transcript=transcript, from_=from_, status_callback=status_callback,
-                      dial_status=dial_status, coverage=coverage, console=out))
+                      dial_status=dial_status, coverage=coverage, console=out, live=live,
+                      at=moment, verbose=verbose))
 
 
 @main.command()

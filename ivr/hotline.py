@@ -8,7 +8,6 @@ recording a verification attempt) happens once per step in a memoised helper or 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -254,7 +253,7 @@ class Call:
         self.data["pending"] = matches[0].id_number if matches else None
 
     def _attempts_in_window(self) -> int:
-        since = time.time() - ATTEMPT_WINDOW_SECONDS
+        since = self.services.now().timestamp() - ATTEMPT_WINDOW_SECONDS
         with self.services.db.connect() as conn:
             return int(conn.execute(
                 _COUNT_ATTEMPTS, {"p_caller": self.session.caller, "p_since": since}
@@ -267,7 +266,7 @@ class Call:
 
     def _password_check(self) -> PasswordCheck:
         def check() -> PasswordCheck:
-            now = time.time()
+            now = self.services.now().timestamp()
             with self.services.db.begin() as conn:
                 conn.execute(_RECORD_ATTEMPT, {"caller": self.session.caller, "at": now})
                 conn.execute(_FORGET_ATTEMPTS, {"p_before": now - ATTEMPT_WINDOW_SECONDS})

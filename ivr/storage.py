@@ -232,3 +232,33 @@ def upsert(
         c: stmt.excluded[c] for c in rows[0] if c not in key_set and c not in keep_set
     }
     conn.execute(stmt.on_conflict_do_update(index_elements=list(key_set), set_=updates), rows)
+
+
+#: tables about calls in progress, not about people: a copy of a database leaves them empty
+CALL_TABLES = ("sessions", "verify_attempts")
+
+
+def copy_database(source: Engine, target: Engine) -> None:
+    """Copy the people, accounts, bindings and transactions of `source` into the empty
+    `target` (a SQLite file, any source), leaving the call tables empty."""
+    if source.dialect.name == "sqlite" and target.dialect.name == "sqlite":
+        src, dst = source.raw_connection(), target.raw_connection()
+        try:  # the SQLite online backup: consistent even while the source is in use
+            src.driver_connection.backup(dst.driver_connection)  # type: ignore[union-attr]
+        finally:
+            src.close()
+            dst.close()
+        ensure_schema(target)
+        with target.begin() as conn:
+            for name in CALL_TABLES:
+                conn.execute(metadata.tables[name].delete())
+        return
+    ensure_schema(target)
+    with source.connect() as read, target.begin() as write:
+        for table in metadata.sorted_tables:
+            if table.name in CALL_TABLES or table is schema_version:
+                continue
+            rows = [dict(row._mapping) for row in read.execute(table.select())]
+            if rows:
+                write.execute(table.delete())
+                write.execute(table.insert(), rows)

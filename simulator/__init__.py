@@ -7,19 +7,24 @@ from simulator.errors import CallEnded, ConnectionFailed, NotWaiting, SimulatorE
 from simulator.gather import Collected, Gather
 from simulator.phone import run_phone
 from simulator.script import (
+    Batch,
     Failure,
+    LineOpener,
     ScriptResult,
     expand,
+    plan,
+    run_batch,
     run_script,
     run_scripts,
     summary,
     write_transcripts,
 )
-from simulator.script_format import Script, ScriptError, Step, load_script
+from simulator.script_format import FolderSettings, Script, ScriptError, Step, load_script
 from simulator.transcript import Event, Utterance, format_events
 from simulator.transport import Connection, HttpTransport, Reply, Transport, WsgiTransport
 
 __all__ = [
+    "Batch",
     "Call",
     "CallEnded",
     "Clock",
@@ -28,8 +33,10 @@ __all__ = [
     "ConnectionFailed",
     "Event",
     "Failure",
+    "FolderSettings",
     "Gather",
     "HttpTransport",
+    "LineOpener",
     "NotWaiting",
     "Reply",
     "Script",
@@ -44,6 +51,8 @@ __all__ = [
     "expand",
     "format_events",
     "load_script",
+    "plan",
+    "run_batch",
     "run_phone",
     "run_script",
     "run_scripts",

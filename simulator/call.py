@@ -6,6 +6,7 @@ import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from types import TracebackType
 from typing import Literal
 from urllib.parse import urljoin
@@ -67,8 +68,10 @@ class Call:
         status_callback: str | None = None,
         dial_status: str = "completed",
         account_sid: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        self.clock = Clock()
+        self.clock = clock or Clock()
+        self.started = self.clock.now  # a shared clock may have run before this call
         self.url = url
         self.from_ = from_
         self.to = to
@@ -136,10 +139,22 @@ class Call:
             return f"rejected by the application (CallStatus={self.status})"
         return f"hung up by the {self.ended_by} (CallStatus={self.status})"
 
+    @property
+    def listening_from(self) -> float:
+        """When the waiting <Gather>'s prompt has played (the caller's turn), in clock seconds."""
+        return round(self.clock.now + sum(sound.seconds for sound in self._prompt), 3)
+
+    @property
+    def duration(self) -> float:
+        """Virtual seconds since this call was dialled."""
+        return round(self.clock.now - self.started, 3)
+
     def transcript_text(self) -> str:
         """The whole call as readable text: header, every event, how it ended."""
-        header = f"Call {self.call_sid} from {self.from_} to {self.to}: {self.url}"
-        footer = f"Ended: {self.outcome} after {self.clock.now:g} s (virtual)"
+        start = self.clock.start + timedelta(seconds=self.started)
+        header = (f"Call {self.call_sid} from {self.from_} to {self.to}: {self.url}\n"
+                  f"Started {start.isoformat(sep=' ', timespec='seconds')} (virtual time)")
+        footer = f"Ended: {self.outcome} after {self.duration:g} s (virtual)"
         return "\n".join([header, format_events(self.transcript), footer]) + "\n"
 
     # --- what the caller can do --------------------------------------------------------------
@@ -476,7 +491,7 @@ class Call:
         self._prompt = []
         self.ended_by = by
         self.status = status
-        self._event(kind.END, f"{self.outcome} after {self.clock.now:g} s")
+        self._event(kind.END, f"{self.outcome} after {self.duration:g} s")
         try:
             self._post_status_callback()
         finally:
@@ -485,7 +500,7 @@ class Call:
     def _post_status_callback(self) -> None:
         if not self.status_callback:
             return
-        params = self._params({"CallDuration": str(math.ceil(self.clock.now))})
+        params = self._params({"CallDuration": str(math.ceil(self.duration))})
         self._event(kind.STATUS_CALLBACK, f"POST {self.status_callback}", params)
         try:
             reply = self._connection.request("POST", self.status_callback, params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 SECONDS_PER_CJK_CHAR = 0.2
 SECONDS_PER_OTHER_CHAR = 0.07
 SECONDS_PER_KEY = 0.2
@@ -27,15 +29,31 @@ def speech_seconds(text: str) -> float:
 
 
 class Clock:
-    """Seconds since the call was dialled, advanced only by the simulation."""
+    """Seconds since the clock started (a call was dialled), advanced only by the simulation.
 
-    def __init__(self) -> None:
+    `start` is the wall-clock moment that second 0 stands for (default: when the clock was
+    made), so an application in the same process can read the call's virtual time.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        if start is not None and start.tzinfo is None:
+            raise ValueError(f"the start of a call needs a time zone: {start.isoformat()}")
+        self.start = start or datetime.now(UTC).astimezone()  # this machine's zone
         self._now = 0.0
 
     @property
     def now(self) -> float:
         """The current virtual time in seconds since the call started."""
         return self._now
+
+    @property
+    def moment(self) -> datetime:
+        """The current virtual moment (`start` plus the seconds simulated so far)."""
+        return self.start + timedelta(seconds=self._now)
+
+    def __call__(self) -> datetime:
+        """The clock as an application's `now()`: the current virtual moment."""
+        return self.moment
 
     def advance(self, seconds: float) -> float:
         """Move time forward (never backward) and return the new time."""

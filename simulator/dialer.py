@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from simulator.call import DIAL_STATUSES, Call
+from simulator.clock import Clock
 from simulator.transport import Transport
 
 DEFAULT_FROM = "+8613800000000"
@@ -24,6 +26,7 @@ class Simulator:
         to: str = DEFAULT_TO,
         status_callback: str | None = None,
         dial_status: str = "completed",
+        clock: Clock | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -36,13 +39,30 @@ class Simulator:
         self.to = to
         self.status_callback = status_callback
         self.dial_status = dial_status
+        #: one virtual clock for every call placed here (an in-process app may read it as its
+        #: `now`); None: each call gets a clock of its own, starting at its `at` or now
+        self.clock = clock
 
     def dial(
-        self, *, from_: str | None = None, to: str | None = None, dial_status: str | None = None
+        self,
+        *,
+        from_: str | None = None,
+        to: str | None = None,
+        dial_status: str | None = None,
+        at: datetime | None = None,
     ) -> Call:
-        """Place a call and play it until a <Gather> waits for the caller or the call ends."""
+        """Place a call and play it until a <Gather> waits for the caller or the call ends.
+
+        `at` is the moment the call starts. On a shared clock the call starts at `at` or, when
+        earlier calls already ran past it, right after them (time never goes back).
+        """
         if dial_status is not None:
             _check_dial_status(dial_status)
+        clock = self.clock
+        if clock is None:
+            clock = Clock(at)
+        elif at is not None and at > clock.moment:
+            clock.advance((at - clock.moment).total_seconds())
         connection = self.transport.connect(self.auth_token)
         call = Call(
             connection,
@@ -51,6 +71,7 @@ class Simulator:
             to=to or self.to,
             status_callback=self.status_callback,
             dial_status=dial_status or self.dial_status,
+            clock=clock,
         )
         try:
             call.start()

@@ -3,53 +3,103 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from rich.console import Console
 from rich.markup import escape
 
+from simulator import transcript as kind
 from simulator.call import Call
 from simulator.dialer import Simulator
 from simulator.gather import KEYS
 
 HANGUP_WORDS = ("h", "q", "hangup", "quit")
-HELP = "keys 0-9 * # then Enter · Enter alone = silence · h = hang up"
+HELP = "type keys 0-9 * # and Enter · Enter alone: stay silent · h: hang up · Ctrl-C: hang up"
+#: what the caller notices besides speech, as the phone shows it
+MARKS = {
+    kind.SILENCE: "(silence)",
+    kind.TIMEOUT: "(no more keys)",
+    kind.DIAL: "(transferring)",
+}
 
 
-def _show_said(call: Call, console: Console) -> None:
-    for utterance in call.said:
-        console.print(
-            f"[dim]{utterance.at:7.2f}s[/dim]  {escape(utterance.text)}  "
-            f"[dim]({escape(utterance.voice_label())})[/dim]"
-        )
+class _Screen:
+    """What the phone prints: times as a clock on the wall, the voice only when it changes."""
 
+    def __init__(self, call: Call, console: Console, verbose: bool) -> None:
+        self.call, self.console, self.verbose = call, console, verbose
+        self.voice: str | None = None
+        self.shown = 0  # transcript events already looked at
 
-def _prompt(call: Call) -> str:
-    gather = call.waiting
-    limit = ""
-    if gather is not None:
-        parts = [f"{gather.num_digits} digits" if gather.num_digits else "keys"]
-        if gather.finish_on_key:
-            parts.append(f"end with {gather.finish_on_key}")
-        parts.append(f"timeout {gather.timeout:g}s")
-        limit = ", ".join(parts)
-    return f"[{call.clock.now:.2f}s] keys ({limit}) > "
+    def time(self, seconds: float) -> str:
+        moment = self.call.clock.start + timedelta(seconds=seconds)
+        return moment.strftime("%H:%M:%S")
+
+    def show(self) -> None:
+        """Print what happened since the caller's last action, in time order."""
+        events = self.call.transcript[self.shown:]
+        self.shown = len(self.call.transcript)
+        lines: list[tuple[float, str]] = []
+        for event in events:
+            if event.kind in MARKS:
+                detail = "" if event.kind == kind.SILENCE else f" {event.text}"
+                lines.append((event.at, f"[dim]{MARKS[event.kind]}{escape(detail)}[/dim]"))
+            elif event.kind == kind.IGNORED:
+                keys = escape(event.text.split(" ", 1)[0])
+                lines.append((event.at, f"[dim](not heard: {keys} came after the entry was "
+                                        "complete)[/dim]"))
+            elif event.kind in (kind.ERROR, kind.NOT_SIMULATED, kind.WARNING):
+                lines.append((event.at, f"[red]{escape(event.text)}[/red]"))
+        for utterance in self.call.said:
+            label = utterance.voice_label()
+            voice = ""
+            if self.verbose or label != self.voice:
+                voice = f"  [dim]({escape(label)})[/dim]"
+                self.voice = label
+            lines.append((utterance.at, f"{escape(utterance.text)}{voice}"))
+        for at, text in sorted(lines, key=lambda line: line[0]):
+            self.console.print(f"[dim]{self.time(at)}[/dim]  {text}")
+
+    def prompt(self) -> str:
+        gather = self.call.waiting
+        what = "keys"
+        if gather is not None:
+            if gather.num_digits == 1:
+                what = "one key"
+            elif gather.num_digits:
+                what = f"{gather.num_digits} keys"
+            if gather.finish_on_key and gather.num_digits != 1:
+                what += f", end with {gather.finish_on_key}"
+        return f"{self.time(self.call.listening_from)}  {what} > "
 
 
 def run_phone(
     simulator: Simulator,
     console: Console | None = None,
     input_fn: Callable[[str], str] = input,
+    *,
+    where: str | None = None,
+    verbose: bool = False,
 ) -> Call:
-    """Place a call and let a person drive it from the keyboard; returns the ended call."""
+    """Place a call and let a person drive it from the keyboard; returns the ended call.
+
+    `where` names what is called (default: the voice URL); `verbose` shows the voice of every
+    line instead of only when it changes. Ctrl-C or end of input hangs up.
+    """
     console = console or Console()
     call = simulator.dial()
-    console.print(f"[bold]Calling {escape(simulator.url)}[/bold]  [dim]{HELP}[/dim]")
+    start = call.clock.start + timedelta(seconds=call.started)
+    console.print(f"[bold]Calling {escape(where or simulator.url)}[/bold]  "
+                  f"[dim]{start.isoformat(sep=' ', timespec='minutes')} (virtual time)[/dim]")
+    console.print(f"[dim]{HELP}[/dim]")
+    screen = _Screen(call, console, verbose)
     try:
-        _show_said(call, console)
+        screen.show()
         while not call.ended:
             try:
-                typed = input_fn(_prompt(call)).strip()
-            except EOFError:
+                typed = input_fn(screen.prompt()).strip()
+            except (EOFError, KeyboardInterrupt):
+                console.print()
                 typed = "h"
             if typed.lower() in HANGUP_WORDS:
                 call.hangup()
@@ -59,17 +109,13 @@ def run_phone(
                 console.print(f"[red]not phone keys: {escape(typed)}[/red]  [dim]{HELP}[/dim]")
                 continue
             else:
-                ignored = call.press(typed).ignored
-                if ignored:
-                    console.print(
-                        f"[dim]ignored (the Gather was already complete): {ignored}[/dim]"
-                    )
-            _show_said(call, console)
+                call.press(typed)
+            screen.show()
     finally:
         call.close()
     style = "red" if call.ended_by == "error" else "bold"
-    console.print(
-        f"[{style}]Call ended: {escape(call.outcome)}[/{style}] "
-        f"[dim]after {call.clock.now:g} s (virtual)[/dim]"
-    )
+    who = {"caller": "you hung up", "application": "the line hung up"}.get(
+        call.ended_by or "", call.outcome)
+    console.print(f"[{style}]Call ended: {escape(who)}[/{style}] "
+                  f"[dim]after {call.duration:g} s[/dim]")
     return call

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.call import Call
 from simulator.dialer import Simulator
 from simulator.errors import CallEnded, NotWaiting
-from simulator.script_format import Script, ScriptError, Step, load_script
+from simulator.script_format import (
+    FOLDER_FILE,
+    FolderSettings,
+    Script,
+    ScriptError,
+    Step,
+    load_folder_settings,
+    load_script,
+)
 from simulator.transcript import Event
 
 SimulatorFactory = Callable[[], Simulator]
+#: opens the line a batch of calls runs on (e.g. a fresh database for the app), given the
+#: batch's first script (its dataset and start time); yields the simulator for each call
+LineOpener = Callable[[Script], AbstractContextManager[SimulatorFactory]]
 SCRIPT_SUFFIXES = (".yaml", ".yml")
 
 
@@ -108,7 +120,9 @@ def _malformed(path: Path, error: ScriptError) -> ScriptResult:
 
 
 def _play(script: Script, simulator: Simulator) -> ScriptResult:
-    call = simulator.dial(from_=script.from_, to=script.to, dial_status=script.dial_status)
+    call = simulator.dial(
+        from_=script.from_, to=script.to, dial_status=script.dial_status, at=script.at
+    )
     failures: list[Failure] = []
 
     def fail(index: int | None, step: str, expected: str) -> None:
@@ -146,27 +160,131 @@ def run_script(path: str | Path, simulator_factory: SimulatorFactory) -> ScriptR
     return _play(script, simulator_factory())
 
 
-def expand(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; directories replaced by their *.yaml / *.yml files, sorted."""
-    found: list[Path] = []
+@dataclass(frozen=True)
+class Batch:
+    """Scripted calls that run in order on one line (one database): a single script, or every
+    script of a folder whose _folder.yaml says `shared_database: true`."""
+
+    paths: tuple[Path, ...]
+    settings: FolderSettings
+
+
+def _is_script(path: Path) -> bool:
+    return path.is_file() and path.suffix in SCRIPT_SUFFIXES and not path.name.startswith("_")
+
+
+def _inherit(folder: Path, parent: FolderSettings) -> FolderSettings:
+    own = load_folder_settings(folder)
+    return FolderSettings(own.shared_database, own.dataset or parent.dataset, own.at or parent.at)
+
+
+def _settings_above(path: Path) -> FolderSettings:
+    """A file's folder settings: its folder's, with defaults from the folders above it that
+    have a _folder.yaml too."""
+    chain = []
+    folder = path.parent
+    while (folder / FOLDER_FILE).is_file():
+        chain.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    settings = FolderSettings()
+    for folder in reversed(chain):
+        settings = _inherit(folder, settings)
+    return settings
+
+
+def _folder_batches(folder: Path, parent: FolderSettings) -> Iterator[Batch]:
+    settings = _inherit(folder, parent)
+    if settings.shared_database:
+        scripts = sorted((p for p in folder.rglob("*") if _is_script(p)),
+                         key=lambda p: p.relative_to(folder).parts)
+        if scripts:
+            yield Batch(tuple(scripts), settings)
+        return
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir() and not entry.name.startswith((".", "_")):
+            yield from _folder_batches(entry, settings)
+        elif _is_script(entry):
+            yield Batch((entry,), settings)
+
+
+def plan(paths: Iterable[str | Path]) -> list[Batch]:
+    """Files as given; folders walked recursively in name order, a shared folder as one batch.
+
+    Raises ScriptError for a broken _folder.yaml.
+    """
+    batches: list[Batch] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.iterdir() if p.suffix in SCRIPT_SUFFIXES and p.is_file())
-            )
+            batches.extend(_folder_batches(path, _settings_above(path)))
         else:
-            found.append(path)
-    return found
+            batches.append(Batch((path,), _settings_above(path)))
+    return batches
+
+
+def expand(paths: Iterable[str | Path]) -> list[Path]:
+    """Every script file the paths name, folders walked recursively, in the order they run."""
+    return [path for batch in plan(paths) for path in batch.paths]
+
+
+def _fixed_line(factory: SimulatorFactory) -> LineOpener:
+    @contextmanager
+    def line(first: Script) -> Iterator[SimulatorFactory]:
+        yield factory
+
+    return line
+
+
+def run_batch(batch: Batch, line: LineOpener) -> list[ScriptResult]:
+    """Play a batch's scripts in order on one line opened for it."""
+    results: dict[Path, ScriptResult] = {}
+    scripts: list[Script] = []
+    for path in batch.paths:
+        try:
+            scripts.append(batch.settings.apply(load_script(path)))
+        except ScriptError as exc:
+            results[path] = _malformed(path, exc)
+    if scripts:
+        first = scripts[0]
+        with line(first) as factory:
+            for script in scripts:
+                if script.dataset != first.dataset:
+                    base = first.dataset or "a copy of the configured database"
+                    problem = f"runs in a shared folder on {base}, not on {script.dataset!r}"
+                    results[script.path] = _malformed(
+                        script.path, ScriptError(script.path, problem)
+                    )
+                    continue
+                results[script.path] = _play(script, factory())
+    return [results[path] for path in batch.paths]
 
 
 def run_scripts(
-    paths: Iterable[str | Path] | str | Path, simulator_factory: SimulatorFactory
+    paths: Iterable[str | Path] | str | Path,
+    simulator_factory: SimulatorFactory | None = None,
+    *,
+    line: LineOpener | None = None,
 ) -> list[ScriptResult]:
-    """Run every script (directories expanded), one fresh simulator each."""
+    """Run every script (folders walked recursively, see `plan`), each batch on a line of its
+    own when `line` is given, otherwise all with simulators from `simulator_factory`."""
     if isinstance(paths, str | Path):
         paths = [paths]
-    return [run_script(path, simulator_factory) for path in expand(paths)]
+    if line is None:
+        if simulator_factory is None:
+            raise ValueError("run_scripts needs a simulator factory or a line")
+        line = _fixed_line(simulator_factory)
+    results: list[ScriptResult] = []
+    for raw in paths:
+        try:
+            batches = plan([raw])
+        except ScriptError as exc:
+            results.append(_malformed(exc.path, exc))
+            continue
+        for batch in batches:
+            results.extend(run_batch(batch, line))
+    return results
 
 
 def summary(results: Iterable[ScriptResult]) -> str:

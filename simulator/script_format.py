@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -13,7 +14,10 @@ from simulator.call import DIAL_STATUSES
 from simulator.errors import SimulatorError
 from simulator.gather import KEYS
 
-TOP_LEVEL_KEYS = ("name", "from", "to", "steps", "dial_status")
+TOP_LEVEL_KEYS = ("name", "from", "to", "steps", "dial_status", "at", "dataset")
+#: a folder's own settings: a file of this name beside its scripts (not a script itself)
+FOLDER_FILE = "_folder.yaml"
+FOLDER_KEYS = ("shared_database", "dataset", "at")
 TEXT_STEPS = ("expect", "expect_regex", "expect_not")
 KEY_STEPS = ("press", "barge_in")  # barge_in: an extension, keys that interrupt the prompt
 BARE_STEPS = ("hangup", "expect_hangup")
@@ -51,6 +55,90 @@ class Script:
     to: str | None
     dial_status: str | None
     steps: tuple[Step, ...]
+    at: datetime | None = None  # when the call starts (virtual time); None: now
+    dataset: str | None = None  # "demo", or a dataset file (absolute, resolved from the script)
+
+
+@dataclass(frozen=True)
+class FolderSettings:
+    """What a folder's _folder.yaml says about the scripts in it."""
+
+    shared_database: bool = False  # its calls run in order on one database
+    dataset: str | None = None
+    at: datetime | None = None
+
+    def apply(self, script: Script) -> Script:
+        """The script with the folder's defaults where it sets nothing itself."""
+        return replace(script, dataset=script.dataset or self.dataset, at=script.at or self.at)
+
+
+def load_folder_settings(folder: Path) -> FolderSettings:
+    """Read `folder/_folder.yaml` (absent: the defaults); ScriptError names what is wrong."""
+    path = folder / FOLDER_FILE
+    if not path.is_file():
+        return FolderSettings()
+    document = _read_yaml(path)
+    if document is None:
+        return FolderSettings()
+    if not isinstance(document, dict):
+        raise ScriptError(path, f"must be a mapping of {', '.join(FOLDER_KEYS)}")
+    unknown = sorted(str(key) for key in document if key not in FOLDER_KEYS)
+    if unknown:
+        raise ScriptError(
+            path, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(FOLDER_KEYS)}"
+        )
+    shared = document.get("shared_database", False)
+    if not isinstance(shared, bool):
+        raise ScriptError(path, "`shared_database` must be true or false")
+    return FolderSettings(shared, _dataset(path, document), _moment(path, document))
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScriptError(path, f"cannot read the file: {exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScriptError(path, f"not valid YAML: {exc}") from exc
+
+
+def _moment(path: Path, document: dict[object, object]) -> datetime | None:
+    """`at:` as an aware datetime: ISO 8601 with a UTC offset, e.g. 2026-11-23T10:00:00+08:00."""
+    value = document.get("at")
+    if value is None:
+        return None
+    moment: datetime | None = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+    if moment is None:
+        raise ScriptError(
+            path, f"`at` must be a date and time like 2026-11-23T10:00:00+08:00, not {value!r}"
+        )
+    if moment.tzinfo is None:
+        raise ScriptError(
+            path, f"`at` needs a UTC offset (+08:00 for Beijing time): {moment.isoformat()}"
+        )
+    return moment
+
+
+def _dataset(path: Path, document: dict[object, object]) -> str | None:
+    """`dataset:` as "demo" or an absolute path (a relative one is read from the file's folder)."""
+    value = document.get("dataset")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ScriptError(path, "`dataset` must be `demo` or the path of a dataset file")
+    if value == "demo":
+        return value
+    target = (path.parent / value).resolve()
+    if not target.is_file():
+        raise ScriptError(path, f"`dataset`: no such file {target}")
+    return str(target)
 
 
 def step_text(kind: str, value: object) -> str:
@@ -62,14 +150,7 @@ def step_text(kind: str, value: object) -> str:
 
 def load_script(path: Path) -> Script:
     """Read and validate one script file; ScriptError says what is wrong and where."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScriptError(path, f"cannot read the file: {exc}") from exc
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScriptError(path, f"not valid YAML: {exc}") from exc
+    document = _read_yaml(path)
     if not isinstance(document, dict):
         raise ScriptError(path, "the file must be a mapping with `steps:` (and optional name)")
     unknown = sorted(str(key) for key in document if key not in TOP_LEVEL_KEYS)
@@ -92,6 +173,8 @@ def load_script(path: Path) -> Script:
         to=_optional_text(path, document, "to"),
         dial_status=dial_status,
         steps=steps,
+        at=_moment(path, document),
+        dataset=_dataset(path, document),
     )
 
 

@@ -1,12 +1,11 @@
-"""The project's own scripted calls (tests/calls/*.yaml) against the real app.
+"""The project's own scripted calls (tests/calls/**/*.yaml) against the real app.
 
 Each script is one call, played by the simulator through the in-process WSGI app on a fresh
 copy of the demo database (a lockout in one script never leaks into another). The calls in
 tests/calls/same_number/ are one phone calling four times: they share one database, in order
 (a phone may try 10 verifications an hour but only 3 in a call, so only a fourth call meets
-the hourly limit); `ivr12333 call --script tests/calls` leaves that folder out. Agents are on
-duty (clock fixed to STAFFED) so the transfer states are reached; the coverage test also runs
-them outside staffed hours, since `ivr12333 call --script` runs them on the real clock.
+the hourly limit); its _folder.yaml says so. Scripts that depend on staffed hours set `at:`;
+the others must pass at any time, so the coverage test runs them at two times.
 """
 
 from __future__ import annotations
@@ -25,11 +24,22 @@ from conftest import STAFFED, UNSTAFFED, VOICE_URL, Clock
 from ivr.callcmd import coverage_gaps
 from ivr.cli import main as cli
 from ivr.web import create_app
-from simulator import ScriptResult, Simulator, WsgiTransport, load_script, run_script
+from simulator import (
+    Clock as VirtualClock,
+)
+from simulator import (
+    ScriptResult,
+    Simulator,
+    WsgiTransport,
+    expand,
+    load_script,
+    plan,
+    run_script,
+)
 
 CALLS = Path(__file__).parent / "calls"
-SCRIPTS = sorted(CALLS.glob("*.yaml"))
-SEQUENCE = sorted((CALLS / "same_number").glob("*.yaml"))
+SCRIPTS = [p for p in expand([CALLS]) if p.parent == CALLS]
+SEQUENCE = [p for p in expand([CALLS]) if p.parent.name == "same_number"]
 STATUS_URL = "http://localhost/status"
 
 Seen = set[tuple[str, str, str]]
@@ -38,6 +48,11 @@ Seen = set[tuple[str, str, str]]
 def test_there_are_scripts() -> None:
     assert len(SCRIPTS) >= 20, SCRIPTS
     assert len(SEQUENCE) == 4, SEQUENCE
+    assert not [p for p in SCRIPTS + SEQUENCE if p.name.startswith("_")]
+    # the same-number calls are one batch, in file-name order; every other script its own
+    batches = [b.paths for b in plan([CALLS])]
+    assert tuple(SEQUENCE) in batches and SEQUENCE == sorted(SEQUENCE)
+    assert len(batches) == len(SCRIPTS) + 1
     names = [load_script(path).name for path in SCRIPTS + SEQUENCE]
     assert len(set(names)) == len(names), "two scripts share a name"
 
@@ -57,10 +72,32 @@ def _play(script: Path, simulator: Simulator) -> ScriptResult:
     return run_script(script, lambda: simulator)
 
 
+def _at(script: Path) -> datetime | None:
+    return load_script(script).at
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
-def test_script_passes(script: Path, simulator: Simulator) -> None:
+def test_script_passes(script: Path, app_factory: Any) -> None:
+    clock = VirtualClock(_at(script) or STAFFED)
+    app = app_factory(NOW=clock)
+    simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock)
     result = _play(script, simulator)
     assert result.passed, result.report()
+
+
+def test_at_drives_the_hotline_time(tmp_path: Path, app_factory: Any) -> None:
+    """agent_transfer.yaml is set on a Monday morning; moved to a Sunday, it fails."""
+    text = (CALLS / "agent_transfer.yaml").read_text(encoding="utf-8")
+    assert 'at: "2026-11-23T10:00:00+08:00"' in text
+    sunday = tmp_path / "agent_sunday.yaml"
+    sunday.write_text(text.replace("2026-11-23T10:00", "2026-11-22T10:00"), encoding="utf-8")
+    for script, passes in ((CALLS / "agent_transfer.yaml", True), (sunday, False)):
+        clock = VirtualClock(_at(script))
+        app = app_factory(NOW=clock)
+        simulator = Simulator(WsgiTransport(app), VOICE_URL, clock=clock)
+        result = _play(script, simulator)
+        assert result.passed is passes, result.report()
+    assert "现在不是人工服务时间" in result.failures[0].heard
 
 
 def test_same_number_calls_pass_in_order_on_one_database(simulator: Simulator) -> None:
@@ -89,14 +126,16 @@ class _Apps:
 
     def run(self, scripts: list[Path], now: datetime) -> list[ScriptResult]:
         """Play `scripts` in order on one fresh copy of the demo database."""
-        db = self.folder / f"{scripts[0].stem}-{now:%a}.sqlite3"
+        db = self.folder / f"{scripts[0].stem}-{now:%a%H}.sqlite3"
         shutil.copyfile(self.template, db)
-        app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{db}", "NOW": Clock(now)})
+        clock = VirtualClock(_at(scripts[0]) or now)
+        app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{db}", "NOW": clock})
         engine = app.extensions["ivr12333"]
         try:
             self.flow = engine.flow
             engine.flow.observer = lambda s, t, d: self.seen.add((s, t, d))
-            simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL)
+            simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL,
+                                  clock=clock)
             return [_play(script, simulator) for script in scripts]
         finally:
             engine.db.dispose()
@@ -119,24 +158,21 @@ def apps(demo_db_file: Path, tmp_path: Path) -> Iterator[_Apps]:
 LIMIT_EXIT = re.compile(r"^\w+ --(silence|invalid)--> (goodbye|agent_dial)$|^password --invalid-->")
 
 
-def test_scripts_reach_every_state_and_hold_at_any_time(apps: _Apps) -> None:
-    """Within staffed hours the scripts reach every state; they pass outside them too, and
-    together take every transition but leaving a menu at its limit."""
-    assert apps.run_all(STAFFED) == []
-    states, transitions = coverage_gaps(apps.flow, apps.seen)
-    assert states == []
-    # what staffed hours can't reach: the hours said instead of a transfer
-    assert "agent --next--> main" in transitions
-    assert "verification_failed --next--> goodbye" in transitions
-
-    assert apps.run_all(UNSTAFFED) == []
+@pytest.mark.parametrize("now", [STAFFED, UNSTAFFED], ids=["monday-10h", "sunday-15h"])
+def test_scripts_reach_every_state_and_every_transition_at_any_time(
+    apps: _Apps, now: datetime
+) -> None:
+    """At any hour the scripts pass, reach every state (the agent paths through `at:`) and take
+    every transition but leaving a menu at its limit; some of those too."""
+    assert apps.run_all(now) == []
     states, transitions = coverage_gaps(apps.flow, apps.seen)
     assert states == []
     assert [t for t in transitions if not LIMIT_EXIT.match(t)] == []
-    # and some of the limit exits all the same
     taken = {f"{s} --{t}--> {d}" for s, t, d in apps.seen}
     assert {"main --silence--> goodbye", "main --invalid--> agent_dial",
-            "main --invalid--> goodbye"} <= taken
+            "agent --next--> main", "agent --next--> agent_dial",
+            "verification_failed --next--> goodbye",
+            "verification_failed --next--> agent_dial"} <= taken
 
 
 # --- a failing script reads well ----------------------------------------------------------------
@@ -190,30 +226,111 @@ def _last_line(output: str) -> str:
     return output.rstrip("\n").splitlines()[-1]
 
 
-def test_cli_runs_every_script_with_transcripts_and_coverage(
+def _traces(url: str) -> dict[str, int]:
+    """What calls leave in a database: sessions, attempt records, failure counters, locks."""
+    from sqlalchemy import text
+
+    from ivr.storage import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                "sessions": conn.execute(text("SELECT count(*) FROM sessions")).scalar_one(),
+                "attempts": conn.execute(text("SELECT count(*) FROM verify_attempts")).scalar_one(),
+                "people": conn.execute(text("SELECT count(*) FROM people")).scalar_one(),
+                "failures": conn.execute(
+                    text("SELECT coalesce(sum(failed_attempts), 0) FROM people")).scalar_one(),
+            }
+    finally:
+        engine.dispose()
+
+
+def test_cli_runs_every_script_twice_in_a_row_leaving_no_trace(
     demo_url: str, tmp_path: Path
 ) -> None:
-    transcripts = tmp_path / "transcripts"
-    result = CliRunner().invoke(cli, [
-        "--database-url", demo_url, "call", "--script", str(CALLS),
-        "--transcript", str(transcripts), "--coverage",
-    ])
-    assert result.exit_code == 0, result.output
-    assert _last_line(result.output) == f"{len(SCRIPTS)} passed, 0 failed"
-    assert "flow coverage:" in result.output
-    files = sorted(transcripts.iterdir())
-    assert [f.name for f in files] == sorted(f"{s.stem}.txt" for s in SCRIPTS)
+    """`ivr12333 call --script tests/calls`: recursive, every state reached, the same result
+    the second time, and the configured database exactly as it was."""
+    before = _traces(demo_url)
+    total = len(SCRIPTS) + len(SEQUENCE)
+    for run in (1, 2):
+        transcripts = tmp_path / f"transcripts-{run}"
+        result = CliRunner().invoke(cli, [
+            "--database-url", demo_url, "call", "--script", str(CALLS),
+            "--transcript", str(transcripts), "--coverage",
+        ])
+        assert result.exit_code == 0, result.output
+        assert _last_line(result.output) == f"{total} passed, 0 failed"
+        assert f"flow coverage: {len(apps_states())}/{len(apps_states())} states" in result.output
+        assert "state never reached" not in result.output
+        assert _traces(demo_url) == before
+    names = sorted(f.name for f in transcripts.iterdir())
+    assert names == sorted(f"{s.stem}.txt" for s in SCRIPTS + SEQUENCE)
     balance = (transcripts / "balance_by_id.txt").read_text(encoding="utf-8")
     assert "一千二百三十四元五角六分" in balance
     assert "PASS" in balance
+    assert "Started 2026-11-23 10:00:00+08:00" in (
+        transcripts / "agent_transfer.txt").read_text(encoding="utf-8")
+
+
+def apps_states() -> list[str]:
+    from ivr.flow import Flow
+    from ivr.hotline import Call
+    from ivr.prompts import Catalogue
+    from ivr.resources import data_dir
+
+    flow = Flow(data_dir("state_machines") / "hotline.yaml", Call,
+                Catalogue.load(data_dir("prompts")))
+    return list(flow.states)
+
+
+def test_cli_live_runs_on_the_configured_database(demo_url: str) -> None:
+    """--live is the explicit way to let calls change the operator's database."""
+    before = _traces(demo_url)
+    result = CliRunner().invoke(cli, [
+        "--database-url", demo_url, "call", "--live",
+        "--script", str(CALLS / "locked_password.yaml"),
+    ])
+    assert result.exit_code == 0, result.output
+    assert "live database" in result.output
+    after = _traces(demo_url)
+    assert after["attempts"] > before["attempts"] and after["sessions"] > before["sessions"]
 
 
 def test_cli_runs_the_same_number_calls_in_order(demo_url: str) -> None:
+    for _ in (1, 2):
+        result = CliRunner().invoke(cli, [
+            "--database-url", demo_url, "call", "--script", str(CALLS / "same_number"),
+        ])
+        assert result.exit_code == 0, result.output
+        assert _last_line(result.output) == f"{len(SEQUENCE)} passed, 0 failed"
+
+
+def test_cli_one_file_of_a_shared_folder_runs_alone(demo_url: str) -> None:
+    """The fourth same-number call alone is not refused: the folder's database is not shared
+    with a call run by itself."""
     result = CliRunner().invoke(cli, [
-        "--database-url", demo_url, "call", "--script", str(CALLS / "same_number"),
+        "--database-url", demo_url, "call", "--script", str(SEQUENCE[-1]),
     ])
+    assert result.exit_code == 1, result.output
+    assert _last_line(result.output) == "0 passed, 1 failed"
+
+
+def test_cli_a_script_without_a_dataset_runs_on_a_copy_of_the_configured_database(
+    tmp_path: Path
+) -> None:
+    """No `dataset:` and no _folder.yaml: the configured database's people, on a copy."""
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    script = tmp_path / "alone" / "balance.yaml"
+    script.parent.mkdir()
+    text = (CALLS / "balance_by_id.yaml").read_text(encoding="utf-8")
+    script.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--database-url", empty, "call", "--script", str(script)])
+    assert result.exit_code == 1, result.output  # nobody in the configured database
+    script.write_text("dataset: demo\n" + text, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--database-url", empty, "call", "--script", str(script)])
     assert result.exit_code == 0, result.output
-    assert _last_line(result.output) == f"{len(SEQUENCE)} passed, 0 failed"
+    assert _traces(empty)["people"] == 0
 
 
 def test_cli_a_failing_script_exits_1(demo_url: str, tmp_path: Path) -> None:
