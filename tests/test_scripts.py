@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import STAFFED, UNSTAFFED, VOICE_URL, Clock
+from conftest import STAFFED, UNSTAFFED, VOICE_URL
 
 from ivr.callcmd import coverage_gaps
 from ivr.cli import main as cli
