@@ -14,7 +14,8 @@ from ivr.dataset import import_dataset, load_file
 from ivr.resources import demo_dataset
 from ivr.storage import ensure_schema, make_engine
 from ivr.web import create_app
-from simulator import Call, Simulator, WsgiTransport
+from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script
+from simulator import Clock as VirtualClock
 
 #: A Monday in Beijing, 10:00 local: agents are on duty.
 STAFFED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -22,6 +23,11 @@ STAFFED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 UNSTAFFED = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
 
 VOICE_URL = "http://localhost/voice"
+STATUS_URL = "http://localhost/status"
+CALLS = Path(__file__).parent / "calls"
+#: the project's scripted calls that run alone (the same-number calls run as a sequence)
+SCRIPTS = [p for p in expand([CALLS]) if p.parent == CALLS]
+SEQUENCE = [p for p in expand([CALLS]) if p.parent.name == "same_number"]
 
 
 @pytest.fixture(autouse=True)
@@ -152,3 +158,13 @@ def caller(simulator: Simulator) -> Iterator[Caller]:
     person = Caller(simulator)
     yield person
     person.close()
+
+
+def play_script(app_factory: Callable[..., Any], script: Path,
+                default_start: datetime = STAFFED) -> ScriptResult:
+    """Play one scripted call on its own app, whose time is the call's virtual time (from the
+    script's `at:`, else `default_start`)."""
+    clock = VirtualClock(load_script(script).at or default_start)
+    app = app_factory(NOW=clock)
+    simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock)
+    return run_script(script, lambda: simulator)

@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SCRIPTS, play_script
 
 from ivr.identity import check_character
 from ivr.resources import demo_dataset
-from simulator import Simulator, WsgiTransport, run_script
 
-CALLS = Path(__file__).parent / "calls"
-SCRIPTS = sorted([*CALLS.glob("*.yaml"), *CALLS.glob("*.yml")])
 VOICE_URL = "http://localhost/voice"
 STATUS_URL = "http://localhost/status"
 #: Loggers that would print SQL rows or request lines if they were let through.
@@ -131,18 +129,17 @@ def assert_no_pii(logs: LogCapture, caplog: pytest.LogCaptureFixture) -> None:
     assert not found, "personal data in the logs:\n" + "\n".join(found[:20])
 
 
-def _simulator(app: Any) -> Simulator:
-    return Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL)
-
-
 # ---- every scripted call --------------------------------------------------------------------
 
-@pytest.mark.skipif(not SCRIPTS, reason="no scripted calls in tests/calls yet")
+def test_there_are_scripted_calls_to_check() -> None:
+    assert len(SCRIPTS) >= 20
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
-def test_scripted_call_logs_no_personal_data(app: Any, logs: LogCapture,
+def test_scripted_call_logs_no_personal_data(app_factory: Any, logs: LogCapture,
                                              caplog: pytest.LogCaptureFixture,
                                              script: Path) -> None:
-    result = run_script(script, lambda: _simulator(app))
+    result = play_script(app_factory, script)
     assert result.passed, result.report()  # else the call may not have reached the data
     assert "call=" in logs.text  # the webhooks did log (with their call SIDs)
     assert_no_pii(logs, caplog)

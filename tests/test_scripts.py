@@ -19,7 +19,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import STAFFED, UNSTAFFED, VOICE_URL
+from conftest import (
+    CALLS,
+    SCRIPTS,
+    SEQUENCE,
+    STAFFED,
+    STATUS_URL,
+    UNSTAFFED,
+    VOICE_URL,
+    play_script,
+)
 
 from ivr.callcmd import coverage_gaps
 from ivr.cli import main as cli
@@ -31,16 +40,10 @@ from simulator import (
     ScriptResult,
     Simulator,
     WsgiTransport,
-    expand,
     load_script,
     plan,
     run_script,
 )
-
-CALLS = Path(__file__).parent / "calls"
-SCRIPTS = [p for p in expand([CALLS]) if p.parent == CALLS]
-SEQUENCE = [p for p in expand([CALLS]) if p.parent.name == "same_number"]
-STATUS_URL = "http://localhost/status"
 
 Seen = set[tuple[str, str, str]]
 
@@ -78,10 +81,7 @@ def _at(script: Path) -> datetime | None:
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
 def test_script_passes(script: Path, app_factory: Any) -> None:
-    clock = VirtualClock(_at(script) or STAFFED)
-    app = app_factory(NOW=clock)
-    simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock)
-    result = _play(script, simulator)
+    result = play_script(app_factory, script)
     assert result.passed, result.report()
 
 
