@@ -1,4 +1,4 @@
-"""ivr.dataset: the import contract of shared/spec/dataset.md against a real SQLite file."""
+"""ivr.dataset: the import contract of docs/dataset.md against a real SQLite file."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ivr.identity import mask_id_number, synthetic_id_number
 from ivr.storage import bindings, ensure_schema, make_engine, metadata, people, transactions
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO.parent / "shared" / "spec" / "dataset-example.json"
+EXAMPLE = REPO / "docs" / "dataset-example.json"
 N = 2**4  # scrypt cost for tests: hashing stays fast
 
 JIANGUO = "450102197503150013"  # 李建国, active employee, funder of four

@@ -1,4 +1,4 @@
-"""Every path of call-flow.md, driven through the real WSGI app by a simulated caller.
+"""Every path of docs/call-flow.md, driven through the real WSGI app by a simulated caller.
 
 Expected texts are copied from prompts/zh-CN.yaml and prompts/en-US.yaml on purpose: a
 change of wording or of the way money, dates and counts are spoken must fail here.
@@ -568,7 +568,7 @@ def _three_wrong_for_one_person(caller: Any) -> None:
     ids=["unknown-numbers", "one-person-now-locked"],
 )
 def test_no_fourth_verification_in_a_call(caller: Any, three_failures: Any) -> None:
-    """call-flow.md §3.4: "3 wrong attempts in one call end the verification".
+    """docs/call-flow.md §3.4: the third failed check in a call ends verification for the call.
 
     Here the transfer is not answered, so the caller is back at the main menu; asking for
     data again must not let a fourth number/password pair be tried in the same call.

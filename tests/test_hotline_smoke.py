@@ -1,4 +1,4 @@
-"""The demo call of scripted-calls.md, driven through the simulator against the real app."""
+"""The demo call of docs/scripted-calls.md, driven through the simulator against the real app."""
 
 from __future__ import annotations
 

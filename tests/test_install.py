@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO.parent / "shared" / "spec" / "dataset-example.json"
+EXAMPLE = REPO / "docs" / "dataset-example.json"
 
 PROBE = """
 import json, sys

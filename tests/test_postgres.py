@@ -37,7 +37,7 @@ from simulator import HttpTransport, Simulator, WsgiTransport
 
 pytestmark = pytest.mark.postgres
 
-EXAMPLE = Path("/work/shared/spec/dataset-example.json")
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "dataset-example.json"
 LI_ID, LI_PASSWORD = "450102197503150013", "135790"
 LI_BALANCE = "您的医保个人账户余额为一千二百三十四元五角六分。"
 LI_POOL = "您已为四位家庭成员绑定家庭共济"
