@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup test-setup system-deps demo serve test lint clean
+.PHONY: setup test-setup system-deps demo serve test lint diagram clean
 
 # the product alone: all `make demo` needs is Python
 $(VENV)/.installed: pyproject.toml
@@ -50,6 +50,12 @@ lint: test-setup
 
 test: test-setup lint
 	$(BIN)/pytest -n 2
+
+# redraw the README's call-flow picture from state_machines/hotline.yaml (graphviz, no database)
+diagram: $(VENV)/.installed
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "please install graphviz (dot), e.g. sudo apt-get install graphviz"; exit 1; }
+	IVR_FLOWS_DIR= IVR_PROMPTS_DIR= $(BIN)/ivr12333 graph -o docs/call-flow.svg
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

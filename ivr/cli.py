@@ -191,14 +191,20 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="FILE.svg or FILE.png")
 @click.option("--all", "conventions", is_flag=True,
-              help="also draw the transitions every menu shares (* 9 0, silence, invalid)")
+              help="draw the transitions every menu shares (* 9 0, silence, invalid) from "
+                   "every menu instead of once (many more arrows)")
 def graph(output: Path, conventions: bool) -> None:
-    """Draw the call flow from state_machines/hotline.yaml (graphviz)."""
+    """Draw the call flow from state_machines/hotline.yaml (graphviz).
+
+    An SVG carries a fingerprint of the flow it shows; `make diagram` redraws
+    docs/call-flow.svg and the tests say when it is stale.
+    """
     from .diagram import draw
+    from .errors import FlowError
 
     try:
         draw(output, conventions=conventions)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, FlowError) as exc:
         err.print(f"[red]error:[/] cannot draw {output}: {exc}")
         sys.exit(1)
     out.print(f"wrote {output}")
