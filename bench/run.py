@@ -45,9 +45,10 @@ from bench.harness import (  # noqa: E402
     hotline_server,
     machine_busy_seconds,
 )
-from ivr import loadgen, synthetic  # noqa: E402
-from ivr.loadgen import LoadResult  # noqa: E402
-from ivr.passwords import DEFAULT_N  # noqa: E402
+from ivr.data import synthetic
+from ivr.domain.passwords import DEFAULT_N  # noqa: E402
+from ivr.tools import loadgen  # noqa: E402
+from ivr.tools.loadgen import LoadResult  # noqa: E402
 
 CHEAP_N = 2  # the cheapest scrypt cost: benchmark datasets only, never for real people
 ROUNDS = 3  # in-process figures are the best of this many rounds
@@ -85,8 +86,8 @@ class Tables:
 
 def make_db(folder: Path, name: str, people: int, scrypt_n: int) -> str:
     """A SQLite file holding `people` synthetic people (seed SEED) hashed at `scrypt_n`."""
-    from ivr.dataset import import_dataset, load_file
-    from ivr.storage import ensure_schema, make_engine
+    from ivr.data.dataset import import_dataset, load_file
+    from ivr.data.storage import ensure_schema, make_engine
 
     path = folder / f"{name}.json"
     synthetic.write_file(path, people, SEED, scrypt_n=scrypt_n)

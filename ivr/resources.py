@@ -22,4 +22,4 @@ def data_dir(name: str) -> Path:
 
 def demo_dataset() -> Path:
     """The bundled synthetic demo dataset (ships inside the package)."""
-    return Path(str(resources.files("ivr"))) / "demo" / "demo.json"
+    return Path(str(resources.files("ivr"))) / "data" / "demo" / "demo.json"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from ivr.dataset import import_dataset, load_file
+from ivr.data.dataset import import_dataset, load_file
+from ivr.data.storage import ensure_schema, make_engine
 from ivr.resources import demo_dataset
-from ivr.storage import ensure_schema, make_engine
 from ivr.web import create_app
 from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script
 from simulator import Clock as VirtualClock

@@ -80,7 +80,7 @@ def ivr12333_command() -> list[str]:
     found = shutil.which("ivr12333")
     if found:
         return [found]
-    return [sys.executable, "-c", "import sys; from ivr.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from ivr.tools.cli import main; sys.exit(main())"]
 
 
 def run_cli(*args: str, timeout: float = 120.0,

@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
-from ivr.accounts import (
+from ivr.data.dataset import import_dataset, load_file
+from ivr.data.storage import ensure_schema, make_engine, people
+from ivr.domain.accounts import (
     PasswordCheck,
     PoolMember,
     Transaction,
@@ -25,12 +27,10 @@ from ivr.accounts import (
     region_for,
     unlock,
 )
-from ivr.cli import main
-from ivr.dataset import import_dataset, load_file
-from ivr.identity import synthetic_id_number
-from ivr.policy import Region
+from ivr.domain.identity import synthetic_id_number
+from ivr.domain.policy import Region
 from ivr.resources import demo_dataset
-from ivr.storage import ensure_schema, make_engine, people
+from ivr.tools.cli import main
 
 N = 2**4
 

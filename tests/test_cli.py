@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ivr.cli import main as cli
+from ivr.tools.cli import main as cli
 
 FLOW = Path(__file__).resolve().parent.parent / "state_machines" / "hotline.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
-from ivr import passwords
-from ivr.accounts import PasswordCheck, check_password
-from ivr.cli import main
-from ivr.dataset import MAX_ERRORS, DatasetInvalid, import_dataset, load_file
+from ivr.data.dataset import MAX_ERRORS, DatasetInvalid, import_dataset, load_file
+from ivr.data.storage import bindings, ensure_schema, make_engine, metadata, people, transactions
+from ivr.domain import passwords
+from ivr.domain.accounts import PasswordCheck, check_password
+from ivr.domain.identity import mask_id_number, synthetic_id_number
 from ivr.errors import DatasetError
-from ivr.identity import mask_id_number, synthetic_id_number
-from ivr.storage import bindings, ensure_schema, make_engine, metadata, people, transactions
+from ivr.tools.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "docs" / "dataset-example.json"

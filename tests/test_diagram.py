@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr import diagram
-from ivr.diagram import dot_source, draw, embedded_fingerprint, fingerprint, load_flow
-from ivr.flow import Flow
+from ivr.engine.flow import Flow
+from ivr.tools import diagram
+from ivr.tools.diagram import dot_source, draw, embedded_fingerprint, fingerprint, load_flow
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = ROOT / "state_machines" / "hotline.yaml"
@@ -30,7 +30,7 @@ def stale(svg: str, flow: Flow) -> str | None:
     if have == want:
         return None
     return (f"docs/call-flow.svg is stale: it shows a flow with fingerprint {have}, "
-            f"state_machines/hotline.yaml (and ivr/diagram.py) now give {want}. "
+            f"state_machines/hotline.yaml (and ivr/tools/diagram.py) now give {want}. "
             "Run `make diagram` and commit docs/call-flow.svg.")
 
 
@@ -61,7 +61,7 @@ def test_an_svg_without_a_fingerprint_is_stale() -> None:
 def test_the_source_is_a_pure_function_of_the_flow() -> None:
     here = fingerprint(dot_source(load_flow(FLOW)))
     assert fingerprint(dot_source(load_flow(FLOW))) == here
-    code = ("from pathlib import Path; from ivr.diagram import *; "
+    code = ("from pathlib import Path; from ivr.tools.diagram import *; "
             f"print(fingerprint(dot_source(load_flow(Path({str(FLOW)!r})))))")
     for seed in ("0", "12345"):  # set and dict order must not leak into the source
         env = {**os.environ, "PYTHONHASHSEED": seed}

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ivr.dataset import import_dataset, load_file
-from ivr.storage import ensure_schema, make_engine
+from ivr.data.dataset import import_dataset, load_file
+from ivr.data.storage import ensure_schema, make_engine
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"

@@ -18,7 +18,7 @@ import pytest
 from defusedxml import ElementTree
 from servers import HotlineServer, free_port, run_cli
 
-from ivr.storage import make_engine
+from ivr.data.storage import make_engine
 from simulator import Call, HttpTransport, Simulator, WsgiTransport
 from simulator.transport import WEBHOOK_TIMEOUT_SECONDS
 

@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main as cli
+from ivr.tools.cli import main as cli
 from ivr.web import create_app
 from simulator import Simulator, WsgiTransport
 

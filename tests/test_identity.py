@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr.errors import InvalidCardNumber, InvalidIdNumber
-from ivr.identity import (
+from ivr.domain.identity import (
     IdNumber,
     card_digits,
     check_character,
@@ -22,6 +21,7 @@ from ivr.identity import (
     parse_id_number,
     synthetic_id_number,
 )
+from ivr.errors import InvalidCardNumber, InvalidIdNumber
 
 TODAY = date(2025, 6, 1)
 FAR_FUTURE = date(9999, 12, 31)

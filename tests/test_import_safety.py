@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from ivr.identity import synthetic_id_number
+from ivr.domain.identity import synthetic_id_number
 from ivr.resources import demo_dataset
 from ivr.web import create_app
 from simulator import Simulator, WsgiTransport

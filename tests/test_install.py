@@ -16,16 +16,16 @@ EXAMPLE = REPO / "docs" / "dataset-example.json"
 
 PROBE = """
 import json, sys
-import ivr, ivr.cli
+import ivr, ivr.tools.cli
 from ivr.resources import data_dir, demo_dataset
 print(json.dumps({
-    "ivr": ivr.__file__, "cli": ivr.cli.__file__,
+    "ivr": ivr.__file__, "cli": ivr.tools.cli.__file__,
     "prompts": str(data_dir("prompts")), "state_machines": str(data_dir("state_machines")),
     "demo": str(demo_dataset()), "version": ivr.__version__,
 }))
 """
 
-RUN_CLI = "import sys; from ivr.cli import main; sys.argv[0] = 'ivr12333'; main()"
+RUN_CLI = "import sys; from ivr.tools.cli import main; sys.argv[0] = 'ivr12333'; main()"
 
 
 def files_under(folder: Path) -> set[str]:
@@ -52,7 +52,7 @@ def test_wheel_installs_and_runs_from_elsewhere(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
     assert "ivr/__init__.py" in names
-    assert "ivr/demo/demo.json" in names
+    assert "ivr/data/demo/demo.json" in names
     assert "simulator/__init__.py" in names
     assert not any(n.startswith("tests/") for n in names)
 

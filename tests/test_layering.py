@@ -1,5 +1,6 @@
-"""Layering: the hotline knows nothing of the web. Only ivr/web/ imports flask or twilio, and
-only ivr/web/twiml.py builds TwiML; the engine, flow and session model load without them."""
+"""Layering: every import in every file (function-local ones included) against the rule of its
+layer, as each folder's README states it. Only ivr/web/ imports flask or twilio, and only
+ivr/web/twiml.py builds TwiML; the simulator knows nothing of the hotline."""
 
 from __future__ import annotations
 
@@ -8,18 +9,39 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 IVR = ROOT / "ivr"
-WEB = IVR / "web"
-WEB_ONLY = ("flask", "twilio", "werkzeug")
+WEB_ONLY = ("flask", "twilio", "werkzeug", "gunicorn")
+BASE = ("ivr.errors", "ivr.settings", "ivr.resources")
+
+#: layer -> what its modules may import from this project (prefixes of module names)
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "ivr.__init__": (),
+    "ivr.errors": (),
+    "ivr.settings": ("ivr.errors",),
+    "ivr.resources": ("ivr.errors",),
+    "ivr.domain": (*BASE, "ivr.domain", "ivr.data.storage"),
+    "ivr.data": (*BASE, "ivr.domain", "ivr.data"),
+    "ivr.engine": (*BASE, "ivr.domain", "ivr.data.storage", "ivr.engine"),
+    "ivr.web": (*BASE, "ivr.engine", "ivr.data.storage", "ivr.web"),
+    "ivr.tools": ("ivr", "simulator"),
+    "simulator": ("simulator",),
+}
+PROJECT = ("ivr", "simulator")
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, absolute module name) of every import statement, nested ones included."""
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def imports(path: Path, where: str | None = None) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import statement, nested ones included; relative
+    ones resolved as if the file were the module `where` (default: where it is)."""
     tree = ast.parse(path.read_text("utf-8"), filename=str(path))
-    # ivr/web/voice.py -> ivr.web.voice; ivr/web/__init__.py -> ivr.web.__init__ (so that
-    # one level up is the module's package in both cases)
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    # one level up from ivr/web/voice.py is ivr.web; from ivr/web/__init__.py too
+    package = where or ".".join(path.relative_to(ROOT).with_suffix("").parts)
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -35,35 +57,77 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-def _modules(folder: Path) -> list[Path]:
-    files = sorted(folder.rglob("*.py"))
-    assert files, folder
+def layer_of(module: str) -> str:
+    if module == "ivr":
+        return "ivr.__init__"
+    for layer in sorted(ALLOWED, key=len, reverse=True):
+        if module == layer or module.startswith(layer + "."):
+            return layer
+    raise AssertionError(f"{module} belongs to no layer: add it to ALLOWED and a README")
+
+
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def violations(path: Path, module: str | None = None) -> list[str]:
+    """Every import of `path` that its layer's rule forbids."""
+    where = module
+    module = module or module_name(path)
+    layer = layer_of(module)
+    found = []
+    for line, name in imports(path, where):
+        top = name.split(".")[0]
+        if top in WEB_ONLY and layer not in ("ivr.web", "ivr.tools", "simulator"):
+            found.append(f"{module}:{line}: {name} (only ivr.web may use the web)")
+        elif top in PROJECT and name != "ivr" and not _within(name, ALLOWED[layer]):
+            found.append(f"{module}:{line}: {name} (not allowed in {layer})")
+    return found
+
+
+def _files() -> list[Path]:
+    files = sorted([*IVR.rglob("*.py"), *(ROOT / "simulator").rglob("*.py")])
+    assert len(files) > 30
     return files
 
 
-def test_the_scanner_sees_the_web_imports() -> None:
-    names = {m for _, m in _imports(WEB / "voice.py")}
-    assert "flask" in names
-    assert "twilio.request_validator" in names
-    assert "ivr.engine" in names  # `from ..engine import Engine`, resolved
-    assert "twilio.twiml.voice_response" in {m for _, m in _imports(WEB / "twiml.py")}
-
-
-def test_no_module_outside_ivr_web_imports_flask_or_twilio() -> None:
-    offenders = [
-        f"{path.relative_to(ROOT)}:{line}: {module}"
-        for path in _modules(IVR) if WEB not in path.parents
-        for line, module in _imports(path)
-        if module.split(".")[0] in WEB_ONLY
-    ]
+def test_every_import_keeps_to_its_layer() -> None:
+    offenders = [v for path in _files() for v in violations(path)]
     assert offenders == []
+
+
+def test_every_layer_states_its_rule_in_a_readme() -> None:
+    folders = sorted({p.parent for p in IVR.rglob("*.py") if p.parent != IVR})
+    missing = [str(f.relative_to(ROOT)) for f in folders
+               if "_data" not in f.parts and "demo" not in f.parts
+               and not (f / "README.md").is_file()]
+    assert missing == []
+    for folder in ("engine", "domain", "data", "web", "tools"):
+        text = (IVR / folder / "README.md").read_text(encoding="utf-8")
+        assert "may import" in text and "never" in text, folder
+
+
+@pytest.mark.parametrize("code, where", [
+    ("def handler():\n    import flask\n", "ivr.engine.model"),
+    ("def later():\n    from ivr.web import create_app\n", "ivr.engine.hotline"),
+    ("from ..tools import cli\n", "ivr.domain.accounts"),
+    ("import ivr.engine.flow\n", "simulator.call"),
+])
+def test_the_check_fails_on_a_forbidden_import_anywhere(tmp_path: Path, code: str,
+                                                        where: str) -> None:
+    """A function-local `import flask` in the engine, a late import of the web, a relative
+    import of the tools, the hotline in the simulator: each is caught."""
+    copy = tmp_path / "mod.py"
+    copy.write_text(code, encoding="utf-8")
+    found = violations(copy, where)
+    assert found and all(f.startswith(where + ":") for f in found), found
 
 
 def test_only_ivr_web_twiml_builds_twiml() -> None:
     offenders = [
         f"{path.relative_to(ROOT)}:{line}: {module}"
-        for path in _modules(IVR) + _modules(ROOT / "simulator") if path != WEB / "twiml.py"
-        for line, module in _imports(path)
+        for path in _files() if path != IVR / "web" / "twiml.py"
+        for line, module in imports(path)
         if module == "twilio.twiml" or module.startswith("twilio.twiml.")
     ]
     assert offenders == []
@@ -74,22 +138,11 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, timeout=60, check=False)
 
 
-def test_engine_flow_and_hotline_load_without_flask_or_twilio() -> None:
-    result = _run(
-        "import ivr.engine, ivr.flow, ivr.hotline, sys; "
-        "assert not any(m.split('.')[0] in ('flask','twilio') for m in sys.modules)"
-    )
-    assert result.returncode == 0, result.stderr
-
-
 def test_no_module_outside_ivr_web_loads_flask_or_twilio_at_import() -> None:
-    """Every ivr module but ivr.web imported together: the web stays out (cli and callcmd
-    reach for it only inside the commands that serve or call)."""
-    names = sorted(
-        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-        for p in _modules(IVR) if WEB not in p.parents
-    )
-    assert "ivr.engine" in names and "ivr.cli" in names
+    """Every ivr module but ivr.web imported together: the web stays out (the tools reach for
+    it only inside the commands that serve or call)."""
+    names = sorted(module_name(p) for p in IVR.rglob("*.py") if "web" not in p.parts)
+    assert "ivr.engine.flow" in names and "ivr.tools.cli" in names
     result = _run(
         "import importlib, sys\n"
         f"for name in {names!r}:\n"

@@ -20,11 +20,11 @@ import httpx
 import pytest
 from servers import HotlineServer
 
-from ivr.dataset import import_dataset
-from ivr.identity import synthetic_id_number
-from ivr.passwords import hash_password
-from ivr.speech import money_zh
-from ivr.storage import ensure_schema, make_engine
+from ivr.data.dataset import import_dataset
+from ivr.data.storage import ensure_schema, make_engine
+from ivr.domain.identity import synthetic_id_number
+from ivr.domain.passwords import hash_password
+from ivr.engine.speech import money_zh
 from simulator import HttpTransport, Simulator
 
 pytestmark = pytest.mark.slow

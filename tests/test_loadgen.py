@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
-from ivr import loadgen, synthetic
-from ivr.cli import main as cli
-from ivr.dataset import import_dataset
-from ivr.storage import ensure_schema, make_engine
+from ivr.data import synthetic
+from ivr.data.dataset import import_dataset
+from ivr.data.storage import ensure_schema, make_engine
+from ivr.tools import loadgen
+from ivr.tools.cli import main as cli
 from ivr.web import create_app
 from simulator import WsgiTransport
 

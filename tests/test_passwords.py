@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.passwords import DEFAULT_N, DUMMY_HASH, hash_password, is_password_hash, verify_password
+from ivr.domain.passwords import (
+    DEFAULT_N,
+    DUMMY_HASH,
+    hash_password,
+    is_password_hash,
+    verify_password,
+)
 
 N = 2**4
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from conftest import SCRIPTS, play_script
 
-from ivr.identity import check_character
+from ivr.domain.identity import check_character
 from ivr.resources import demo_dataset
 
 VOICE_URL = "http://localhost/voice"

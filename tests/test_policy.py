@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
-from ivr.policy import (
+from ivr.domain.policy import (
     CLOSE_RELATIVES,
     IMMEDIATE_FAMILY,
     RELATION_WORDS,

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from ivr.domain.policy import POOL_RELATIONS, RELATION_WORDS
+from ivr.engine.flow import Flow
+from ivr.engine.model import Call
+from ivr.engine.prompts import Catalogue
 from ivr.errors import FlowError
-from ivr.flow import Flow
-from ivr.hotline import Call
-from ivr.policy import POOL_RELATIONS, RELATION_WORDS
-from ivr.prompts import Catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS = ROOT / "prompts"
@@ -29,10 +29,10 @@ LOCALES = ("zh-CN", "en-US")
 
 #: calls whose first argument is a prompt id
 SAY_CALLS = ("say", "render", "_say")
-#: helpers that build a prompt id from a constant one: ivr.hotline._plural("tx_count", n) says
+#: helpers that build a prompt id from a constant one: ivr.engine.model._plural("tx_count", n) says
 #: tx_count_one for one thing (English needs the singular), else tx_count
 ID_HELPERS = {"_plural": ("", "_one")}
-#: values a flow-said prompt finds in the call's session (ivr.hotline: data["values"])
+#: values a flow-said prompt finds in the call's session (ivr.engine.model: data["values"])
 SESSION_VALUES = {"last4"}
 
 

@@ -6,7 +6,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ivr.storage import SCHEMA_VERSION, ensure_schema, make_engine, schema_version, verify_attempts
+from ivr.data.storage import (
+    SCHEMA_VERSION,
+    ensure_schema,
+    make_engine,
+    schema_version,
+    verify_attempts,
+)
 
 
 def _indexes(engine: object) -> set[str]:

@@ -30,8 +30,8 @@ from conftest import (
     play_script,
 )
 
-from ivr.callcmd import coverage_gaps
-from ivr.cli import main as cli
+from ivr.tools.callcmd import coverage_gaps
+from ivr.tools.cli import main as cli
 from ivr.web import create_app
 from simulator import (
     Clock as VirtualClock,
@@ -230,7 +230,7 @@ def _traces(url: str) -> dict[str, int]:
     """What calls leave in a database: sessions, attempt records, failure counters, locks."""
     from sqlalchemy import text
 
-    from ivr.storage import make_engine
+    from ivr.data.storage import make_engine
 
     engine = make_engine(url)
     try:
@@ -274,9 +274,9 @@ def test_cli_runs_every_script_twice_in_a_row_leaving_no_trace(
 
 
 def apps_states() -> list[str]:
-    from ivr.flow import Flow
-    from ivr.hotline import Call
-    from ivr.prompts import Catalogue
+    from ivr.engine.flow import Flow
+    from ivr.engine.model import Call
+    from ivr.engine.prompts import Catalogue
     from ivr.resources import data_dir
 
     flow = Flow(data_dir("state_machines") / "hotline.yaml", Call,

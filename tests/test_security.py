@@ -18,7 +18,7 @@ import defusedxml.ElementTree as SafeET
 import pytest
 from twilio.request_validator import RequestValidator
 
-from ivr import accounts
+from ivr.domain import accounts
 from simulator import Call, Simulator, WsgiTransport
 
 TOKEN = "test-auth-token-0123456789abcdef"

@@ -65,7 +65,7 @@ def _command() -> list[str]:
     script = Path(sys.executable).with_name("ivr12333")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from ivr.cli import main; main()"]
+    return [sys.executable, "-c", "from ivr.tools.cli import main; main()"]
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr.speech import (
+from ivr.engine.speech import (
     date_words,
     digits,
     integer_en,

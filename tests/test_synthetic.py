@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from ivr import passwords, synthetic
-from ivr.cli import main as cli
-from ivr.dataset import import_dataset, load_file
-from ivr.identity import card_digits, parse_id_number
-from ivr.storage import bindings, ensure_schema, make_engine, people, transactions
+from ivr.data import synthetic
+from ivr.data.dataset import import_dataset, load_file
+from ivr.data.storage import bindings, ensure_schema, make_engine, people, transactions
+from ivr.domain import passwords
+from ivr.domain.identity import card_digits, parse_id_number
+from ivr.tools.cli import main as cli
 
 CHEAP = 2  # scrypt cost for test datasets: the hashes are checked, not their cost
 AMOUNT = re.compile(r"^-?\d+\.\d{2}$")

@@ -8,11 +8,11 @@ from typing import Any
 
 from flask import Flask, Response
 
-from ..config import Settings
-from ..engine import Engine
-from ..storage import ensure_schema
-from . import twiml
-from .voice import bp
+from ivr.data.storage import ensure_schema
+from ivr.engine.hotline import Engine
+from ivr.settings import Settings
+from ivr.web import twiml
+from ivr.web.voice import bp
 
 log = logging.getLogger("ivr.web")
 

@@ -21,7 +21,7 @@ class HotlineServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from . import create_app
+        from ivr.web import create_app
 
         logging.basicConfig(
             level=os.environ.get("IVR_LOG_LEVEL", "INFO").upper(),

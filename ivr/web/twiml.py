@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ..instructions import Dial, Gather, Hangup, Instruction, Pause, Say
+from ivr.engine.instructions import Dial, Gather, Hangup, Instruction, Pause, Say
 
 
 def render(instructions: Sequence[Instruction], *, action_url: str, silence_url: str,

@@ -9,11 +9,11 @@ import time
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator, compare
 
-from ..engine import Engine
-from ..flow import Event
-from ..instructions import Hangup, Instruction
-from ..session import CallSession
-from . import twiml
+from ivr.engine.flow import Event
+from ivr.engine.hotline import Engine
+from ivr.engine.instructions import Hangup, Instruction
+from ivr.engine.session import CallSession
+from ivr.web import twiml
 
 log = logging.getLogger("ivr.web")
 

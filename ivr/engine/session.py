@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .storage import sessions
+from ivr.data.storage import sessions
 
 #: Ended calls are kept this long (replayed webhooks of an ended call change nothing), then purged.
 KEEP_ENDED_SECONDS = 7 * 24 * 3600

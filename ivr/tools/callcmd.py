@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from .config import Settings
+from ivr.settings import Settings
 
 LOCAL_URL = "http://localhost/voice"
 LOCAL_STATUS_URL = "http://localhost/status"
@@ -46,9 +46,9 @@ class _Lines:
     def _template(self, dataset: str | None) -> Path:
         """A SQLite file with what a batch starts from, built once per run."""
         if dataset not in self.templates:
-            from .dataset import import_dataset, load_file
-            from .resources import demo_dataset
-            from .storage import copy_database, ensure_schema, make_engine
+            from ivr.data.dataset import import_dataset, load_file
+            from ivr.data.storage import copy_database, ensure_schema, make_engine
+            from ivr.resources import demo_dataset
 
             path = self.folder / f"template-{len(self.templates)}.sqlite3"
             target = make_engine(f"sqlite:///{path}")
@@ -72,7 +72,7 @@ class _Lines:
         return self.templates[dataset]
 
     def _app(self, database_url: str, clock: Callable[[], datetime] | None) -> Any:
-        from .web import create_app
+        from ivr.web import create_app
 
         app = create_app({"DATABASE_URL": database_url, "TWILIO_AUTH_TOKEN": self.auth_token,
                           "NOW": clock})

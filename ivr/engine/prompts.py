@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from . import speech
-from .errors import FlowError
+from ivr.engine import speech
+from ivr.errors import FlowError
 
 #: libyaml's loader when available: start-up parses the catalogues ~15x faster
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

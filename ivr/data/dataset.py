@@ -23,9 +23,9 @@ from sqlalchemy import (
     update,
 )
 
-from . import passwords
-from .errors import DatasetError, InvalidCardNumber, InvalidIdNumber
-from .identity import (
+from ivr.data.storage import bindings, meta, people, regions, transactions, upsert
+from ivr.domain import passwords
+from ivr.domain.identity import (
     IdNumber,
     _china_today,
     card_digits,
@@ -33,8 +33,8 @@ from .identity import (
     normalise_card_number,
     parse_id_number,
 )
-from .policy import CLOSE_RELATIVES, Region
-from .storage import bindings, meta, people, regions, transactions, upsert
+from ivr.domain.policy import CLOSE_RELATIVES, Region
+from ivr.errors import DatasetError, InvalidCardNumber, InvalidIdNumber
 
 KINDS = ("outpatient", "inpatient", "pharmacy", "pool_payment", "credit")
 _AMOUNT_RE = re.compile(r"^-?\d{1,13}(\.\d{1,2})?$")

@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from .errors import StorageError
+from ivr.errors import StorageError
 
 
 class _NoRows(logging.Filter):

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine as Database
 
-from .config import Settings
-from .flow import Event, Flow
-from .hotline import Call, Services
-from .instructions import Gather, Hangup, Instruction, Say
-from .prompts import Catalogue
-from .resources import data_dir
-from .session import CallSession, SessionStore
-from .storage import make_engine
+from ivr.data.storage import make_engine
+from ivr.engine.flow import Event, Flow
+from ivr.engine.instructions import Gather, Hangup, Instruction, Say
+from ivr.engine.model import Call, Services
+from ivr.engine.prompts import Catalogue
+from ivr.engine.session import CallSession, SessionStore
+from ivr.resources import data_dir
+from ivr.settings import Settings
 
 log = logging.getLogger("ivr.engine")
 

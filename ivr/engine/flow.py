@@ -20,9 +20,9 @@ from typing import Any, Literal, Protocol
 import yaml
 from transitions import Machine
 
-from .errors import FlowError
-from .instructions import Dial, Gather, Hangup, Instruction, Say
-from .prompts import Catalogue, SafeLoader
+from ivr.engine.instructions import Dial, Gather, Hangup, Instruction, Say
+from ivr.engine.prompts import Catalogue, SafeLoader
+from ivr.errors import FlowError
 
 # transitions logs every callback and state change at INFO: four or five lines a webhook once
 # the server logs at INFO, each formatted and written. The engine logs one line a webhook;

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .identity import mask_id_number
+from ivr.domain.identity import mask_id_number
 
 if TYPE_CHECKING:  # the simulator (and with it twilio) is loaded only when a run starts
     from simulator import Call, Connection, Reply, Simulator, Transport
@@ -49,7 +49,7 @@ class Identity:
 
 def demo_identities(path: Any = None) -> list[Identity]:
     """The bundled demo people (or a dataset file's) that carry a plain password."""
-    from .resources import demo_dataset
+    from ivr.resources import demo_dataset
 
     with open(path or demo_dataset(), encoding="utf-8") as fh:
         data = json.load(fh)
@@ -59,7 +59,7 @@ def demo_identities(path: Any = None) -> list[Identity]:
 
 def synthetic_identities(n: int, seed: int = 0) -> Sequence[Identity]:
     """People 0..n-1 of `ivr12333 demo --people n --seed seed`, derived, not read."""
-    from . import synthetic
+    from ivr.data import synthetic
 
     class _Lazy(Sequence[Identity]):
         def __len__(self) -> int:
@@ -176,8 +176,8 @@ def format_histogram(latencies: Sequence[float], width: int = 40) -> list[str]:
 # ---- running ----------------------------------------------------------------------------------
 def _expected_after_password() -> str:
     """What the balance result ends with in Mandarin: the result menu (from the catalogue)."""
-    from .prompts import Catalogue
-    from .resources import data_dir
+    from ivr.engine.prompts import Catalogue
+    from ivr.resources import data_dir
 
     text, _ = Catalogue.load(data_dir("prompts")).render("result_menu", "zh-CN", {})
     return text

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import Settings
-from .errors import DatasetError, InvalidIdNumber, StorageError
+from ivr.errors import DatasetError, InvalidIdNumber, StorageError
+from ivr.settings import Settings
 
 err = Console(stderr=True)
 out = Console()
@@ -24,7 +24,7 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 def _engine(settings: Settings) -> Any:
-    from .storage import ensure_schema, make_engine
+    from ivr.data.storage import ensure_schema, make_engine
 
     engine = make_engine(settings.database_url)
     try:
@@ -50,7 +50,7 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 def run_import(settings: Settings, path: Path) -> None:
     """Import with a progress bar; a bad file prints every broken record and exits 1."""
-    from .dataset import DatasetInvalid, import_dataset, load_file
+    from ivr.data.dataset import DatasetInvalid, import_dataset, load_file
 
     engine = _engine(settings)
     try:
@@ -104,7 +104,7 @@ def import_cmd(ctx: click.Context, file: Path) -> None:
 @click.pass_context
 def demo(ctx: click.Context, people: int | None, seed: int, output: Path | None) -> None:
     """Load the bundled synthetic demo people (safe to repeat), or N generated ones."""
-    from .resources import demo_dataset
+    from ivr.resources import demo_dataset
 
     if people is None:
         if output is not None:
@@ -119,7 +119,7 @@ def run_synthetic(settings: Settings, people: int, seed: int, output: Path | Non
     """Generate a synthetic dataset (streaming) and import it, or only write it to `output`."""
     import tempfile
 
-    from . import synthetic
+    from ivr.data import synthetic
 
     with tempfile.TemporaryDirectory(prefix="ivr12333-") as tmp:
         path = output or Path(tmp) / f"synthetic-{people}-{seed}.json"
@@ -148,8 +148,8 @@ def run_synthetic(settings: Settings, people: int, seed: int, output: Path | Non
 @click.pass_context
 def unlock(ctx: click.Context, id_number: str) -> None:
     """Unlock a person's query password after too many wrong attempts."""
-    from . import accounts
-    from .identity import from_keypad, mask_id_number, parse_id_number
+    from ivr.domain import accounts
+    from ivr.domain.identity import from_keypad, mask_id_number, parse_id_number
 
     try:
         ident = parse_id_number(from_keypad(id_number))
@@ -176,7 +176,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads
     """Serve the Twilio voice webhooks under gunicorn (POST /voice, /status)."""
     import os
 
-    from .web.serve import serve as run
+    from ivr.web.serve import serve as run
 
     settings = _settings(ctx)
     os.environ["IVR_DATABASE_URL"] = settings.database_url  # the workers read the same setting
@@ -199,8 +199,8 @@ def graph(output: Path, conventions: bool) -> None:
     An SVG carries a fingerprint of the flow it shows; `make diagram` redraws
     docs/call-flow.svg and the tests say when it is stale.
     """
-    from .diagram import draw
-    from .errors import FlowError
+    from ivr.errors import FlowError
+    from ivr.tools.diagram import draw
 
     try:
         draw(output, conventions=conventions)
@@ -239,7 +239,7 @@ def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, live: b
     """Call the hotline from the terminal, or run scripted calls (--script)."""
     from datetime import datetime
 
-    from .callcmd import run_call
+    from ivr.tools.callcmd import run_call
 
     moment = None
     if at is not None:
@@ -286,16 +286,15 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
     import secrets
     from urllib.parse import urljoin
 
-    from . import loadgen
+    from ivr.tools import loadgen
 
     settings = _settings(ctx)
     transport: Any
     if url is None:
         import logging
 
+        from ivr.web import create_app
         from simulator import WsgiTransport
-
-        from .web import create_app
 
         logging.getLogger("ivr.web").setLevel(logging.ERROR)
         _engine(settings)

@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from . import passwords
-from .identity import IdNumber
-from .policy import Region, Sex, relation_to_funder, relation_to_member
-from .storage import bindings, meta, people, regions, transactions
+from ivr.data.storage import bindings, meta, people, regions, transactions
+from ivr.domain import passwords
+from ivr.domain.identity import IdNumber
+from ivr.domain.policy import Region, Sex, relation_to_funder, relation_to_member
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The hotline's session model: the conditions and callbacks that state_machines/hotline.yaml names.
 
-The Machine is built once (ivr.flow); one `Call` per thread is restored from the stored session
+The Machine is built once (ivr.engine.flow); one `Call` per thread is restored from the stored session
 on every webhook. Conditions are queries; anything with an effect (counting a password failure,
 recording a verification attempt) happens once per step in a memoised helper or a callback.
 """
@@ -15,16 +15,16 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select
 
-from . import accounts
-from .accounts import PasswordCheck, Person
-from .config import Settings
-from .errors import InvalidIdNumber
-from .identity import from_keypad, parse_id_number
-from .instructions import Instruction, Say
-from .policy import Region
-from .prompts import Catalogue
-from .session import CallSession
-from .storage import verify_attempts
+from ivr.data.storage import verify_attempts
+from ivr.domain import accounts
+from ivr.domain.accounts import PasswordCheck, Person
+from ivr.domain.identity import from_keypad, parse_id_number
+from ivr.domain.policy import Region
+from ivr.engine.instructions import Instruction, Say
+from ivr.engine.prompts import Catalogue
+from ivr.engine.session import CallSession
+from ivr.errors import InvalidIdNumber
+from ivr.settings import Settings
 
 log = logging.getLogger("ivr.hotline")
 

@@ -26,9 +26,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from . import passwords
-from .identity import synthetic_id_number
-from .policy import POOL_RELATIONS
+from ivr.domain import passwords
+from ivr.domain.identity import synthetic_id_number
+from ivr.domain.policy import POOL_RELATIONS
 
 #: The line's region: the demo's policy under a code of its own.
 REGION: dict[str, Any] = {
@@ -270,7 +270,7 @@ def write_file(path: Path, n: int, seed: int = 0, *, scrypt_n: int = passwords.D
 
 def dataset(n: int, seed: int = 0, *, scrypt_n: int = passwords.DEFAULT_N,
             pool_size: int = POOL_SIZE) -> dict[str, Any]:
-    """The dataset of `n` people in memory (small n), as `ivr.dataset.import_dataset` takes it."""
+    """The dataset of `n` people in memory (small n), as `ivr.data.dataset.import_dataset` takes it."""
     import io
 
     buf = io.StringIO()

@@ -28,7 +28,7 @@ from typing import Any
 
 import graphviz
 
-from .flow import KEY_TRIGGERS, Flow, StateSpec
+from ivr.engine.flow import KEY_TRIGGERS, Flow, StateSpec
 
 #: a transition (same key, destination and condition) from this many states or more is a
 #: convention of every menu, drawn once; `conventions=True` draws it from every state instead
@@ -385,9 +385,9 @@ def embedded_fingerprint(svg: str) -> str | None:
 
 def load_flow(path: Path | None = None) -> Flow:
     """The flow at `path` (default: the hotline flow the server runs)."""
-    from .hotline import Call
-    from .prompts import Catalogue
-    from .resources import data_dir
+    from ivr.engine.model import Call
+    from ivr.engine.prompts import Catalogue
+    from ivr.resources import data_dir
 
     return Flow(path or data_dir("state_machines") / "hotline.yaml", Call,
                 Catalogue.load(data_dir("prompts")))
