@@ -270,7 +270,7 @@ def write_file(path: Path, n: int, seed: int = 0, *, scrypt_n: int = passwords.D
 
 def dataset(n: int, seed: int = 0, *, scrypt_n: int = passwords.DEFAULT_N,
             pool_size: int = POOL_SIZE) -> dict[str, Any]:
-    """The dataset of `n` people in memory (small n), as `ivr.data.dataset.import_dataset` takes it."""
+    """The dataset of `n` people in memory (small n), as `import_dataset` takes it."""
     import io
 
     buf = io.StringIO()

@@ -1,8 +1,8 @@
-"""The hotline's session model: the conditions and callbacks that state_machines/hotline.yaml names.
+"""The hotline's call model: the conditions and callbacks that state_machines/hotline.yaml names.
 
-The Machine is built once (ivr.engine.flow); one `Call` per thread is restored from the stored session
-on every webhook. Conditions are queries; anything with an effect (counting a password failure,
-recording a verification attempt) happens once per step in a memoised helper or a callback.
+The Machine is built once (ivr.engine.flow); one model per thread is restored from the stored
+session on every webhook. Conditions are queries; anything with an effect (counting a password
+failure, recording a verification attempt) happens once per step, memoised, or in a callback.
 """
 
 from __future__ import annotations
