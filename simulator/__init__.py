@@ -4,7 +4,7 @@ from simulator.call import Call
 from simulator.clock import Clock
 from simulator.dialer import Simulator
 from simulator.errors import CallEnded, ConnectionFailed, NotWaiting, SimulatorError
-from simulator.gather import Collected, Gather
+from simulator.gather import Collected, PendingGather
 from simulator.phone import run_phone
 from simulator.script import (
     Batch,
@@ -34,7 +34,7 @@ __all__ = [
     "Event",
     "Failure",
     "FolderSettings",
-    "Gather",
+    "PendingGather",
     "HttpTransport",
     "LineOpener",
     "NotWaiting",

@@ -15,7 +15,7 @@ from xml.etree.ElementTree import Element
 from simulator import transcript as kind
 from simulator.clock import SECONDS_PER_KEY, SECONDS_PER_PLAY, Clock, speech_seconds
 from simulator.errors import ApplicationError, CallEnded, ConnectionFailed, NotWaiting
-from simulator.gather import KEYS, Collected, Gather
+from simulator.gather import KEYS, Collected, PendingGather
 from simulator.transcript import Event, Utterance, format_events
 from simulator.transport import Connection
 from simulator.twiml import (
@@ -87,7 +87,7 @@ class Call:
         self._connection = connection
         self._said: list[Utterance] = []
         self._prompt: list[_Sound] = []  # a waiting Gather's nested Say/Play/Pause, unplayed
-        self._waiting: Gather | None = None
+        self._waiting: PendingGather | None = None
         self._verbs: list[Element] = []
         self._next = 0
         self._document_url = url
@@ -114,7 +114,7 @@ class Call:
         return "\n".join(utterance.text for utterance in self.said)
 
     @property
-    def waiting(self) -> Gather | None:
+    def waiting(self) -> PendingGather | None:
         """The <Gather> listening for keys, or None when the call has ended."""
         return self._waiting
 
@@ -345,7 +345,7 @@ class Call:
             self._warn('<Gather> numDigits="0" is invalid; no digit limit')
             num_digits = None
         action = verb.get("action")
-        gather = Gather(
+        gather = PendingGather(
             action=urljoin(self._document_url, action) if action else self._document_url,
             method=method_attr(verb, self._warn),
             timeout=number_attr(verb, "timeout", 5.0, self._warn),
@@ -362,7 +362,7 @@ class Call:
         self._prompt = prompt
         self._waiting = gather
 
-    def _finish_gather(self, gather: Gather, collected: Collected) -> None:
+    def _finish_gather(self, gather: PendingGather, collected: Collected) -> None:
         self._waiting = None
         if collected.empty and not gather.action_on_empty_result:
             self._event(kind.NOTE, "no digits: the action is not requested; the next verb runs")
@@ -468,7 +468,7 @@ class Call:
         self._said = []
         self._requests_since_input = 0
 
-    def _require_waiting(self, action: str) -> Gather:
+    def _require_waiting(self, action: str) -> PendingGather:
         if self.ended:
             raise CallEnded(f"cannot {action}: the call has ended ({self.outcome})")
         if self._waiting is None:

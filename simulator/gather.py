@@ -23,7 +23,7 @@ class Collected:
 
 
 @dataclass(frozen=True)
-class Gather:
+class PendingGather:
     """A <Gather> waiting for the caller: its attributes with Twilio's defaults applied."""
 
     action: str

@@ -17,8 +17,8 @@ from twiml_app import MENU, MORE, PizzaState, create_app, serve
 from simulator import (
     Call,
     CallEnded,
-    Gather,
     HttpTransport,
+    PendingGather,
     Simulator,
     Transport,
     Utterance,
@@ -105,7 +105,7 @@ def test_first_request_carries_twilio_standard_parameters(line: Line) -> None:
 def test_dial_plays_until_a_gather_waits(line: Line) -> None:
     call = line.dial()
     assert call.heard == f"{WELCOME}\n{MENU}\n{MENU}"
-    assert call.waiting == Gather(
+    assert call.waiting == PendingGather(
         action=f"{line.base}/menu", method="POST", timeout=5.0, finish_on_key="#", num_digits=1
     )
     assert call.ended is False and call.ended_by is None and call.error is None
@@ -142,7 +142,7 @@ def test_gather_with_finish_on_key_posts_digits_before_the_key(line: Line) -> No
     assert line.state.requests[-1].params["Digits"] == "12"
     assert line.state.requests[-1].params["FinishedOnKey"] == "#"
     assert call.heard == "You ordered 12 pizzas.\nEnter your 4 digit PIN."
-    assert call.waiting == Gather(
+    assert call.waiting == PendingGather(
         action=f"{line.base}/order/pin", timeout=3.0, finish_on_key="", num_digits=4
     )
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from simulator import Event, Gather, Reply, WsgiTransport
+from simulator import Event, PendingGather, Reply, WsgiTransport
 from simulator.clock import Clock, speech_seconds
 from simulator.errors import ApplicationError
 from simulator.twiml import parse_document
@@ -18,7 +18,7 @@ from simulator.twiml import parse_document
 KEYS = "0123456789*#"
 
 gathers = st.builds(
-    Gather,
+    PendingGather,
     action=st.just("http://x.test/a"),
     finish_on_key=st.sampled_from(["", *KEYS]),
     num_digits=st.none() | st.integers(min_value=1, max_value=6),
@@ -26,7 +26,9 @@ gathers = st.builds(
 
 
 @given(gathers, st.text(alphabet=KEYS, max_size=12))
-def test_collect_splits_keys_into_digits_finish_key_and_ignored(gather: Gather, keys: str) -> None:
+def test_collect_splits_keys_into_digits_finish_key_and_ignored(
+    gather: PendingGather, keys: str
+) -> None:
     got = gather.collect(keys)
     assert got.digits + got.finished_on_key + got.ignored == keys
     if gather.finish_on_key:
@@ -54,7 +56,7 @@ def test_collect_splits_keys_into_digits_finish_key_and_ignored(gather: Gather, 
 def test_collect_examples(
     finish: str, num: int | None, keys: str, expected: tuple[str, str, str, bool]
 ) -> None:
-    got = Gather("http://x.test/a", finish_on_key=finish, num_digits=num).collect(keys)
+    got = PendingGather("http://x.test/a", finish_on_key=finish, num_digits=num).collect(keys)
     assert (got.digits, got.finished_on_key, got.ignored, got.timed_out) == expected
 
 
