@@ -11,6 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from ivr.data.storage import (
     schema_version,
 )
 from ivr.domain import accounts
+from ivr.engine.calldata import CallData
 from ivr.engine.session import CallSession, SessionStore
 from ivr.resources import demo_dataset
 from ivr.web import create_app
@@ -275,10 +277,10 @@ def test_balance_by_id_number(pg_caller: Caller, pg_app: Any) -> None:
     assert call is not None
     store = pg_app.extensions["ivr12333"].store
     session = store.load(call.call_sid)
-    assert session is not None and session.data.get("verified") == LI_ID and not session.ended
+    assert session is not None and session.data.verified == LI_ID and not session.ended
     pg_caller.hangup()  # the status callback closes the call and forgets who was verified
     session = store.load(call.call_sid)
-    assert session is not None and session.ended and session.data == {}
+    assert session is not None and session.ended and session.data == CallData()
 
 
 def test_database_created_after_the_app_started(
@@ -398,13 +400,13 @@ def test_two_workers_serve_a_call_over_http(demo_url: str, tmp_path: Path) -> No
 
 
 def _session(call_sid: str) -> CallSession:
-    return CallSession(call_sid, "+8613800000000", "welcome", 0, {"lang": "zh-CN"}, "<Response/>")
+    return CallSession(call_sid, "+8613800000000", "welcome", 0, CallData(), "<Response/>")
 
 
 def test_stale_save_loses(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
     engine = engines(pg_url)
     ensure_schema(engine)
-    store = SessionStore(engine)
+    store = SessionStore(engine, lambda: datetime.now(UTC))
     assert store.create(_session("CA-stale"))
     first, second = store.load("CA-stale"), store.load("CA-stale")
     assert first is not None and second is not None
@@ -420,7 +422,7 @@ def test_stale_save_loses(pg_url: str, engines: Callable[[str], Engine]) -> None
 def test_concurrent_saves_one_winner(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
     engine = engines(pg_url)
     ensure_schema(engine)
-    store = SessionStore(engine)
+    store = SessionStore(engine, lambda: datetime.now(UTC))
     threads_n = 8
     for round_ in range(5):
         sid = f"CA-race-{round_}"
@@ -453,7 +455,7 @@ def test_concurrent_saves_one_winner(pg_url: str, engines: Callable[[str], Engin
 def test_concurrent_creates_one_winner(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
     engine = engines(pg_url)
     ensure_schema(engine)
-    store = SessionStore(engine)
+    store = SessionStore(engine, lambda: datetime.now(UTC))
     start = threading.Barrier(6)
     results: list[bool | BaseException] = [False] * 6
 

@@ -17,7 +17,7 @@ import yaml
 
 from ivr.domain.policy import POOL_RELATIONS, RELATION_WORDS
 from ivr.engine.flow import Flow
-from ivr.engine.model import Call
+from ivr.engine.model import CallModel
 from ivr.engine.prompts import Catalogue
 from ivr.errors import FlowError
 
@@ -134,7 +134,7 @@ def _code_uses() -> tuple[dict[str, list[_Use]], dict[str, set[str]]]:
                               if isinstance(mapping, ast.Dict) and None not in mapping.keys
                               else None)
                 elif name == "_say":
-                    values = set()  # Engine._say renders with no values
+                    values = set()  # Hotline._say renders with no values
                 for pid in ids:
                     prompts.setdefault(pid, []).append(_Use(where, values))
             if name == "word" and ids and isinstance(node.func, ast.Attribute):
@@ -263,7 +263,7 @@ def _state(spec: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_the_unchanged_flow_builds(tmp_path: Path, catalogue: Catalogue) -> None:
-    flow = Flow(_write(tmp_path, _hotline()), Call, catalogue)
+    flow = Flow(_write(tmp_path, _hotline()), CallModel, catalogue)
     assert flow.initial == "welcome"
     assert set(flow.states) == {s["name"] for s in _hotline()["states"]}
 
@@ -272,42 +272,42 @@ def test_flow_refuses_an_unknown_callback(tmp_path: Path, catalogue: Catalogue) 
     spec = _hotline()
     spec["transitions"][0]["before"] = "no_such_callback"
     with pytest.raises(FlowError, match="no_such_callback"):
-        Flow(_write(tmp_path, spec), Call, catalogue)
+        Flow(_write(tmp_path, spec), CallModel, catalogue)
 
 
 def test_flow_refuses_an_unknown_condition(tmp_path: Path, catalogue: Catalogue) -> None:
     spec = _hotline()
     spec["transitions"][1]["conditions"] = ["already_verified", "no_such_condition"]
     with pytest.raises(FlowError, match="no_such_condition"):
-        Flow(_write(tmp_path, spec), Call, catalogue)
+        Flow(_write(tmp_path, spec), CallModel, catalogue)
 
 
 def test_flow_refuses_an_unknown_on_enter(tmp_path: Path, catalogue: Catalogue) -> None:
     spec = _hotline()
     _state(spec, "balance")["on_enter"] = "speak_no_such_thing"
     with pytest.raises(FlowError, match="speak_no_such_thing"):
-        Flow(_write(tmp_path, spec), Call, catalogue)
+        Flow(_write(tmp_path, spec), CallModel, catalogue)
 
 
 def test_flow_refuses_an_unknown_prompt_id(tmp_path: Path, catalogue: Catalogue) -> None:
     spec = _hotline()
     _state(spec, "main")["prompt"] = ["main_menu", "no_such_prompt"]
     with pytest.raises(FlowError, match="no_such_prompt"):
-        Flow(_write(tmp_path, spec), Call, catalogue)
+        Flow(_write(tmp_path, spec), CallModel, catalogue)
 
 
 def test_flow_refuses_an_unknown_invalid_prompt(tmp_path: Path, catalogue: Catalogue) -> None:
     spec = _hotline()
     _state(spec, "card_entry")["invalid_prompt"] = "no_such_invalid_prompt"
     with pytest.raises(FlowError, match="no_such_invalid_prompt"):
-        Flow(_write(tmp_path, spec), Call, catalogue)
+        Flow(_write(tmp_path, spec), CallModel, catalogue)
 
 
 def test_flow_refuses_an_unreachable_state(tmp_path: Path, catalogue: Catalogue) -> None:
     spec = _hotline()
     spec["states"].append({"name": "orphan", "prompt": ["goodbye"], "hangup": True})
     with pytest.raises(FlowError, match="unreachable.*orphan"):
-        Flow(_write(tmp_path, spec), Call, catalogue)
+        Flow(_write(tmp_path, spec), CallModel, catalogue)
 
 
 def test_flow_refuses_a_state_cut_off_from_the_rest(tmp_path: Path, catalogue: Catalogue) -> None:
@@ -315,4 +315,4 @@ def test_flow_refuses_a_state_cut_off_from_the_rest(tmp_path: Path, catalogue: C
     spec = _hotline()
     spec["transitions"] = [t for t in spec["transitions"] if t.get("dest") != "card_ambiguous"]
     with pytest.raises(FlowError, match="unreachable.*card_ambiguous"):
-        Flow(_write(tmp_path, spec), Call, catalogue)
+        Flow(_write(tmp_path, spec), CallModel, catalogue)

@@ -275,11 +275,11 @@ def test_cli_runs_every_script_twice_in_a_row_leaving_no_trace(
 
 def apps_states() -> list[str]:
     from ivr.engine.flow import Flow
-    from ivr.engine.model import Call
+    from ivr.engine.model import CallModel
     from ivr.engine.prompts import Catalogue
     from ivr.resources import data_dir
 
-    flow = Flow(data_dir("state_machines") / "hotline.yaml", Call,
+    flow = Flow(data_dir("state_machines") / "hotline.yaml", CallModel,
                 Catalogue.load(data_dir("prompts")))
     return list(flow.states)
 

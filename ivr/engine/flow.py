@@ -1,27 +1,31 @@
 """Load a flow (state_machines/*.yaml), validate it, build its Machine once, step calls through it.
 
-The YAML is `transitions.Machine` keyword arguments plus per-state fields the engine reads:
-`prompt` (ids said on entering), `gather` (`menu`: one key; `number`: keys ended by #),
-`hangup: true`, `dial: true`, `invalid_prompt` (said for an invalid entry instead of the
-default). A state with none of gather/hangup/dial passes through by firing its `next` trigger.
-Top-level keys starting with `x-` are YAML anchors for reuse and are ignored.
+Everything that decides how a call moves lives here: the flow's own transitions, the
+conventions the engine adds to every gathering state (`*` repeat, `9` main menu, `0` agent,
+silence and invalid handling), the verification gate in front of states that `require:
+verified`, the per-call counters and their limits. The YAML is `transitions.Machine` keyword
+arguments plus the engine's fields (docs/schemas/flow.schema.json). For one trigger in one
+state the first transition whose conditions hold wins; conventions come after a state's own.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import yaml
-from transitions import Machine
+from transitions import Machine, Transition
 
+from ivr.engine.calldata import CallData
 from ivr.engine.instructions import Dial, Gather, Hangup, Instruction, Say
 from ivr.engine.prompts import Catalogue, SafeLoader
+from ivr.engine.session import CallSession
 from ivr.errors import FlowError
 
 # transitions logs every callback and state change at INFO: four or five lines a webhook once
@@ -30,7 +34,8 @@ from ivr.errors import FlowError
 if logging.getLogger("transitions").level == logging.NOTSET:
     logging.getLogger("transitions").setLevel(logging.WARNING)
 
-ENGINE_FIELDS = ("prompt", "gather", "hangup", "dial", "invalid_prompt")
+ENGINE_FIELDS = ("prompt", "gather", "hangup", "dial", "invalid_prompt", "conventions", "requires")
+FLOW_KEYS = ("limits", "conventions", "verification")
 CALLBACK_KEYS = ("on_enter", "on_exit", "before", "after", "prepare", "conditions", "unless")
 MACHINE_CALLBACK_KEYS = (
     "prepare_event", "before_state_change", "after_state_change", "finalize_event", "on_exception",
@@ -38,6 +43,28 @@ MACHINE_CALLBACK_KEYS = (
 KEY_TRIGGERS = {"*": "press_star", "#": "press_hash", **{d: f"press_{d}" for d in "0123456789"}}
 # the engine fires these itself; a flow may use them without a key behind them
 ENGINE_TRIGGERS = ("silence", "invalid", "entered", "next", "dialed")
+#: the transition fields only the engine reads (the verification gate)
+GATE_FIELDS = ("remember", "when_target")
+
+EventKind = Literal["start", "digits", "silence", "dialed"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """What happened on the line since the last answer: the call started, keys were entered
+    (`value`), the caller was silent, or a transfer ended (`value`: its status)."""
+
+    kind: EventKind
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per call: silences and invalid entries in a row (in one state), wrong passwords."""
+
+    silences: int = 3
+    invalids: int = 3
+    password_failures: int = 3
 
 
 @dataclass(frozen=True)
@@ -48,25 +75,82 @@ class StateSpec:
     hangup: bool
     dial: bool
     invalid_prompt: str | None
+    conventions: bool = True
+    requires_verified: bool = False
 
     @property
     def passes_through(self) -> bool:
         return self.gather is None and not self.hangup and not self.dial
 
 
-Event = tuple[Literal["start", "digits", "silence", "dialed"], str]
+class GateTransition(Transition):
+    """A transition of the verification gate: into verification it remembers where the caller
+    was going (`remember`); out of it, it goes only where the caller was going (`when_target`)."""
+
+    def __init__(self, *args: Any, remember: str | None = None,
+                 when_target: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.remember, self.when_target = remember, when_target
+
+    def _eval_conditions(self, event_data: Any) -> bool:
+        if self.when_target is not None and event_data.model.data.target != self.when_target:
+            return False
+        return bool(super()._eval_conditions(event_data))
+
+    def _change_state(self, event_data: Any) -> None:
+        if self.remember is not None:
+            event_data.model.data.target = self.remember
+        super()._change_state(event_data)
 
 
-class FlowModel(Protocol):
-    """What the engine needs from a session model; the flow's callbacks are its other methods."""
+class FlowMachine(Machine):
+    """transitions' Machine with the verification gate's transitions."""
+
+    transition_cls = GateTransition
+
+
+class FlowModel:
+    """What every call model gets from the engine: the call data, what is said, the counters'
+    conditions and what is said at them. The flow's own callbacks are a subclass's methods."""
 
     state: str
-    out: list[Instruction]
-    digits: str
-    dial_status: str
+    trigger: Callable[..., bool]
 
-    def say(self, prompt_id: str, **values: Any) -> None: ...
-    def counters(self) -> dict[str, int]: ...
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.data = CallData()
+        self.out: list[Instruction] = []
+
+    def begin(self, session: CallSession, event: CallEvent) -> None:
+        """Take `session` for one turn (the model is long-lived; the call is not)."""
+        self.data = session.data
+        self.out = []
+
+    @property
+    def dial_number(self) -> str:
+        """Where a `dial: true` state transfers the call."""
+        return ""
+
+    def say(self, prompt_id: str, **values: Any) -> None:
+        merged = {**self.data.values, **values}
+        text, locale = self.flow.catalogue.render(prompt_id, self.data.lang, merged)
+        self.out.append(Say(text, locale))
+
+    # conventions: silence and invalid entries
+    def silence_under_limit(self) -> bool:
+        return self.data.silences < self.flow.limits.silences
+
+    def invalid_under_limit(self) -> bool:
+        return self.data.invalids < self.flow.limits.invalids
+
+    def say_no_input(self) -> None:
+        self.say("no_input")
+
+    def say_invalid(self) -> None:
+        self.say(self.flow.states[self.state].invalid_prompt or "invalid_input")
+
+    def say_too_many_invalid(self) -> None:
+        self.say("too_many_invalid")
 
 
 def _names(value: Any) -> list[str]:
@@ -77,59 +161,146 @@ def _names(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
+def _gather(value: Any) -> Literal["menu", "number"] | None:
+    return "menu" if value == "menu" else "number" if value == "number" else None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise FlowError(f"{path}: {exc}") from None
+    if not isinstance(spec, dict):
+        raise FlowError(f"{path}: must be a mapping of Machine arguments")
+    for raw in spec.get("states") or []:
+        if isinstance(raw, dict) and raw.get("gather") not in (None, "menu", "number"):
+            raise FlowError(f"{path}: state {raw.get('name')!r}: gather must be menu|number")
+    return spec
+
+
 class Flow:
     """A validated flow: its Machine (built once) and one long-lived model per thread."""
 
-    def __init__(self, path: Path, model_class: type, catalogue: Catalogue,
-                 *, model_factory: Any = None) -> None:
+    def __init__(self, path: Path, model_class: type[FlowModel], catalogue: Catalogue,
+                 *, model_factory: Callable[[Flow], FlowModel] | None = None) -> None:
         self.path, self.catalogue = path, catalogue
-        try:
-            spec = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
-        except (OSError, yaml.YAMLError) as exc:
-            raise FlowError(f"{path}: {exc}") from None
-        if not isinstance(spec, dict):
-            raise FlowError(f"{path}: must be a mapping of Machine arguments")
+        spec = _read(path)
         self.name = str(spec.get("name", path.stem))
-        kwargs = {k: v for k, v in spec.items() if not str(k).startswith("x-") and k != "name"}
+        try:
+            self.limits = Limits(**(spec.get("limits") or {}))
+        except TypeError as exc:
+            raise FlowError(f"{path}: limits: {exc}") from None
+        kwargs = {k: v for k, v in spec.items()
+                  if not str(k).startswith("x-") and k != "name" and k not in FLOW_KEYS}
         kwargs["auto_transitions"] = False
         self.states: dict[str, StateSpec] = {}
         machine_states = []
         for raw in kwargs.get("states") or []:
             entry = {"name": raw} if isinstance(raw, str) else dict(raw)
-            gather = entry.get("gather")
-            if gather not in (None, "menu", "number"):
-                raise FlowError(f"{path}: state {entry.get('name')!r}: gather must be menu|number")
             st = StateSpec(
                 name=str(entry["name"]), prompts=tuple(_names(entry.get("prompt"))),
-                gather="menu" if gather == "menu" else "number" if gather == "number" else None,
-                hangup=bool(entry.get("hangup")), dial=bool(entry.get("dial")),
-                invalid_prompt=entry.get("invalid_prompt"),
+                gather=_gather(entry.get("gather")), hangup=bool(entry.get("hangup")),
+                dial=bool(entry.get("dial")), invalid_prompt=entry.get("invalid_prompt"),
+                conventions=entry.get("conventions", True) is not False,
+                requires_verified=entry.get("requires") == "verified",
             )
             if st.name in self.states:
                 raise FlowError(f"{path}: state {st.name!r} declared twice")
             self.states[st.name] = st
             machine_states.append({k: v for k, v in entry.items() if k not in ENGINE_FIELDS})
         kwargs["states"] = machine_states
-        self.machine_kwargs = kwargs
         self.initial = str(kwargs.get("initial", ""))
-        self.transitions: list[dict[str, Any]] = [dict(t) for t in kwargs.get("transitions") or []]
+        own = [dict(t) for t in kwargs.get("transitions") or []]
+        self._check_names(own)
+        #: every transition the Machine has, in the order tried: the flow's own, the
+        #: verification gate expanded, then the conventions of each gathering state
+        self.transitions = self._with_conventions(
+            self._with_gate(own, spec.get("verification")), spec.get("conventions") or {})
+        kwargs["transitions"] = self.transitions
+        self.machine_kwargs = kwargs
         self.model_class = model_class
         self._validate(kwargs)
         try:
-            self.machine = Machine(model=None, **kwargs)
+            self.machine = FlowMachine(model=None, **{**kwargs, "transitions": copy.deepcopy(
+                self.transitions)})
         except Exception as exc:
             raise FlowError(f"{path}: transitions refused the flow: {exc}") from None
         self.triggers = {s: frozenset(self.machine.get_triggers(s)) for s in self.states}
-        self._factory = model_factory or model_class
+        self._factory: Callable[[Flow], FlowModel] = model_factory or model_class
         self._local = threading.local()
         #: called with (source, trigger, destination) for every transition taken (coverage)
         self.observer: Callable[[str, str, str], None] | None = None
 
-    # ---- validation -------------------------------------------------------------------------
+    # ---- expansion ----------------------------------------------------------------------------
     def _sources(self, t: dict[str, Any]) -> list[str]:
         src = t.get("source")
         return list(self.states) if src == "*" else _names(src)
 
+    def _check_names(self, transitions: list[dict[str, Any]]) -> None:
+        for i, t in enumerate(transitions):
+            label = f"transitions[{i}] ({t.get('trigger')} from {t.get('source')})"
+            dest = t.get("dest")
+            if dest not in (None, "=") and dest not in self.states:
+                raise FlowError(f"{self.path}: {label}: unknown destination state {dest!r}")
+            for s in self._sources(t):
+                if s not in self.states:
+                    raise FlowError(f"{self.path}: {label}: unknown source state {s!r}")
+
+    def _with_gate(self, transitions: list[dict[str, Any]],
+                   gate: dict[str, str] | None) -> list[dict[str, Any]]:
+        """A transition into a state that requires a verified caller becomes three: there when
+        verified; to `refused` when no retry is left; else to `start`, remembering the state.
+        `done` then leaves for the remembered state."""
+        gated = [s for s, st in self.states.items() if st.requires_verified]
+        if not gated:
+            return transitions
+        if not gate:
+            raise FlowError(f"{self.path}: states {', '.join(gated)} require a verified caller, "
+                            "but the flow has no `verification` section")
+        for key in ("refused", "start", "done"):
+            if gate[key] not in self.states:
+                raise FlowError(f"{self.path}: verification.{key}: unknown state {gate[key]!r}")
+        out: list[dict[str, Any]] = []
+        for t in transitions:
+            dest = t.get("dest")
+            if dest not in gated or t.get("source") == gate["done"]:
+                out.append(t)
+                continue
+            cond = _names(t.get("conditions"))
+            out.append({**t, "conditions": [gate["verified"], *cond]})
+            out.append({**t, "dest": gate["refused"], "unless": [gate["retry"],
+                        *_names(t.get("unless"))], "before": None, "after": None})
+            out.append({**t, "dest": gate["start"], "remember": dest, "before": None,
+                        "after": None})
+        out += [{"trigger": "next", "source": gate["done"], "dest": s, "when_target": s}
+                for s in gated]
+        return [{k: v for k, v in t.items() if v is not None} for t in out]
+
+    def _with_conventions(self, transitions: list[dict[str, Any]],
+                          conventions: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Each gathering state's own transitions, then the conventions it doesn't override: a
+        menu key it handles itself, or silence/invalid it always handles, is left out."""
+        added: list[dict[str, Any]] = []
+        for st in self.states.values():
+            if not st.gather or not st.conventions:
+                continue
+            own = [t for t in transitions if st.name in self._sources(t)]
+            handled = {t["trigger"] for t in own if t["trigger"].startswith("press_")}
+            always = {t["trigger"] for t in own
+                      if not t.get("conditions") and not t.get("unless")}
+            rules = [*(conventions.get("menu") or [] if st.gather == "menu" else []),
+                     *(conventions.get("gathering") or [])]
+            for rule in rules:
+                trig = rule["trigger"]
+                if trig in handled or trig in always:
+                    continue
+                dest = rule.get("dest")
+                if dest == st.name:  # 9 in the main menu: the main menu again
+                    dest = "="
+                added.append({**rule, "source": st.name, "dest": dest})
+        return transitions + added
+
+    # ---- validation -------------------------------------------------------------------------
     def _validate(self, kwargs: dict[str, Any]) -> None:
         where = str(self.path)
         if self.initial not in self.states:
@@ -141,16 +312,11 @@ class Flow:
         for raw in kwargs["states"]:
             for key in ("on_enter", "on_exit"):
                 used += [(n, f"state {raw['name']} {key}") for n in _names(raw.get(key))]
-        for i, t in enumerate(self.transitions):
-            label = f"transitions[{i}] ({t.get('trigger')} from {t.get('source')})"
+        self._check_names(self.transitions)
+        for t in self.transitions:
+            label = f"transition ({t.get('trigger')} from {t.get('source')})"
             for key in CALLBACK_KEYS:
                 used += [(n, f"{label} {key}") for n in _names(t.get(key))]
-            dest = t.get("dest")
-            if dest not in (None, "=") and dest not in self.states:
-                raise FlowError(f"{where}: {label}: unknown destination state {dest!r}")
-            for s in self._sources(t):
-                if s not in self.states:
-                    raise FlowError(f"{where}: {label}: unknown source state {s!r}")
             trig = t.get("trigger")
             if not isinstance(trig, str) or not (
                 trig in ENGINE_TRIGGERS or trig in KEY_TRIGGERS.values()
@@ -166,14 +332,25 @@ class Flow:
                 if not self.catalogue.has(pid):
                     raise FlowError(f"{where}: state {st.name}: unknown prompt id {pid!r}")
             if st.passes_through and not any(
-                t.get("trigger") == "next" and st.name in self._sources(t)
-                for t in self.transitions
+                t["trigger"] == "next" and st.name in self._sources(t) for t in self.transitions
             ):
                 raise FlowError(f"{where}: state {st.name} neither gathers, dials nor hangs up, "
                                 "and has no `next` transition")
+            for trigger in ("silence", "invalid") if st.gather else ():
+                if not self._handles(st.name, trigger):
+                    raise FlowError(
+                        f"{where}: state {st.name} gathers keys but can't handle {trigger}: "
+                        f"give it a `{trigger}` transition without conditions, or keep the "
+                        f"`conventions` for it")
         unreachable = set(self.states) - self.reachable()
         if unreachable:
             raise FlowError(f"{where}: unreachable states: {', '.join(sorted(unreachable))}")
+
+    def _handles(self, state: str, trigger: str) -> bool:
+        """A transition for `trigger` from `state` that always applies (no conditions)."""
+        return any(t["trigger"] == trigger and state in self._sources(t)
+                   and not any(t.get(k) for k in ("conditions", "unless", *GATE_FIELDS))
+                   for t in self.transitions)
 
     def edges(self) -> Iterable[tuple[str, str, str]]:
         """(source, trigger, destination) for every transition, wildcards expanded."""
@@ -195,58 +372,60 @@ class Flow:
         return seen
 
     # ---- stepping ---------------------------------------------------------------------------
-    def model(self) -> Any:
+    def model(self) -> FlowModel:
         """This thread's long-lived model (restoring state on it costs µs, add_model costs ms)."""
-        m = getattr(self._local, "model", None)
+        m: FlowModel | None = getattr(self._local, "model", None)
         if m is None:
-            m = self._factory()
+            m = self._factory(self)
             self.machine.add_model(m, initial=self.initial)
             self._local.model = m
         return m
 
-    def trigger_for(self, state: str, event: Event) -> str | None:
-        kind, value = event
+    def trigger_for(self, state: str, event: CallEvent) -> str | None:
         spec = self.states[state]
-        if kind == "silence":
+        if event.kind == "silence":
             return "silence" if spec.gather else None
-        if kind == "dialed":
+        if event.kind == "dialed":
             return "dialed" if spec.dial else None
-        if kind == "digits":
+        if event.kind == "digits":
             if spec.gather == "number":
                 return "entered"
             if spec.gather == "menu":
-                trig = KEY_TRIGGERS.get(value) if len(value) == 1 else None
+                trig = KEY_TRIGGERS.get(event.value) if len(event.value) == 1 else None
                 return trig if trig in self.triggers[state] else "invalid"
         return None
 
-    def run(self, model: Any, event: Event, max_hops: int = 20) -> None:
-        """Fire the event's trigger on a model whose state is restored; follow pass-throughs."""
+    def run(self, model: FlowModel, event: CallEvent, max_hops: int = 20) -> None:
+        """Fire the event's trigger on a model whose state is restored; follow pass-throughs.
+
+        The counters: a silence counts one more silence in a row (anything else ends the row);
+        an invalid entry one more invalid entry; any other transition taken clears it; both
+        start again in a new state.
+        """
         before = model.state
-        counters = model.counters()
-        if event[0] == "start":
-            self._enter(model, self.initial)
-            if self.observer:
-                self.observer("", "start", self.initial)
+        data = model.data
+        if event.kind == "start":
+            self.machine.set_state(self.initial, model=model)
+            self._observe("", "start", self.initial)
             self._speak_state(model)
         else:
             trig = self.trigger_for(before, event)
             if trig is None:
                 self._speak_state(model)  # nothing applies: say where the caller is again
             else:
-                counters["silences"] = counters["silences"] + 1 if trig == "silence" else 0
+                data.silences = data.silences + 1 if trig == "silence" else 0
                 if trig == "invalid":
-                    counters["invalids"] += 1
+                    data.invalids += 1
                 fired = trig in self.triggers[before] and model.trigger(trig)
                 if not fired and trig == "entered":
                     trig = "invalid"
-                    counters["invalids"] += 1
+                    data.invalids += 1
                     fired = model.trigger("invalid")
                 elif fired and trig not in ("invalid", "silence"):
-                    counters["invalids"] = 0
+                    data.invalids = 0
                 if not fired:
                     raise FlowError(f"{self.name}: no transition for {trig} in state {before}")
-                if self.observer:
-                    self.observer(before, trig, model.state)
+                self._observe(before, trig, model.state)
                 self._speak_state(model)
         hops = 0
         while self.states[model.state].passes_through:
@@ -254,30 +433,29 @@ class Flow:
             source = model.state
             if hops > max_hops or not model.trigger("next"):
                 raise FlowError(f"{self.name}: state {model.state} could not pass through")
-            if self.observer:
-                self.observer(source, "next", model.state)
+            self._observe(source, "next", model.state)
             self._speak_state(model)
         if model.state != before:
-            counters["silences"] = counters["invalids"] = 0
+            data.reset_counters()
 
-    def _enter(self, model: Any, state: str) -> None:
-        self.machine.set_state(state, model=model)
+    def _observe(self, source: str, trigger: str, dest: str) -> None:
+        if self.observer is not None:
+            self.observer(source, trigger, dest)
 
-    def _speak_state(self, model: Any) -> None:
+    def _speak_state(self, model: FlowModel) -> None:
         for pid in self.states[model.state].prompts:
             model.say(pid)
 
-    def instructions(self, model: Any, settings_timeouts: dict[str, int]) -> list[Instruction]:
+    def instructions(self, model: FlowModel, timeouts: dict[str, int]) -> list[Instruction]:
         """Wrap what was said with the state's way of waiting: Gather, Dial or Hangup."""
         spec = self.states[model.state]
         said: list[Instruction] = list(model.out)
+        prompts = tuple(i for i in said if isinstance(i, Say))
         if spec.gather == "menu":
-            prompts = tuple(i for i in said if isinstance(i, Say))
-            return [Gather(prompts, num_digits=1, timeout=settings_timeouts["menu"])]
+            return [Gather(prompts, num_digits=1, timeout=timeouts["menu"])]
         if spec.gather == "number":
-            prompts = tuple(i for i in said if isinstance(i, Say))
             return [Gather(prompts, num_digits=None, finish_on_key="#",
-                           timeout=settings_timeouts["number"])]
+                           timeout=timeouts["number"])]
         if spec.dial:
             return [*said, Dial(model.dial_number)]
         return [*said, Hangup()]

@@ -1,18 +1,24 @@
-"""The hotline engine: load prompts and flow once, then step one session per webhook."""
+"""The hotline: built once per process, it owns every turn of every call.
+
+A front end (the web adapter, a text phone, a SIP bridge) turns what it received into a
+`CallEvent` and calls `take_turn`; it gets back its own rendering of what to say and do.
+A turn is: load the call, replay an answer already given, claim the step, step the flow, save.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine as Database
+from sqlalchemy import Engine
 
 from ivr.data.storage import make_engine
-from ivr.engine.flow import Event, Flow
+from ivr.engine.flow import CallEvent, Flow
 from ivr.engine.instructions import Gather, Hangup, Instruction, Say
-from ivr.engine.model import Call, Services
-from ivr.engine.prompts import Catalogue
+from ivr.engine.model import CallModel, Services
+from ivr.engine.prompts import DEFAULT_LOCALE, Catalogue
 from ivr.engine.session import CallSession, SessionStore
 from ivr.resources import data_dir
 from ivr.settings import Settings
@@ -20,37 +26,133 @@ from ivr.settings import Settings
 log = logging.getLogger("ivr.engine")
 
 NUMBER_TIMEOUT = 8  # seconds between keys while typing an ID, card number or password
+ANSWER_WAIT_SECONDS = 12.0  # a duplicate waits for the first delivery (Twilio gives up at 15 s)
+
+#: a front end's rendering of instructions for step `step` of a call (e.g. TwiML)
+Render = Callable[[Sequence[Instruction], int], str]
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Engine:
-    """Everything a webhook needs, built once per process: flow, catalogue, store."""
+class Hotline:
+    """Everything a turn needs, built once per process: flow, catalogue, session store."""
 
-    def __init__(self, settings: Settings, *, db: Database | None = None,
+    def __init__(self, settings: Settings, *, db: Engine | None = None,
                  now: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
+        self.now = now or _utcnow
         self.db = db or make_engine(settings.database_url)
         self.catalogue = Catalogue.load(data_dir("prompts"), liang=settings.zh_liang)
-        self.services = Services(self.db, settings, self.catalogue, now or _utcnow, {})
-        self.flow = Flow(data_dir("state_machines") / "hotline.yaml", Call, self.catalogue,
-                         model_factory=lambda: Call(self.services))
-        self.services.states = self.flow.states
-        self.store = SessionStore(self.db)
+        services = Services(self.db, settings, self.now)
+        self.flow = Flow(data_dir("state_machines") / "hotline.yaml", CallModel, self.catalogue,
+                         model_factory=lambda flow: CallModel(flow, services))
+        self.store = SessionStore(self.db, self.now)
         self.timeouts = {"menu": settings.gather_timeout, "number": NUMBER_TIMEOUT}
 
-    def new_session(self, call_sid: str, caller: str) -> CallSession:
-        return CallSession(call_sid, caller, self.flow.initial)
+    # ---- the turn -----------------------------------------------------------------------------
+    def take_turn(self, call_sid: str, step: int, event: CallEvent, *, caller: str,
+                  render: Render) -> str:
+        """Answer one webhook of a call: `step` is the step the request answers (0 for the
+        start). A retry or a stale request gets the answer already given; a call that has
+        ended, a hang-up; any failure, an apology — never an exception."""
+        if not call_sid:
+            log.warning("webhook without CallSid")
+            return render(self.apology_goodbye(), 0)
+        try:
+            session = self.store.load(call_sid)
+        except Exception:
+            log.exception("call=%s session store unavailable", call_sid)
+            return render(self.apology_goodbye(), 0)
+        if session is None:
+            if event.kind != "start":
+                log.warning("call=%s unknown call", call_sid)
+                return render(self.apology_goodbye(), 0)
+            return self._first_turn(CallSession(call_sid, caller, self.flow.initial), event,
+                                    render)
+        if event.kind == "start" or step != session.step:
+            # a retry or a stale request: the same answer, no change
+            return self._stored_answer(session) or render(self.apology_goodbye(), 0)
+        if session.ended:
+            return render([Hangup()], session.step)
+        return self._next_turn(session, event, render)
 
-    def step(self, session: CallSession, event: Event) -> list[Instruction]:
+    def _first_turn(self, session: CallSession, event: CallEvent, render: Render) -> str:
+        body = self._step(session, event, render)
+        try:
+            created = self.store.create(session)
+        except Exception:
+            log.exception("call=%s could not save the session", session.call_sid)
+            return render(self.apology_goodbye(), 0)
+        if not created:  # another worker created this same call first: give its answer
+            other = self.store.load(session.call_sid)
+            return (self._stored_answer(other) if other else None) or body
+        self._log(session, event)
+        return body
+
+    def _next_turn(self, session: CallSession, event: CallEvent, render: Render) -> str:
+        expected = session.step
+        locale = session.data.lang
+        try:
+            # claim this step before anything with an effect (a password check): a duplicate
+            # delivered to another worker meanwhile waits for our answer instead of counting
+            if not self.store.claim(session.call_sid, expected):
+                other = self.store.load(session.call_sid)
+                stored = self._stored_answer(other) if other else None
+                return stored or render(self.apology_goodbye(locale), 0)
+            body = self._step(session, event, render)
+            saved = self.store.save(session, session.step)
+        except Exception:
+            log.exception("call=%s session store unavailable", session.call_sid)
+            return render(self.apology_goodbye(locale), 0)
+        if not saved:
+            other = self.store.load(session.call_sid)
+            return (self._stored_answer(other) if other else None) or body
+        self._log(session, event)
+        return body
+
+    def _step(self, session: CallSession, event: CallEvent, render: Render) -> str:
+        """Step the flow (a failure: an apology and the main menu), render, keep the answer."""
+        try:
+            instructions = self.step(session, event)
+        except Exception:
+            log.exception("call=%s failed in state %s on %s", session.call_sid, session.state,
+                          event.kind)
+            instructions = self.recover(session)
+        session.step += 1
+        session.last_response = render(instructions, session.step)
+        session.ended = bool(instructions) and isinstance(instructions[-1], Hangup)
+        return session.last_response
+
+    def _stored_answer(self, session: CallSession) -> str | None:
+        """The answer already given for the session's last step, waiting while it is made."""
+        deadline = time.monotonic() + ANSWER_WAIT_SECONDS
+        current: CallSession | None = session
+        while current is not None and not current.last_response and time.monotonic() < deadline:
+            time.sleep(0.02)
+            current = self.store.load(session.call_sid)
+        return current.last_response if current and current.last_response else None
+
+    @staticmethod
+    def _log(session: CallSession, event: CallEvent) -> None:
+        # keys are logged by count only: they may be a password, or an ID number
+        what = f"{len(event.value)} keys" if event.kind == "digits" else event.value or "-"
+        log.info("call=%s %s -> %s (%s)", session.call_sid, event.kind, session.state, what)
+
+    def end_call(self, call_sid: str, render: Render) -> None:
+        """The call is over (Twilio's status callback): forget its data, keep a hang-up."""
+        try:
+            self.store.end(call_sid, render([Hangup()], 0))
+        except Exception:
+            log.exception("call=%s could not close the session", call_sid)
+
+    # ---- one step of the flow -----------------------------------------------------------------
+    def step(self, session: CallSession, event: CallEvent) -> list[Instruction]:
         """Advance `session` by one event; mutates it and returns what to say and do."""
         model = self.flow.model()
-        kind, value = event
-        model.begin(session, digits=value if kind == "digits" else "",
-                    dial_status=value if kind == "dialed" else "")
-        if kind != "start":
+        model.begin(session, event)
+        if event.kind != "start":
             self.flow.machine.set_state(session.state, model=model)
         self.flow.run(model, event)
         session.state = model.state
@@ -62,12 +164,12 @@ class Engine:
 
     def recover(self, session: CallSession) -> list[Instruction]:
         """After a failure: apologise and offer the main menu again (state reset to main)."""
-        locale = str(session.data.get("lang", "zh-CN"))
+        locale = session.data.lang
         session.state = "main"
-        session.data["counters"] = {"silences": 0, "invalids": 0}
+        session.data.reset_counters()
         prompts = (self._say("system_busy", locale), self._say("main_menu", locale))
         return [Gather(prompts, num_digits=1, timeout=self.timeouts["menu"])]
 
-    def apology_goodbye(self, locale: str = "zh-CN") -> list[Instruction]:
+    def apology_goodbye(self, locale: str = DEFAULT_LOCALE) -> list[Instruction]:
         """When nothing can be stored: apologise, say goodbye, hang up."""
         return [self._say("system_busy", locale), self._say("goodbye", locale), Hangup()]

@@ -20,17 +20,13 @@ from ivr.domain import accounts
 from ivr.domain.accounts import PasswordCheck, Person
 from ivr.domain.identity import from_keypad, parse_id_number
 from ivr.domain.policy import Region
-from ivr.engine.instructions import Instruction, Say
-from ivr.engine.prompts import Catalogue
+from ivr.engine.flow import CallEvent, Flow, FlowModel
 from ivr.engine.session import CallSession
 from ivr.errors import InvalidIdNumber
 from ivr.settings import Settings
 
 log = logging.getLogger("ivr.hotline")
 
-MAX_SILENCES = 3
-MAX_INVALIDS = 3
-MAX_PASSWORD_FAILURES = 3
 ATTEMPT_WINDOW_SECONDS = 3600
 
 
@@ -43,15 +39,13 @@ _FORGET_ATTEMPTS = delete(verify_attempts).where(
     verify_attempts.c.at < bindparam("p_before", type_=verify_attempts.c.at.type))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
-    """What callbacks may use: the database, settings, the catalogue and an injectable clock."""
+    """What callbacks may use besides the flow: the database, settings and the clock."""
 
     db: Engine
     settings: Settings
-    catalogue: Catalogue
     now: Callable[[], datetime]
-    states: dict[str, Any]  # StateSpec by name (for per-state invalid prompts)
 
 
 def _plural(prompt_id: str, count: int) -> str:
@@ -59,55 +53,29 @@ def _plural(prompt_id: str, count: int) -> str:
     return f"{prompt_id}_one" if count == 1 else prompt_id
 
 
-class _Step:
-    """Per-webhook memo: results computed once even if several conditions ask."""
+class CallModel(FlowModel):
+    """The hotline's call as the state machine sees it: the conditions and callbacks the flow
+    names. One per thread, long-lived; `begin` restores a call on it for one turn."""
 
-    def __init__(self) -> None:
-        self.memo: dict[str, Any] = {}
-
-
-class Call:
-    """One call as the state machine sees it; the machine sets `state` and the trigger methods."""
-
-    state: str
-    trigger: Callable[..., bool]
-
-    def __init__(self, services: Services) -> None:
+    def __init__(self, flow: Flow, services: Services) -> None:
+        super().__init__(flow)
         self.services = services
-        self.session = CallSession("", "", "")
-        self.out: list[Instruction] = []
+        self.caller = ""
+        self.call_sid = ""
         self.digits = ""
         self.dial_status = ""
-        self._step = _Step()
+        self._memo_values: dict[str, Any] = {}
 
-    # ---- engine interface -------------------------------------------------------------------
-    def begin(self, session: CallSession, digits: str = "", dial_status: str = "") -> None:
-        self.session, self.digits, self.dial_status = session, digits, dial_status
-        self.out = []
-        self._step = _Step()
-        self.session.data.setdefault("lang", "zh-CN")
-        self.session.data.setdefault("counters", {"silences": 0, "invalids": 0})
-        self.session.data.setdefault("values", {})
-
-    def counters(self) -> dict[str, int]:
-        counters: dict[str, int] = self.session.data["counters"]
-        return counters
-
-    @property
-    def data(self) -> dict[str, Any]:
-        return self.session.data
-
-    @property
-    def lang(self) -> str:
-        return str(self.data["lang"])
-
-    def say(self, prompt_id: str, **values: Any) -> None:
-        merged = {**self.data["values"], **values}
-        text, locale = self.services.catalogue.render(prompt_id, self.lang, merged)
-        self.out.append(Say(text, locale))
+    def begin(self, session: CallSession, event: CallEvent) -> None:
+        """Take `session` for one turn: its data, the event's keys or transfer status."""
+        super().begin(session, event)
+        self.caller, self.call_sid = session.caller, session.call_sid
+        self.digits = event.value if event.kind == "digits" else ""
+        self.dial_status = event.value if event.kind == "dialed" else ""
+        self._memo_values = {}
 
     def word(self, group: str, key: str) -> str:
-        return self.services.catalogue.word(group, key, self.lang)
+        return self.flow.catalogue.word(group, key, self.data.lang)
 
     @property
     def dial_number(self) -> str:
@@ -122,33 +90,17 @@ class Call:
         return region
 
     def _memo(self, key: str, compute: Callable[[], Any]) -> Any:
-        if key not in self._step.memo:
-            self._step.memo[key] = compute()
-        return self._step.memo[key]
+        """Per turn: computed once even if several conditions ask."""
+        if key not in self._memo_values:
+            self._memo_values[key] = compute()
+        return self._memo_values[key]
 
     # ---- language ---------------------------------------------------------------------------
     def use_zh(self) -> None:
-        self.data["lang"] = "zh-CN"
+        self.data.lang = "zh-CN"
 
     def use_en(self) -> None:
-        self.data["lang"] = "en-US"
-
-    # ---- no input, invalid input ------------------------------------------------------------
-    def say_no_input(self) -> None:
-        self.say("no_input")
-
-    def say_invalid(self) -> None:
-        spec = self.services.states[self.state]
-        self.say(spec.invalid_prompt or "invalid_input")
-
-    def say_too_many_invalid(self) -> None:
-        self.say("too_many_invalid")
-
-    def silence_under_limit(self) -> bool:
-        return self.counters()["silences"] < MAX_SILENCES
-
-    def invalid_under_limit(self) -> bool:
-        return self.counters()["invalids"] < MAX_INVALIDS
+        self.data.lang = "en-US"
 
     # ---- agent ------------------------------------------------------------------------------
     def agent_available(self) -> bool:
@@ -162,14 +114,14 @@ class Call:
         days_of: dict[str, frozenset[int]] = {}
         for s in self.region.shifts:  # "周一至周五9:00至12:00、13:00至17:00"
             by_days.setdefault(s.days_spec, []).append(
-                self.services.catalogue.render("agent_shift", self.lang, {
+                self.flow.catalogue.render("agent_shift", self.data.lang, {
                     "start": s.start.strftime("%H:%M").lstrip("0"),
                     "end": s.end.strftime("%H:%M").lstrip("0"),
                 })[0])
             days_of[s.days_spec] = s.days
         sep = self.word("punct", "list")
         shifts = [
-            self.services.catalogue.render("agent_days", self.lang, {
+            self.flow.catalogue.render("agent_days", self.data.lang, {
                 "days": self._days_words(spec, days_of[spec]), "times": sep.join(times),
             })[0]
             for spec, times in by_days.items()
@@ -177,8 +129,8 @@ class Call:
         self.say("agent_closed", hours=self.word("punct", "list_major").join(shifts))
 
     def _days_words(self, spec: str, days: frozenset[int]) -> str:
-        catalogue = self.services.catalogue
-        if f"days.{spec}" in catalogue.words[self.lang]:
+        catalogue = self.flow.catalogue
+        if f"days.{spec}" in catalogue.words[self.data.lang]:
             return self.word("days", spec)
         names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
         return self.word("punct", "list").join(self.word("days", names[d]) for d in sorted(days))
@@ -191,25 +143,7 @@ class Call:
 
     # ---- verification -----------------------------------------------------------------------
     def already_verified(self) -> bool:
-        return bool(self.data.get("verified"))
-
-    def want_balance(self) -> None:
-        self.data["target"] = "balance"
-
-    def want_pool(self) -> None:
-        self.data["target"] = "pool"
-
-    def want_transactions(self) -> None:
-        self.data["target"] = "transactions"
-
-    def target_is_balance(self) -> bool:
-        return self.data.get("target") == "balance"
-
-    def target_is_pool(self) -> bool:
-        return self.data.get("target") == "pool"
-
-    def target_is_transactions(self) -> bool:
-        return self.data.get("target") == "transactions"
+        return bool(self.data.verified)
 
     def _parsed_id(self) -> str | None:
         def parse() -> str | None:
@@ -226,9 +160,9 @@ class Call:
     def remember_id(self) -> None:
         id_number = self._parsed_id()
         assert id_number is not None
-        self.data["pending"] = id_number
+        self.data.pending = id_number
         # read back what the caller typed (a legacy 15-digit number has no check character)
-        self.data["values"]["last4"] = from_keypad(self.digits)[-4:]
+        self.data.values["last4"] = from_keypad(self.digits)[-4:]
 
     def _card_matches(self) -> list[Person]:
         def lookup() -> list[Person]:
@@ -250,13 +184,13 @@ class Call:
     def remember_card(self) -> None:
         matches = self._card_matches()
         # an unknown card goes on to the password all the same: same answer as a wrong password
-        self.data["pending"] = matches[0].id_number if matches else None
+        self.data.pending = matches[0].id_number if matches else None
 
     def _attempts_in_window(self) -> int:
         since = self.services.now().timestamp() - ATTEMPT_WINDOW_SECONDS
         with self.services.db.connect() as conn:
             return int(conn.execute(
-                _COUNT_ATTEMPTS, {"p_caller": self.session.caller, "p_since": since}
+                _COUNT_ATTEMPTS, {"p_caller": self.caller, "p_since": since}
             ).scalar_one())
 
     def over_attempt_limit(self) -> bool:
@@ -268,15 +202,15 @@ class Call:
         def check() -> PasswordCheck:
             now = self.services.now().timestamp()
             with self.services.db.begin() as conn:
-                conn.execute(_RECORD_ATTEMPT, {"caller": self.session.caller, "at": now})
+                conn.execute(_RECORD_ATTEMPT, {"caller": self.caller, "at": now})
                 conn.execute(_FORGET_ATTEMPTS, {"p_before": now - ATTEMPT_WINDOW_SECONDS})
             result = accounts.check_password(
-                self.services.db, self.data.get("pending"), self.digits,
+                self.services.db, self.data.pending, self.digits,
                 self.region.lockout_after,
             )
             if result is not PasswordCheck.OK:
-                self.data["password_failures"] = self.data.get("password_failures", 0) + 1
-            log.info("verification %s call=%s", result.value, self.session.call_sid)
+                self.data.password_failures += 1
+            log.info("verification %s call=%s", result.value, self.call_sid)
             return result
         result: PasswordCheck = self._memo("password", check)
         return result
@@ -288,21 +222,21 @@ class Call:
         return self._password_check() in (PasswordCheck.LOCKED, PasswordCheck.NOW_LOCKED)
 
     def may_retry(self) -> bool:
-        return int(self.data.get("password_failures", 0)) < MAX_PASSWORD_FAILURES
+        return self.data.password_failures < self.flow.limits.password_failures
 
     def mark_verified(self) -> None:
-        self.data["verified"] = self.data.pop("pending")
-        self.data["values"].pop("last4", None)
+        self.data.verified, self.data.pending = self.data.pending, None
+        self.data.values.pop("last4", None)
 
     def forget_pending(self) -> None:
-        self.data.pop("pending", None)
-        self.data["values"].pop("last4", None)
+        self.data.pending = None
+        self.data.values.pop("last4", None)
 
     # ---- results ----------------------------------------------------------------------------
     def _me(self) -> Person:
         def load() -> Person:
             with self.services.db.connect() as conn:
-                person = accounts.find_person(conn, self.data["verified"])
+                person = accounts.find_person(conn, self.data.verified or "")
             if person is None:  # removed since verification: treat as a system error
                 raise LookupError("verified person no longer in the data")
             return person

@@ -17,6 +17,8 @@ from ivr.errors import FlowError
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 LOCALES = ("zh-CN", "en-US")
+#: the language of a call until the caller chooses another
+DEFAULT_LOCALE = LOCALES[0]
 
 
 def _format_value(value: Any, spec: str, locale: str, liang: bool) -> str:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ivr.data.storage import sessions
+from ivr.engine.calldata import CallData
 
 #: Ended calls are kept this long (replayed webhooks of an ended call change nothing), then purged.
 KEEP_ENDED_SECONDS = 7 * 24 * 3600
@@ -54,7 +55,7 @@ class CallSession:
     caller: str
     state: str
     step: int = 0
-    data: dict[str, Any] = field(default_factory=dict)
+    data: CallData = field(default_factory=CallData)
     last_response: str = ""
     ended: bool = False
 
@@ -62,16 +63,20 @@ class CallSession:
 class SessionStore:
     """Load and save sessions; saving is conditional on the step, so a duplicate can't win twice."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
         self.engine = engine
+        self._now = now
+
+    def _time(self) -> float:
+        return self._now().timestamp()
 
     def load(self, call_sid: str) -> CallSession | None:
         with self.engine.connect() as conn:
             row = conn.execute(_LOAD, {"p_sid": call_sid}).first()
         if row is None:
             return None
-        return CallSession(call_sid, row.caller, row.state, row.step, json.loads(row.data),
-                           row.last_response, bool(row.ended))
+        return CallSession(call_sid, row.caller, row.state, row.step,
+                           CallData.from_json(row.data), row.last_response, bool(row.ended))
 
     def create(self, session: CallSession) -> bool:
         """Insert a new call; False when another worker created it first."""
@@ -80,9 +85,9 @@ class SessionStore:
                 conn.execute(_CREATE, {
                     "call_sid": session.call_sid, "caller": session.caller,
                     "state": session.state, "step": session.step,
-                    "data": json.dumps(session.data, ensure_ascii=False),
+                    "data": session.data.to_json(),
                     "last_response": session.last_response, "ended": session.ended,
-                    "updated_at": time.time(),
+                    "updated_at": self._time(),
                 })
         except IntegrityError:
             return False
@@ -95,7 +100,7 @@ class SessionStore:
         """
         with self.engine.begin() as conn:
             result = conn.execute(_CLAIM, {"p_sid": call_sid, "p_expected": step,
-                                           "p_step": step + 1, "p_now": time.time()})
+                                           "p_step": step + 1, "p_now": self._time()})
             return result.rowcount == 1
 
     def save(self, session: CallSession, expected_step: int) -> bool:
@@ -104,16 +109,16 @@ class SessionStore:
             result = conn.execute(_SAVE, {
                 "p_sid": session.call_sid, "p_expected": expected_step,
                 "p_state": session.state, "p_step": session.step,
-                "p_data": json.dumps(session.data, ensure_ascii=False),
+                "p_data": session.data.to_json(),
                 "p_last_response": session.last_response, "p_ended": session.ended,
-                "p_now": time.time(),
+                "p_now": self._time(),
             })
             return result.rowcount == 1
 
     def end(self, call_sid: str, final_answer: str) -> bool:
         """Close a call: forget its data (the verified person), keep the row against replays,
         which get `final_answer` from now on."""
-        now = time.time()
+        now = self._time()
         with self.engine.begin() as conn:
             result = conn.execute(_END, {"p_sid": call_sid, "p_last_response": final_answer,
                                          "p_now": now})

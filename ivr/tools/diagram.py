@@ -153,6 +153,8 @@ def expand(flow: Flow) -> list[Edge]:
     guarded: set[tuple[str, str]] = set()  # (state, trigger) with a guarded transition so far
     for t in flow.transitions:
         conds = _names(t.get("conditions")) + [f"not {u}" for u in _names(t.get("unless"))]
+        if t.get("when_target"):  # leaving verification for where the caller was going
+            conds.insert(0, f"going to {t['when_target']}")
         dest = t.get("dest")
         for s in _sources(flow, t):
             key = (s, str(t["trigger"]))
@@ -385,11 +387,11 @@ def embedded_fingerprint(svg: str) -> str | None:
 
 def load_flow(path: Path | None = None) -> Flow:
     """The flow at `path` (default: the hotline flow the server runs)."""
-    from ivr.engine.model import Call
+    from ivr.engine.model import CallModel
     from ivr.engine.prompts import Catalogue
     from ivr.resources import data_dir
 
-    return Flow(path or data_dir("state_machines") / "hotline.yaml", Call,
+    return Flow(path or data_dir("state_machines") / "hotline.yaml", CallModel,
                 Catalogue.load(data_dir("prompts")))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response
 
 from ivr.data.storage import ensure_schema
-from ivr.engine.hotline import Engine
+from ivr.engine.hotline import Hotline
 from ivr.settings import Settings
 from ivr.web import twiml
 from ivr.web.voice import bp
@@ -30,7 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config)
     app.config["TWILIO_AUTH_TOKEN"] = settings.auth_token
     app.config["IVR_PUBLIC_URL"] = (settings.public_url or "").rstrip("/") or None
-    engine = Engine(settings, now=config.get("NOW"))
+    engine = Hotline(settings, now=config.get("NOW"))
     try:
         ensure_schema(engine.db)
     except Exception as exc:  # keep serving: every call will hear the apology

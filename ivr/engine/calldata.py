@@ -1,0 +1,38 @@
+"""What a call remembers between webhooks: typed, and stored as JSON with the session."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ivr.engine.prompts import DEFAULT_LOCALE
+
+
+@dataclass
+class CallData:
+    """A call's data. Personal data (`pending`, `verified`) is forgotten when the call ends."""
+
+    lang: str = DEFAULT_LOCALE
+    silences: int = 0  # in a row, in the current state
+    invalids: int = 0  # in a row, in the current state
+    password_failures: int = 0  # in this call
+    target: str | None = None  # the state a caller in verification is going to
+    pending: str | None = None  # the ID number being verified
+    verified: str | None = None  # the verified caller's ID number
+    values: dict[str, str] = field(default_factory=dict)  # prompt values kept across turns
+
+    def reset_counters(self) -> None:
+        self.silences = self.invalids = 0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> CallData:
+        """The stored data; keys it doesn't know (an older version's) are left out."""
+        raw: Any = json.loads(text) if text else {}
+        if not isinstance(raw, dict):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
