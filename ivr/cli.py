@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
@@ -95,8 +96,8 @@ def import_cmd(ctx: click.Context, file: Path) -> None:
 
 
 @main.command()
-@click.option("--people", "people", type=click.IntRange(min=0), default=None,
-              help="instead of the bundled demo: generate N synthetic people")
+@click.option("--people", "people", type=click.IntRange(min=1), default=None,
+              help="instead of the bundled demo: generate N synthetic people (N >= 1)")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="with --people: the same seed gives the same people and passwords")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -107,9 +108,10 @@ def demo(ctx: click.Context, people: int | None, seed: int, output: Path | None)
     from .resources import demo_dataset
 
     if people is None:
-        if output is not None:
-            err.print("[red]error:[/] --output needs --people")
-            sys.exit(2)
+        for name in ("seed", "output"):
+            if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT):
+                err.print(f"[red]error:[/] --{name} needs --people")
+                sys.exit(2)
         run_import(_settings(ctx), demo_dataset())
         return
     run_synthetic(_settings(ctx), people, seed, output)

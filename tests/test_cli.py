@@ -89,3 +89,60 @@ def test_graph_needs_an_output() -> None:
     result = CliRunner().invoke(cli, ["graph"])
     assert result.exit_code == 2
     assert "--output" in result.output
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+def _people_in(url: str) -> int:
+    from ivr.accounts import count_people
+    from ivr.storage import ensure_schema, make_engine
+
+    engine = make_engine(url)
+    try:
+        ensure_schema(engine)
+        with engine.connect() as conn:
+            return count_people(conn)
+    finally:
+        engine.dispose()
+
+
+def test_demo_refuses_zero_people(tmp_path: Path) -> None:
+    """Bug: `demo --people 0` imported nobody and then suggested `load --people 0`, which
+    `load` refuses."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    result = CliRunner().invoke(cli, ["--database-url", url, "demo", "--people", "0"])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--people'" in result.output
+    assert "0 is not in the range x>=1" in result.output
+    assert "load --people" not in result.output
+    assert _people_in(url) == 0
+
+
+@pytest.mark.parametrize("seed", ["5", "0"])
+def test_demo_seed_without_people_is_refused(tmp_path: Path, seed: str) -> None:
+    """Bug: `demo --seed 5` imported the bundled people and ignored the seed without a word."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    result = CliRunner().invoke(cli, ["--database-url", url, "demo", "--seed", seed])
+    assert result.exit_code == 2, result.output
+    assert "error: --seed needs --people" in result.stderr
+    assert "imported" not in result.output
+    assert _people_in(url) == 0
+
+
+def test_demo_output_without_people_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--database-url", f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                                      "demo", "-o", str(tmp_path / "x.json")])
+    assert result.exit_code == 2, result.output
+    assert "error: --output needs --people" in result.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_demo_with_people_and_seed_generates_them(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    result = CliRunner().invoke(cli, ["--database-url", url, "demo", "--people", "3",
+                                      "--seed", "5"], env={"IVR_SCRYPT_N": "16"})
+    assert result.exit_code == 0, result.output
+    assert "imported 3 people" in result.stdout
+    assert "ivr12333 load --people 3 --seed 5" in " ".join(result.stdout.split())
+    assert _people_in(url) == 3
