@@ -261,6 +261,10 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
 
     from . import loadgen
 
+    if people is None and ctx.get_parameter_source("seed") not in (None, ParameterSource.DEFAULT):
+        err.print("[red]error:[/] --seed needs --people")
+        sys.exit(2)
+    concurrency = min(concurrency, calls)  # no more callers than calls
     settings = _settings(ctx)
     transport: Any
     if url is None:

@@ -135,3 +135,24 @@ def test_load_against_a_url(live_url: str) -> None:
                                      "--calls", "2", "--concurrency", "2"])
     assert wrong.exit_code == 1
     assert "0 completed, 2 errors" in wrong.output
+
+
+def test_load_shows_the_concurrency_it_uses(db_url: str) -> None:
+    """Bug: `load --calls 2` said `2 calls, 4 at a time` (the default concurrency)."""
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "2"])
+    assert result.exit_code == 0, result.output
+    assert "2 calls, 2 at a time, to in-process" in result.stderr
+    assert "2 completed, 0 errors" in result.stdout
+    more = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "5",
+                                    "--concurrency", "3"])
+    assert more.exit_code == 0, more.output
+    assert "5 calls, 3 at a time, to in-process" in more.stderr
+
+
+def test_load_seed_without_people_is_refused(db_url: str) -> None:
+    """The seed only picks synthetic people: without --people it would be ignored."""
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "1",
+                                      "--seed", "5"])
+    assert result.exit_code == 2, result.output
+    assert "error: --seed needs --people" in result.stderr
+    assert "calls in" not in result.output
