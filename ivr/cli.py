@@ -158,8 +158,13 @@ def unlock(ctx: click.Context, id_number: str) -> None:
     except InvalidIdNumber as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(1)
-    if accounts.unlock(_engine(_settings(ctx)), ident.value):
+    result = accounts.unlock(_engine(_settings(ctx)), ident.value)
+    if result.outcome is accounts.Unlock.UNLOCKED:
         out.print(f"unlocked {ident.masked}", highlight=False)
+    elif result.outcome is accounts.Unlock.NOT_LOCKED:
+        n = result.failed_attempts
+        cleared = f" ({n} failed attempt{'s' * (n != 1)} cleared)" if n else ""
+        out.print(f"{ident.masked} was not locked{cleared}", highlight=False)
     else:
         err.print(f"[red]error:[/] nobody with ID number {mask_id_number(ident.value)}",
                   highlight=False)

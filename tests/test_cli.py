@@ -146,3 +146,72 @@ def test_demo_with_people_and_seed_generates_them(tmp_path: Path) -> None:
     assert "imported 3 people" in result.stdout
     assert "ivr12333 load --people 3 --seed 5" in " ".join(result.stdout.split())
     assert _people_in(url) == 3
+
+
+# --- unlock ------------------------------------------------------------------------------------
+
+JIANGUO = "450102197503150013"  # a demo person
+
+
+def _lock_state(url: str, id_number: str) -> tuple[int, bool]:
+    from sqlalchemy import select
+
+    from ivr.storage import make_engine, people
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(people.c.failed_attempts, people.c.locked)
+                               .where(people.c.id_number == id_number)).one()
+            return row[0], bool(row[1])
+    finally:
+        engine.dispose()
+
+
+def _wrong_passwords(url: str, id_number: str, n: int) -> None:
+    from ivr.accounts import check_password
+    from ivr.storage import make_engine
+
+    engine = make_engine(url)
+    try:
+        for _ in range(n):
+            check_password(engine, id_number, "000000", 3)
+    finally:
+        engine.dispose()
+
+
+def test_unlock_of_someone_not_locked_says_so(db_url: str) -> None:
+    """Bug: `unlock` said "unlocked" for a person who was not locked."""
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "unlock", JIANGUO])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"{'*' * 14}0013 was not locked"
+    assert "unlocked" not in result.output
+
+
+def test_unlock_of_someone_not_locked_clears_their_failed_attempts(db_url: str) -> None:
+    _wrong_passwords(db_url, JIANGUO, 2)
+    assert _lock_state(db_url, JIANGUO) == (2, False)
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "unlock", JIANGUO])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (f"{'*' * 14}0013 was not locked "
+                                     "(2 failed attempts cleared)")
+    assert _lock_state(db_url, JIANGUO) == (0, False)
+
+
+def test_unlock_of_a_locked_person_unlocks_them(db_url: str) -> None:
+    _wrong_passwords(db_url, JIANGUO, 3)
+    assert _lock_state(db_url, JIANGUO) == (3, True)
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "unlock", JIANGUO])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"unlocked {'*' * 14}0013"
+    assert _lock_state(db_url, JIANGUO) == (0, False)
+    again = CliRunner().invoke(cli, ["--database-url", db_url, "unlock", JIANGUO])
+    assert again.stdout.strip() == f"{'*' * 14}0013 was not locked"
+
+
+def test_unlock_of_nobody_exits_1(db_url: str) -> None:
+    stranger = "450102197503150021"
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "unlock", stranger])
+    assert result.exit_code == 1, result.output
+    assert f"error: nobody with ID number {'*' * 14}0021" in result.stderr
+    assert stranger not in result.output
