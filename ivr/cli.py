@@ -15,8 +15,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from .config import Settings
 from .errors import DatasetError, InvalidIdNumber, StorageError
 
-err = Console(stderr=True)
-out = Console()
+
+class _Console(Console):
+    """rich's Console, wrapping lines at its width only on a terminal.
+
+    Elsewhere (a pipe, a file, a CI log) rich assumes 80 columns and would break a long message
+    over two lines; there each message stays on one line, for the reader's viewer to wrap.
+    """
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
+        if soft_wrap is None:
+            soft_wrap = not self.is_terminal
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+
+err = _Console(stderr=True)
+out = _Console()
 
 
 def _settings(ctx: click.Context) -> Settings:

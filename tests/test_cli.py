@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -215,3 +217,36 @@ def test_unlock_of_nobody_exits_1(db_url: str) -> None:
     assert result.exit_code == 1, result.output
     assert f"error: nobody with ID number {'*' * 14}0021" in result.stderr
     assert stranger not in result.output
+
+
+# --- output in a log or a pipe -----------------------------------------------------------------
+
+
+def _demo_data() -> dict[str, Any]:
+    from ivr.resources import demo_dataset
+
+    data: dict[str, Any] = json.loads(demo_dataset().read_text("utf-8"))
+    return data
+
+
+def test_messages_are_not_wrapped_when_the_output_is_not_a_terminal(tmp_path: Path) -> None:
+    """Bug: rich wraps at 80 columns when the output is not a terminal, so a CI log showed
+    `... has a wrong check` and `character.` on two lines."""
+    data = _demo_data()
+    data["people"][8]["id_number"] = data["people"][8]["id_number"][:-1] + "8"  # wrong check
+    data["bindings"].append({"funder": "450107199009090132", "member": "450107198811110263",
+                             "relationship": "spouse", "since": "2025-01-01"})
+    bad = tmp_path / ("a-folder-name-long-enough-to-push-the-first-line-past-80-columns" * 2)
+    bad.mkdir()
+    bad = bad / "people.json"
+    bad.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--database-url", f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                                      "import", str(bad)], env={"COLUMNS": "80"})
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert f"{bad}: not imported, nothing changed. 2 record(s) break the rules:" in lines
+    assert ("  people[8]: id_number: ID number **************0218 has a wrong check "
+            "character.") in lines
+    assert ("  bindings[5] (**************0132 -> **************0263): the funder must be an "
+            "active employee-scheme person") in lines
+    assert len(lines) == 3
