@@ -247,6 +247,24 @@ def test_messages_are_not_wrapped_when_the_output_is_not_a_terminal(tmp_path: Pa
     assert f"{bad}: not imported, nothing changed. 2 record(s) break the rules:" in lines
     assert ("  people[8]: id_number: ID number **************0218 has a wrong check "
             "character.") in lines
-    assert ("  bindings[5] (**************0132 -> **************0263): the funder must be an "
+    assert ("  bindings[5] (**************0132 -> **************0263): funder: must be an "
             "active employee-scheme person") in lines
     assert len(lines) == 3
+
+
+def test_import_errors_name_the_record_and_the_field(tmp_path: Path) -> None:
+    """Bug: `account: must be a decimal string` did not say which of the account's fields."""
+    data = _demo_data()
+    data["people"][6]["account"]["balance"] = 1234.56
+    data["people"][7]["account"]["as_of"] = data["people"][7]["id_number"]
+    bad = tmp_path / "people.json"
+    bad.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--database-url", f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                                      "import", str(bad)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[1:] == [
+        "  people[6] (**************0263): account.balance: must be a decimal string with at "
+        'most 2 places, e.g. "12.50"',
+        "  people[7] (**************002X): account.as_of: must be a date string YYYY-MM-DD",
+    ]
+    assert data["people"][7]["id_number"] not in result.output
