@@ -147,8 +147,8 @@ def _records(data: dict[str, Any], key: str, ck: _Checker) -> list[Any]:
 
 
 def _person_rows(items: list[Any], region: Region, ck: _Checker, progress: Progress | None,
-                 today: date) -> Iterator[dict[str, Any]]:
-    seen_ids: dict[str, int] = {}
+                 today: date, seen_ids: dict[str, int]) -> Iterator[dict[str, Any]]:
+    """The valid people as rows; `seen_ids` collects every well-formed ID number (-> index)."""
     seen_cards: dict[str, int] = {}
     known_hashes: dict[str, bool] = {}  # files reuse hashes: check each distinct one once
     for i, p in enumerate(items):
@@ -305,8 +305,12 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
     tx_items = _records(data, "transactions", ck)
 
     today = _china_today()  # once: an import is checked against one day
-    rows = list(_person_rows(person_items, region, ck, progress, today))
+    seen_ids: dict[str, int] = {}
+    rows = list(_person_rows(person_items, region, ck, progress, today, seen_ids))
     in_file = {r["id_number"]: r for r in rows}
+    # people of the file whose record broke a rule: that error is listed, and the bindings and
+    # transactions naming them are not checked against the database's older data instead
+    rejected = seen_ids.keys() - in_file.keys()
     person_index = {r["id_number"]: r.pop("_index") for r in rows}
 
     def ref(value: Any) -> str:
@@ -338,6 +342,8 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
                 member = ref(b.get("member"))
             except ValueError as exc:
                 ck.fail(rec, side, str(exc))
+                continue
+            if funder in rejected or member in rejected:
                 continue
             rec = f"bindings[{i}] ({mask_id_number(funder)} -> {mask_id_number(member)})"
             rel = b.get("relationship")
@@ -378,6 +384,8 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
             except ValueError as exc:
                 ck.fail(rec, "id_number", str(exc))
                 continue
+            if owner in rejected:
+                continue
             rec = f"transactions[{i}] ({mask_id_number(owner)})"
             if known(owner) is None:
                 ck.fail(rec, "id_number", "must be a person in the data (the file or stored)")
@@ -403,6 +411,8 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
                     for_id = ref(t.get("for"))
                 except ValueError as exc:
                     ck.fail(rec, "for", str(exc))
+                    continue
+                if for_id in rejected:
                     continue
                 if known(for_id) is None:
                     ck.fail(rec, "for", "must be a person in the data (the file or stored)")

@@ -532,6 +532,22 @@ def test_several_errors_are_all_listed_in_file_order(loaded: Engine) -> None:
     assert dump(loaded) == before
 
 
+def test_a_broken_person_is_one_error_not_one_per_binding_and_transaction(
+    engine: Engine,
+) -> None:
+    """Bug: a person whose record broke a rule was then "not in the data" for each of their
+    bindings and transactions (14 errors for one bad balance, naming the wrong problem)."""
+    data = example()
+    person(data, JIANGUO)["account"]["balance"] = 1234.56
+    with pytest.raises(DatasetInvalid) as info:
+        import_dataset(engine, data, scrypt_n=N)
+    assert [(e.record, e.rule) for e in info.value.errors] == [(
+        f"people[0] ({masked(JIANGUO)})",
+        'account.balance: must be a decimal string with at most 2 places, e.g. "12.50"',
+    )]
+    assert count(engine) == (0, 0, 0)
+
+
 def test_error_list_is_capped_with_a_count_of_the_rest(engine: Engine) -> None:
     data = example()
     data["bindings"], data["transactions"] = [], []
