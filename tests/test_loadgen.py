@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 from ivr import loadgen, synthetic
 from ivr.cli import main as cli
 from ivr.dataset import import_dataset
+from ivr.identity import mask_id_number
 from ivr.storage import ensure_schema, make_engine
 from ivr.web import create_app
 from simulator import WsgiTransport
@@ -69,7 +70,10 @@ def test_wrong_passwords_and_bad_signatures_are_counted_as_errors(signed_app: An
                               calls=2, concurrency=1, auth_token=TOKEN,
                               status_callback="http://localhost/status")
     assert (result.calls, result.completed) == (2, 0)
-    assert result.errors == {"password: the balance was not read (verification failed?)": 2}
+    assert result.errors == {"password: wrong password (or ID number) (heard password_wrong)": 2}
+    assert result.people == {
+        "password: wrong password (or ID number) (heard password_wrong)": {
+            mask_id_number(right.id_number): 2}}
     unsigned = loadgen.run_load(WsgiTransport(signed_app), "http://localhost/voice", [right],
                                 calls=3, concurrency=2, auth_token="not-the-token",
                                 status_callback="http://localhost/status")
@@ -156,3 +160,73 @@ def test_load_seed_without_people_is_refused(db_url: str) -> None:
     assert result.exit_code == 2, result.output
     assert "error: --seed needs --people" in result.stderr
     assert "calls in" not in result.output
+
+
+# --- why calls failed, and as whom --------------------------------------------------------------
+
+
+def _error_lines(output: str) -> list[str]:
+    return output.split("\nerrors: ", 1)[1].splitlines()[1:]
+
+
+def test_load_names_the_locked_person_and_the_reason(db_url: str) -> None:
+    """Bug: a failed call was reported as `password: the balance was not read (verification
+    failed?)`, naming neither the person nor what the caller heard."""
+    from ivr.accounts import check_password
+
+    engine = make_engine(db_url)
+    for _ in range(3):
+        check_password(engine, "450102197503150013", "000000", 3)
+    engine.dispose()
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "9"])
+    assert result.exit_code == 1, result.output
+    assert "9 calls in" in result.stdout and "8 completed, 1 errors" in result.stdout
+    assert _error_lines(result.stdout) == [
+        "  1 x password: the password is locked (heard password_locked): "
+        "**************0013 x 1"]
+    assert "450102197503150013" not in result.output
+
+
+def test_load_groups_wrong_passwords_over_several_people(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    import_dataset(engine, synthetic.dataset(5, seed=9, scrypt_n=CHEAP))
+    engine.dispose()
+    people = loadgen.synthetic_identities(5, seed=8)  # not the people in the database
+    callers = [people[i] for i in range(5)]
+    result = CliRunner().invoke(cli, ["--database-url", url, "load", "--calls", "7",
+                                      "--people", "5", "--seed", "8"])
+    assert result.exit_code == 1, result.output
+    lines = _error_lines(result.stdout)
+    assert len(lines) == 1, lines
+    head, people = lines[0].split(" (heard password_wrong): ")
+    assert head == "  7 x password: wrong password (or ID number)"
+    shown = re.findall(r"(\*{14}[0-9X]{4}) x (\d)", people)
+    assert len(shown) == loadgen.MAX_PEOPLE_SHOWN
+    assert people.endswith(" and 2 more people")
+    assert {who for who, _ in shown} <= {mask_id_number(p.id_number) for p in callers}
+    assert sorted(int(n) for _, n in shown) == [1, 2, 2]  # 7 calls over 5 people
+    for person in callers:
+        assert person.id_number not in result.output
+
+
+def test_load_names_the_hourly_limit(db_url: str) -> None:
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "2"],
+                                env={"IVR_VERIFY_ATTEMPTS_PER_HOUR": "0"})
+    assert result.exit_code == 1, result.output
+    [line] = _error_lines(result.stdout)
+    assert line.startswith("  2 x password: the caller's number reached the hourly "
+                           "verification limit (heard too_many_attempts): ")
+
+
+def test_load_names_an_application_error(db_url: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:  # every check now fails
+        db.execute("ALTER TABLE people DROP COLUMN password_hash")
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "3"])
+    assert result.exit_code == 1, result.output
+    [line] = _error_lines(result.stdout)
+    assert line.startswith("  3 x password: application error (heard system_busy): ")
+    assert "and 0 more" not in line
