@@ -85,6 +85,8 @@ def synthetic_identities(n: int, seed: int = 0) -> Sequence[Identity]:
         def __getitem__(self, i: Any) -> Any:
             if isinstance(i, slice):
                 return [self[k] for k in range(*i.indices(n))]
+            if not -n <= i < n:
+                raise IndexError(i)  # which also ends an iteration
             p = synthetic.person(i % n, seed)
             return Identity(p.id_number, p.password)
 

@@ -230,3 +230,15 @@ def test_load_names_an_application_error(db_url: str) -> None:
     [line] = _error_lines(result.stdout)
     assert line.startswith("  3 x password: application error (heard system_busy): ")
     assert "and 0 more" not in line
+
+
+def test_synthetic_identities_behave_as_a_sequence() -> None:
+    """Bug: iterating them never ended (an index past the end wrapped around)."""
+    people = loadgen.synthetic_identities(3, seed=4)
+    listed = list(people)
+    assert len(listed) == 3
+    assert listed == [people[0], people[1], people[2]] == people[:]
+    assert people[-1] == listed[2]
+    assert listed[1].id_number == synthetic.person(1, 4).id_number
+    with pytest.raises(IndexError):
+        people[3]
