@@ -17,6 +17,8 @@ from ivr.domain.accounts import (
     PasswordCheck,
     PoolMember,
     Transaction,
+    Unlock,
+    UnlockResult,
     check_password,
     count_people,
     find_by_card_digits,
@@ -170,13 +172,16 @@ def test_unlock_clears_lock_and_count(engine: Engine) -> None:
     for _ in range(3):
         check_password(engine, JIANGUO, "000000", 3)
     assert state(engine, JIANGUO) == (3, True)
-    assert unlock(engine, JIANGUO) is True
+    assert unlock(engine, JIANGUO) == UnlockResult(Unlock.UNLOCKED, 3)
     assert state(engine, JIANGUO) == (0, False)
+    assert unlock(engine, JIANGUO) == UnlockResult(Unlock.NOT_LOCKED, 0)
     assert check_password(engine, JIANGUO, "135790", 3) is PasswordCheck.OK
     # a fresh count: two wrong do not lock again
     check_password(engine, JIANGUO, "000000", 3)
     assert check_password(engine, JIANGUO, "000000", 3) is PasswordCheck.WRONG
-    assert unlock(engine, STRANGER) is False
+    assert unlock(engine, JIANGUO) == UnlockResult(Unlock.NOT_LOCKED, 2)
+    assert state(engine, JIANGUO) == (0, False)
+    assert unlock(engine, STRANGER) == UnlockResult(Unlock.UNKNOWN)
 
 
 def test_cli_unlock_with_star_for_x(url: str, engine: Engine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -350,88 +351,126 @@ def _prehash_garbage(data: dict[str, Any]) -> None:
     wang["password_hash"] = "scrypt$16$8$1$not-base64$xyz"
 
 
-# (id, mutation, record, rule fragment)
+# (id, mutation, record, rule fragment): every rule starts with the field it is about
 RULES: list[tuple[str, Mutation, str, str]] = [
     ("bad check digit", _set(("people", 6, "id_number"), WUFANG[:-1] + "4"), "people[6]",
      f"id_number: ID number {mask_id_number(WUFANG[:-1] + '4')} has a wrong check character"),
     ("impossible birth date", _set(("people", 6, "id_number"), "450107198802300268"),
-     "people[6]", "has a birth date that does not exist"),
+     "people[6]", "id_number: ID number **************0268 has a birth date that does not exist"),
     ("id too short", _set(("people", 6, "id_number"), WUFANG[:-1]), "people[6]",
      "id_number: An ID number has 18 characters (or 15), not 17"),
     ("duplicate id_number", _dup_person, f"people[8] ({masked(WANG)})",
-     "id_number duplicates people[7]"),
+     "id_number: duplicates people[7]"),
     ("duplicate card_number (case-insensitive)", _set(("people", 6, "card_number"), "d58009678"),
-     f"people[6] ({masked(WUFANG)})", "card_number duplicates people[0]"),
+     f"people[6] ({masked(WUFANG)})", "card_number: duplicates people[0]"),
     ("bad card_number", _set(("people", 6, "card_number"), "12345"),
      f"people[6] ({masked(WUFANG)})", "card_number: A card number has 9 characters, not 5"),
     ("float amount", _set(("people", 0, "account", "balance"), 1234.56),
-     f"people[0] ({masked(JIANGUO)})", "account: must be a decimal string with at most 2 places"),
+     f"people[0] ({masked(JIANGUO)})",
+     "account.balance: must be a decimal string with at most 2 places"),
     ("integer amount", _set(("people", 0, "account", "monthly_credit"), 150),
-     f"people[0] ({masked(JIANGUO)})", "account: must be a decimal string with at most 2 places"),
+     f"people[0] ({masked(JIANGUO)})",
+     "account.monthly_credit: must be a decimal string with at most 2 places"),
     ("3-decimal amount", _set(("transactions", 1, "amount"), "-32.505"),
      f"transactions[1] ({masked(JIANGUO)})",
-     "amount or date must be a decimal string with at most 2 places"),
+     "amount: must be a decimal string with at most 2 places"),
     ("bad transaction date", _set(("transactions", 0, "date"), "2026-02-30"),
-     f"transactions[0] ({masked(JIANGUO)})", "'2026-02-30' is not a valid date YYYY-MM-DD"),
+     f"transactions[0] ({masked(JIANGUO)})", "date: '2026-02-30' is not a valid date YYYY-MM-DD"),
     ("bad as_of date", _set(("people", 1, "account", "as_of"), "2026-13-01"),
-     f"people[1] ({masked(CHENLI)})", "account: '2026-13-01' is not a valid date YYYY-MM-DD"),
+     f"people[1] ({masked(CHENLI)})",
+     "account.as_of: '2026-13-01' is not a valid date YYYY-MM-DD"),
+    ("an ID number as a date is not quoted", _set(("people", 1, "account", "as_of"), CHENLI),
+     f"people[1] ({masked(CHENLI)})", "account.as_of: must be a date string YYYY-MM-DD"),
+    ("account not an object", _set(("people", 1, "account"), "1001.01"),
+     f"people[1] ({masked(CHENLI)})", "account: must be an object"),
     ("bad since date", _set(("bindings", 0, "since"), "2023/01/10"),
      f"bindings[0] ({masked(JIANGUO)} -> {masked(CHENLI)})",
-     "since '2023/01/10' is not a valid date YYYY-MM-DD"),
+     "since: must be a date string YYYY-MM-DD"),
+    ("impossible since date", _set(("bindings", 0, "since"), "2023-02-29"),
+     f"bindings[0] ({masked(JIANGUO)} -> {masked(CHENLI)})",
+     "since: '2023-02-29' is not a valid date YYYY-MM-DD"),
     ("funder suspended", _add_binding(ZHOUQIANG, WUFANG, "spouse"),
      f"bindings[5] ({masked(ZHOUQIANG)} -> {masked(WUFANG)})",
-     "the funder must be an active employee-scheme person"),
+     "funder: must be an active employee-scheme person"),
     ("funder resident", _add_binding(LIMING, DASHAN, "grandparent"),
      f"bindings[5] ({masked(LIMING)} -> {masked(DASHAN)})",
-     "the funder must be an active employee-scheme person"),
+     "funder: must be an active employee-scheme person"),
+    ("funder not an ID number", _add_binding(WUFANG[:-1] + "4", ZHOUQIANG, "spouse"),
+     "bindings[5]",
+     f"funder: ID number {mask_id_number(WUFANG[:-1] + '4')} has a wrong check character"),
+    ("member missing", _del(("bindings", 0, "member")), "bindings[0]",
+     "member: is required (an ID number)"),
     ("sibling in an immediate_family region",
      _both(_set(("region", "pool_relations"), "immediate_family"),
            _add_binding(WUFANG, ZHOUQIANG, "sibling")),
      f"bindings[5] ({masked(WUFANG)} -> {masked(ZHOUQIANG)})",
-     "relationship 'sibling' is not allowed by region 450100 (immediate_family)"),
+     "relationship: 'sibling' is not allowed by region 450100 (immediate_family)"),
     ("unknown relationship", _add_binding(WUFANG, ZHOUQIANG, "cousin"),
-     f"bindings[5] ({masked(WUFANG)} -> {masked(ZHOUQIANG)})", "relationship must be one of"),
+     f"bindings[5] ({masked(WUFANG)} -> {masked(ZHOUQIANG)})", "relationship: must be one of"),
     ("self-binding", _add_binding(WUFANG, WUFANG, "spouse"),
-     f"bindings[5] ({masked(WUFANG)} -> {masked(WUFANG)})", "a person cannot bind themselves"),
+     f"bindings[5] ({masked(WUFANG)} -> {masked(WUFANG)})",
+     "member: a person cannot bind themselves"),
     ("member not in data", _add_binding(WUFANG, STRANGER, "child"),
-     f"bindings[5] ({masked(WUFANG)} -> {masked(STRANGER)})", "the member is not in the data"),
+     f"bindings[5] ({masked(WUFANG)} -> {masked(STRANGER)})", "member: not in the data"),
+    ("duplicate binding", lambda data: data["bindings"].append(dict(data["bindings"][0])),
+     f"bindings[5] ({masked(JIANGUO)} -> {masked(CHENLI)})",
+     "funder, member: duplicate of bindings[0]"),
     ("more than max_members", _set(("region", "max_members"), 3),
-     f"bindings[3] ({masked(JIANGUO)})", "the funder has 4 members; region 450100 allows 3"),
+     f"bindings[3] ({masked(JIANGUO)})", "funder: has 4 members; region 450100 allows 3"),
     ("multiple funders forbidden", _set(("region", "multiple_funders"), False),
      f"bindings[4] ({masked(XIAOYU)})",
-     "the member is bound by 2 funders; region 450100 allows one"),
+     "member: is bound by 2 funders; region 450100 allows one"),
     ("unknown kind", _set(("transactions", 3, "kind"), "refund"),
-     f"transactions[3] ({masked(JIANGUO)})", "kind must be one of"),
+     f"transactions[3] ({masked(JIANGUO)})", "kind: must be one of"),
     ("pool_payment without for", _del(("transactions", 2, "for")),
      f"transactions[2] ({masked(JIANGUO)})",
-     "a pool_payment names the family member paid for in `for`"),
+     "for: a pool_payment names the family member paid for"),
+    ("pool_payment for a bad ID number", _set(("transactions", 2, "for"), LIMING[:-1] + "9"),
+     f"transactions[2] ({masked(JIANGUO)})",
+     f"for: ID number {mask_id_number(LIMING[:-1] + '9')} has a wrong check character"),
     ("for on a non-pool transaction", _set(("transactions", 1, "for"), LIMING),
-     f"transactions[1] ({masked(JIANGUO)})", "only a pool_payment names a family member"),
+     f"transactions[1] ({masked(JIANGUO)})", "for: only a pool_payment names a family member"),
     ("unknown person in a transaction", _set(("transactions", 0, "id_number"), STRANGER),
-     "transactions[0]", "id_number must be a person in the data"),
+     f"transactions[0] ({masked(STRANGER)})", "id_number: must be a person in the data"),
+    ("bad ID number in a transaction", _set(("transactions", 0, "id_number"), "12345"),
+     "transactions[0]", "id_number: An ID number has 18 characters (or 15), not 5"),
     ("employee without account", _del(("people", 6, "account")),
-     f"people[6] ({masked(WUFANG)})", "an employee-scheme person needs an account"),
+     f"people[6] ({masked(WUFANG)})", "account: an employee-scheme person needs an account"),
     ("resident with account",
      _set(("people", 2, "account"), {"balance": "1.00", "as_of": "2026-11-21"}),
-     f"people[2] ({masked(LIMING)})", "a resident-scheme person has no personal account"),
+     f"people[2] ({masked(LIMING)})", "account: a resident-scheme person has no personal account"),
     ("password not 6 digits", _set(("people", 3, "password"), "12345"),
-     f"people[3] ({masked(DASHAN)})", "password must be 6 digits as a string"),
+     f"people[3] ({masked(DASHAN)})", "password: must be 6 digits as a string"),
     ("password as a number", _set(("people", 3, "password"), 222333),
-     f"people[3] ({masked(DASHAN)})", "password must be 6 digits as a string"),
+     f"people[3] ({masked(DASHAN)})", "password: must be 6 digits as a string"),
     ("garbage password_hash", _prehash_garbage, f"people[7] ({masked(WANG)})",
-     "password_hash is not an scrypt hash"),
+     "password_hash: is not an scrypt hash"),
     ("missing name", _set(("people", 4, "name"), "  "), f"people[4] ({masked(XIAOYU)})",
-     "name is required"),
+     "name: is required"),
     ("unknown scheme", _set(("people", 4, "scheme"), "private"), f"people[4] ({masked(XIAOYU)})",
-     "scheme must be"),
+     "scheme: must be"),
     ("unknown status", _set(("people", 4, "status"), "dead"), f"people[4] ({masked(XIAOYU)})",
-     "status must be"),
+     "status: must be"),
     ("retired not a boolean", _set(("people", 4, "retired"), "no"),
-     f"people[4] ({masked(XIAOYU)})", "retired must be true or false"),
+     f"people[4] ({masked(XIAOYU)})", "retired: must be true or false"),
+    ("phone not text", _set(("people", 4, "phone"), {"home": "x"}),
+     f"people[4] ({masked(XIAOYU)})", "phone: must be text of at most 32 characters"),
     ("people not an array", _set(("people",), {"a": 1}), "people", "must be an array"),
     ("record not an object", _set(("transactions", 0), "x"), "transactions[0]",
      "must be an object"),
+    ("region not an object", _set(("region",), ["450100"]), "region", "must be an object"),
+    ("region with a bad time zone", _set(("region", "timezone"), "Mars/Olympus_Mons"), "region",
+     "timezone: is not a known time zone"),
+    ("region with bad hours", _set(("region", "agent_hours"), [["mon-fri", "9-12"]]), "region",
+     "agent_hours: hours '9-12' must look like 09:00-12:00"),
+    ("region with a number for code", _set(("region", "code"), 450100), "region",
+     "code: must be a non-empty string"),
+    ("region with a word for max_members", _set(("region", "max_members"), "3"), "region",
+     "max_members: must be a whole number"),
 ]
+#: rules about a whole record (no field to name); every other rule starts with its field
+WHOLE_RECORD = ("must be an array", "must be an object")
+FIELD = re.compile(r"^[a-z_]+(\.[a-z_]+|, [a-z_]+)?: ")
 
 
 def _assert_no_full_ids(text: str) -> None:
@@ -453,12 +492,13 @@ def test_rule_violation_names_record_and_rule_and_changes_nothing(
     with pytest.raises(DatasetError) as info:
         import_dataset(loaded, data, scrypt_n=N)
     errors = info.value.errors if isinstance(info.value, DatasetInvalid) else [info.value]
-    assert any(e.record == record and rule in e.rule for e in errors), [
+    assert any(e.record == record and e.rule.startswith(rule) for e in errors), [
         (e.record, e.rule) for e in errors
     ]
     _assert_no_full_ids(str(info.value))
     for e in errors:
         _assert_no_full_ids(f"{e.record} {e.rule}")
+        assert e.rule in WHOLE_RECORD or FIELD.match(e.rule), (e.record, e.rule)
     assert dump(loaded) == before
 
 
@@ -490,6 +530,22 @@ def test_several_errors_are_all_listed_in_file_order(loaded: Engine) -> None:
     ]
     assert str(exc).splitlines() == [f"{e.record}: {e.rule}" for e in exc.errors]
     assert dump(loaded) == before
+
+
+def test_a_broken_person_is_one_error_not_one_per_binding_and_transaction(
+    engine: Engine,
+) -> None:
+    """Bug: a person whose record broke a rule was then "not in the data" for each of their
+    bindings and transactions (14 errors for one bad balance, naming the wrong problem)."""
+    data = example()
+    person(data, JIANGUO)["account"]["balance"] = 1234.56
+    with pytest.raises(DatasetInvalid) as info:
+        import_dataset(engine, data, scrypt_n=N)
+    assert [(e.record, e.rule) for e in info.value.errors] == [(
+        f"people[0] ({masked(JIANGUO)})",
+        'account.balance: must be a decimal string with at most 2 places, e.g. "12.50"',
+    )]
+    assert count(engine) == (0, 0, 0)
 
 
 def test_error_list_is_capped_with_a_count_of_the_rest(engine: Engine) -> None:
@@ -599,7 +655,7 @@ def test_float_amount_in_a_json_file_is_refused(loaded: Engine, tmp_path: Path) 
         import_dataset(loaded, load_file(path), scrypt_n=N)
     assert [(e.record, e.rule) for e in info.value.errors] == [(
         f"people[0] ({masked(JIANGUO)})",
-        'account: must be a decimal string with at most 2 places, e.g. "12.50"',
+        'account.balance: must be a decimal string with at most 2 places, e.g. "12.50"',
     )]
     assert dump(loaded) == before
 
@@ -679,9 +735,9 @@ def test_cli_import_of_bad_file_exits_1_and_changes_nothing(db_url: str, tmp_pat
     out = flat(result.output)
     assert "nothing changed" in out
     assert "2 record(s) break the rules" in out
-    assert f"transactions[2] ({masked(JIANGUO)}): kind must be one of" in out
+    assert f"transactions[2] ({masked(JIANGUO)}): kind: must be one of" in out
     assert (f"bindings[5] ({masked(ZHOUQIANG)} -> {masked(WUFANG)}): "
-            "the funder must be an active employee-scheme person") in out
+            "funder: must be an active employee-scheme person") in out
     assert "Traceback" not in result.output
     _assert_no_full_ids(result.output)
     with _engine_for(db_url) as eng:

@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 from ivr.data import synthetic
 from ivr.data.dataset import import_dataset
 from ivr.data.storage import ensure_schema, make_engine
+from ivr.domain.identity import mask_id_number
 from ivr.tools import loadgen
 from ivr.tools.cli import main as cli
 from ivr.web import create_app
@@ -70,7 +71,10 @@ def test_wrong_passwords_and_bad_signatures_are_counted_as_errors(signed_app: An
                               calls=2, concurrency=1, auth_token=TOKEN,
                               status_callback="http://localhost/status")
     assert (result.calls, result.completed) == (2, 0)
-    assert result.errors == {"password: the balance was not read (verification failed?)": 2}
+    assert result.errors == {"password: wrong password (or ID number) (heard password_wrong)": 2}
+    assert result.people == {
+        "password: wrong password (or ID number) (heard password_wrong)": {
+            mask_id_number(right.id_number): 2}}
     unsigned = loadgen.run_load(WsgiTransport(signed_app), "http://localhost/voice", [right],
                                 calls=3, concurrency=2, auth_token="not-the-token",
                                 status_callback="http://localhost/status")
@@ -136,3 +140,106 @@ def test_load_against_a_url(live_url: str) -> None:
                                      "--calls", "2", "--concurrency", "2"])
     assert wrong.exit_code == 1
     assert "0 completed, 2 errors" in wrong.output
+
+
+def test_load_shows_the_concurrency_it_uses(db_url: str) -> None:
+    """Bug: `load --calls 2` said `2 calls, 4 at a time` (the default concurrency)."""
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "2"])
+    assert result.exit_code == 0, result.output
+    assert "2 calls, 2 at a time, to in-process" in result.stderr
+    assert "2 completed, 0 errors" in result.stdout
+    more = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "5",
+                                    "--concurrency", "3"])
+    assert more.exit_code == 0, more.output
+    assert "5 calls, 3 at a time, to in-process" in more.stderr
+
+
+def test_load_seed_without_people_is_refused(db_url: str) -> None:
+    """The seed only picks synthetic people: without --people it would be ignored."""
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "1",
+                                      "--seed", "5"])
+    assert result.exit_code == 2, result.output
+    assert "error: --seed needs --people" in result.stderr
+    assert "calls in" not in result.output
+
+
+# --- why calls failed, and as whom --------------------------------------------------------------
+
+
+def _error_lines(output: str) -> list[str]:
+    return output.split("\nerrors: ", 1)[1].splitlines()[1:]
+
+
+def test_load_names_the_locked_person_and_the_reason(db_url: str) -> None:
+    """Bug: a failed call was reported as `password: the balance was not read (verification
+    failed?)`, naming neither the person nor what the caller heard."""
+    from ivr.domain.accounts import check_password
+
+    engine = make_engine(db_url)
+    for _ in range(3):
+        check_password(engine, "450102197503150013", "000000", 3)
+    engine.dispose()
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "9"])
+    assert result.exit_code == 1, result.output
+    assert "9 calls in" in result.stdout and "8 completed, 1 errors" in result.stdout
+    assert _error_lines(result.stdout) == [
+        "  1 x password: the password is locked (heard password_locked): "
+        "**************0013 x 1"]
+    assert "450102197503150013" not in result.output
+
+
+def test_load_groups_wrong_passwords_over_several_people(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    import_dataset(engine, synthetic.dataset(5, seed=9, scrypt_n=CHEAP))
+    engine.dispose()
+    people = loadgen.synthetic_identities(5, seed=8)  # not the people in the database
+    callers = [people[i] for i in range(5)]
+    result = CliRunner().invoke(cli, ["--database-url", url, "load", "--calls", "7",
+                                      "--people", "5", "--seed", "8"])
+    assert result.exit_code == 1, result.output
+    lines = _error_lines(result.stdout)
+    assert len(lines) == 1, lines
+    head, people = lines[0].split(" (heard password_wrong): ")
+    assert head == "  7 x password: wrong password (or ID number)"
+    shown = re.findall(r"(\*{14}[0-9X]{4}) x (\d)", people)
+    assert len(shown) == loadgen.MAX_PEOPLE_SHOWN
+    assert people.endswith(" and 2 more people")
+    assert {who for who, _ in shown} <= {mask_id_number(p.id_number) for p in callers}
+    assert sorted(int(n) for _, n in shown) == [1, 2, 2]  # 7 calls over 5 people
+    for person in callers:
+        assert person.id_number not in result.output
+
+
+def test_load_names_the_hourly_limit(db_url: str) -> None:
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "2"],
+                                env={"IVR_VERIFY_ATTEMPTS_PER_HOUR": "0"})
+    assert result.exit_code == 1, result.output
+    [line] = _error_lines(result.stdout)
+    assert line.startswith("  2 x password: the caller's number reached the hourly "
+                           "verification limit (heard too_many_attempts): ")
+
+
+def test_load_names_an_application_error(db_url: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:  # every check now fails
+        db.execute("ALTER TABLE people DROP COLUMN password_hash")
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "3"])
+    assert result.exit_code == 1, result.output
+    [line] = _error_lines(result.stdout)
+    assert line.startswith("  3 x password: application error (heard system_busy): ")
+    assert "and 0 more" not in line
+
+
+def test_synthetic_identities_behave_as_a_sequence() -> None:
+    """Bug: iterating them never ended (an index past the end wrapped around)."""
+    people = loadgen.synthetic_identities(3, seed=4)
+    listed = list(people)
+    assert len(listed) == 3
+    assert listed == [people[0], people[1], people[2]] == people[:]
+    assert people[-1] == listed[2]
+    assert listed[1].id_number == synthetic.person(1, 4).id_number
+    with pytest.raises(IndexError):
+        people[3]

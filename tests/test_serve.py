@@ -205,3 +205,40 @@ def test_logs_carry_no_part_of_the_password(server: Server) -> None:
     assert ours
     last4 = re.compile(r"(?<![0-9A-Fa-f])" + JIANGUO_PASSWORD[-4:] + r"(?![0-9A-Fa-f])")
     assert [line for line in ours if last4.search(line)] == []
+
+
+def test_servers_share_no_gunicorn_control_socket(tmp_path: Path, demo_db_file: Path) -> None:
+    """Bug: gunicorn >= 25.1 opens a control socket at one path per user ($XDG_RUNTIME_DIR/
+    gunicorn.ctl, else ~/.gunicorn/gunicorn.ctl): a second `ivr12333 serve` deleted the first
+    one's and took it over, and whichever stopped first deleted the other's."""
+    home, runtime = tmp_path / "home", tmp_path / "run"
+    home.mkdir()
+    runtime.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))}
+    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(runtime), PYTHONUNBUFFERED="1",
+               TWILIO_AUTH_TOKEN=TOKEN)
+    servers: list[Server] = []
+    try:
+        for n in (1, 2):
+            db = tmp_path / f"ivr{n}.sqlite3"
+            shutil.copyfile(demo_db_file, db)
+            log, port = tmp_path / f"server{n}.log", _free_port()
+            with log.open("wb") as sink:
+                process = subprocess.Popen(
+                    [*_command(), "--database-url", f"sqlite:///{db}", "serve", "--host",
+                     "127.0.0.1", "--port", str(port), "--workers", "1"],
+                    stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+            servers.append(Server(process, port, log))
+            _wait_until_listening(process, port, log)
+        for server in servers:
+            server.wait_for_log("Booting worker with pid")
+        sockets = [p for p in (*runtime.rglob("*"), *home.rglob("*"), *tmp_path.glob("*.ctl"))
+                   if p.is_socket() or p.suffix == ".ctl"]
+        assert sockets == []
+        assert "control socket" not in servers[1].log_text().lower()
+        with httpx.Client(timeout=10.0) as client:
+            for server in servers:
+                assert client.post(f"{server.base}/voice", data=_form()).status_code == 403
+    finally:
+        for server in servers:
+            _stop(server.process)

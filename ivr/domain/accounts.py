@@ -119,14 +119,34 @@ def check_password(engine: Engine, id_number: str | None, password: str,
     return PasswordCheck.WRONG
 
 
-def unlock(engine: Engine, id_number: str) -> bool:
-    """Operator unlock: clears the lock and the failure count; False when nobody has that ID."""
+class Unlock(Enum):
+    UNLOCKED = "unlocked"  # was locked: now unlocked, its failure count cleared
+    NOT_LOCKED = "not_locked"  # was not locked: only its failure count (if any) cleared
+    UNKNOWN = "unknown"  # nobody has that ID number
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockResult:
+    """What an operator unlock found and did."""
+
+    outcome: Unlock
+    failed_attempts: int = 0  # the consecutive failures counted before the unlock cleared them
+
+
+def unlock(engine: Engine, id_number: str) -> UnlockResult:
+    """Operator unlock: clears the lock and the failure count, saying whether it was locked."""
+    where = people.c.id_number == id_number
     with engine.begin() as conn:
-        result = conn.execute(
-            update(people).where(people.c.id_number == id_number)
-            .values(locked=False, failed_attempts=0)
-        )
-        return result.rowcount == 1
+        # a write first, changing nothing: it holds the row (PostgreSQL) or the database's write
+        # lock (SQLite), so the state read next is the one this transaction changes
+        if conn.execute(update(people).where(where)
+                        .values(failed_attempts=people.c.failed_attempts)).rowcount != 1:
+            return UnlockResult(Unlock.UNKNOWN)
+        row = conn.execute(select(people.c.locked, people.c.failed_attempts).where(where)).one()
+        if row.locked or row.failed_attempts:
+            conn.execute(update(people).where(where).values(locked=False, failed_attempts=0))
+        return UnlockResult(Unlock.UNLOCKED if row.locked else Unlock.NOT_LOCKED,
+                            row.failed_attempts)
 
 
 @dataclass(frozen=True, slots=True)

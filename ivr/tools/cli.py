@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
@@ -14,8 +15,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from ivr.errors import DatasetError, InvalidIdNumber, StorageError
 from ivr.settings import Settings
 
-err = Console(stderr=True)
-out = Console()
+
+class _Console(Console):
+    """rich's Console, wrapping lines at its width only on a terminal.
+
+    Elsewhere (a pipe, a file, a CI log) rich assumes 80 columns and would break a long message
+    over two lines; there each message stays on one line, for the reader's viewer to wrap.
+    """
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
+        if soft_wrap is None:
+            soft_wrap = not self.is_terminal
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+
+err = _Console(stderr=True)
+out = _Console()
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -95,8 +110,8 @@ def import_cmd(ctx: click.Context, file: Path) -> None:
 
 
 @main.command()
-@click.option("--people", "people", type=click.IntRange(min=0), default=None,
-              help="instead of the bundled demo: generate N synthetic people")
+@click.option("--people", "people", type=click.IntRange(min=1), default=None,
+              help="instead of the bundled demo: generate N synthetic people (N >= 1)")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="with --people: the same seed gives the same people and passwords")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -107,9 +122,10 @@ def demo(ctx: click.Context, people: int | None, seed: int, output: Path | None)
     from ivr.resources import demo_dataset
 
     if people is None:
-        if output is not None:
-            err.print("[red]error:[/] --output needs --people")
-            sys.exit(2)
+        for name in ("seed", "output"):
+            if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT):
+                err.print(f"[red]error:[/] --{name} needs --people")
+                sys.exit(2)
         run_import(_settings(ctx), demo_dataset())
         return
     run_synthetic(_settings(ctx), people, seed, output)
@@ -156,8 +172,13 @@ def unlock(ctx: click.Context, id_number: str) -> None:
     except InvalidIdNumber as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(1)
-    if accounts.unlock(_engine(_settings(ctx)), ident.value):
+    result = accounts.unlock(_engine(_settings(ctx)), ident.value)
+    if result.outcome is accounts.Unlock.UNLOCKED:
         out.print(f"unlocked {ident.masked}", highlight=False)
+    elif result.outcome is accounts.Unlock.NOT_LOCKED:
+        n = result.failed_attempts
+        cleared = f" ({n} failed attempt{'s' * (n != 1)} cleared)" if n else ""
+        out.print(f"{ident.masked} was not locked{cleared}", highlight=False)
     else:
         err.print(f"[red]error:[/] nobody with ID number {mask_id_number(ident.value)}",
                   highlight=False)
@@ -288,6 +309,10 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
 
     from ivr.tools import loadgen
 
+    if people is None and ctx.get_parameter_source("seed") not in (None, ParameterSource.DEFAULT):
+        err.print("[red]error:[/] --seed needs --people")
+        sys.exit(2)
+    concurrency = min(concurrency, calls)  # no more callers than calls
     settings = _settings(ctx)
     transport: Any
     if url is None:

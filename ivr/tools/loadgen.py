@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ivr.domain.identity import mask_id_number
 
 if TYPE_CHECKING:  # the simulator (and with it twilio) is loaded only when a run starts
+    from ivr.engine.prompts import Catalogue
     from simulator import Call, Connection, Reply, Simulator, Transport
 
 #: The steps of a call, in order, as the latency report names them.
@@ -30,6 +31,21 @@ STEPS = ("answer", "menu", "id", "password", "status")
 #: Histogram buckets: upper bounds in milliseconds (the last one is open).
 BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 MAX_ERROR_KINDS = 20
+#: People named per kind of failure in the report (the most frequent first).
+MAX_PEOPLE_SHOWN = 3
+#: What a caller may hear instead of their balance (prompt id, what it means), in the order
+#: they are looked for: the first one heard is the reason a call failed.
+FAILURE_PROMPTS = (
+    ("system_busy", "application error"),
+    ("password_locked", "the password is locked"),
+    ("too_many_attempts", "the caller's number reached the hourly verification limit"),
+    ("verification_failed", "too many wrong passwords in the call"),
+    ("password_wrong", "wrong password (or ID number)"),
+    ("id_malformed", "the ID number was refused"),
+    ("too_many_invalid", "the keys were refused too often"),
+    ("invalid_input", "a key was refused"),
+    ("no_input", "no key was heard"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +84,8 @@ def synthetic_identities(n: int, seed: int = 0) -> Sequence[Identity]:
         def __getitem__(self, i: Any) -> Any:
             if isinstance(i, slice):
                 return [self[k] for k in range(*i.indices(n))]
+            if not -n <= i < n:
+                raise IndexError(i)  # which also ends an iteration
             p = synthetic.person(i % n, seed)
             return Identity(p.id_number, p.password)
 
@@ -109,6 +127,23 @@ def timed(inner: Transport, record: Callable[[str, float], None]) -> Transport:
 
 
 # ---- results --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why one call failed: at which step, the reason, and who called (ID number masked)."""
+
+    step: str
+    reason: str
+    who: str
+
+    @property
+    def kind(self) -> str:
+        """The failure without the person: what the report groups calls by."""
+        return f"{self.step}: {self.reason}"
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.who})"
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """The p-th percentile (nearest rank) of `values`; 0.0 for none."""
     if not values:
@@ -124,9 +159,18 @@ class LoadResult:
 
     calls: int = 0
     completed: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)  # kind of failure -> calls
+    people: dict[str, Counter[str]] = field(default_factory=dict)  # kind -> masked ID -> calls
     latencies: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def add_failure(self, failure: Failure) -> None:
+        """Count a failed call under its kind (new kinds beyond MAX_ERROR_KINDS: "other")."""
+        kind = failure.kind
+        if kind not in self.errors and len(self.errors) >= MAX_ERROR_KINDS:
+            kind = "other errors"
+        self.errors[kind] += 1
+        self.people.setdefault(kind, Counter())[failure.who] += 1
 
     @property
     def error_count(self) -> int:
@@ -174,13 +218,31 @@ def format_histogram(latencies: Sequence[float], width: int = 40) -> list[str]:
 
 
 # ---- running ----------------------------------------------------------------------------------
-def _expected_after_password() -> str:
-    """What the balance result ends with in Mandarin: the result menu (from the catalogue)."""
+def _catalogue() -> Catalogue:
     from ivr.engine.prompts import Catalogue
     from ivr.resources import data_dir
 
-    text, _ = Catalogue.load(data_dir("prompts")).render("result_menu", "zh-CN", {})
+    return Catalogue.load(data_dir("prompts"))
+
+
+def _expected_after_password(catalogue: Catalogue | None = None) -> str:
+    """What the balance result ends with in Mandarin: the result menu (from the catalogue)."""
+    text, _ = (catalogue or _catalogue()).render("result_menu", "zh-CN", {})
     return text
+
+
+def failure_prompts(catalogue: Catalogue | None = None) -> list[tuple[str, str]]:
+    """(rendered text, reason) of each FAILURE_PROMPTS prompt, in every locale."""
+    from ivr.engine.prompts import LOCALES
+
+    catalogue = catalogue or _catalogue()
+    return [(catalogue.render(pid, locale, {})[0], f"{meaning} (heard {pid})")
+            for pid, meaning in FAILURE_PROMPTS for locale in LOCALES]
+
+
+def _heard_reason(heard: str, prompts: Sequence[tuple[str, str]]) -> str | None:
+    """The reason of the first failure prompt in what the caller heard, if any."""
+    return next((reason for text, reason in prompts if text and text in heard), None)
 
 
 def _press(call: Call, step: str, keys: str) -> None:
@@ -189,36 +251,50 @@ def _press(call: Call, step: str, keys: str) -> None:
 
 
 def full_call(simulator: Simulator, who: Identity, caller_number: str, *,
-              expect: str | None, think: float = 0.0) -> str | None:
-    """One verification + balance call; None when it went as expected, else what went wrong."""
+              expect: str | None, think: float = 0.0,
+              prompts: Sequence[tuple[str, str]] = ()) -> Failure | None:
+    """One verification + balance call; None when it went as expected, else why it failed.
+
+    `prompts` ((text, reason), see failure_prompts) name the reason from what was heard.
+    """
     from simulator import SimulatorError
 
     _step.name = "answer"
     step = "answer"
+    who_masked = mask_id_number(who.id_number)
     call: Call | None = None
+
+    def ended(call: Call) -> Failure:
+        if call.error:
+            return Failure(step, f"application error: {_short(call.error)}", who_masked)
+        reason = _heard_reason(call.heard, prompts)
+        return Failure(step, reason or f"the call ended ({_short(call.outcome)})", who_masked)
+
     try:
         call = simulator.dial(from_=caller_number)
         if call.ended:
-            return f"answer: the call ended ({_short(call.outcome)})"
+            return ended(call)
         for step, keys in (("menu", "1"), ("menu", "1"), ("menu", "1"), ("id", who.id_keys + "#"),
                            ("menu", "1"), ("password", who.password + "#")):
             if think:  # jittered, so that callers who started together drift apart
                 time.sleep(think * random.uniform(0.5, 1.5))
             _press(call, step, keys)
             if call.ended:
-                return f"{step}: the call ended ({_short(call.outcome)})"
+                return ended(call)
         if expect is not None and expect not in call.heard:
-            return "password: the balance was not read (verification failed?)"
+            reason = _heard_reason(call.heard, prompts)
+            return Failure("password", reason or "the balance was not read (no known prompt "
+                           "heard instead)", who_masked)
         step = "status"
         _step.name = "status"
         call.hangup()
         if call.error:
-            return f"status: {_short(call.error)}"
+            return Failure("status", _short(call.error), who_masked)
         return None
     except SimulatorError as exc:  # the call could not go on: no more detail (keys are PII)
-        return f"{step}: {type(exc).__name__}"
+        return Failure(step, type(exc).__name__, who_masked)
     except Exception as exc:  # a load run reports failures, it does not stop at the first
-        return f"{step}: {type(exc).__name__}: {_short(str(exc))}"
+        return Failure(step, f"{type(exc).__name__}: {_short(str(exc))}", who_masked)
     finally:
         if call is not None and not call.ended:
             _step.name = "status"
@@ -258,7 +334,9 @@ def run_load(transport: Transport, url: str, identities: Sequence[Identity], *, 
 
     simulator = Simulator(timed(transport, record), url, auth_token=auth_token,
                           status_callback=status_callback)
-    expect = _expected_after_password() if check else None
+    catalogue = _catalogue()
+    expect = _expected_after_password(catalogue) if check else None
+    prompts = failure_prompts(catalogue)
     run = secrets.randbelow(10_000)
     counter = itertools.count()
     started = time.perf_counter()
@@ -274,18 +352,16 @@ def run_load(transport: Transport, url: str, identities: Sequence[Identity], *, 
             if k >= calls or (deadline is not None and time.perf_counter() > deadline):
                 return
             who = identities[(k * stride) % len(identities)]
-            error = full_call(simulator, who, f"+8617{run:04d}{k:07d}", expect=expect,
-                              think=think)
+            failure = full_call(simulator, who, f"+8617{run:04d}{k:07d}", expect=expect,
+                                think=think, prompts=prompts)
             with lock:
                 result.calls += 1
-                if error is None:
+                if failure is None:
                     result.completed += 1
-                elif error in result.errors or len(result.errors) < MAX_ERROR_KINDS:
-                    result.errors[error] += 1
                 else:
-                    result.errors["other errors"] += 1
+                    result.add_failure(failure)
             if progress is not None:
-                progress(error is None)
+                progress(failure is None)
 
     threads = [threading.Thread(target=worker, name=f"caller-{i}", daemon=True)
                for i in range(min(concurrency, max(calls, 1)))]
@@ -319,5 +395,14 @@ def report_lines(result: LoadResult) -> list[str]:
     lines += ["", "latency histogram (all webhooks):"]
     lines += ["  " + line for line in format_histogram(result.webhooks())]
     lines += ["", f"errors: {result.error_count}"]
-    lines += [f"  {n} x {kind}" for kind, n in result.errors.most_common()]
+    lines += [f"  {n} x {kind}: {_people_line(result.people.get(kind, Counter()))}"
+              for kind, n in result.errors.most_common()]
     return lines
+
+
+def _people_line(people: Counter[str]) -> str:
+    """Who made the failed calls (masked): the most frequent first, then how many more."""
+    shown = [f"{who} x {n}" for who, n in people.most_common(MAX_PEOPLE_SHOWN)]
+    rest = len(people) - len(shown)
+    return ", ".join(shown) + (f" and {rest} more {'person' if rest == 1 else 'people'}"
+                               if rest else "")

@@ -19,6 +19,11 @@ class HotlineServer(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        # gunicorn >= 25.1 opens a control socket (for gunicornc) at one path per user,
+        # $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl: a second server would
+        # delete the first one's and take it over. The hotline has no use for it.
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         from ivr.web import create_app
