@@ -15,7 +15,7 @@ from ivr.data.storage import ensure_schema, make_engine
 from ivr.resources import demo_dataset
 from ivr.web import create_app
 from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script
-from simulator import Clock as VirtualClock
+from simulator import Clock as VirtualClock  # the simulator's: advances with the call
 
 #: A Monday in Beijing, 10:00 local: agents are on duty.
 STAFFED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -59,7 +59,7 @@ def db_url(tmp_path: Path, demo_db_file: Path) -> str:
     return f"sqlite:///{target}"
 
 
-class Clock:
+class FixedClock:
     """An injectable wall clock for agent hours."""
 
     def __init__(self, now: datetime) -> None:
@@ -70,12 +70,12 @@ class Clock:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(STAFFED)
+def clock() -> FixedClock:
+    return FixedClock(STAFFED)
 
 
 @pytest.fixture
-def app_config(db_url: str, clock: Clock) -> dict[str, Any]:
+def app_config(db_url: str, clock: FixedClock) -> dict[str, Any]:
     return {"TESTING": True, "DATABASE_URL": db_url, "NOW": clock}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STAFFED, Caller, Clock
+from conftest import STAFFED, Caller, FixedClock
 from servers import (  # noqa: F401  (fixtures)
     HotlineServer,
     PostgresServer,
@@ -90,7 +90,7 @@ def demo_url(fresh_pg_url: str, engines: Callable[[str], Engine]) -> str:  # noq
 
 @pytest.fixture
 def pg_app(demo_url: str) -> Iterator[Any]:
-    app = create_app({"TESTING": True, "DATABASE_URL": demo_url, "NOW": Clock(STAFFED)})
+    app = create_app({"TESTING": True, "DATABASE_URL": demo_url, "NOW": FixedClock(STAFFED)})
     yield app
     app.extensions["ivr12333"].db.dispose()
 
@@ -288,7 +288,7 @@ def test_database_created_after_the_app_started(
 ) -> None:
     """Started before its database exists: apologises, then serves once the database is there."""
     url = postgres.url(f"created_later_{os.getpid()}")
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "NOW": Clock(STAFFED)})
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "NOW": FixedClock(STAFFED)})
     caller = Caller(Simulator(WsgiTransport(app), "http://localhost/voice",
                               status_callback="http://localhost/status"))
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +40,3 @@ class Hangup:
 
 
 Instruction = Say | Pause | Gather | Dial | Hangup
-
-
-@dataclass(slots=True)
-class Reply:
-    """Everything one webhook answers: the instructions in order."""
-
-    instructions: list[Instruction] = field(default_factory=list)
-
-    @property
-    def ends_call(self) -> bool:
-        return bool(self.instructions) and isinstance(self.instructions[-1], Hangup)
