@@ -33,6 +33,7 @@ class Settings:
     zh_liang: bool = True
     gather_timeout: int = 5
     verify_attempts_per_hour: int = 10
+    withheld_attempts_per_hour: int = 30  # all withheld callers together
     scrypt_n: int = 2**14
 
     @classmethod
@@ -56,6 +57,8 @@ class Settings:
             s.gather_timeout = int(e["IVR_GATHER_TIMEOUT"])
         if e.get("IVR_VERIFY_ATTEMPTS_PER_HOUR"):
             s.verify_attempts_per_hour = int(e["IVR_VERIFY_ATTEMPTS_PER_HOUR"])
+        if e.get("IVR_WITHHELD_ATTEMPTS_PER_HOUR"):
+            s.withheld_attempts_per_hour = int(e["IVR_WITHHELD_ATTEMPTS_PER_HOUR"])
         if e.get("IVR_SCRYPT_N"):
             s.scrypt_n = int(e["IVR_SCRYPT_N"])
         for key, value in overrides.items():

@@ -28,6 +28,8 @@ CALLS = Path(__file__).parent / "calls"
 #: the project's scripted calls that run alone (the same-number calls run as a sequence)
 SCRIPTS = [p for p in expand([CALLS]) if p.parent == CALLS]
 SEQUENCE = [p for p in expand([CALLS]) if p.parent.name == "same_number"]
+#: every script of a shared folder (same_number/, locked/)
+SHARED = [p for p in expand([CALLS]) if p.parent != CALLS]
 
 
 @pytest.fixture(autouse=True)

@@ -117,11 +117,11 @@ def test_password_ok_and_wrong(engine: Engine) -> None:
     assert state(engine, JIANGUO) == (2, False)
 
 
-def test_unknown_number_is_just_wrong(engine: Engine) -> None:
+def test_unknown_number_is_checked_against_nothing(engine: Engine) -> None:
     before = [state(engine, i) for i in (JIANGUO, CHENLI)]
-    assert check_password(engine, STRANGER, "135790", 3) is PasswordCheck.WRONG
-    assert check_password(engine, None, "135790", 3) is PasswordCheck.WRONG
-    assert check_password(engine, "", "135790", 3) is PasswordCheck.WRONG
+    assert check_password(engine, STRANGER, "135790", 3) is PasswordCheck.UNKNOWN
+    assert check_password(engine, None, "135790", 3) is PasswordCheck.UNKNOWN
+    assert check_password(engine, "", "135790", 3) is PasswordCheck.UNKNOWN
     assert [state(engine, i) for i in (JIANGUO, CHENLI)] == before
 
 

@@ -52,7 +52,6 @@ LI_BALANCE = "您的医保个人账户余额为一千二百三十四元五角六
 LI_POOL = "您已为四位家庭成员绑定家庭共济"
 CHEN_ID = "450102197806200022"
 WRONG = "您输入的号码或密码错误,请重新验证。"
-LOCKED = "您的查询密码已锁定,请携带本人有效身份证件到医保服务大厅办理解锁。"
 APOLOGY_GOODBYE = "系统繁忙,请稍后再拨。\n感谢您的来电,再见。"
 FAST_N = 2**10  # cheap password hashes for imports the calls don't verify
 
@@ -336,12 +335,12 @@ def test_lockout_across_calls_and_unlock_from_the_cli(
         assert not locked()
     pg_caller.dial(from_="+8613800000003").press("1")
     verify(pg_caller, LI_ID, "000000")
-    assert pg_caller.heard.startswith(LOCKED)
+    assert pg_caller.heard.startswith(WRONG)  # locked now; it sounds like any wrong password
     assert locked()
     pg_caller.hangup()
     pg_caller.dial(from_="+8613800000004").press("1")
     verify(pg_caller, LI_ID, LI_PASSWORD)  # the right password no longer helps
-    assert pg_caller.heard.startswith(LOCKED)
+    assert pg_caller.heard.startswith(WRONG)
     assert "余额为" not in pg_caller.heard
     pg_caller.hangup()
 
@@ -396,60 +395,65 @@ def test_two_workers_serve_a_call_over_http(demo_url: str, tmp_path: Path) -> No
     assert "Traceback" not in server.error_log()
 
 
-# --- sessions: the conditional save is the only guard between workers ---------------------------
+# --- sessions: claiming a step is the only guard between workers --------------------------------
 
 
 def _session(call_sid: str) -> CallSession:
-    return CallSession(call_sid, "+8613800000000", "welcome", 0, CallData(), "<Response/>")
+    return CallSession(call_sid, "+8613800000000", "welcome", 1, CallData())
 
 
-def test_stale_save_loses(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
+def test_a_step_is_claimed_once_and_an_ended_call_stays_ended(
+    pg_url: str, engines: Callable[[str], Engine]  # noqa: F811
+) -> None:
     engine = engines(pg_url)
     ensure_schema(engine)
     store = SessionStore(engine, lambda: datetime.now(UTC))
-    assert store.create(_session("CA-stale"))
-    first, second = store.load("CA-stale"), store.load("CA-stale")
-    assert first is not None and second is not None
-    first.state, first.step = "main", 1
-    second.state, second.step = "policy", 1
-    assert store.save(first, 0) is True
-    assert store.save(second, 0) is False  # stale: step 0 is gone
+    assert store.create(_session("CA-stale"), "<Response>1</Response>")
+    assert store.claim("CA-stale", 1) is True
+    assert store.claim("CA-stale", 1) is False  # the duplicate: step 1 is taken
+    session = store.load("CA-stale")
+    assert session is not None and session.step == 2
+    session.state = "main"
+    assert store.save(session, "<Response>2</Response>") is True
+    assert store.answer("CA-stale", 1) == "<Response>1</Response>"
+    assert store.answer("CA-stale", 2) == "<Response>2</Response>"
+    store.end("CA-stale")
+    session.data.verified = LI_ID
+    assert store.save(session, "<Response>late</Response>") is False  # no late reopening
+    assert store.claim("CA-stale", 2) is False
     stored = store.load("CA-stale")
-    assert stored is not None and (stored.state, stored.step) == ("main", 1)
-    assert store.create(_session("CA-stale")) is False
+    assert stored is not None and stored.ended and stored.data == CallData()
+    assert store.answer("CA-stale", 2) is None  # answers are gone with the call
+    assert store.create(_session("CA-stale"), "<Response/>") is False
 
 
-def test_concurrent_saves_one_winner(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
+def test_concurrent_claims_one_winner(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
     engine = engines(pg_url)
     ensure_schema(engine)
     store = SessionStore(engine, lambda: datetime.now(UTC))
     threads_n = 8
     for round_ in range(5):
         sid = f"CA-race-{round_}"
-        assert store.create(_session(sid))
+        assert store.create(_session(sid), "<Response/>")
         start = threading.Barrier(threads_n)
         results: list[bool | BaseException] = [False] * threads_n
 
-        def save(i: int, sid: str = sid, start: threading.Barrier = start,
-                 results: list[bool | BaseException] = results) -> None:
+        def claim(i: int, sid: str = sid, start: threading.Barrier = start,
+                  results: list[bool | BaseException] = results) -> None:
             try:
-                session = store.load(sid)
-                assert session is not None
-                session.state, session.step = f"state-{i}", 1
                 start.wait(10)
-                results[i] = store.save(session, 0)
+                results[i] = store.claim(sid, 1)
             except BaseException as exc:  # reported below
                 results[i] = exc
 
-        threads = [threading.Thread(target=save, args=(i,)) for i in range(threads_n)]
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(threads_n)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(30)
         assert results.count(True) == 1 and results.count(False) == threads_n - 1, results
-        winner = results.index(True)
         stored = store.load(sid)
-        assert stored is not None and (stored.state, stored.step) == (f"state-{winner}", 1)
+        assert stored is not None and stored.step == 2
 
 
 def test_concurrent_creates_one_winner(pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
@@ -462,7 +466,7 @@ def test_concurrent_creates_one_winner(pg_url: str, engines: Callable[[str], Eng
     def create(i: int) -> None:
         try:
             start.wait(10)
-            results[i] = store.create(_session("CA-create-race"))
+            results[i] = store.create(_session("CA-create-race"), "<Response/>")
         except BaseException as exc:  # reported below
             results[i] = exc
 

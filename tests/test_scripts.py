@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from conftest import (
     CALLS,
     SCRIPTS,
     SEQUENCE,
+    SHARED,
     STAFFED,
     STATUS_URL,
     UNSTAFFED,
@@ -33,16 +35,16 @@ from conftest import (
 from ivr.tools.callcmd import coverage_gaps
 from ivr.tools.cli import main as cli
 from ivr.web import create_app
-from simulator import (
-    Clock as VirtualClock,
-)
+from simulator import Clock as VirtualClock
 from simulator import (
     ScriptResult,
     Simulator,
     WsgiTransport,
     load_script,
     plan,
+    run_batch,
     run_script,
+    run_scripts,
 )
 
 Seen = set[tuple[str, str, str]]
@@ -51,12 +53,12 @@ Seen = set[tuple[str, str, str]]
 def test_there_are_scripts() -> None:
     assert len(SCRIPTS) >= 20, SCRIPTS
     assert len(SEQUENCE) == 4, SEQUENCE
-    assert not [p for p in SCRIPTS + SEQUENCE if p.name.startswith("_")]
-    # the same-number calls are one batch, in file-name order; every other script its own
+    assert not [p for p in SCRIPTS + SHARED if p.name.startswith("_")]
+    # a shared folder's calls are one batch, in file-name order; every other script its own
     batches = [b.paths for b in plan([CALLS])]
     assert tuple(SEQUENCE) in batches and SEQUENCE == sorted(SEQUENCE)
-    assert len(batches) == len(SCRIPTS) + 1
-    names = [load_script(path).name for path in SCRIPTS + SEQUENCE]
+    assert len(batches) == len(SCRIPTS) + 2  # same_number/ and locked/
+    names = [load_script(path).name for path in SCRIPTS + SHARED]
     assert len(set(names)) == len(names), "two scripts share a name"
 
 
@@ -100,9 +102,14 @@ def test_at_drives_the_hotline_time(tmp_path: Path, app_factory: Any) -> None:
     assert "现在不是人工服务时间" in result.failures[0].heard
 
 
+def _sequence(simulator: Simulator, folder: Path) -> list[ScriptResult]:
+    """A shared folder's calls in order, with the folder's settings, on one line."""
+    (batch,) = plan([folder])
+    return run_batch(batch, lambda first: nullcontext(lambda: simulator))
+
+
 def test_same_number_calls_pass_in_order_on_one_database(simulator: Simulator) -> None:
-    failed = [r.report() for r in (_play(script, simulator) for script in SEQUENCE)
-              if not r.passed]
+    failed = [r.report() for r in _sequence(simulator, CALLS / "same_number") if not r.passed]
     assert failed == []
 
 
@@ -117,34 +124,36 @@ def test_the_fourth_call_alone_is_not_refused(simulator: Simulator) -> None:
 
 
 class _Apps:
-    """One app per script, each on its own copy of the demo database, all observed."""
+    """Every batch of scripts (one script, or a shared folder) on its own copy of the demo
+    database and its own app, all observed — as `ivr12333 call --script` runs them."""
 
     def __init__(self, template: Path, folder: Path) -> None:
         self.template, self.folder = template, folder
         self.seen: Seen = set()
         self.flow: Any = None
+        self.now = STAFFED
 
-    def run(self, scripts: list[Path], now: datetime) -> list[ScriptResult]:
-        """Play `scripts` in order on one fresh copy of the demo database."""
-        db = self.folder / f"{scripts[0].stem}-{now:%a%H}.sqlite3"
+    @contextmanager
+    def line(self, first: Any) -> Iterator[Callable[[], Simulator]]:
+        db = self.folder / f"{first.path.stem}-{self.now:%a%H}.sqlite3"
         shutil.copyfile(self.template, db)
-        clock = VirtualClock(_at(scripts[0]) or now)
+        clock = VirtualClock(first.at or self.now)
         app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{db}", "NOW": clock})
         engine = app.extensions["ivr12333"]
         try:
             self.flow = engine.flow
             engine.flow.observer = lambda s, t, d: self.seen.add((s, t, d))
-            simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL,
-                                  clock=clock)
-            return [_play(script, simulator) for script in scripts]
+            yield lambda: Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL,
+                                    clock=clock)
         finally:
             engine.db.dispose()
 
     def run_all(self, now: datetime) -> list[str]:
-        """Every script on a database of its own, the same-number calls on a shared one;
-        returns the reports of those that failed."""
-        results = [r for script in SCRIPTS for r in self.run([script], now)]
-        results += self.run(SEQUENCE, now)
+        """Every script of tests/calls (the calls without `at:` at `now`); returns the reports
+        of those that failed."""
+        self.now = now
+        results = run_scripts([CALLS], line=self.line)
+        assert len(results) == len(SCRIPTS) + len(SHARED)
         return [r.report() for r in results if not r.passed]
 
 
@@ -252,7 +261,7 @@ def test_cli_runs_every_script_twice_in_a_row_leaving_no_trace(
     """`ivr12333 call --script tests/calls`: recursive, every state reached, the same result
     the second time, and the configured database exactly as it was."""
     before = _traces(demo_url)
-    total = len(SCRIPTS) + len(SEQUENCE)
+    total = len(SCRIPTS) + len(SHARED)
     for run in (1, 2):
         transcripts = tmp_path / f"transcripts-{run}"
         result = CliRunner().invoke(cli, [
@@ -265,7 +274,7 @@ def test_cli_runs_every_script_twice_in_a_row_leaving_no_trace(
         assert "state never reached" not in result.output
         assert _traces(demo_url) == before
     names = sorted(f.name for f in transcripts.iterdir())
-    assert names == sorted(f"{s.stem}.txt" for s in SCRIPTS + SEQUENCE)
+    assert names == sorted(f"{s.stem}.txt" for s in SCRIPTS + SHARED)
     balance = (transcripts / "balance_by_id.txt").read_text(encoding="utf-8")
     assert "一千二百三十四元五角六分" in balance
     assert "PASS" in balance
@@ -289,7 +298,7 @@ def test_cli_live_runs_on_the_configured_database(demo_url: str) -> None:
     before = _traces(demo_url)
     result = CliRunner().invoke(cli, [
         "--database-url", demo_url, "call", "--live",
-        "--script", str(CALLS / "locked_password.yaml"),
+        "--script", str(CALLS / "verification_failed.yaml"),
     ])
     assert result.exit_code == 0, result.output
     assert "live database" in result.output

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,7 +51,7 @@ if logging.getLogger("sqlalchemy.engine").level == logging.NOTSET:
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 #: Bump when the schema changes and add the step to _UPGRADES.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -96,8 +97,11 @@ people = Table(
     Column("balance_fen", BigInteger),
     Column("monthly_credit_fen", BigInteger),
     Column("as_of", Date),
-    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("failed_attempts", Integer, nullable=False, default=0),  # in a row
     Column("locked", Boolean, nullable=False, default=False),
+    # failures since window_start (a Unix time), bounded over a longer window than in a row
+    Column("window_failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("window_start", Float, nullable=False, default=0.0, server_default="0"),
 )
 
 bindings = Table(
@@ -134,6 +138,15 @@ sessions = Table(
     Column("updated_at", Float, nullable=False, index=True),
 )
 
+answers = Table(
+    "answers",
+    metadata,
+    # the answer given at each step of a call in progress, for replays; gone when it ends
+    Column("call_sid", String(64), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("body", Text, nullable=False),
+)
+
 verify_attempts = Table(
     "verify_attempts",
     metadata,
@@ -147,14 +160,32 @@ verify_attempts = Table(
 )
 
 
+caller_locks = Table(
+    "caller_locks",
+    metadata,
+    # one row per caller with checks in the past hour: reserving a check locks it first
+    Column("caller", String(64), primary_key=True),
+    Column("at", Float, nullable=False, index=True),
+)
+
+
 def _index_attempts_by_time(conn: Connection) -> None:
     """v2: ix_verify_attempts_at (v1 databases have the table without it)."""
     next(i for i in verify_attempts.indexes if i.name == "ix_verify_attempts_at").create(
         conn, checkfirst=True)
 
 
+def _failure_window(conn: Connection) -> None:
+    """v3: people.window_failures and window_start (failures bounded over a window)."""
+    have = {c["name"] for c in inspect(conn).get_columns("people")}
+    for name, kind in (("window_failures", "INTEGER"), ("window_start", "FLOAT")):
+        if name not in have:
+            conn.exec_driver_sql(
+                f"ALTER TABLE people ADD COLUMN {name} {kind} NOT NULL DEFAULT 0")
+
+
 # version reached -> function upgrading the schema from the previous version
-_UPGRADES: dict[int, Any] = {2: _index_attempts_by_time}
+_UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -235,7 +266,7 @@ def upsert(
 
 
 #: tables about calls in progress, not about people: a copy of a database leaves them empty
-CALL_TABLES = ("sessions", "verify_attempts")
+CALL_TABLES = ("sessions", "answers", "verify_attempts", "caller_locks")
 
 
 def copy_database(source: Engine, target: Engine) -> None:

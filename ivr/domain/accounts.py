@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -10,7 +11,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, or_, select, update
 
 from ivr.data.storage import bindings, meta, people, regions, transactions
 from ivr.domain import passwords
@@ -80,42 +81,70 @@ def find_by_card_digits(conn: Connection, digits: str) -> list[Person]:
 
 class PasswordCheck(Enum):
     OK = "ok"
-    WRONG = "wrong"  # also for an unknown number: the caller must not tell them apart
-    LOCKED = "locked"  # was locked before this attempt: no check, no data
-    NOW_LOCKED = "now_locked"  # this wrong attempt reached the region's threshold
+    WRONG = "wrong"  # a check was made and failed
+    UNKNOWN = "unknown"  # nobody has that number: a dummy check, the same cost
+    LOCKED = "locked"  # locked, or no check left: a dummy check, no data
+    NOW_LOCKED = "now_locked"  # this wrong attempt reached a limit: now locked
+
+
+#: Failures are bounded over a longer window too, not only in a row: an attacker who guesses
+#: twice between the owner's logins still locks the password after this many in this window.
+FAILURES_PER_WINDOW = 10
+FAILURE_WINDOW_SECONDS = 30 * 24 * 3600
+
+_ID = bindparam("p_id", type_=people.c.id_number.type)
+_SINCE = bindparam("p_since", type_=people.c.window_start.type)
+_NOW = bindparam("p_now", type_=people.c.window_start.type)
+_WINDOW_OVER = people.c.window_start < _SINCE
+# Reserve one check before the costly hash, in one statement: it counts as a failure until the
+# hash says otherwise, and only a person with checks left gets one. Concurrent guesses queue on
+# the row (PostgreSQL) or the database's write lock (SQLite): at most `p_limit` in a row, ever.
+_RESERVE = (
+    update(people)
+    .where(people.c.id_number == _ID, ~people.c.locked,
+           people.c.failed_attempts < bindparam("p_limit"),
+           or_(_WINDOW_OVER, people.c.window_failures < FAILURES_PER_WINDOW))
+    .values(failed_attempts=people.c.failed_attempts + 1,
+            window_failures=case((_WINDOW_OVER, 1), else_=people.c.window_failures + 1),
+            window_start=case((_WINDOW_OVER, _NOW), else_=people.c.window_start))
+    .returning(people.c.password_hash, people.c.failed_attempts, people.c.window_failures)
+)
+# A right password gives its reservation back, unless the password was locked meanwhile.
+_SUCCEEDED = (
+    update(people).where(people.c.id_number == _ID, ~people.c.locked)
+    .values(failed_attempts=0, window_failures=people.c.window_failures - 1)
+)
+_LOCK = update(people).where(people.c.id_number == _ID).values(locked=True)
+_EXISTS = select(people.c.id_number).where(people.c.id_number == _ID)
 
 
 def check_password(engine: Engine, id_number: str | None, password: str,
-                   lockout_after: int) -> PasswordCheck:
-    """Verify and count consecutive failures across calls; lock at the threshold."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(people.c.password_hash, people.c.locked).where(
-                people.c.id_number == id_number
-            )
-        ).first() if id_number else None
-    if row is None:
-        passwords.verify_password(password, passwords.DUMMY_HASH)
-        return PasswordCheck.WRONG
-    if row.locked:
-        return PasswordCheck.LOCKED
-    if passwords.verify_password(password, row.password_hash):
+                   lockout_after: int, *, now: float | None = None) -> PasswordCheck:
+    """Check a password against a person's, at most `lockout_after` failures in a row (and
+    FAILURES_PER_WINDOW in FAILURE_WINDOW_SECONDS) ever, under any concurrency: the check is
+    reserved before the hash and decided after. Every outcome costs one hash."""
+    now = time.time() if now is None else now
+    params = {"p_id": id_number, "p_limit": lockout_after,
+              "p_since": now - FAILURE_WINDOW_SECONDS, "p_now": now}
+    reserved = None
+    if id_number:
         with engine.begin() as conn:
-            conn.execute(
-                update(people).where(people.c.id_number == id_number,
-                                     people.c.failed_attempts != 0)
-                .values(failed_attempts=0)
-            )
-        return PasswordCheck.OK
-    with engine.begin() as conn:
-        failed = conn.execute(
-            update(people).where(people.c.id_number == id_number)
-            .values(failed_attempts=people.c.failed_attempts + 1)
-            .returning(people.c.failed_attempts)
-        ).scalar_one()
-        if failed >= lockout_after:
-            conn.execute(update(people).where(people.c.id_number == id_number).values(locked=True))
-            return PasswordCheck.NOW_LOCKED
+            reserved = conn.execute(_RESERVE, params).first()
+            known = reserved is not None or conn.execute(_EXISTS, params).first() is not None
+    else:
+        known = False
+    if reserved is None:
+        passwords.verify_password(password, passwords.DUMMY_HASH)
+        return PasswordCheck.LOCKED if known else PasswordCheck.UNKNOWN
+    if passwords.verify_password(password, reserved.password_hash):
+        with engine.begin() as conn:
+            if conn.execute(_SUCCEEDED, params).rowcount == 1:
+                return PasswordCheck.OK
+        return PasswordCheck.LOCKED  # locked by other guesses while this one was hashing
+    if reserved.failed_attempts >= lockout_after or reserved.window_failures >= FAILURES_PER_WINDOW:
+        with engine.begin() as conn:
+            conn.execute(_LOCK, params)
+        return PasswordCheck.NOW_LOCKED
     return PasswordCheck.WRONG
 
 

@@ -19,6 +19,7 @@ class CallData:
     password_failures: int = 0  # in this call
     target: str | None = None  # the state a caller in verification is going to
     pending: str | None = None  # the ID number being verified
+    card_shared: bool = False  # the card number being verified is two people's
     verified: str | None = None  # the verified caller's ID number
     values: dict[str, str] = field(default_factory=dict)  # prompt values kept across turns
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from ivr.data.storage import make_engine
+from ivr.engine.calldata import CallData
 from ivr.engine.flow import CallEvent, Flow
 from ivr.engine.instructions import Gather, Hangup, Instruction, Say
 from ivr.engine.model import CallModel, Services
@@ -55,65 +56,54 @@ class Hotline:
     def take_turn(self, call_sid: str, step: int, event: CallEvent, *, caller: str,
                   render: Render) -> str:
         """Answer one webhook of a call: `step` is the step the request answers (0 for the
-        start). A retry or a stale request gets the answer already given; a call that has
-        ended, a hang-up; any failure, an apology — never an exception."""
+        start). A retry or a replay gets the answer given to that request the first time; a
+        call that has ended, a hang-up; any failure, an apology — never an exception."""
         if not call_sid:
             log.warning("webhook without CallSid")
             return render(self.apology_goodbye(), 0)
         try:
             session = self.store.load(call_sid)
+            if session is None:
+                if event.kind != "start":
+                    log.warning("call=%s unknown call", call_sid)
+                    return render(self.apology_goodbye(), 0)
+                return self._first_turn(CallSession(call_sid, caller, self.flow.initial), event,
+                                        render)
+            if session.ended:
+                return render([Hangup()], 0)
+            if event.kind == "start":  # the start again: its answer again
+                return self._replayed(session, 1, render)
+            if step < session.step:  # a retry or a replay: the answer to that request
+                return self._replayed(session, step + 1, render)
+            if step > session.step:
+                log.warning("call=%s request for step %s of %s", call_sid, step, session.step)
+                return render(self.apology_goodbye(session.data.lang), 0)
+            return self._next_turn(session, event, render)
         except Exception:
             log.exception("call=%s session store unavailable", call_sid)
             return render(self.apology_goodbye(), 0)
-        if session is None:
-            if event.kind != "start":
-                log.warning("call=%s unknown call", call_sid)
-                return render(self.apology_goodbye(), 0)
-            return self._first_turn(CallSession(call_sid, caller, self.flow.initial), event,
-                                    render)
-        if event.kind == "start" or step != session.step:
-            # a retry or a stale request: the same answer, no change
-            return self._stored_answer(session) or render(self.apology_goodbye(), 0)
-        if session.ended:
-            return render([Hangup()], session.step)
-        return self._next_turn(session, event, render)
 
     def _first_turn(self, session: CallSession, event: CallEvent, render: Render) -> str:
         body = self._step(session, event, render)
-        try:
-            created = self.store.create(session)
-        except Exception:
-            log.exception("call=%s could not save the session", session.call_sid)
-            return render(self.apology_goodbye(), 0)
-        if not created:  # another worker created this same call first: give its answer
-            other = self.store.load(session.call_sid)
-            return (self._stored_answer(other) if other else None) or body
+        if not self.store.create(session, body):  # another worker created this call first
+            return self._replayed(session, 1, render)
         self._log(session, event)
         return body
 
     def _next_turn(self, session: CallSession, event: CallEvent, render: Render) -> str:
-        expected = session.step
-        locale = session.data.lang
-        try:
-            # claim this step before anything with an effect (a password check): a duplicate
-            # delivered to another worker meanwhile waits for our answer instead of counting
-            if not self.store.claim(session.call_sid, expected):
-                other = self.store.load(session.call_sid)
-                stored = self._stored_answer(other) if other else None
-                return stored or render(self.apology_goodbye(locale), 0)
-            body = self._step(session, event, render)
-            saved = self.store.save(session, session.step)
-        except Exception:
-            log.exception("call=%s session store unavailable", session.call_sid)
-            return render(self.apology_goodbye(locale), 0)
-        if not saved:
-            other = self.store.load(session.call_sid)
-            return (self._stored_answer(other) if other else None) or body
+        # claim this step before anything with an effect (a password check): a duplicate
+        # delivered to another worker meanwhile waits for our answer instead of counting
+        if not self.store.claim(session.call_sid, session.step):
+            return self._replayed(session, session.step + 1, render)
+        body = self._step(session, event, render)
+        if not self.store.save(session, body):  # the call ended meanwhile (status callback)
+            return render([Hangup()], 0)
         self._log(session, event)
         return body
 
     def _step(self, session: CallSession, event: CallEvent, render: Render) -> str:
-        """Step the flow (a failure: an apology and the main menu), render, keep the answer."""
+        """Step the flow (a failure: an apology and the main menu) and render its answer.
+        A call that ends here keeps nothing personal."""
         try:
             instructions = self.step(session, event)
         except Exception:
@@ -121,18 +111,25 @@ class Hotline:
                           event.kind)
             instructions = self.recover(session)
         session.step += 1
-        session.last_response = render(instructions, session.step)
         session.ended = bool(instructions) and isinstance(instructions[-1], Hangup)
-        return session.last_response
+        if session.ended:
+            session.data = CallData()
+        return render(instructions, session.step)
 
-    def _stored_answer(self, session: CallSession) -> str | None:
-        """The answer already given for the session's last step, waiting while it is made."""
+    def _replayed(self, session: CallSession, step: int, render: Render) -> str:
+        """The answer given at `step`, waiting while another delivery is making it; once the
+        call has ended, a hang-up."""
         deadline = time.monotonic() + ANSWER_WAIT_SECONDS
-        current: CallSession | None = session
-        while current is not None and not current.last_response and time.monotonic() < deadline:
-            time.sleep(0.02)
+        while True:
+            body = self.store.answer(session.call_sid, step)
+            if body is not None:
+                return body
             current = self.store.load(session.call_sid)
-        return current.last_response if current and current.last_response else None
+            if current is None or current.ended:
+                return render([Hangup()], 0)
+            if current.step != step or time.monotonic() >= deadline:
+                return render(self.apology_goodbye(session.data.lang), 0)
+            time.sleep(0.02)
 
     @staticmethod
     def _log(session: CallSession, event: CallEvent) -> None:
@@ -140,10 +137,10 @@ class Hotline:
         what = f"{len(event.value)} keys" if event.kind == "digits" else event.value or "-"
         log.info("call=%s %s -> %s (%s)", session.call_sid, event.kind, session.state, what)
 
-    def end_call(self, call_sid: str, render: Render) -> None:
-        """The call is over (Twilio's status callback): forget its data, keep a hang-up."""
+    def end_call(self, call_sid: str) -> None:
+        """The call is over (Twilio's status callback): forget its data and answers."""
         try:
-            self.store.end(call_sid, render([Hangup()], 0))
+            self.store.end(call_sid)
         except Exception:
             log.exception("call=%s could not close the session", call_sid)
 

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select
+from sqlalchemy import Engine
 
-from ivr.data.storage import verify_attempts
-from ivr.domain import accounts
+from ivr.domain import accounts, callers
 from ivr.domain.accounts import PasswordCheck, Person
 from ivr.domain.identity import from_keypad, parse_id_number
 from ivr.domain.policy import Region
@@ -26,18 +25,6 @@ from ivr.errors import InvalidIdNumber
 from ivr.settings import Settings
 
 log = logging.getLogger("ivr.hotline")
-
-ATTEMPT_WINDOW_SECONDS = 3600
-
-
-# Built once (building a statement costs more than running it); values come as parameters.
-_COUNT_ATTEMPTS = select(func.count()).select_from(verify_attempts).where(
-    verify_attempts.c.caller == bindparam("p_caller", type_=verify_attempts.c.caller.type),
-    verify_attempts.c.at >= bindparam("p_since", type_=verify_attempts.c.at.type))
-_RECORD_ATTEMPT = insert(verify_attempts)
-_FORGET_ATTEMPTS = delete(verify_attempts).where(
-    verify_attempts.c.at < bindparam("p_before", type_=verify_attempts.c.at.type))
-
 
 @dataclass(frozen=True)
 class Services:
@@ -166,11 +153,8 @@ class CallModel(FlowModel):
 
     def _card_matches(self) -> list[Person]:
         def lookup() -> list[Person]:
-            digits = self.digits.rstrip("#")
-            if not (digits.isascii() and digits.isdigit() and len(digits) in (8, 9)):
-                return []
             with self.services.db.connect() as conn:
-                return accounts.find_by_card_digits(conn, digits)
+                return accounts.find_by_card_digits(conn, self.digits)
         result: list[Person] = self._memo("card", lookup)
         return result
 
@@ -178,37 +162,39 @@ class CallModel(FlowModel):
         d = self.digits
         return d.isascii() and d.isdigit() and len(d) in (8, 9)
 
-    def card_ambiguous(self) -> bool:
-        return len(self._card_matches()) > 1
-
     def remember_card(self) -> None:
+        """Whatever the card matches goes on to the password: an unknown card and a card two
+        people share are told apart only after it (the same answers, the same cost)."""
         matches = self._card_matches()
-        # an unknown card goes on to the password all the same: same answer as a wrong password
-        self.data.pending = matches[0].id_number if matches else None
-
-    def _attempts_in_window(self) -> int:
-        since = self.services.now().timestamp() - ATTEMPT_WINDOW_SECONDS
-        with self.services.db.connect() as conn:
-            return int(conn.execute(
-                _COUNT_ATTEMPTS, {"p_caller": self.caller, "p_since": since}
-            ).scalar_one())
+        self.data.pending = matches[0].id_number if len(matches) == 1 else None
+        self.data.card_shared = len(matches) > 1
 
     def over_attempt_limit(self) -> bool:
-        """Per caller number, across calls and workers: one phone can't walk through IDs."""
-        limit = self.services.settings.verify_attempts_per_hour
-        return bool(self._memo("over", lambda: self._attempts_in_window() >= limit))
+        """Per caller number (withheld numbers are one class), across calls and workers: one
+        phone can't walk through ID numbers. Reserves the check when there is one left."""
+        def reserve() -> bool:
+            caller = callers.caller_class(self.caller)
+            settings = self.services.settings
+            limit = (settings.withheld_attempts_per_hour if caller == callers.WITHHELD
+                     else settings.verify_attempts_per_hour)
+            return callers.reserve_check(self.services.db, caller, limit,
+                                         self.services.now().timestamp())
+        return not self._memo("reserved", reserve)
+
+    def card_was_shared(self) -> bool:
+        """The card of this verification is shared: the password is "checked" (a dummy, the
+        same cost), then the caller is asked for the ID number instead."""
+        if not self.data.card_shared:
+            return False
+        self._password_check()
+        return True
 
     def _password_check(self) -> PasswordCheck:
         def check() -> PasswordCheck:
-            now = self.services.now().timestamp()
-            with self.services.db.begin() as conn:
-                conn.execute(_RECORD_ATTEMPT, {"caller": self.caller, "at": now})
-                conn.execute(_FORGET_ATTEMPTS, {"p_before": now - ATTEMPT_WINDOW_SECONDS})
             result = accounts.check_password(
-                self.services.db, self.data.pending, self.digits,
-                self.region.lockout_after,
-            )
-            if result is not PasswordCheck.OK:
+                self.services.db, self.data.pending, self.digits, self.region.lockout_after,
+                now=self.services.now().timestamp())
+            if result is not PasswordCheck.OK and not self.data.card_shared:
                 self.data.password_failures += 1
             log.info("verification %s call=%s", result.value, self.call_sid)
             return result
@@ -218,9 +204,6 @@ class CallModel(FlowModel):
     def password_ok(self) -> bool:
         return self._password_check() is PasswordCheck.OK
 
-    def password_locked(self) -> bool:
-        return self._password_check() in (PasswordCheck.LOCKED, PasswordCheck.NOW_LOCKED)
-
     def may_retry(self) -> bool:
         return self.data.password_failures < self.flow.limits.password_failures
 
@@ -229,7 +212,7 @@ class CallModel(FlowModel):
         self.data.values.pop("last4", None)
 
     def forget_pending(self) -> None:
-        self.data.pending = None
+        self.data.pending, self.data.card_shared = None, False
         self.data.values.pop("last4", None)
 
     # ---- results ----------------------------------------------------------------------------

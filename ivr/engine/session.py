@@ -7,42 +7,54 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Integer, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ivr.data.storage import sessions
+from ivr.data.storage import answers, sessions
 from ivr.engine.calldata import CallData
+
+#: what an ended call keeps of its data: nothing
+SEALED = "{}"
 
 #: Ended calls are kept this long (replayed webhooks of an ended call change nothing), then purged.
 KEEP_ENDED_SECONDS = 7 * 24 * 3600
+#: A call that has not been heard of for this long is over (Twilio ends every call within four
+#: hours) even if its status callback never came: it is sealed like any ended call.
+MAX_CALL_SECONDS = 4 * 3600
 
 
 def _param(name: str, column: str) -> Any:
     return bindparam(name, type_=sessions.c[column].type)
 
 
+_SID = _param("p_sid", "call_sid")
+_NOW = _param("p_now", "updated_at")
 # Statements are built once: building one costs more than running it (~80 of ~110 us for a
 # load), and every webhook runs three of them. Values arrive as parameters (p_*).
 _LOAD = select(sessions.c.caller, sessions.c.state, sessions.c.step, sessions.c.data,
-               sessions.c.last_response, sessions.c.ended
-               ).where(sessions.c.call_sid == _param("p_sid", "call_sid"))
+               sessions.c.ended).where(sessions.c.call_sid == _SID)
 _CREATE = insert(sessions)
 _CLAIM = (update(sessions)
-          .where(sessions.c.call_sid == _param("p_sid", "call_sid"),
-                 sessions.c.step == _param("p_expected", "step"))
-          .values(step=_param("p_step", "step"), last_response="",
-                  updated_at=_param("p_now", "updated_at")))
+          .where(sessions.c.call_sid == _SID, sessions.c.step == _param("p_expected", "step"),
+                 ~sessions.c.ended)
+          .values(step=_param("p_step", "step"), updated_at=_NOW))
 _SAVE = (update(sessions)
-         .where(sessions.c.call_sid == _param("p_sid", "call_sid"),
-                sessions.c.step == _param("p_expected", "step"))
-         .values(state=_param("p_state", "state"), step=_param("p_step", "step"),
-                 data=_param("p_data", "data"),
-                 last_response=_param("p_last_response", "last_response"),
-                 ended=_param("p_ended", "ended"), updated_at=_param("p_now", "updated_at")))
-_END = (update(sessions)
-        .where(sessions.c.call_sid == _param("p_sid", "call_sid"), ~sessions.c.ended)
-        .values(ended=True, data="{}", last_response=_param("p_last_response", "last_response"),
-                updated_at=_param("p_now", "updated_at")))
+         .where(sessions.c.call_sid == _SID, sessions.c.step == _param("p_step", "step"),
+                ~sessions.c.ended)
+         .values(state=_param("p_state", "state"), data=_param("p_data", "data"),
+                 ended=_param("p_ended", "ended"), updated_at=_NOW))
+_ANSWER = select(answers.c.body).where(answers.c.call_sid == _SID,
+                                       answers.c.step == bindparam("p_step", type_=Integer))
+_KEEP_ANSWER = insert(answers)
+_FORGET_ANSWERS = delete(answers).where(answers.c.call_sid == _SID)
+# the end of a call: whatever ended it and whenever, nothing personal is left
+_END = (update(sessions).where(sessions.c.call_sid == _SID)
+        .values(ended=True, data=SEALED, updated_at=_NOW))
+_CUTOFF = _param("p_cutoff", "updated_at")
+_STALE = select(sessions.c.call_sid).where(~sessions.c.ended, sessions.c.updated_at < _CUTOFF)
+_FORGET_STALE_ANSWERS = delete(answers).where(answers.c.call_sid.in_(_STALE.scalar_subquery()))
+_SEAL_STALE = (update(sessions).where(~sessions.c.ended, sessions.c.updated_at < _CUTOFF)
+               .values(ended=True, data=SEALED))
 _PURGE = delete(sessions).where(sessions.c.ended,
                                 sessions.c.updated_at < _param("p_before", "updated_at"))
 
@@ -56,12 +68,12 @@ class CallSession:
     state: str
     step: int = 0
     data: CallData = field(default_factory=CallData)
-    last_response: str = ""
     ended: bool = False
 
 
 class SessionStore:
-    """Load and save sessions; saving is conditional on the step, so a duplicate can't win twice."""
+    """Sessions and the answer given at each step. Saving is conditional on the step, so a
+    duplicate can't win twice, and on the call not having ended, so nothing reopens it."""
 
     def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
         self.engine = engine
@@ -76,51 +88,70 @@ class SessionStore:
         if row is None:
             return None
         return CallSession(call_sid, row.caller, row.state, row.step,
-                           CallData.from_json(row.data), row.last_response, bool(row.ended))
+                           CallData.from_json(row.data), bool(row.ended))
 
-    def create(self, session: CallSession) -> bool:
-        """Insert a new call; False when another worker created it first."""
+    def answer(self, call_sid: str, step: int) -> str | None:
+        """The answer given at `step` (1 is the answer to the call's start)."""
+        with self.engine.connect() as conn:
+            body = conn.execute(_ANSWER, {"p_sid": call_sid, "p_step": step}).scalar()
+        return str(body) if body is not None else None
+
+    def create(self, session: CallSession, answer: str) -> bool:
+        """Insert a new call with its first answer; False when another worker created it first.
+        Calls that were never heard of again are sealed and old ones purged on the way."""
+        now = self._time()
         try:
             with self.engine.begin() as conn:
+                self._seal_stale(conn, now)
                 conn.execute(_CREATE, {
                     "call_sid": session.call_sid, "caller": session.caller,
                     "state": session.state, "step": session.step,
-                    "data": session.data.to_json(),
-                    "last_response": session.last_response, "ended": session.ended,
-                    "updated_at": self._time(),
+                    "data": SEALED if session.ended else session.data.to_json(),
+                    "last_response": "", "ended": session.ended, "updated_at": now,
                 })
+                if not session.ended:
+                    conn.execute(_KEEP_ANSWER, {"call_sid": session.call_sid,
+                                                "step": session.step, "body": answer})
         except IntegrityError:
             return False
         return True
 
     def claim(self, call_sid: str, step: int) -> bool:
-        """Take step `step` of a call for this request: advance it and blank the stored answer.
-
-        Exactly one delivery of a webhook wins; the others see the blank answer and wait.
-        """
+        """Take step `step` of a call for this request: advance it before any effect. Exactly
+        one delivery of a webhook wins; the others wait for its answer."""
         with self.engine.begin() as conn:
             result = conn.execute(_CLAIM, {"p_sid": call_sid, "p_expected": step,
                                            "p_step": step + 1, "p_now": self._time()})
             return result.rowcount == 1
 
-    def save(self, session: CallSession, expected_step: int) -> bool:
-        """Write the session if nobody advanced it meanwhile; False when the race was lost."""
+    def save(self, session: CallSession, answer: str) -> bool:
+        """Write the session and its answer at `session.step`, unless the call has ended
+        meanwhile (False). A call that ends here keeps no data and no answers."""
         with self.engine.begin() as conn:
             result = conn.execute(_SAVE, {
-                "p_sid": session.call_sid, "p_expected": expected_step,
-                "p_state": session.state, "p_step": session.step,
-                "p_data": session.data.to_json(),
-                "p_last_response": session.last_response, "p_ended": session.ended,
-                "p_now": self._time(),
+                "p_sid": session.call_sid, "p_step": session.step, "p_state": session.state,
+                "p_data": SEALED if session.ended else session.data.to_json(),
+                "p_ended": session.ended, "p_now": self._time(),
             })
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            if session.ended:
+                conn.execute(_FORGET_ANSWERS, {"p_sid": session.call_sid})
+            else:
+                conn.execute(_KEEP_ANSWER, {"call_sid": session.call_sid, "step": session.step,
+                                            "body": answer})
+            return True
 
-    def end(self, call_sid: str, final_answer: str) -> bool:
-        """Close a call: forget its data (the verified person), keep the row against replays,
-        which get `final_answer` from now on."""
-        now = self._time()
+    def end(self, call_sid: str) -> None:
+        """Close a call (its status callback): forget its data and answers, keep the row so
+        replays get a hang-up."""
         with self.engine.begin() as conn:
-            result = conn.execute(_END, {"p_sid": call_sid, "p_last_response": final_answer,
-                                         "p_now": now})
-            conn.execute(_PURGE, {"p_before": now - KEEP_ENDED_SECONDS})
-            return result.rowcount == 1
+            conn.execute(_END, {"p_sid": call_sid, "p_now": self._time()})
+            conn.execute(_FORGET_ANSWERS, {"p_sid": call_sid})
+
+    @staticmethod
+    def _seal_stale(conn: Connection, now: float) -> None:
+        params = {"p_cutoff": now - MAX_CALL_SECONDS, "p_before": now - KEEP_ENDED_SECONDS}
+        conn.execute(_FORGET_STALE_ANSWERS, params)
+        conn.execute(_SEAL_STALE, params)
+        conn.execute(_PURGE, params)

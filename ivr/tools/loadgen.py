@@ -37,10 +37,10 @@ MAX_PEOPLE_SHOWN = 3
 #: they are looked for: the first one heard is the reason a call failed.
 FAILURE_PROMPTS = (
     ("system_busy", "application error"),
-    ("password_locked", "the password is locked"),
     ("too_many_attempts", "the caller's number reached the hourly verification limit"),
     ("verification_failed", "too many wrong passwords in the call"),
-    ("password_wrong", "wrong password (or ID number)"),
+    ("password_wrong", "wrong password, unknown number or locked password (the line does "
+                       "not tell them apart)"),
     ("id_malformed", "the ID number was refused"),
     ("too_many_invalid", "the keys were refused too often"),
     ("invalid_input", "a key was refused"),

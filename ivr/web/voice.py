@@ -125,5 +125,5 @@ def status() -> Response:
     call_sid = _call_sid()
     if call_sid and _field("CallStatus") in ("completed", "busy", "failed", "no-answer",
                                             "canceled"):
-        _hotline().end_call(call_sid, _render)
+        _hotline().end_call(call_sid)
     return Response("", status=204)

@@ -1,0 +1,56 @@
+"""Who is calling, as far as limits go: a caller number, or the one class of withheld callers;
+and the per-number limit on password checks, reserved atomically across workers."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Engine, bindparam, delete, func, insert, select
+
+from ivr.data.storage import caller_locks, upsert, verify_attempts
+
+#: every caller whose number is withheld or not a number shares this one class (and its limit)
+WITHHELD = "withheld"
+#: what carriers and Twilio send instead of a number: the words, and the words typed on a
+#: keypad (+266696687 is ANONYMOUS); anything else that is not +digits is withheld as well
+_WITHHELD_WORDS = ("anonymous", "restricted", "unavailable", "blocked", "unknown", "private")
+_KEYPAD = str.maketrans("abcdefghijklmnopqrstuvwxyz", "22233344455566677778889999")
+_WITHHELD_DIGITS = {"+" + w.translate(_KEYPAD) for w in _WITHHELD_WORDS}
+_NUMBER = re.compile(r"\+?[0-9]{5,15}")
+
+ATTEMPT_WINDOW_SECONDS = 3600
+
+_CALLER = bindparam("p_caller", type_=verify_attempts.c.caller.type)
+_AT = bindparam("p_at", type_=verify_attempts.c.at.type)
+_COUNT = select(func.count()).select_from(verify_attempts).where(
+    verify_attempts.c.caller == _CALLER,
+    verify_attempts.c.at >= bindparam("p_since", type_=verify_attempts.c.at.type))
+_RECORD = insert(verify_attempts).values(caller=_CALLER, at=_AT)
+_FORGET = delete(verify_attempts).where(
+    verify_attempts.c.at < bindparam("p_before", type_=verify_attempts.c.at.type))
+_FORGET_LOCKS = delete(caller_locks).where(
+    caller_locks.c.at < bindparam("p_before", type_=caller_locks.c.at.type))
+
+
+def caller_class(from_: str) -> str:
+    """The caller number limits count against: the number, or WITHHELD."""
+    value = from_.strip()
+    if not _NUMBER.fullmatch(value) or value in _WITHHELD_DIGITS:
+        return WITHHELD
+    return value
+
+
+def reserve_check(engine: Engine, caller: str, limit: int, now: float) -> bool:
+    """Record one password check for `caller` if fewer than `limit` were made in the past hour;
+    False (and nothing recorded) otherwise. Concurrent reservations for one caller queue on its
+    row in caller_locks, so the count read is the one this transaction adds to."""
+    params = {"p_caller": caller, "p_at": now, "p_since": now - ATTEMPT_WINDOW_SECONDS,
+              "p_before": now - ATTEMPT_WINDOW_SECONDS}
+    with engine.begin() as conn:
+        upsert(conn, caller_locks, [{"caller": caller, "at": now}], keys=["caller"])
+        if conn.execute(_COUNT, params).scalar_one() >= limit:
+            return False
+        conn.execute(_RECORD, params)
+        conn.execute(_FORGET, params)
+        conn.execute(_FORGET_LOCKS, params)
+    return True
