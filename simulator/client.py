@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import email.message
+import functools
 import http.cookiejar
 import urllib.request
 from collections.abc import Mapping
@@ -47,7 +48,7 @@ class WebhookClient:
         if method.upper() == "GET":
             request = WebhookRequest("GET", str(httpx.URL(url).copy_merge_params(dict(params))))
         else:
-            request = WebhookRequest("POST", str(httpx.URL(url)), dict(params))
+            request = WebhookRequest("POST", _normalised(url), dict(params))
         headers = {}
         authorization = _basic_auth(request.url)
         if authorization:
@@ -82,6 +83,12 @@ class WebhookClient:
                 _ResponseCookies(response),  # type: ignore[arg-type]
                 _cookie_request(url),
             )
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised(url: str) -> str:
+    """`url` as httpx normalises it; a call requests a handful of URLs again and again."""
+    return str(httpx.URL(url))
 
 
 def _cookie_request(url: str) -> urllib.request.Request:
