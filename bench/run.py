@@ -36,7 +36,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.direct import DirectWsgiTransport  # noqa: E402
 from bench.harness import (  # noqa: E402
     BIN,
     Server,
@@ -151,16 +150,16 @@ def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
     paced: list[ServerRun] = []
     for label, start, is_hotline in configs:
         sign = token if is_hotline else None
-        with start(free_port()) as server:
+        with start(free_port()) as server, HttpTransport() as transport:
             say(f"server: {label}: warming up")
-            drive(HttpTransport(), server.url, args.people, calls=4 * args.workers,
+            drive(transport, server.url, args.people, calls=4 * args.workers,
                   concurrency=args.workers, token=sign, check=is_hotline)
             for think, runs in ((0.0, flat), (args.think, paced)):
                 calls = args.calls if think == 0 else args.paced_calls
                 say(f"server: {label}: {calls} calls, {args.concurrency} at a time, "
                     f"{think:g} s between keys")
                 before, busy = server.worker_cpu(), machine_busy_seconds()
-                result, client = drive(HttpTransport(), server.url, args.people,
+                result, client = drive(transport, server.url, args.people,
                                        calls=calls, concurrency=args.concurrency, token=sign,
                                        check=is_hotline, think=think,
                                        max_seconds=args.max_seconds)
@@ -227,7 +226,7 @@ def _not_password() -> list[str]:
 def inprocess_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
     from bench.floor_app import create_app as floor_app
     from ivr.web import create_app
-    from simulator import WsgiTransport
+    from simulator import DirectTransport, WsgiTransport
 
     logging.getLogger("ivr.web").setLevel(logging.ERROR)
     token = secrets.token_hex(16)
@@ -245,7 +244,7 @@ def inprocess_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> No
         row = Row(label)
         errors = 0
         for transport, key in ((WsgiTransport(app), "simulator WsgiTransport (httpx): calls/s"),
-                               (DirectWsgiTransport(app), "direct WSGI (no HTTP client): calls/s")):
+                               (DirectTransport(app), "direct WSGI (no HTTP client): calls/s")):
             drive(transport, "http://localhost", args.people, calls=5, concurrency=1, token=sign,
                   check=is_hotline)
             calls = max(args.inprocess_calls // ROUNDS, 1)
@@ -278,6 +277,7 @@ def scale_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
     burst of other work on the machine cannot land on one size only.
     """
     from ivr.web import create_app
+    from simulator import DirectTransport
 
     sizes = [1000] + ([args.big] if args.full else [])
     logging.getLogger("ivr.web").setLevel(logging.ERROR)
@@ -302,12 +302,12 @@ def scale_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
     errors = dict.fromkeys(sizes, 0)
     calls = max(args.scale_calls // ROUNDS, 1)
     for n in sizes:  # warm up: first connections, first pages
-        drive(DirectWsgiTransport(apps[n]), "http://localhost", n, calls=10, concurrency=1,
+        drive(DirectTransport(apps[n]), "http://localhost", n, calls=10, concurrency=1,
               token=token, check=True)
     for round_ in range(ROUNDS):
         for n in sizes:
             say(f"scale: round {round_ + 1}: {calls} calls against {n:,} people")
-            r, _ = drive(DirectWsgiTransport(apps[n]), "http://localhost", n, calls=calls,
+            r, _ = drive(DirectTransport(apps[n]), "http://localhost", n, calls=calls,
                          concurrency=1, token=token, check=True)
             errors[n] += r.error_count
             if n not in best or r.p(50, ["password"]) < best[n].p(50, ["password"]):

@@ -1,8 +1,10 @@
 """A Twilio-faithful TwiML interpreter: text phone, scripted calls, load."""
 
 from simulator.call import Call
+from simulator.client import WebhookClient
 from simulator.clock import Clock
 from simulator.dialer import Simulator
+from simulator.direct import DirectTransport
 from simulator.errors import CallEnded, ConnectionFailed, NotWaiting, SimulatorError
 from simulator.gather import Collected, PendingGather
 from simulator.phone import run_phone
@@ -21,7 +23,14 @@ from simulator.script import (
 )
 from simulator.script_format import FolderSettings, Script, ScriptError, Step, load_script
 from simulator.transcript import Event, Utterance, format_events
-from simulator.transport import Connection, HttpTransport, Reply, Transport, WsgiTransport
+from simulator.transport import (
+    HttpTransport,
+    Transport,
+    WebhookRequest,
+    WebhookResponse,
+    WsgiTransport,
+)
+from simulator.wrappers import Signed, Timed
 
 __all__ = [
     "Batch",
@@ -29,8 +38,8 @@ __all__ = [
     "CallEnded",
     "Clock",
     "Collected",
-    "Connection",
     "ConnectionFailed",
+    "DirectTransport",
     "Event",
     "Failure",
     "FolderSettings",
@@ -38,15 +47,19 @@ __all__ = [
     "HttpTransport",
     "LineOpener",
     "NotWaiting",
-    "Reply",
     "Script",
     "ScriptError",
     "ScriptResult",
+    "Signed",
     "Simulator",
     "SimulatorError",
     "Step",
+    "Timed",
     "Transport",
     "Utterance",
+    "WebhookClient",
+    "WebhookRequest",
+    "WebhookResponse",
     "WsgiTransport",
     "expand",
     "format_events",

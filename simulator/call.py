@@ -13,11 +13,11 @@ from urllib.parse import urljoin
 from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
+from simulator.client import WebhookClient
 from simulator.clock import SECONDS_PER_KEY, SECONDS_PER_PLAY, Clock, speech_seconds
 from simulator.errors import ApplicationError, CallEnded, ConnectionFailed, NotWaiting
 from simulator.gather import KEYS, Collected, PendingGather
 from simulator.transcript import Event, Utterance, format_events
-from simulator.transport import Connection
 from simulator.twiml import (
     bool_attr,
     count_attr,
@@ -60,7 +60,7 @@ class Call:
 
     def __init__(
         self,
-        connection: Connection,
+        client: WebhookClient,
         url: str,
         *,
         from_: str,
@@ -84,7 +84,7 @@ class Call:
         self.error: str | None = None
         self.status = "ringing"  # Twilio's CallStatus: ringing, in-progress, then the final one
         self.unsupported: list[str] = []  # verbs met that the simulator cannot play
-        self._connection = connection
+        self._client = client
         self._said: list[Utterance] = []
         self._prompt: list[_Sound] = []  # a waiting Gather's nested Say/Play/Pause, unplayed
         self._waiting: PendingGather | None = None
@@ -220,7 +220,7 @@ class Call:
         self._end("caller", "completed")
 
     def close(self) -> None:
-        """Hang up if the call is still up, so the connection is always released."""
+        """Hang up if the call is still up, so the call's client is always released."""
         if not self.ended:
             self.hangup()
 
@@ -449,7 +449,7 @@ class Call:
         self.status = "in-progress"
         self._event(kind.REQUEST, f"{method} {url}", params)
         try:
-            reply = self._connection.request(method, url, params)
+            reply = self._client.request(method, url, params)
         except ConnectionFailed as exc:
             self._fail(f"{method} {url} failed: {exc}")
             return False
@@ -495,7 +495,7 @@ class Call:
         try:
             self._post_status_callback()
         finally:
-            self._connection.close()
+            self._client.close()
 
     def _post_status_callback(self) -> None:
         if not self.status_callback:
@@ -503,7 +503,7 @@ class Call:
         params = self._params({"CallDuration": str(math.ceil(self.duration))})
         self._event(kind.STATUS_CALLBACK, f"POST {self.status_callback}", params)
         try:
-            reply = self._connection.request("POST", self.status_callback, params)
+            reply = self._client.request("POST", self.status_callback, params)
         except ConnectionFailed as exc:
             self._warn(f"status callback failed: {exc}")
             return

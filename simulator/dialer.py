@@ -6,15 +6,21 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from simulator.call import DIAL_STATUSES, Call
+from simulator.client import WebhookClient
 from simulator.clock import Clock
 from simulator.transport import Transport
+from simulator.wrappers import Signed
 
 DEFAULT_FROM = "+8613800000000"
 DEFAULT_TO = "+8612333"
 
 
 class Simulator:
-    """Places simulated calls to one voice URL, like a Twilio number configured with it."""
+    """Places simulated calls to one voice URL, like a Twilio number configured with it.
+
+    Every call gets a client of its own (its own cookies) over the one `transport`, which the
+    caller owns (and closes); with `auth_token`, every request is signed.
+    """
 
     def __init__(
         self,
@@ -63,9 +69,12 @@ class Simulator:
             clock = Clock(at)
         elif at is not None and at > clock.moment:
             clock.advance((at - clock.moment).total_seconds())
-        connection = self.transport.connect(self.auth_token)
+        transport = self.transport
+        if self.auth_token:
+            transport = Signed(transport, self.auth_token)
+        client = WebhookClient(transport)
         call = Call(
-            connection,
+            client,
             self.url,
             from_=from_ or self.from_,
             to=to or self.to,
@@ -76,7 +85,7 @@ class Simulator:
         try:
             call.start()
         except BaseException:
-            connection.close()
+            client.close()
             raise
         return call
 

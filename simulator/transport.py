@@ -1,83 +1,137 @@
-"""How webhook requests reach the application: in-process (WSGI) or over HTTP, one client a call."""
+"""The seam between a call and the application: one webhook request in, one response out.
+
+As in httpx, a transport is one method, `handle(request) -> response`, and `close()`. It only
+carries a request to the application and the answer back. What a call adds sits above it:
+building requests and keeping the call's cookies (`simulator.client.WebhookClient`), the
+X-Twilio-Signature (`simulator.wrappers.Signed`), timing for the load generator (`Timed`).
+
+Three transports:
+- `HttpTransport`: real HTTP(S) to any URL; one httpx client, so one connection pool, for
+  every call placed through it.
+- `WsgiTransport`: a WSGI app in-process, through httpx's WSGI transport.
+- `DirectTransport` (`simulator.direct`): a WSGI app in-process, called with a hand-built
+  environ; no HTTP client at all, the fast path for in-process runs.
+"""
 
 from __future__ import annotations
 
+import codecs
+import http.cookiejar
 import ssl
 import traceback
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
+from urllib.parse import urlencode
 
 import httpx
-from twilio.request_validator import RequestValidator
 
 from simulator.errors import ConnectionFailed
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 WEBHOOK_TIMEOUT_SECONDS = 15.0  # what Twilio waits for a webhook before giving up
+_REFUSE_ALL = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])  # no domain is allowed
 
 
 @dataclass(frozen=True)
-class Reply:
+class WebhookRequest:
+    """One webhook request as the simulator sends it, whatever carries it."""
+
+    method: str  # GET or POST
+    url: str  # absolute and normalised; a GET's parameters are already in its query string
+    form: Mapping[str, str] = field(default_factory=dict)  # a POST's body parameters
+    headers: Mapping[str, str] = field(default_factory=dict)  # besides Host, Content-*
+
+    @property
+    def body(self) -> bytes:
+        """The form, encoded as a browser (and Twilio) encodes it; empty without a form."""
+        return urlencode(self.form).encode("ascii") if self.form else b""
+
+    def header_items(self) -> list[tuple[str, str]]:
+        """The headers to send, Content-Type included (Host and Content-Length: the carrier's)."""
+        items = list(self.headers.items())
+        if self.form:
+            items.append(("Content-Type", FORM_CONTENT_TYPE))
+        return items
+
+    def with_header(self, name: str, value: str) -> WebhookRequest:
+        """This request with one more header (or that header replaced)."""
+        return replace(self, headers={**self.headers, name: value})
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
     """What the application answered to one webhook request."""
 
     status: int
-    content_type: str
-    text: str
-    url: str
-    content: bytes = b""
-    location: str = ""
+    headers: tuple[tuple[str, str], ...]  # as sent, in order (Set-Cookie may repeat)
+    content: bytes
+    url: str  # the URL requested: what error messages name
+
+    def header(self, name: str) -> str:
+        """The first value of header `name` (any case), or ""."""
+        return next(iter(self.header_values(name)), "")
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of header `name` (any case), in order."""
+        wanted = name.lower()
+        return [value for key, value in self.headers if key.lower() == wanted]
+
+    @property
+    def content_type(self) -> str:
+        return self.header("content-type")
+
+    @property
+    def location(self) -> str:
+        return self.header("location")
+
+    @property
+    def text(self) -> str:
+        """The body decoded by its declared charset (UTF-8 without one), errors replaced."""
+        return self.content.decode(_charset(self.content_type), "replace")
 
 
-class Connection:
-    """One call's line to the application: its own httpx client, so its own cookie jar."""
+def _charset(content_type: str) -> str:
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip("\"'")
+            try:
+                return codecs.lookup(charset).name
+            except LookupError:
+                break
+    return "utf-8"
 
-    def __init__(
-        self, client: httpx.Client, auth_token: str | None, *, catch_app_errors: bool
-    ) -> None:
-        self._client = client
-        self._validator = RequestValidator(auth_token) if auth_token else None
-        self._catch_app_errors = catch_app_errors
 
-    def request(self, method: str, url: str, params: Mapping[str, str]) -> Reply:
-        """POST `params` form-encoded (GET: in the query string), signed when a token is set."""
-        method = method.upper()
-        if method == "GET":
-            target = str(httpx.URL(url).copy_merge_params(dict(params)))
-            signed: Mapping[str, str] = {}
-        else:
-            target = str(httpx.URL(url))
-            signed = params
-        headers = {}
-        if self._validator is not None:
-            headers[SIGNATURE_HEADER] = self._validator.compute_signature(target, dict(signed))
-        try:
-            if method == "GET":
-                response = self._client.get(target, headers=headers)
-            else:
-                response = self._client.post(target, data=dict(params), headers=headers)
-        except httpx.HTTPError as exc:
-            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from exc
-        except Exception as exc:  # an in-process app crashing is a 500, not ours
-            if not self._catch_app_errors:
-                raise
-            return _crash_reply(target, exc)
-        return Reply(
-            status=response.status_code,
-            content_type=response.headers.get("content-type", ""),
-            text=response.text,
-            url=str(response.url),
-            content=response.content,
-            location=response.headers.get("location", ""),
-        )
+def crash_response(url: str, exc: BaseException) -> WebhookResponse:
+    """The 500 a server would send for an exception raised inside an in-process app."""
+    text = f"{type(exc).__name__}: {exc}\n\n" + "".join(traceback.format_exception(exc))
+    headers = (("Content-Type", "text/plain; charset=utf-8"),)
+    return WebhookResponse(500, headers, text.encode("utf-8"), url)
 
-    def close(self) -> None:
-        """Close the client (and its connections); the cookie jar goes with it."""
-        self._client.close()
 
-    def __enter__(self) -> Connection:
+class Transport(ABC):
+    """Carries webhook requests to the application; shared by every call placed through it.
+
+    A transport keeps no state of any one call (cookies belong to the call's WebhookClient),
+    so calls on several threads may share one.
+    """
+
+    @abstractmethod
+    def handle(self, request: WebhookRequest) -> WebhookResponse:
+        """Deliver `request`, return the answer; ConnectionFailed if the app cannot be reached.
+
+        An in-process app that raises answers 500 (`crash_response`), as a server would.
+        """
+
+    def close(self) -> None:  # noqa: B027 - most transports hold nothing to release
+        """Release what the transport holds (an HTTP connection pool); it is not used again."""
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -89,46 +143,74 @@ class Connection:
         self.close()
 
 
-def _crash_reply(url: str, exc: Exception) -> Reply:
-    """Turn an exception raised inside an in-process app into the 500 a server would send."""
-    text = f"{type(exc).__name__}: {exc}\n\n" + "".join(traceback.format_exception(exc))
-    return Reply(500, "text/plain; charset=utf-8", text, url, text.encode("utf-8"))
-
-
-class Transport(ABC):
-    """Opens one connection per call; implementations differ only in how bytes travel."""
-
-    catch_app_errors = False
-
-    @abstractmethod
-    def _client(self) -> httpx.Client:
-        """A fresh httpx client (fresh cookie jar) for one call."""
-
-    def connect(self, auth_token: str | None = None) -> Connection:
-        """Open a connection for one call; requests are signed when `auth_token` is given."""
-        return Connection(self._client(), auth_token, catch_app_errors=self.catch_app_errors)
-
-
-class WsgiTransport(Transport):
-    """Calls a WSGI app in-process; an exception inside the app becomes a 500 reply."""
-
-    catch_app_errors = True
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def _client(self) -> httpx.Client:
-        transport = httpx.WSGITransport(app=self.app)
-        return httpx.Client(transport=transport, follow_redirects=False)
+def _read(response: httpx.Response) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
+    """Status, headers and whole body of an httpx response, which is then closed."""
+    try:
+        content = response.read()
+    finally:
+        response.close()
+    return response.status_code, tuple(response.headers.multi_items()), content
 
 
 class HttpTransport(Transport):
-    """Calls any URL over real HTTP, as Twilio would."""
+    """Real HTTP(S) to any URL, as Twilio calls a webhook: no redirects followed.
+
+    One httpx client for every call through this transport, so connections are reused; its
+    cookie jar refuses every cookie (each call keeps its own, above the transport). Close it,
+    or use it as a context manager; a forgotten one closes its connections when collected.
+    """
 
     def __init__(self, timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> None:
         self.timeout = timeout
-        # one TLS context for every call: building one costs ~30 ms of CPU, a load test's bulk
-        self._tls = ssl.create_default_context()
+        self._client = httpx.Client(
+            timeout=timeout,
+            follow_redirects=False,
+            # one TLS context for every call: building one costs ~30 ms of CPU
+            verify=ssl.create_default_context(),
+            cookies=http.cookiejar.CookieJar(_REFUSE_ALL),
+            # every caller may wait on the server at once: no pool limit adds a queue of its own
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+        )
+        self._closer = weakref.finalize(self, self._client.close)
 
-    def _client(self) -> httpx.Client:
-        return httpx.Client(timeout=self.timeout, follow_redirects=False, verify=self._tls)
+    def handle(self, request: WebhookRequest) -> WebhookResponse:
+        try:
+            response = self._client.send(
+                self._client.build_request(
+                    request.method,
+                    request.url,
+                    content=request.body if request.method != "GET" else None,
+                    headers=request.header_items(),
+                )
+            )
+            status, headers, content = _read(response)
+        except httpx.HTTPError as exc:
+            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from exc
+        return WebhookResponse(status, headers, content, request.url)
+
+    def close(self) -> None:
+        self._closer()
+
+
+class WsgiTransport(Transport):
+    """A WSGI app in-process, through httpx's WSGI transport (no client, no network)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._wsgi = httpx.WSGITransport(app=app)
+
+    def handle(self, request: WebhookRequest) -> WebhookResponse:
+        outgoing = httpx.Request(
+            request.method,
+            request.url,
+            content=request.body if request.method != "GET" else None,
+            headers=request.header_items(),
+        )
+        try:
+            status, headers, content = _read(self._wsgi.handle_request(outgoing))
+        except httpx.HTTPError as exc:
+            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # the app crashed: a server would answer 500
+            return crash_response(request.url, exc)
+        return WebhookResponse(status, headers, content, request.url)
+

@@ -10,7 +10,7 @@ import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
 
 from simulator.errors import ApplicationError
-from simulator.transport import Reply
+from simulator.transport import WebhookResponse
 
 BODY_EXCERPT = 200
 _DECLARATION = re.compile(rb"""\s*<\?xml[^>]*?encoding=["']([A-Za-z0-9._-]+)["'][^>]*\?>""")
@@ -24,7 +24,7 @@ def excerpt(text: str, limit: int = BODY_EXCERPT) -> str:
     return flat[:limit] if flat else "(empty body)"
 
 
-def parse_document(reply: Reply) -> list[Element]:
+def parse_document(reply: WebhookResponse) -> list[Element]:
     """The verbs of a 200 reply whose body is XML rooted at <Response>, else ApplicationError."""
     where = f"{reply.url} answered"
     if reply.status != 200:

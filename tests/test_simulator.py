@@ -6,7 +6,7 @@ import math
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from twiml_app import MENU, MORE, PizzaState, create_app, serve
 from simulator import (
     Call,
     CallEnded,
+    DirectTransport,
     HttpTransport,
     PendingGather,
     Simulator,
@@ -62,17 +63,22 @@ def http_base(pizza_app: Flask) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture(params=["wsgi", "http"])
+@pytest.fixture(params=["wsgi", "direct", "http"])
 def line(request: pytest.FixtureRequest, pizza_app: Flask) -> Iterator[Line]:
     state: PizzaState = pizza_app.config["PIZZA"]
     state.reset()
+    transport: Transport
     if request.param == "wsgi":
-        result = Line(WsgiTransport(pizza_app), "http://pizza.test", state)
+        transport, base = WsgiTransport(pizza_app), "http://pizza.test"
+    elif request.param == "direct":
+        transport, base = DirectTransport(pizza_app), "http://pizza.test"
     else:
-        result = Line(HttpTransport(), request.getfixturevalue("http_base"), state)
-    yield result
-    for call in result.calls:
-        call.close()
+        transport, base = HttpTransport(), request.getfixturevalue("http_base")
+    with transport:
+        result = Line(transport, base, state)
+        yield result
+        for call in result.calls:
+            call.close()
     state.reset()
 
 
@@ -558,17 +564,19 @@ def test_a_connection_failure_is_an_application_error_not_a_traceback() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    call = Simulator(HttpTransport(timeout=2), f"http://127.0.0.1:{port}/voice").dial()
+    with HttpTransport(timeout=2) as transport:
+        call = Simulator(transport, f"http://127.0.0.1:{port}/voice").dial()
     assert call.ended_by == "error"
     assert call.error is not None
     assert call.error.startswith(f"POST http://127.0.0.1:{port}/voice failed: ConnectError")
 
 
-def test_an_in_process_app_that_raises_answers_500() -> None:
+@pytest.mark.parametrize("in_process", [WsgiTransport, DirectTransport])
+def test_an_in_process_app_that_raises_answers_500(in_process: Callable[[Any], Transport]) -> None:
     def exploding_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         raise RuntimeError("the oven is on fire")
 
-    call = Simulator(WsgiTransport(exploding_app), "http://pizza.test/voice").dial()
+    call = Simulator(in_process(exploding_app), "http://pizza.test/voice").dial()
     assert call.error is not None
     assert call.error.startswith(
         "http://pizza.test/voice answered HTTP 500: RuntimeError: the oven is on fire"

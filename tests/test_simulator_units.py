@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from simulator import Event, PendingGather, Reply, WsgiTransport
+from simulator import Event, PendingGather, Signed, WebhookClient, WebhookResponse, WsgiTransport
 from simulator.clock import Clock, speech_seconds
 from simulator.errors import ApplicationError
 from simulator.twiml import parse_document
@@ -92,9 +92,10 @@ def recording_app(seen: list[dict[str, Any]]) -> Any:
 def test_post_is_form_encoded_and_signed_over_url_and_params() -> None:
     seen: list[dict[str, Any]] = []
     params = {"From": "+8613800000000", "Digits": "1#"}
-    with WsgiTransport(recording_app(seen)).connect("tok") as connection:
-        reply = connection.request("POST", "http://x.test/voice", params)
-    assert reply == Reply(200, "text/xml", "<Response/>", "http://x.test/voice", b"<Response/>")
+    client = WebhookClient(Signed(WsgiTransport(recording_app(seen)), "tok"))
+    reply = client.request("POST", "http://x.test/voice", params)
+    assert reply.url == "http://x.test/voice"
+    assert (reply.status, reply.content_type, reply.text) == (200, "text/xml", "<Response/>")
     [request] = seen
     assert request["method"] == "POST"
     assert request["content_type"] == "application/x-www-form-urlencoded"
@@ -105,8 +106,8 @@ def test_post_is_form_encoded_and_signed_over_url_and_params() -> None:
 
 def test_get_puts_params_in_the_query_and_signs_the_full_url_only() -> None:
     seen: list[dict[str, Any]] = []
-    with WsgiTransport(recording_app(seen)).connect("tok") as connection:
-        reply = connection.request("GET", "http://x.test/voice?a=1", {"From": "+86 1"})
+    client = WebhookClient(Signed(WsgiTransport(recording_app(seen)), "tok"))
+    reply = client.request("GET", "http://x.test/voice?a=1", {"From": "+86 1"})
     [request] = seen
     assert request["query"] == "a=1&From=%2B86+1"
     assert request["body"] == {}
@@ -117,13 +118,12 @@ def test_get_puts_params_in_the_query_and_signs_the_full_url_only() -> None:
 
 def test_no_token_no_signature_header() -> None:
     seen: list[dict[str, Any]] = []
-    with WsgiTransport(recording_app(seen)).connect() as connection:
-        connection.request("POST", "http://x.test/voice", {})
+    WebhookClient(WsgiTransport(recording_app(seen))).request("POST", "http://x.test/voice", {})
     assert seen[0]["signature"] is None
 
 
-def reply(content: bytes, status: int = 200) -> Reply:
-    return Reply(status, "text/xml", content.decode("latin-1"), "http://x.test/v", content)
+def reply(content: bytes, status: int = 200) -> WebhookResponse:
+    return WebhookResponse(status, (("Content-Type", "text/xml"),), content, "http://x.test/v")
 
 
 def test_documents_are_parsed_from_bytes_honouring_the_declared_encoding() -> None:
@@ -147,7 +147,8 @@ def test_entity_expansion_is_refused_as_an_application_error() -> None:
 
 
 def test_a_redirect_status_names_its_location() -> None:
-    moved = Reply(308, "text/html", "", "http://x.test/v", b"", location="http://x.test/v/")
+    headers = (("Content-Type", "text/html"), ("Location", "http://x.test/v/"))
+    moved = WebhookResponse(308, headers, b"", "http://x.test/v")
     with pytest.raises(ApplicationError, match=r"HTTP 308 \(Location: http://x.test/v/\)"):
         parse_document(moved)
 

@@ -96,12 +96,13 @@ class _Lines:
     def open(self, first: Any) -> Iterator[Callable[[], Any]]:
         """A line for a batch whose first script is `first`: its calls share one clock, which
         starts at the script's `at` (or now) and is the in-process app's time."""
-        from simulator import Clock, HttpTransport, WsgiTransport
+        from simulator import Clock, DirectTransport, HttpTransport
 
         clock = Clock(first.at)
         if self.url is not None:
             transport, url = HttpTransport(), self.url
-            yield lambda: self.simulator(transport, url, clock)
+            with transport:  # one connection pool for the batch, closed after it
+                yield lambda: self.simulator(transport, url, clock)
             return
         if self.live:
             database_url = self.settings.database_url
@@ -113,7 +114,7 @@ class _Lines:
         app = self._app(database_url, clock)
         try:
             self.status_callback = self.status_callback or LOCAL_STATUS_URL
-            yield lambda: self.simulator(WsgiTransport(app), LOCAL_URL, clock)
+            yield lambda: self.simulator(DirectTransport(app), LOCAL_URL, clock)
         finally:
             app.extensions["ivr12333"].db.dispose()
             if not self.live:
@@ -166,7 +167,7 @@ def run_call(settings: Settings, *, scripts: tuple[Path, ...], url: str | None,
 def _phone(lines: _Lines, settings: Settings, at: datetime | None, transcript: Path | None,
            console: Console, verbose: bool) -> int:
     """The interactive text phone, on the live database (or the server at --url)."""
-    from simulator import Clock, HttpTransport, WsgiTransport, run_phone
+    from simulator import Clock, DirectTransport, HttpTransport, run_phone
 
     clock = Clock(at)
     if lines.url is not None:
@@ -175,7 +176,7 @@ def _phone(lines: _Lines, settings: Settings, at: datetime | None, transcript: P
     else:
         app = lines._app(settings.database_url, clock)
         lines.status_callback = lines.status_callback or LOCAL_STATUS_URL
-        simulator = lines.simulator(WsgiTransport(app), LOCAL_URL, clock)
+        simulator = lines.simulator(DirectTransport(app), LOCAL_URL, clock)
         where = "the hotline, in-process"
     try:
         call = run_phone(simulator, console=console, where=where, verbose=verbose)

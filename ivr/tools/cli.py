@@ -319,14 +319,14 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
         import logging
 
         from ivr.web import create_app
-        from simulator import WsgiTransport
+        from simulator import DirectTransport
 
         logging.getLogger("ivr.web").setLevel(logging.ERROR)
         _engine(settings)
         auth_token = auth_token or secrets.token_hex(16)
         app = create_app({"DATABASE_URL": settings.database_url,
                           "TWILIO_AUTH_TOKEN": auth_token})
-        transport, voice_url = WsgiTransport(app), "http://localhost/voice"
+        transport, voice_url = DirectTransport(app), "http://localhost/voice"
     else:
         from simulator import HttpTransport
 

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ from ivr.domain.identity import mask_id_number
 
 if TYPE_CHECKING:  # the simulator (and with it twilio) is loaded only when a run starts
     from ivr.engine.prompts import Catalogue
-    from simulator import Call, Connection, Reply, Simulator, Transport
+    from simulator import Call, Simulator, Transport
 
 #: The steps of a call, in order, as the latency report names them.
 STEPS = ("answer", "menu", "id", "password", "status")
@@ -93,37 +93,7 @@ def synthetic_identities(n: int, seed: int = 0) -> Sequence[Identity]:
 
 
 # ---- timing ---------------------------------------------------------------------------------
-_step = threading.local()
-
-
-def timed(inner: Transport, record: Callable[[str, float], None]) -> Transport:
-    """`inner`, with every webhook request timed and recorded under the caller's current step."""
-    from simulator import Connection, Transport
-
-    class TimedConnection(Connection):
-        def __init__(self, wrapped: Connection) -> None:  # no client of its own
-            self._wrapped = wrapped
-
-        def request(self, method: str, url: str, params: Mapping[str, str]) -> Reply:
-            started = time.perf_counter()
-            try:
-                return self._wrapped.request(method, url, params)
-            finally:
-                record(getattr(_step, "name", "answer"), time.perf_counter() - started)
-
-        def close(self) -> None:
-            self._wrapped.close()
-
-    class TimedTransport(Transport):
-        catch_app_errors = inner.catch_app_errors
-
-        def _client(self) -> Any:  # pragma: no cover - connect() is overridden
-            raise NotImplementedError
-
-        def connect(self, auth_token: str | None = None) -> Connection:
-            return TimedConnection(inner.connect(auth_token))
-
-    return TimedTransport()
+_step = threading.local()  # the step each caller thread is at: what its webhooks are filed under
 
 
 # ---- results --------------------------------------------------------------------------------
@@ -323,16 +293,17 @@ def run_load(transport: Transport, url: str, identities: Sequence[Identity], *, 
         raise ValueError("calls must be >= 0 and concurrency >= 1")
     if not identities:
         raise ValueError("no identities to call as")
-    from simulator import Simulator
+    from simulator import Simulator, Timed, WebhookRequest
 
     lock = threading.Lock()
     result = LoadResult(latencies={s: [] for s in STEPS})
 
-    def record(step: str, seconds: float) -> None:
+    def record(request: WebhookRequest, seconds: float) -> None:
+        step = getattr(_step, "name", "answer")
         with lock:
             result.latencies.setdefault(step, []).append(seconds)
 
-    simulator = Simulator(timed(transport, record), url, auth_token=auth_token,
+    simulator = Simulator(Timed(transport, record), url, auth_token=auth_token,
                           status_callback=status_callback)
     catalogue = _catalogue()
     expect = _expected_after_password(catalogue) if check else None
