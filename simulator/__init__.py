@@ -10,7 +10,9 @@ from simulator.script import (
     Batch,
     Failure,
     LineOpener,
+    PromptResolver,
     ScriptResult,
+    Wording,
     expand,
     plan,
     run_batch,
@@ -19,7 +21,14 @@ from simulator.script import (
     summary,
     write_transcripts,
 )
-from simulator.script_format import FolderSettings, Script, ScriptError, Step, load_script
+from simulator.script_format import (
+    FolderSettings,
+    PromptRef,
+    Script,
+    ScriptError,
+    Step,
+    load_script,
+)
 from simulator.transcript import Event, Utterance, format_events
 from simulator.transport import Connection, HttpTransport, Reply, Transport, WsgiTransport
 
@@ -35,6 +44,8 @@ __all__ = [
     "Failure",
     "FolderSettings",
     "PendingGather",
+    "PromptRef",
+    "PromptResolver",
     "HttpTransport",
     "LineOpener",
     "NotWaiting",
@@ -47,6 +58,7 @@ __all__ = [
     "Step",
     "Transport",
     "Utterance",
+    "Wording",
     "WsgiTransport",
     "expand",
     "format_events",

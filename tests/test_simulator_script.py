@@ -322,7 +322,9 @@ def test_an_unsupported_verb_fails_the_script(tmp_path: Path, app: Flask) -> Non
         ("steps: [\n", None, "not valid YAML"),
         ("- press: '1'\n", None, "the file must be a mapping"),
         ("stpes:\n  - hangup\n", None, "unknown key(s) stpes"),
-        ("name: x\n", None, "`steps` must be a non-empty list"),
+        ("name: x\n", None, "missing `steps`"),
+        ("steps: []\n", None, "`steps` must be a non-empty list"),
+        ("stpes:\n  - hangup\n", None, "allowed: name, from, to, dial_status, at, dataset, steps"),
         ("from: 8613800000000\nsteps: [hangup]\n", None, "`from` must be a quoted string"),
         ("dial_status: engaged\nsteps: [hangup]\n", None, "dial_status must be one of"),
         ("steps:\n  - hangup\n  - press: 1\n", 2, "`press` takes a non-empty quoted string"),
@@ -335,6 +337,12 @@ def test_an_unsupported_verb_fails_the_script(tmp_path: Path, app: Flask) -> Non
         ("steps:\n  - hang up\n", 1, "a bare step must be one of hangup, expect_hangup"),
         ("steps:\n  - hangup: now\n", 1, "`hangup` takes no value"),
         ("steps:\n  - expect: ''\n", 1, "`expect` takes a non-empty quoted string"),
+        ("steps:\n  - hangup\n  - silence: true\n", 2, "silence takes a count"),
+        ("steps:\n  - expect_prompt: ''\n", 1, "a prompt step takes a prompt id"),
+        ("steps:\n  - expect_prompt: {idd: x}\n", 1, "missing `id`"),
+        ("steps:\n  - expect_prompt: {id: x, values: {n: 2}}\n", 1, "a value is quoted text"),
+        ("at: 2026-11-23T10:00:00\nsteps: [hangup]\n", None, "`at` must be a date and time"),
+        ("at: '2026-13-23T10:00:00+08:00'\nsteps: [hangup]\n", None, "not a real date"),
     ],
 )
 def test_a_malformed_script_is_a_failure_naming_file_and_step(
