@@ -124,14 +124,19 @@ def _prompt_heard(
     heard_in = list(dict.fromkeys(utterance.language for utterance in said))
     languages = [ref.language] if ref.language else heard_in or [None]
     heard = False
-    shown: list[str] = []
+    wordings: dict[str, list[str]] = {}  # each wording looked for -> the languages it is in
     for language in languages:
-        wordings = [w if isinstance(w, Wording) else Wording((w,))
-                    for w in prompts(ref.id, ref.values, language)]
+        options = [w if isinstance(w, Wording) else Wording((w,))
+                   for w in prompts(ref.id, ref.values, language)]
         texts = [utterance.text for utterance in said if utterance.language == language]
-        heard = heard or any(w.said_in(text) for w in wordings for text in texts)
-        where = f" in {language}" if language and (ref.language or len(languages) > 1) else ""
-        shown += [f"{str(w)!r}{where}" for w in wordings] or [f"(no wording{where})"]
+        heard = heard or any(w.said_in(text) for w in options for text in texts)
+        for option in options:
+            wordings.setdefault(str(option), []).extend([language] if language else [])
+    if not wordings:
+        return heard, "(no wording" + (f" in {ref.language})" if ref.language else ")")
+    named = ref.language is not None or len(wordings) > 1
+    shown = [f"{text!r}" + (f" in {', '.join(langs)}" if named and langs else "")
+             for text, langs in wordings.items()]
     return heard, " or ".join(shown)
 
 
