@@ -73,7 +73,11 @@ def _check(path: Path, text: str, doc: object) -> None:
         return
     found = schemas.problems(SCHEMA, doc)
     if found:
-        raise FlowError("\n".join(f"{path}{_place(p.place)}: {p.rule}" for p in found))
+        rules: dict[str, list[str]] = {}  # place -> its rules, in the file's order
+        for problem in found:
+            rules.setdefault(_place(problem.place), []).append(problem.rule)
+        raise FlowError("\n".join(f"{path}{place}: {'; '.join(broken)}"
+                                   for place, broken in rules.items()))
     _CHECKED.add(text)
 
 
