@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ivr.engine.prompts import LOCALES, Catalogue
 from ivr.resources import data_dir
 from ivr.settings import Settings
-from simulator import Wording
+
+if TYPE_CHECKING:  # the simulator package loads its HTTP transport: only when a call is placed
+    from simulator import Wording
 
 
 def wording(text: str, values: Mapping[str, str]) -> Wording:
     """A prompt's text with each placeholder replaced by its value as it is (no money, date or
     name format), or a hole (any words) where no value is given."""
+    from simulator import Wording
+
     parts = [""]
     for literal, field, _spec, _conversion in string.Formatter().parse(text):
         parts[-1] += literal
