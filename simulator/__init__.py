@@ -12,7 +12,9 @@ from simulator.script import (
     Batch,
     Failure,
     LineOpener,
+    PromptResolver,
     ScriptResult,
+    Wording,
     expand,
     plan,
     run_batch,
@@ -21,7 +23,14 @@ from simulator.script import (
     summary,
     write_transcripts,
 )
-from simulator.script_format import FolderSettings, Script, ScriptError, Step, load_script
+from simulator.script_format import (
+    FolderSettings,
+    PromptRef,
+    Script,
+    ScriptError,
+    Step,
+    load_script,
+)
 from simulator.transcript import Event, Utterance, format_events
 from simulator.transport import (
     HttpTransport,
@@ -44,6 +53,8 @@ __all__ = [
     "Failure",
     "FolderSettings",
     "PendingGather",
+    "PromptRef",
+    "PromptResolver",
     "HttpTransport",
     "LineOpener",
     "NotWaiting",
@@ -60,6 +71,7 @@ __all__ = [
     "WebhookClient",
     "WebhookRequest",
     "WebhookResponse",
+    "Wording",
     "WsgiTransport",
     "expand",
     "format_events",

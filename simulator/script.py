@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,20 +13,53 @@ from simulator.dialer import Simulator
 from simulator.errors import CallEnded, NotWaiting
 from simulator.script_format import (
     FOLDER_FILE,
+    PROMPT_STEPS,
     FolderSettings,
+    PromptRef,
     Script,
     ScriptError,
     Step,
     load_folder_settings,
     load_script,
 )
-from simulator.transcript import Event
+from simulator.transcript import Event, Utterance
 
 SimulatorFactory = Callable[[], Simulator]
 #: opens the line a batch of calls runs on (e.g. a fresh database for the app), given the
 #: batch's first script (its dataset and start time); yields the simulator for each call
 LineOpener = Callable[[Script], AbstractContextManager[SimulatorFactory]]
 SCRIPT_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Wording:
+    """A prompt's words as the caller hears them: `parts` are literal words, and between two
+    parts any words may be heard (a placeholder the script gave no value for)."""
+
+    parts: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "…".join(self.parts)
+
+    def said_in(self, text: str) -> bool:
+        """Whether `text` (one <Say>) contains these words; white space is not wording."""
+        spoken = _spoken(text)
+        if len(self.parts) == 1:
+            return _spoken(self.parts[0]) in spoken
+        pattern = ".+?".join(re.escape(_spoken(part)) for part in self.parts)
+        return re.search(pattern, spoken, re.DOTALL) is not None
+
+
+#: what `expect_prompt: ID` means: the wording(s) of the application's prompt ID, with its
+#: placeholders filled with the script's `values` (the words as heard; a Wording with holes for
+#: those not given), as spoken in the <Say> `language` (e.g. "cmn-CN"; None: in any language).
+#: An empty list: no wording in that language. Raises LookupError, with a message for people,
+#: for an unknown id or a value the prompt has no placeholder for.
+PromptResolver = Callable[[str, Mapping[str, str], str | None], Sequence[str | Wording]]
+NO_PROMPTS = (
+    "this run has no prompt catalogue to look prompt ids up in (the runner's `prompts=`): "
+    "`ivr12333 call --script` gives it the hotline's"
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +111,36 @@ def _heard(call: Call) -> str:
     return "\n".join(lines)
 
 
-def _check(call: Call, step: Step) -> str | None:
+def _spoken(text: str) -> str:
+    """Text with every run of white space as one space."""
+    return " ".join(text.split())
+
+
+def _prompt_heard(
+    said: list[Utterance], ref: PromptRef, prompts: PromptResolver
+) -> tuple[bool, str]:
+    """Whether the prompt was said: a <Say> in some language the caller heard (or in
+    `ref.language` only) holds its wording in that language. Also its wording(s), for messages."""
+    heard_in = list(dict.fromkeys(utterance.language for utterance in said))
+    languages = [ref.language] if ref.language else heard_in or [None]
+    heard = False
+    wordings: dict[str, list[str]] = {}  # each wording looked for -> the languages it is in
+    for language in languages:
+        options = [w if isinstance(w, Wording) else Wording((w,))
+                   for w in prompts(ref.id, ref.values, language)]
+        texts = [utterance.text for utterance in said if utterance.language == language]
+        heard = heard or any(w.said_in(text) for w in options for text in texts)
+        for option in options:
+            wordings.setdefault(str(option), []).extend([language] if language else [])
+    if not wordings:
+        return heard, "(no wording" + (f" in {ref.language})" if ref.language else ")")
+    named = ref.language is not None or len(wordings) > 1
+    shown = [f"{text!r}" + (f" in {', '.join(langs)}" if named and langs else "")
+             for text, langs in wordings.items()]
+    return heard, " or ".join(shown)
+
+
+def _check(call: Call, step: Step, prompts: PromptResolver | None = None) -> str | None:
     """Run one step; return what was expected when it does not hold, else None."""
     value = step.value
     try:
@@ -89,6 +151,13 @@ def _check(call: Call, step: Step) -> str | None:
             return None if found else f"to hear something matching /{value}/"
         if step.kind == "expect_not":
             return None if str(value) not in call.heard else f"not to hear {value!r}"
+        if step.kind in PROMPT_STEPS:
+            if prompts is None or step.prompt is None:
+                return f"a prompt catalogue: {NO_PROMPTS}"
+            heard, wording = _prompt_heard(call.said, step.prompt, prompts)
+            if step.kind == "expect_prompt":
+                return None if heard else f"to hear prompt {value}: {wording}"
+            return None if not heard else f"not to hear prompt {value}: {wording}"
         if step.kind == "press":
             call.press(str(value))
         elif step.kind == "barge_in":
@@ -104,6 +173,31 @@ def _check(call: Call, step: Step) -> str | None:
                 return "the application to end the call"
     except (CallEnded, NotWaiting) as exc:
         return f"a <Gather> waiting for the caller ({exc})"
+    except LookupError as exc:
+        return f"prompt {value} to be known: {_lookup_message(exc)}"
+    return None
+
+
+def _lookup_message(exc: LookupError) -> str:
+    return str(exc.args[0]) if exc.args else str(exc)
+
+
+def _prompt_problem(script: Script, prompts: PromptResolver | None) -> ScriptError | None:
+    """Why the script's prompt steps cannot be checked (no resolver, an unknown id, values
+    that do not fit), before any call is placed; None when they can."""
+    for index, step in enumerate(script.steps, start=1):
+        if step.kind not in PROMPT_STEPS or step.prompt is None:
+            continue
+        if prompts is None:
+            return ScriptError(script.path, NO_PROMPTS, index, step.text)
+        language = step.prompt.language
+        try:
+            texts = prompts(step.prompt.id, step.prompt.values, language)
+        except LookupError as exc:
+            return ScriptError(script.path, _lookup_message(exc), index, step.text)
+        if not texts:
+            problem = f"prompt {step.prompt.id} has no wording in the <Say> language {language}"
+            return ScriptError(script.path, problem, index, step.text)
     return None
 
 
@@ -119,7 +213,9 @@ def _malformed(path: Path, error: ScriptError) -> ScriptResult:
     return ScriptResult(path.stem, path, False, [failure])
 
 
-def _play(script: Script, simulator: Simulator) -> ScriptResult:
+def _play(
+    script: Script, simulator: Simulator, prompts: PromptResolver | None = None
+) -> ScriptResult:
     call = simulator.dial(
         from_=script.from_, to=script.to, dial_status=script.dial_status, at=script.at
     )
@@ -132,7 +228,7 @@ def _play(script: Script, simulator: Simulator) -> ScriptResult:
 
     try:
         for index, step in enumerate(script.steps, start=1):
-            expected = _check(call, step)
+            expected = _check(call, step, prompts)
             if expected is not None:
                 fail(index, step.text, expected)
                 break
@@ -150,14 +246,24 @@ def _play(script: Script, simulator: Simulator) -> ScriptResult:
     )
 
 
-def run_script(path: str | Path, simulator_factory: SimulatorFactory) -> ScriptResult:
-    """Load one script and play it against a fresh simulator; never raises for a bad script."""
+def run_script(
+    path: str | Path,
+    simulator_factory: SimulatorFactory,
+    *,
+    prompts: PromptResolver | None = None,
+) -> ScriptResult:
+    """Load one script and play it against a fresh simulator; never raises for a bad script.
+    `prompts` looks up the wording of `expect_prompt` steps (a script that has some fails
+    without it)."""
     path = Path(path)
     try:
         script = load_script(path)
     except ScriptError as exc:
         return _malformed(path, exc)
-    return _play(script, simulator_factory())
+    problem = _prompt_problem(script, prompts)
+    if problem is not None:
+        return _malformed(path, problem)
+    return _play(script, simulator_factory(), prompts)
 
 
 @dataclass(frozen=True)
@@ -237,15 +343,23 @@ def _fixed_line(factory: SimulatorFactory) -> LineOpener:
     return line
 
 
-def run_batch(batch: Batch, line: LineOpener) -> list[ScriptResult]:
+def run_batch(
+    batch: Batch, line: LineOpener, prompts: PromptResolver | None = None
+) -> list[ScriptResult]:
     """Play a batch's scripts in order on one line opened for it."""
     results: dict[Path, ScriptResult] = {}
     scripts: list[Script] = []
     for path in batch.paths:
         try:
-            scripts.append(batch.settings.apply(load_script(path)))
+            script = batch.settings.apply(load_script(path))
         except ScriptError as exc:
             results[path] = _malformed(path, exc)
+            continue
+        unfit = _prompt_problem(script, prompts)
+        if unfit is not None:
+            results[path] = _malformed(path, unfit)
+        else:
+            scripts.append(script)
     if scripts:
         first = scripts[0]
         with line(first) as factory:
@@ -257,7 +371,7 @@ def run_batch(batch: Batch, line: LineOpener) -> list[ScriptResult]:
                         script.path, ScriptError(script.path, problem)
                     )
                     continue
-                results[script.path] = _play(script, factory())
+                results[script.path] = _play(script, factory(), prompts)
     return [results[path] for path in batch.paths]
 
 
@@ -266,9 +380,12 @@ def run_scripts(
     simulator_factory: SimulatorFactory | None = None,
     *,
     line: LineOpener | None = None,
+    prompts: PromptResolver | None = None,
 ) -> list[ScriptResult]:
     """Run every script (folders walked recursively, see `plan`), each batch on a line of its
-    own when `line` is given, otherwise all with simulators from `simulator_factory`."""
+    own when `line` is given, otherwise all with simulators from `simulator_factory`.
+    `prompts` looks up the wording of `expect_prompt` steps (scripts that have some fail
+    without it)."""
     if isinstance(paths, str | Path):
         paths = [paths]
     if line is None:
@@ -283,7 +400,7 @@ def run_scripts(
             results.append(_malformed(exc.path, exc))
             continue
         for batch in batches:
-            results.extend(run_batch(batch, line))
+            results.extend(run_batch(batch, line, prompts))
     return results
 
 

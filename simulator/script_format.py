@@ -1,27 +1,36 @@
-"""The scripted-call YAML format (contract v1): loading and validating, with precise complaints."""
+"""The scripted-call YAML format (contract v1): loading and validating, with precise complaints.
+
+The format is a JSON Schema, formats/script.schema.json (and formats/folder.schema.json for a
+folder's _folder.yaml), published as docs/schemas/*.json. A file is checked against it when it
+is loaded; what a schema cannot say (that `at:` is a real moment, that a dataset file exists)
+is checked here.
+"""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 import yaml
 
-from simulator.call import DIAL_STATUSES
 from simulator.errors import SimulatorError
-from simulator.gather import KEYS
+from simulator.schemas import Problem, problems
 
 TOP_LEVEL_KEYS = ("name", "from", "to", "steps", "dial_status", "at", "dataset")
 #: a folder's own settings: a file of this name beside its scripts (not a script itself)
 FOLDER_FILE = "_folder.yaml"
 FOLDER_KEYS = ("shared_database", "dataset", "at")
 TEXT_STEPS = ("expect", "expect_regex", "expect_not")
+#: a prompt of the application, by id: the runner's prompt resolver supplies its wording
+PROMPT_STEPS = ("expect_prompt", "expect_not_prompt")
 KEY_STEPS = ("press", "barge_in")  # barge_in: an extension, keys that interrupt the prompt
 BARE_STEPS = ("hangup", "expect_hangup")
-STEP_KINDS = (*TEXT_STEPS, *KEY_STEPS, "silence", "dial_status", *BARE_STEPS)
+STEP_KINDS = (*TEXT_STEPS, *PROMPT_STEPS, *KEY_STEPS, "silence", "dial_status", *BARE_STEPS)
+SCRIPT_SCHEMA = "script"
+FOLDER_SCHEMA = "folder"
 
 
 class ScriptError(SimulatorError):
@@ -37,12 +46,25 @@ class ScriptError(SimulatorError):
 
 
 @dataclass(frozen=True)
+class PromptRef:
+    """An `expect_prompt` / `expect_not_prompt` value: a prompt id, the words heard for its
+    placeholders, and optionally the one <Say> language that counts."""
+
+    id: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    language: str | None = None
+
+
+@dataclass(frozen=True)
 class Step:
-    """One step: its kind (expect, press, silence, …), its value, and how it was written."""
+    """One step: its kind (expect, press, silence, …), its value, and how it was written.
+
+    For a prompt step, `value` is the prompt id and `prompt` the whole reference."""
 
     kind: str
     value: str | int | None
     text: str
+    prompt: PromptRef | None = None
 
 
 @dataclass(frozen=True)
@@ -77,20 +99,13 @@ def load_folder_settings(folder: Path) -> FolderSettings:
     path = folder / FOLDER_FILE
     if not path.is_file():
         return FolderSettings()
-    document = _read_yaml(path)
-    if document is None:
+    document = _timestamp_as_text(_read_yaml(path))
+    _check(path, FOLDER_SCHEMA, document)
+    if not isinstance(document, dict):  # an empty file
         return FolderSettings()
-    if not isinstance(document, dict):
-        raise ScriptError(path, f"must be a mapping of {', '.join(FOLDER_KEYS)}")
-    unknown = sorted(str(key) for key in document if key not in FOLDER_KEYS)
-    if unknown:
-        raise ScriptError(
-            path, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(FOLDER_KEYS)}"
-        )
-    shared = document.get("shared_database", False)
-    if not isinstance(shared, bool):
-        raise ScriptError(path, "`shared_database` must be true or false")
-    return FolderSettings(shared, _dataset(path, document), _moment(path, document))
+    return FolderSettings(
+        document.get("shared_database", False), _dataset(path, document), _moment(path, document)
+    )
 
 
 def _read_yaml(path: Path) -> object:
@@ -104,38 +119,59 @@ def _read_yaml(path: Path) -> object:
         raise ScriptError(path, f"not valid YAML: {exc}") from exc
 
 
-def _moment(path: Path, document: dict[object, object]) -> datetime | None:
-    """`at:` as an aware datetime: ISO 8601 with a UTC offset, e.g. 2026-11-23T10:00:00+08:00."""
+def _timestamp_as_text(document: object) -> object:
+    """An unquoted `at:` is a timestamp to YAML: check it as the text it was written as."""
+    if isinstance(document, dict) and isinstance(document.get("at"), datetime):
+        return {**document, "at": document["at"].isoformat()}
+    return document
+
+
+def _check(path: Path, schema: str, document: object) -> None:
+    """Raise ScriptError for the first place where the document breaks the schema: every rule
+    broken there."""
+    found = problems(schema, document)
+    if found:
+        first = found[0].place
+        rules = "; ".join(problem.rule for problem in found if problem.place == first)
+        raise _error(path, document, Problem(first, rules))
+
+
+def _error(path: Path, document: object, problem: Problem) -> ScriptError:
+    """The problem as a ScriptError: in a step, the step's number and text; else the file."""
+    place = problem.place
+    if isinstance(document, dict) and len(place) >= 2 and place[0] == "steps":
+        index = place[1]
+        steps = document.get("steps")
+        if isinstance(index, int) and isinstance(steps, list) and index < len(steps):
+            return ScriptError(path, problem.rule, index + 1, _written(steps[index]))
+    return ScriptError(path, problem.rule)
+
+
+def _written(raw: object) -> str:
+    """How a step reads in YAML, for messages."""
+    if isinstance(raw, dict) and len(raw) == 1:
+        ((kind, value),) = raw.items()
+        return step_text(str(kind), value)
+    return repr(raw)
+
+
+def _moment(path: Path, document: dict[str, object]) -> datetime | None:
+    """`at:` (the schema checked its shape) as an aware datetime."""
     value = document.get("at")
     if value is None:
         return None
-    moment: datetime | None = value if isinstance(value, datetime) else None
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            moment = None
-    if moment is None:
-        raise ScriptError(
-            path, f"`at` must be a date and time like 2026-11-23T10:00:00+08:00, not {value!r}"
-        )
-    if moment.tzinfo is None:
-        raise ScriptError(
-            path, f"`at` needs a UTC offset (+08:00 for Beijing time): {moment.isoformat()}"
-        )
-    return moment
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ScriptError(path, f"`at` is not a real date and time: {value}") from None
 
 
-def _dataset(path: Path, document: dict[object, object]) -> str | None:
+def _dataset(path: Path, document: dict[str, object]) -> str | None:
     """`dataset:` as "demo" or an absolute path (a relative one is read from the file's folder)."""
     value = document.get("dataset")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ScriptError(path, "`dataset` must be `demo` or the path of a dataset file")
-    if value == "demo":
-        return value
-    target = (path.parent / value).resolve()
+    if value is None or value == "demo":
+        return None if value is None else "demo"
+    target = (path.parent / str(value)).resolve()
     if not target.is_file():
         raise ScriptError(path, f"`dataset`: no such file {target}")
     return str(target)
@@ -145,84 +181,43 @@ def step_text(kind: str, value: object) -> str:
     """How a step reads in YAML, for messages: `press: "1"`, `silence: 2`, `hangup`."""
     if value is None:
         return kind
-    return f"{kind}: {json.dumps(value, ensure_ascii=False)}"
+    return f"{kind}: {json.dumps(value, ensure_ascii=False, default=str)}"
 
 
 def load_script(path: Path) -> Script:
     """Read and validate one script file; ScriptError says what is wrong and where."""
-    document = _read_yaml(path)
-    if not isinstance(document, dict):
-        raise ScriptError(path, "the file must be a mapping with `steps:` (and optional name)")
-    unknown = sorted(str(key) for key in document if key not in TOP_LEVEL_KEYS)
-    if unknown:
-        raise ScriptError(
-            path, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(TOP_LEVEL_KEYS)}"
-        )
-    name = _optional_text(path, document, "name") or path.stem
-    dial_status = _optional_text(path, document, "dial_status")
-    if dial_status is not None and dial_status not in DIAL_STATUSES:
-        raise ScriptError(path, f"dial_status must be one of {', '.join(DIAL_STATUSES)}")
-    raw_steps = document.get("steps")
-    if not isinstance(raw_steps, list) or not raw_steps:
-        raise ScriptError(path, "`steps` must be a non-empty list")
-    steps = tuple(_step(path, index, raw) for index, raw in enumerate(raw_steps, start=1))
+    document = _timestamp_as_text(_read_yaml(path))
+    _check(path, SCRIPT_SCHEMA, document)
+    assert isinstance(document, dict)  # the schema says so
     return Script(
-        name=name,
+        name=document.get("name") or path.stem,
         path=path,
-        from_=_optional_text(path, document, "from"),
-        to=_optional_text(path, document, "to"),
-        dial_status=dial_status,
-        steps=steps,
+        from_=document.get("from"),
+        to=document.get("to"),
+        dial_status=document.get("dial_status"),
+        steps=tuple(_step(raw) for raw in document["steps"]),
         at=_moment(path, document),
         dataset=_dataset(path, document),
     )
 
 
-def _optional_text(path: Path, document: dict[object, object], key: str) -> str | None:
-    value = document.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise ScriptError(path, f"`{key}` must be a quoted string, not {value!r}")
-
-
-def _step(path: Path, index: int, raw: object) -> Step:
+def _step(raw: object) -> Step:
+    """A step the schema has accepted."""
     if isinstance(raw, str):
-        if raw in BARE_STEPS:
-            return Step(raw, None, raw)
-        raise ScriptError(
-            path, f"a bare step must be one of {', '.join(BARE_STEPS)}", index, repr(raw)
-        )
-    if not isinstance(raw, dict) or len(raw) != 1:
-        raise ScriptError(
-            path, "a step is `kind: value` (exactly one) or a bare hangup", index, repr(raw)
-        )
+        return Step(raw, None, raw)
+    assert isinstance(raw, dict)
     ((kind, value),) = raw.items()
-    text = step_text(str(kind), value)
-    if kind not in STEP_KINDS:
-        raise ScriptError(path, f"unknown step kind; allowed: {', '.join(STEP_KINDS)}", index, text)
-    problem = _value_problem(str(kind), value)
-    if problem:
-        raise ScriptError(path, problem, index, text)
-    return Step(str(kind), value if isinstance(value, str | int) else None, text)
-
-
-def _value_problem(kind: str, value: object) -> str | None:
-    """Why `value` is not acceptable for a step of `kind`, or None."""
-    if kind in BARE_STEPS:
-        return None if value is None else f"`{kind}` takes no value"
+    text = step_text(kind, value)
+    if kind in PROMPT_STEPS:
+        prompt = _prompt(value)
+        return Step(kind, prompt.id, text, prompt)
     if kind == "silence":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            return "silence takes a count of Gathers, a whole number of at least 1"
-        return None
-    if not isinstance(value, str) or not value:
-        return f"`{kind}` takes a non-empty quoted string"
-    if kind in KEY_STEPS and set(value) - KEYS:
-        return f"`{kind}` takes phone keys only (0-9 * #), in quotes"
-    if kind == "dial_status" and value not in DIAL_STATUSES:
-        return f"dial_status must be one of {', '.join(DIAL_STATUSES)}"
-    if kind == "expect_regex":
-        try:
-            re.compile(value)
-        except re.error as exc:
-            return f"not a valid regular expression: {exc}"
-    return None
+        return Step(kind, int(value), text)
+    return Step(kind, value, text)
+
+
+def _prompt(value: object) -> PromptRef:
+    if isinstance(value, str):
+        return PromptRef(value)
+    assert isinstance(value, dict)
+    return PromptRef(value["id"], dict(value.get("values") or {}), value.get("language"))

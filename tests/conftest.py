@@ -13,6 +13,7 @@ import pytest
 from ivr.data.dataset import import_dataset, load_file
 from ivr.data.storage import ensure_schema, make_engine
 from ivr.resources import demo_dataset
+from ivr.tools.script_prompts import HotlinePrompts
 from ivr.web import create_app
 from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script
 from simulator import Clock as VirtualClock  # the simulator's: advances with the call
@@ -169,4 +170,4 @@ def play_script(app_factory: Callable[..., Any], script: Path,
     clock = VirtualClock(load_script(script).at or default_start)
     app = app_factory(NOW=clock)
     simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock)
-    return run_script(script, lambda: simulator)
+    return run_script(script, lambda: simulator, prompts=HotlinePrompts.load())

@@ -34,6 +34,7 @@ from conftest import (
 
 from ivr.tools.callcmd import coverage_gaps
 from ivr.tools.cli import main as cli
+from ivr.tools.script_prompts import HotlinePrompts
 from ivr.web import create_app
 from simulator import Clock as VirtualClock
 from simulator import (
@@ -74,7 +75,7 @@ def test_every_script_calls_from_its_own_number() -> None:
 
 
 def _play(script: Path, simulator: Simulator) -> ScriptResult:
-    return run_script(script, lambda: simulator)
+    return run_script(script, lambda: simulator, prompts=HotlinePrompts.load())
 
 
 def _at(script: Path) -> datetime | None:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from ivr.tools.script_prompts import HotlinePrompts
 from simulator import Call, HttpTransport, Simulator, run_script
 
 pytestmark = pytest.mark.slow
@@ -121,7 +122,8 @@ def _press(call: Call, *keys: str) -> None:
 
 
 def test_the_example_call_in_mandarin(server: Server) -> None:
-    result = run_script(CALLS / "balance_by_id.yaml", server.simulator)
+    result = run_script(CALLS / "balance_by_id.yaml", server.simulator,
+                        prompts=HotlinePrompts.load())
     assert result.passed, result.report()
     assert "一千二百三十四元五角六分" in result.transcript_text
     assert "CallStatus=completed" in result.transcript_text  # the status callback was sent

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -16,6 +17,7 @@ from simulator import (
     HttpTransport,
     ScriptResult,
     Simulator,
+    Wording,
     WsgiTransport,
     run_script,
     run_scripts,
@@ -322,7 +324,9 @@ def test_an_unsupported_verb_fails_the_script(tmp_path: Path, app: Flask) -> Non
         ("steps: [\n", None, "not valid YAML"),
         ("- press: '1'\n", None, "the file must be a mapping"),
         ("stpes:\n  - hangup\n", None, "unknown key(s) stpes"),
-        ("name: x\n", None, "`steps` must be a non-empty list"),
+        ("name: x\n", None, "missing `steps`"),
+        ("steps: []\n", None, "`steps` must be a non-empty list"),
+        ("stpes:\n  - hangup\n", None, "allowed: name, from, to, dial_status, at, dataset, steps"),
         ("from: 8613800000000\nsteps: [hangup]\n", None, "`from` must be a quoted string"),
         ("dial_status: engaged\nsteps: [hangup]\n", None, "dial_status must be one of"),
         ("steps:\n  - hangup\n  - press: 1\n", 2, "`press` takes a non-empty quoted string"),
@@ -335,6 +339,12 @@ def test_an_unsupported_verb_fails_the_script(tmp_path: Path, app: Flask) -> Non
         ("steps:\n  - hang up\n", 1, "a bare step must be one of hangup, expect_hangup"),
         ("steps:\n  - hangup: now\n", 1, "`hangup` takes no value"),
         ("steps:\n  - expect: ''\n", 1, "`expect` takes a non-empty quoted string"),
+        ("steps:\n  - hangup\n  - silence: true\n", 2, "silence takes a count"),
+        ("steps:\n  - expect_prompt: ''\n", 1, "a prompt step takes a prompt id"),
+        ("steps:\n  - expect_prompt: {idd: x}\n", 1, "missing `id`"),
+        ("steps:\n  - expect_prompt: {id: x, values: {n: 2}}\n", 1, "a value is quoted text"),
+        ("at: 2026-11-23T10:00:00\nsteps: [hangup]\n", None, "`at` must be a date and time"),
+        ("at: '2026-13-23T10:00:00+08:00'\nsteps: [hangup]\n", None, "not a real date"),
     ],
 )
 def test_a_malformed_script_is_a_failure_naming_file_and_step(
@@ -411,3 +421,90 @@ def test_transcripts_of_same_named_scripts_do_not_overwrite(tmp_path: Path, app:
     second = write(tmp_path / "two", "same.yaml", "steps: [hangup]\n")
     files = write_transcripts(run_scripts([first, second], factory(app)), tmp_path / "out")
     assert [f.name for f in files] == ["same.txt", "same-2.txt"]
+
+
+# --- prompts by id (expect_prompt), with a resolver the runner is given --------------------------
+
+PIZZA_PROMPTS = {
+    "welcome": "Welcome to Pizza Line.",
+    "menu": MENU,
+    "ordered": "You ordered {n} pizzas.",
+    "goodbye": "Goodbye.",
+}
+
+
+def pizza_prompts(prompt_id: str, values: Mapping[str, str], language: str | None) -> list[Any]:
+    """Pizza Line's prompts, the same in every language; {n} is a hole unless given."""
+    if prompt_id not in PIZZA_PROMPTS:
+        raise LookupError(f"Pizza Line has no prompt {prompt_id!r}")
+    text = PIZZA_PROMPTS[prompt_id]
+    if "{n}" not in text:
+        return [text]
+    if "n" in values:
+        return [text.replace("{n}", values["n"])]
+    return [Wording(tuple(text.split("{n}")))]
+
+
+PROMPT_ORDER = """
+    steps:
+      - expect_prompt: welcome
+      - expect_prompt: {id: welcome, language: en-US}
+      - expect_prompt: menu
+      - expect_not_prompt: goodbye
+      - press: "1"
+      - press: "2#"
+      - expect_prompt: {id: ordered, values: {n: "2"}}
+      - expect_prompt: ordered
+      - expect_not_prompt: {id: ordered, values: {n: "3"}}
+    """
+
+
+def test_expect_prompt_matches_the_wording_the_resolver_gives(tmp_path: Path, app: Flask) -> None:
+    path = write(tmp_path, "prompts.yaml", PROMPT_ORDER)
+    result = run_script(path, factory(app), prompts=pizza_prompts)
+    assert result.passed, result.report()
+    [batch] = run_scripts([tmp_path], factory(app), prompts=pizza_prompts)
+    assert batch.passed, batch.report()
+
+
+def test_expect_prompt_counts_only_the_says_in_the_language_asked(
+    tmp_path: Path, app: Flask
+) -> None:
+    """The menu's <Say> has no language attribute: asked in en-US, it was not heard."""
+    path = write(tmp_path, "lang.yaml", "steps:\n  - expect_prompt: {id: menu, language: en-US}\n")
+    [failure] = run_script(path, factory(app), prompts=pizza_prompts).failures
+    assert failure.expected == f"to hear prompt menu: {MENU!r} in en-US"
+
+
+def test_expect_prompt_and_expect_not_prompt_can_fail(tmp_path: Path, app: Flask) -> None:
+    said = write(tmp_path, "said.yaml", "steps:\n  - expect_prompt: goodbye\n")
+    unsaid = write(tmp_path, "unsaid.yaml", "steps:\n  - expect_not_prompt: menu\n")
+    hole = write(tmp_path, "hole.yaml", "steps:\n  - press: '1'\n  - press: '2#'\n"
+                 "  - expect_not_prompt: ordered\n")
+    results = run_scripts([said, unsaid, hole], factory(app), prompts=pizza_prompts)
+    assert [r.failures[0].expected for r in results] == [
+        "to hear prompt goodbye: 'Goodbye.'",
+        f"not to hear prompt menu: {MENU!r}",
+        "not to hear prompt ordered: 'You ordered … pizzas.'",
+    ]
+    assert results[0].failures[0].step == 'expect_prompt: "goodbye"'
+
+
+def test_prompt_steps_without_a_resolver_fail_before_dialling(tmp_path: Path, app: Flask) -> None:
+    path = write(tmp_path, "prompts.yaml", PROMPT_ORDER)
+    for result in (run_script(path, factory(app)), *run_scripts([path], factory(app))):
+        [failure] = result.failures
+        assert (failure.step_index, failure.heard) == (1, "(no call was placed)")
+        assert failure.expected.startswith(
+            "a well-formed scripted call: this run has no prompt catalogue")
+    assert app.config["PIZZA"].requests == []
+
+
+def test_a_prompt_the_resolver_does_not_know_fails_before_dialling(
+    tmp_path: Path, app: Flask
+) -> None:
+    path = write(tmp_path, "unknown.yaml", "steps:\n  - press: '1'\n  - expect_prompt: pizza\n")
+    [failure] = run_script(path, factory(app), prompts=pizza_prompts).failures
+    assert failure.step_index == 2
+    assert failure.expected == "a well-formed scripted call: Pizza Line has no prompt 'pizza'"
+    assert app.config["PIZZA"].requests == []

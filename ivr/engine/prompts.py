@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ivr.engine import speech
+from ivr.engine import schemas, speech
 from ivr.errors import FlowError
 
 #: libyaml's loader when available: start-up parses the catalogues ~15x faster
@@ -19,6 +19,10 @@ SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LOCALES = ("zh-CN", "en-US")
 #: the language of a call until the caller chooses another
 DEFAULT_LOCALE = LOCALES[0]
+#: the format specs a placeholder may carry: {amount:money} (the schema's pattern names them)
+FORMAT_SPECS = ("money", "date", "digits", "name", "count")
+#: the catalogue's format: ivr/engine/formats/prompts.schema.json (docs/schemas/)
+SCHEMA = "prompts"
 
 
 def _format_value(value: Any, spec: str, locale: str, liang: bool) -> str:
@@ -61,6 +65,33 @@ def _fields(text: str) -> frozenset[str]:
         raise FlowError(f"bad placeholder in {text!r}: {exc}") from None
 
 
+#: catalogue texts that have the format (every app loads the catalogues: check each text once)
+_CHECKED: set[str] = set()
+
+
+def _check(path: Path, text: str, doc: object) -> None:
+    """FlowError naming the file, the place (prompt id, word) and the rule, one line each."""
+    if text in _CHECKED:
+        return
+    found = schemas.problems(SCHEMA, doc)
+    if found:
+        rules: dict[str, list[str]] = {}  # place -> its rules, in the file's order
+        for problem in found:
+            rules.setdefault(_place(problem.place), []).append(problem.rule)
+        raise FlowError("\n".join(f"{path}{place}: {'; '.join(broken)}"
+                                   for place, broken in rules.items()))
+    _CHECKED.add(text)
+
+
+def _place(place: schemas.Place) -> str:
+    """`, prompt goodbye`, `, word relation.husband`, `, words` … ('' for the whole file)."""
+    if len(place) >= 2 and place[0] == "prompts":
+        return f", prompt {place[1]}"
+    if len(place) >= 3 and place[0] == "words":
+        return f", word {place[1]}.{place[2]}"
+    return ", " + " ".join(str(part) for part in place) if place else ""
+
+
 class Catalogue:
     """All locales' prompts and words, validated to have the same ids and placeholders."""
 
@@ -76,25 +107,24 @@ class Catalogue:
         for locale in LOCALES:
             path = folder / f"{locale}.yaml"
             try:
-                doc = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
+                text = path.read_text(encoding="utf-8")
+                doc = yaml.load(text, Loader=SafeLoader)
             except (OSError, yaml.YAMLError) as exc:
                 raise FlowError(f"{path}: {exc}") from None
-            if not isinstance(doc, dict) or not isinstance(doc.get("prompts"), dict):
-                raise FlowError(f"{path}: needs a `prompts` mapping")
+            _check(path, text, doc)
             entries: dict[str, Prompt] = {}
             for pid, entry in doc["prompts"].items():
                 if isinstance(entry, str):
-                    text, voice_locale = entry, locale
-                elif isinstance(entry, dict) and isinstance(entry.get("text"), str):
-                    text, voice_locale = entry["text"], entry.get("locale", locale)
+                    wording, voice_locale = entry, locale
                 else:
-                    raise FlowError(f"{path}: prompt {pid!r} must be text or {{text, locale}}")
-                entries[str(pid)] = Prompt(text.strip(), voice_locale, _fields(text))
+                    wording, voice_locale = entry["text"], entry.get("locale", locale)
+                entries[pid] = Prompt(wording.strip(), voice_locale, _fields(wording))
             prompts[locale] = entries
-            words[locale] = {}
-            for group, table in (doc.get("words") or {}).items():
-                for key, word in table.items():
-                    words[locale][f"{group}.{key}"] = str(word)
+            words[locale] = {
+                f"{group}.{key}": word
+                for group, table in (doc.get("words") or {}).items()
+                for key, word in table.items()
+            }
         cat = cls(prompts, words, liang)
         cat.validate()
         return cat

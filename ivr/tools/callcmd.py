@@ -128,6 +128,7 @@ def run_call(settings: Settings, *, scripts: tuple[Path, ...], url: str | None,
              console: Console, live: bool = False, at: datetime | None = None,
              verbose: bool = False) -> int:
     """Place the call(s); returns the exit status (0: every expectation held)."""
+    from ivr.tools.script_prompts import HotlinePrompts
     from simulator import ScriptError, run_scripts, summary, write_transcripts
 
     if url is not None and (coverage or live):
@@ -147,7 +148,9 @@ def run_call(settings: Settings, *, scripts: tuple[Path, ...], url: str | None,
         elif live:
             console.print(f"on the live database {settings.database_url}: what these calls "
                           "change (lockouts, attempt counts) stays", highlight=False)
-        results = run_scripts(list(scripts), line=lines.open)
+        # `expect_prompt: ID` steps: the wording of ID in this hotline's catalogue
+        results = run_scripts(list(scripts), line=lines.open,
+                              prompts=HotlinePrompts.load(settings))
         for result in results:
             if not result.passed:
                 console.print(result.report(), markup=False, highlight=False)
