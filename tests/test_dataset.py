@@ -548,6 +548,20 @@ def test_a_broken_person_is_one_error_not_one_per_binding_and_transaction(
     assert count(engine) == (0, 0, 0)
 
 
+def test_a_broken_member_is_one_error_also_where_a_pool_payment_names_them(
+    engine: Engine,
+) -> None:
+    """李明 is bindings[1]'s member and transactions[2]'s "for": neither repeats his error."""
+    data = example()
+    person(data, LIMING)["password"] = "1"
+    with pytest.raises(DatasetInvalid) as info:
+        import_dataset(engine, data, scrypt_n=N)
+    assert [(e.record, e.rule) for e in info.value.errors] == [
+        (f"people[2] ({masked(LIMING)})", "password: must be 6 digits as a string"),
+    ]
+    assert count(engine) == (0, 0, 0)
+
+
 def test_error_list_is_capped_with_a_count_of_the_rest(engine: Engine) -> None:
     data = example()
     data["bindings"], data["transactions"] = [], []
