@@ -206,3 +206,21 @@ def test_the_hourly_attempt_window_runs_on_the_injected_clock(
     clock.advance(timedelta(hours=1, minutes=1).total_seconds())
     third = attempts(1)
     assert refused not in third[0]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda spec: spec["states"][0].update(gather="menus"),
+     r"hotline.yaml, state welcome gather: gather must be menu \(one key\) or number"),
+    (lambda spec: spec["transitions"][0].update(trigger="press_x"),
+     r"transitions\[0\] \(press_x from welcome\) trigger: a trigger is press_0"),
+    (lambda spec: spec["limits"].update(silences=0),
+     r"limits silences: a limit is a whole number of at least 1, not 0"),
+    (lambda spec: spec["states"][1].update(colour="red"),
+     r"state main: unknown key\(s\) colour"),
+])
+def test_the_flow_format_is_a_schema_naming_the_place(tmp_path: Path, change: Any,
+                                                        message: str) -> None:
+    spec = _flow_spec()
+    change(spec)
+    with pytest.raises(FlowError, match=message):
+        _flow(tmp_path, spec)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import yaml
 from transitions import Machine, Transition
 
+from ivr.engine import schemas
 from ivr.engine.calldata import CallData
 from ivr.engine.instructions import Dial, Gather, Hangup, Instruction, Say
 from ivr.engine.prompts import Catalogue, SafeLoader
@@ -170,12 +171,26 @@ def _read(path: Path) -> dict[str, Any]:
         spec = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise FlowError(f"{path}: {exc}") from None
-    if not isinstance(spec, dict):
-        raise FlowError(f"{path}: must be a mapping of Machine arguments")
-    for raw in spec.get("states") or []:
-        if isinstance(raw, dict) and raw.get("gather") not in (None, "menu", "number"):
-            raise FlowError(f"{path}: state {raw.get('name')!r}: gather must be menu|number")
+    found = schemas.problems("flow", spec)
+    if found:
+        raise FlowError("\n".join(f"{path}{_place(spec, p.place)}: {p.rule}" for p in found))
+    assert isinstance(spec, dict)
     return spec
+
+
+def _place(spec: Any, place: schemas.Place) -> str:
+    """`, state welcome`, `, transitions[3] (press_1 from main)`, `, limits silences` …"""
+    if len(place) >= 2 and place[0] == "states":
+        raw = spec["states"][place[1]]
+        name = raw.get("name") if isinstance(raw, dict) else raw
+        rest = " ".join(str(p) for p in place[2:])
+        return f", state {name}" + (f" {rest}" if rest else "")
+    if len(place) >= 2 and place[0] == "transitions":
+        t = spec["transitions"][place[1]]
+        what = f" ({t.get('trigger')} from {t.get('source')})" if isinstance(t, dict) else ""
+        rest = " ".join(str(p) for p in place[2:])
+        return f", transitions[{place[1]}]{what}" + (f" {rest}" if rest else "")
+    return ", " + " ".join(str(p) for p in place) if place else ""
 
 
 class Flow:
