@@ -19,7 +19,25 @@ log = logging.getLogger("ivr.web")
 bp = Blueprint("voice", __name__)
 
 MAX_FIELD = 256  # longer form values are cut before they reach the engine or a log
-_SID = re.compile(r"[\x21-\x7e]{1,64}")
+_PARTY = r"\+?[0-9]{0,20}|[A-Za-z]{1,32}|(?:client|sip):[\x21-\x7e]{1,200}"
+#: Twilio's fields as Twilio sends them. A request whose field breaks its rule is refused (400)
+#: before anything happens. Signatures concatenate names and values without separators, so a
+#: captured request re-split at another boundary still validates: these rules refuse it (a
+#: value that swallowed the next name and value is never of its field's form).
+STRICT_FIELDS = {
+    name: re.compile(rule) for name, rule in {
+        "CallSid": r"CA[0-9a-f]{32}",
+        "AccountSid": r"AC[0-9a-f]{32}",
+        "ApiVersion": r"2010-04-01",
+        "CallStatus": r"queued|ringing|in-progress|completed|busy|failed|no-answer|canceled",
+        "Direction": r"inbound|outbound-api|outbound-dial|trunking-terminating"
+                     r"|trunking-originating",
+        "Digits": r"[0-9*#]{0,64}",
+        "FinishedOnKey": r"[0-9*#]?",
+        "DialCallStatus": r"completed|answered|busy|no-answer|failed|canceled",
+        "From": _PARTY, "To": _PARTY, "Caller": _PARTY, "Called": _PARTY,
+    }.items()
+}
 
 
 def _hotline() -> Hotline:
@@ -67,14 +85,26 @@ def check_signature() -> None:
         abort(403)
 
 
+@bp.before_request
+def check_fields() -> None:
+    """A webhook names its call (CallSid), and every Twilio field it carries has its form."""
+    values = request.values
+    if not values.get("CallSid"):
+        abort(400, "a webhook without CallSid")
+    for name, rule in STRICT_FIELDS.items():
+        for value in values.getlist(name):
+            if not rule.fullmatch(value):
+                log.warning("refused a request to %s: %s is not of its form", request.path, name)
+                abort(400, f"{name} is not of Twilio's form")
+
+
 def _field(name: str) -> str:
     return (request.values.get(name) or "")[:MAX_FIELD]
 
 
 def _call_sid() -> str:
-    """The CallSid if it looks like one (printable ASCII, no spaces): it goes into log lines."""
-    sid = _field("CallSid")
-    return sid if _SID.fullmatch(sid) else ""
+    """The CallSid (check_fields saw it has Twilio's form: it may go into log lines)."""
+    return _field("CallSid")
 
 
 def _render(instructions: Sequence[Instruction], step: int) -> str:
