@@ -12,6 +12,7 @@ from string import Formatter
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from ivr.data.dataset import import_dataset, load_file
 from ivr.data.storage import ensure_schema, make_engine
@@ -229,3 +230,10 @@ def prompt_pattern(prompt_id: str, locale: str = "zh-CN") -> re.Pattern[str]:
             seen.add(field)
     return re.compile("".join(regex))
 
+
+# --- the command line ---------------------------------------------------------------------------
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """click's CliRunner, for `runner.invoke(main, [...])`."""
+    return CliRunner()

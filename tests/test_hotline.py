@@ -599,7 +599,7 @@ def _one_call_by_id(caller: Any, person: Person, password: str, **dial: Any) -> 
 
 
 def test_lockout_across_calls_survives_restart_and_cli_unlock(
-    caller: Any, app_config: dict[str, Any], db_url: str
+    runner: CliRunner, caller: Any, app_config: dict[str, Any], db_url: str
 ) -> None:
     wrong = Person(WUFANG.id_number, "000000")
     assert _one_call_by_id(caller, wrong, wrong.password) == [PASSWORD_WRONG, VERIFY_METHOD]
@@ -621,7 +621,7 @@ def test_lockout_across_calls_survives_restart_and_cli_unlock(
     finally:
         restarted.extensions["ivr12333"].db.dispose()
 
-    result = CliRunner().invoke(cli, ["--database-url", db_url, "unlock", WUFANG.id_number])
+    result = runner.invoke(cli, ["--database-url", db_url, "unlock", WUFANG.id_number])
     assert result.exit_code == 0, result.output
     assert "unlocked **************0263" in result.output
     said = _one_call_by_id(caller, WUFANG, WUFANG.password)

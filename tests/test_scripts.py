@@ -215,9 +215,9 @@ def test_a_wrong_expectation_fails_with_a_readable_report(
 
 
 @pytest.fixture
-def demo_url(tmp_path: Path) -> str:
+def demo_url(runner: CliRunner, tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-    result = CliRunner().invoke(cli, ["--database-url", url, "demo"])
+    result = runner.invoke(cli, ["--database-url", url, "demo"])
     assert result.exit_code == 0, result.output
     return url
 
@@ -247,7 +247,7 @@ def _traces(url: str) -> dict[str, int]:
 
 
 def test_cli_runs_every_script_twice_in_a_row_leaving_no_trace(
-    demo_url: str, tmp_path: Path
+    runner: CliRunner, demo_url: str, tmp_path: Path
 ) -> None:
     """`ivr12333 call --script tests/calls`: recursive, every state reached, the same result
     the second time, and the configured database exactly as it was."""
@@ -255,7 +255,7 @@ def test_cli_runs_every_script_twice_in_a_row_leaving_no_trace(
     total = len(SCRIPTS) + len(SEQUENCE)
     for run in (1, 2):
         transcripts = tmp_path / f"transcripts-{run}"
-        result = CliRunner().invoke(cli, [
+        result = runner.invoke(cli, [
             "--database-url", demo_url, "call", "--script", str(CALLS),
             "--transcript", str(transcripts), "--coverage",
         ])
@@ -284,10 +284,10 @@ def apps_states() -> list[str]:
     return list(flow.states)
 
 
-def test_cli_live_runs_on_the_configured_database(demo_url: str) -> None:
+def test_cli_live_runs_on_the_configured_database(runner: CliRunner, demo_url: str) -> None:
     """--live is the explicit way to let calls change the operator's database."""
     before = _traces(demo_url)
-    result = CliRunner().invoke(cli, [
+    result = runner.invoke(cli, [
         "--database-url", demo_url, "call", "--live",
         "--script", str(CALLS / "locked_password.yaml"),
     ])
@@ -297,19 +297,19 @@ def test_cli_live_runs_on_the_configured_database(demo_url: str) -> None:
     assert after["attempts"] > before["attempts"] and after["sessions"] > before["sessions"]
 
 
-def test_cli_runs_the_same_number_calls_in_order(demo_url: str) -> None:
+def test_cli_runs_the_same_number_calls_in_order(runner: CliRunner, demo_url: str) -> None:
     for _ in (1, 2):
-        result = CliRunner().invoke(cli, [
+        result = runner.invoke(cli, [
             "--database-url", demo_url, "call", "--script", str(CALLS / "same_number"),
         ])
         assert result.exit_code == 0, result.output
         assert _last_line(result.output) == f"{len(SEQUENCE)} passed, 0 failed"
 
 
-def test_cli_one_file_of_a_shared_folder_runs_alone(demo_url: str) -> None:
+def test_cli_one_file_of_a_shared_folder_runs_alone(runner: CliRunner, demo_url: str) -> None:
     """The fourth same-number call alone is not refused: the folder's database is not shared
     with a call run by itself."""
-    result = CliRunner().invoke(cli, [
+    result = runner.invoke(cli, [
         "--database-url", demo_url, "call", "--script", str(SEQUENCE[-1]),
     ])
     assert result.exit_code == 1, result.output
@@ -317,7 +317,7 @@ def test_cli_one_file_of_a_shared_folder_runs_alone(demo_url: str) -> None:
 
 
 def test_cli_a_script_without_a_dataset_runs_on_a_copy_of_the_configured_database(
-    tmp_path: Path
+    runner: CliRunner, tmp_path: Path
 ) -> None:
     """No `dataset:` and no _folder.yaml: the configured database's people, on a copy."""
     empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
@@ -325,17 +325,17 @@ def test_cli_a_script_without_a_dataset_runs_on_a_copy_of_the_configured_databas
     script.parent.mkdir()
     text = (CALLS / "balance_by_id.yaml").read_text(encoding="utf-8")
     script.write_text(text, encoding="utf-8")
-    result = CliRunner().invoke(cli, ["--database-url", empty, "call", "--script", str(script)])
+    result = runner.invoke(cli, ["--database-url", empty, "call", "--script", str(script)])
     assert result.exit_code == 1, result.output  # nobody in the configured database
     script.write_text("dataset: demo\n" + text, encoding="utf-8")
-    result = CliRunner().invoke(cli, ["--database-url", empty, "call", "--script", str(script)])
+    result = runner.invoke(cli, ["--database-url", empty, "call", "--script", str(script)])
     assert result.exit_code == 0, result.output
     assert _traces(empty)["people"] == 0
 
 
-def test_cli_a_failing_script_exits_1(demo_url: str, tmp_path: Path) -> None:
+def test_cli_a_failing_script_exits_1(runner: CliRunner, demo_url: str, tmp_path: Path) -> None:
     broken, index = _broken_copy(tmp_path)
-    result = CliRunner().invoke(cli, [
+    result = runner.invoke(cli, [
         "--database-url", demo_url, "call",
         "--script", str(CALLS / "policy_topics.yaml"), "--script", str(broken),
     ])
