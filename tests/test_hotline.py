@@ -191,7 +191,7 @@ def test_language_choice(caller: Any, action: str | None, menu: str) -> None:
         caller.silence()
     else:
         caller.press(action)
-    # straight to the main menu: no "您没有输入" / "您的输入有误" at the welcome
+    # straight to the main menu: no no_input / invalid_input prompt at the welcome
     assert texts(caller) == [menu]
     voice = EN_VOICE if menu == EN_MAIN else ZH_VOICE
     assert all((u.voice, u.language) == voice for u in caller.call.said)
