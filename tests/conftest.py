@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from ivr.data.dataset import import_dataset, load_file
 from ivr.data.storage import ensure_schema, make_engine
-from ivr.resources import demo_dataset
+from ivr.engine.prompts import Catalogue
+from ivr.resources import data_dir, demo_dataset
 from ivr.tools.script_prompts import HotlinePrompts
 from ivr.web import create_app
 from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script
@@ -171,3 +176,67 @@ def play_script(app_factory: Callable[..., Any], script: Path,
     app = app_factory(NOW=clock)
     simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock)
     return run_script(script, lambda: simulator, prompts=HotlinePrompts.load())
+
+
+# --- the prompt catalogue: tests pin behaviour, the wording lives in prompts/*.yaml ------------
+
+@functools.cache
+def catalogue() -> Catalogue:
+    """The catalogue the app speaks from: the repo's prompts (an operator's IVR_PROMPTS_DIR is
+    ignored here, as _clean_env drops it for every app a test builds)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("IVR_PROMPTS_DIR", raising=False)
+        return Catalogue.load(data_dir("prompts"))
+
+
+def _parts(prompt_id: str, locale: str) -> tuple[frozenset[str], list[tuple[str, str | None]]]:
+    """The prompt's placeholders, and its text as (fixed wording, placeholder or None) pairs."""
+    try:
+        prompt = catalogue().prompts[locale][prompt_id]
+    except KeyError:
+        raise KeyError(f"no prompt {prompt_id!r} in {locale}") from None
+    return prompt.fields, [(lit, field) for lit, field, _, _ in Formatter().parse(prompt.text)]
+
+
+def say(prompt_id: str, locale: str = "zh-CN", **values: str) -> str:
+    """What a caller hears for `prompt_id` in `locale`, its wording taken from the catalogue.
+
+    `values` fill the placeholders as the caller hears them ("一千二百三十四元五角六分",
+    "0 0 1 3", "李*国", "2026年11月21日"): a test keeps its data literal, the fixed wording
+    around it comes from prompts/*.yaml. Every placeholder needs a value, every value a
+    placeholder.
+    """
+    fields, parts = _parts(prompt_id, locale)
+    if set(values) != fields:
+        raise TypeError(f"prompt {prompt_id!r} has placeholders {sorted(fields)}, "
+                        f"given {sorted(values)}")
+    if not values:
+        return catalogue().render(prompt_id, locale, {})[0]
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise TypeError(f"{prompt_id}: give {name} as heard (a str), not {value!r}")
+    return "".join(lit + (values[field] if field is not None else "") for lit, field in parts)
+
+
+def prompt_pattern(prompt_id: str, locale: str = "zh-CN") -> re.Pattern[str]:
+    """`prompt_id` said with any values (within one line): a regex whose named groups are the
+    placeholders, for "was this prompt said at all" and for picking the data out of it."""
+    _, parts = _parts(prompt_id, locale)
+    regex, seen = [], set()
+    for i, (lit, field) in enumerate(parts):
+        regex.append(re.escape(lit))
+        if field in seen:
+            regex.append(f"(?P={field})")
+        elif field is not None:
+            last = i == len(parts) - 1 and not any(text for text, _ in parts[i + 1:])
+            regex.append(f"(?P<{field}>[^\\n]+{'' if last else '?'})")
+            seen.add(field)
+    return re.compile("".join(regex))
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """click's CliRunner, for `runner.invoke(main, [...])`."""
+    return CliRunner()

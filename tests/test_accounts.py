@@ -184,11 +184,11 @@ def test_unlock_clears_lock_and_count(engine: Engine) -> None:
     assert unlock(engine, STRANGER) == UnlockResult(Unlock.UNKNOWN)
 
 
-def test_cli_unlock_with_star_for_x(url: str, engine: Engine) -> None:
+def test_cli_unlock_with_star_for_x(runner: CliRunner, url: str, engine: Engine) -> None:
     for _ in range(3):
         check_password(engine, WANG, "000000", 3)
     assert check_password(engine, WANG, "666777", 3) is PasswordCheck.LOCKED
-    result = CliRunner().invoke(main, ["--database-url", url, "unlock", "11010519491231002*"])
+    result = runner.invoke(main, ["--database-url", url, "unlock", "11010519491231002*"])
     assert result.exit_code == 0, result.output
     assert "unlocked **************002X" in result.output
     assert WANG not in result.output
@@ -196,13 +196,13 @@ def test_cli_unlock_with_star_for_x(url: str, engine: Engine) -> None:
     assert check_password(engine, WANG, "666777", 3) is PasswordCheck.OK
 
 
-def test_cli_unlock_unknown_or_invalid_exits_1(url: str, engine: Engine) -> None:
-    result = CliRunner().invoke(main, ["--database-url", url, "unlock", STRANGER])
+def test_cli_unlock_unknown_or_invalid_exits_1(runner: CliRunner, url: str, engine: Engine) -> None:
+    result = runner.invoke(main, ["--database-url", url, "unlock", STRANGER])
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)
     assert f"nobody with ID number {'*' * 14}{STRANGER[-4:]}" in " ".join(result.output.split())
     assert STRANGER not in result.output
-    bad = CliRunner().invoke(main, ["--database-url", url, "unlock", JIANGUO[:-1] + "4"])
+    bad = runner.invoke(main, ["--database-url", url, "unlock", JIANGUO[:-1] + "4"])
     assert bad.exit_code == 1
     assert isinstance(bad.exception, SystemExit)
     assert "wrong check character" in bad.output

@@ -22,23 +22,23 @@ def _states() -> list[str]:
     return [s if isinstance(s, str) else s["name"] for s in spec["states"]]
 
 
-def test_help_lists_every_command() -> None:
-    result = CliRunner().invoke(cli, ["--help"])
+def test_help_lists_every_command(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--help"])
     assert result.exit_code == 0, result.output
     listed = set(re.findall(r"^  (\w+)\s", result.output.split("Commands:", 1)[1], re.M))
     assert {"serve", "call", "import", "unlock", "graph", "demo"} <= listed
 
 
 @pytest.mark.parametrize("command", ["serve", "call", "import", "unlock", "graph", "demo"])
-def test_every_command_has_help(command: str) -> None:
-    result = CliRunner().invoke(cli, [command, "--help"])
+def test_every_command_has_help(runner: CliRunner, command: str) -> None:
+    result = runner.invoke(cli, [command, "--help"])
     assert result.exit_code == 0, result.output
     assert f"Usage: main {command}" in result.output or f"{command} [OPTIONS]" in result.output
 
 
-def test_graph_writes_an_svg_naming_every_state(tmp_path: Path) -> None:
+def test_graph_writes_an_svg_naming_every_state(runner: CliRunner, tmp_path: Path) -> None:
     target = tmp_path / "flow.svg"
-    result = CliRunner().invoke(cli, ["graph", "-o", str(target)])
+    result = runner.invoke(cli, ["graph", "-o", str(target)])
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output
     svg = target.read_text("utf-8")
@@ -49,19 +49,19 @@ def test_graph_writes_an_svg_naming_every_state(tmp_path: Path) -> None:
     assert missing == []
 
 
-def test_graph_all_draws_the_menu_conventions_too(tmp_path: Path) -> None:
+def test_graph_all_draws_the_menu_conventions_too(runner: CliRunner, tmp_path: Path) -> None:
     plain, full = tmp_path / "plain.svg", tmp_path / "all.svg"
-    assert CliRunner().invoke(cli, ["graph", "-o", str(plain)]).exit_code == 0
-    assert CliRunner().invoke(cli, ["graph", "--all", "-o", str(full)]).exit_code == 0
+    assert runner.invoke(cli, ["graph", "-o", str(plain)]).exit_code == 0
+    assert runner.invoke(cli, ["graph", "--all", "-o", str(full)]).exit_code == 0
     plain_svg, full_svg = plain.read_text("utf-8"), full.read_text("utf-8")
     # plain: the shared keys once, from an "in every menu" note; --all: from every menu
     assert ">in every menu<" in plain_svg and ">in every menu<" not in full_svg
     assert full_svg.count('class="edge"') > 2 * plain_svg.count('class="edge"')
 
 
-def test_graph_writes_a_png(tmp_path: Path) -> None:
+def test_graph_writes_a_png(runner: CliRunner, tmp_path: Path) -> None:
     target = tmp_path / "sub" / "flow.png"  # the folder is created
-    result = CliRunner().invoke(cli, ["graph", "--output", str(target)])
+    result = runner.invoke(cli, ["graph", "--output", str(target)])
     assert result.exit_code == 0, result.output
     data = target.read_bytes()
     assert data[:8] == PNG_MAGIC
@@ -69,9 +69,11 @@ def test_graph_writes_a_png(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["flow.gif", "flow", "flow.svg.txt"])
-def test_graph_refuses_another_format_without_a_traceback(tmp_path: Path, name: str) -> None:
+def test_graph_refuses_another_format_without_a_traceback(
+    runner: CliRunner, tmp_path: Path, name: str
+) -> None:
     target = tmp_path / name
-    result = CliRunner().invoke(cli, ["graph", "-o", str(target)])
+    result = runner.invoke(cli, ["graph", "-o", str(target)])
     assert result.exit_code != 0
     assert isinstance(result.exception, SystemExit)  # a clean exit, not a crash
     assert ".svg or .png" in result.output
@@ -79,18 +81,18 @@ def test_graph_refuses_another_format_without_a_traceback(tmp_path: Path, name: 
     assert not target.exists()
 
 
-def test_graph_into_an_impossible_place_says_so(tmp_path: Path) -> None:
+def test_graph_into_an_impossible_place_says_so(runner: CliRunner, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    result = CliRunner().invoke(cli, ["graph", "-o", str(blocker / "flow.svg")])
+    result = runner.invoke(cli, ["graph", "-o", str(blocker / "flow.svg")])
     assert result.exit_code != 0
     assert isinstance(result.exception, SystemExit)
     assert "cannot draw" in result.output
     assert "Traceback" not in result.output
 
 
-def test_graph_needs_an_output() -> None:
-    result = CliRunner().invoke(cli, ["graph"])
+def test_graph_needs_an_output(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["graph"])
     assert result.exit_code == 2
     assert "--output" in result.output
 

@@ -700,8 +700,11 @@ def test_missing_and_non_utf8_files_are_refused(tmp_path: Path) -> None:
 # --- the CLI --------------------------------------------------------------------------------
 
 
-def cli(url: str, *args: str) -> Any:
-    return CliRunner().invoke(main, ["--database-url", url, *args], env={"IVR_SCRYPT_N": "16"})
+@pytest.fixture
+def cli(runner: CliRunner) -> Callable[..., Any]:
+    """`cli(url, *args)`: the command line on the database at `url`, with cheap hashes."""
+    return lambda url, *args: runner.invoke(main, ["--database-url", url, *args],
+                                            env={"IVR_SCRYPT_N": "16"})
 
 
 def flat(text: str) -> str:
@@ -723,7 +726,7 @@ def _engine_for(url: str) -> Iterator[Engine]:
         eng.dispose()
 
 
-def test_cli_import_good_file(db_url: str) -> None:
+def test_cli_import_good_file(cli: Callable[..., Any], db_url: str) -> None:
     result = cli(db_url, "import", str(EXAMPLE))
     assert result.exit_code == 0, result.output
     assert "imported 8 people, 5 bindings, 6 transactions (region 450100)" in flat(result.output)
@@ -732,7 +735,9 @@ def test_cli_import_good_file(db_url: str) -> None:
         assert person_row(eng, JIANGUO)["password_hash"].startswith("scrypt$16$")
 
 
-def test_cli_import_of_bad_file_exits_1_and_changes_nothing(db_url: str, tmp_path: Path) -> None:
+def test_cli_import_of_bad_file_exits_1_and_changes_nothing(
+    cli: Callable[..., Any], db_url: str, tmp_path: Path
+) -> None:
     assert cli(db_url, "import", str(EXAMPLE)).exit_code == 0
     with _engine_for(db_url) as eng:
         before = dump(eng)
@@ -759,7 +764,9 @@ def test_cli_import_of_bad_file_exits_1_and_changes_nothing(db_url: str, tmp_pat
 
 
 @pytest.mark.parametrize("content", ['{"people": [', "[1, 2]"])
-def test_cli_import_of_malformed_file_exits_1(db_url: str, tmp_path: Path, content: str) -> None:
+def test_cli_import_of_malformed_file_exits_1(
+    cli: Callable[..., Any], db_url: str, tmp_path: Path, content: str
+) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(content, encoding="utf-8")
     result = cli(db_url, "import", str(bad))
@@ -770,7 +777,7 @@ def test_cli_import_of_malformed_file_exits_1(db_url: str, tmp_path: Path, conte
 
 
 def test_cli_import_of_duplicate_binding_exits_1_without_traceback(
-    db_url: str, tmp_path: Path,
+    cli: Callable[..., Any], db_url: str, tmp_path: Path,
 ) -> None:
     """Bug (see test_duplicate_binding_in_one_file_is_a_rule_violation): the CLI crashes with
     an IntegrityError whose text holds full ID numbers instead of printing the record."""
@@ -785,7 +792,7 @@ def test_cli_import_of_duplicate_binding_exits_1_without_traceback(
     _assert_no_full_ids(result.output)
 
 
-def test_cli_demo_twice_is_idempotent(db_url: str) -> None:
+def test_cli_demo_twice_is_idempotent(cli: Callable[..., Any], db_url: str) -> None:
     first = cli(db_url, "demo")
     assert first.exit_code == 0, first.output
     assert "imported 9 people, 5 bindings, 8 transactions (region 450100)" in flat(first.output)

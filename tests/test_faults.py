@@ -1,7 +1,7 @@
 """The database failing under calls (unavailable, locked, corrupt) and servers restarting mid-call.
 
 Whatever happens to the database, Twilio gets HTTP 200 and valid TwiML: the caller hears
-"系统繁忙,请稍后再拨。" and the goodbye, then <Hangup/>, never an application error. A call
+the apology (prompt system_busy) and the goodbye, then <Hangup/>, never an application error. A call
 survives its server being restarted (or another instance taking the next webhook).
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import say
 from defusedxml import ElementTree
 from servers import HotlineServer, free_port, run_cli
 
@@ -22,12 +23,13 @@ from ivr.data.storage import make_engine
 from simulator import Call, HttpTransport, Simulator, WsgiTransport
 from simulator.transport import WEBHOOK_TIMEOUT_SECONDS
 
-APOLOGY = "系统繁忙,请稍后再拨。"
-GOODBYE = "感谢您的来电,再见。"
+APOLOGY = say("system_busy")
+GOODBYE = say("goodbye")
 LI_ID, LI_PASSWORD = "450102197503150013", "135790"
-LI_BALANCE = "您的医保个人账户余额为一千二百三十四元五角六分。"
-LI_POOL = "您已为四位家庭成员绑定家庭共济"
-ID_READBACK = "后四位是 0 0 1 3"
+LI_BALANCE = say("balance_employee", as_of="2026年11月21日",
+                 balance="一千二百三十四元五角六分", credit="一百五十元")
+LI_POOL = say("pool_funder_count", count="四")
+ID_READBACK = say("id_readback", last4="0 0 1 3")
 #: How long SQLite waits for a lock in these tests (the app's default is 5 s).
 LOCK_WAIT = 0.2
 
@@ -85,7 +87,7 @@ def db_path(db_url: str) -> Path:
 
 
 def assert_apology_twiml(response: Any) -> None:
-    """HTTP 200, text/xml: <Say>系统繁忙…</Say><Say>goodbye</Say><Hangup/>, nothing else."""
+    """HTTP 200, text/xml: <Say>apology</Say><Say>goodbye</Say><Hangup/>, nothing else."""
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/xml"
     root = ElementTree.fromstring(response.get_data())
@@ -109,7 +111,7 @@ def to_password(call: Call) -> None:
     call.press(LI_ID + "#")
     assert ID_READBACK in call.heard
     call.press("1")
-    assert "请输入6位查询密码" in call.heard
+    assert say("password_entry") in call.heard
 
 
 def hear_balance(call: Call) -> None:
@@ -225,7 +227,7 @@ def test_locked_for_readers_from_the_start(
     finally:
         holder.close()
     call = dial(app, calls)  # the lock is gone: calls work again
-    assert "欢迎致电" in call.heard
+    assert say("welcome") in call.heard
     hear_balance(call)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import prompt_pattern
 from servers import HotlineServer
 
 from ivr.data.dataset import import_dataset
@@ -33,7 +34,8 @@ TOKEN = "load-test-auth-token"
 PEOPLE = 200
 CALLS = 200
 WALL_SECONDS = 60  # the whole 200-call run, calls placed and ended
-BALANCE = re.compile(r"您的医保个人账户余额为([^。]+)。")
+#: the balance prompt with any values; its `balance` group is the amount as said
+BALANCE = prompt_pattern("balance_employee")
 #: the app's log line for each answered webhook, written by the worker that answered it
 ANSWERED = re.compile(r"\[(\d+)\][^\n]*?\bcall=(CA[0-9a-f]{32}) (start|digits|silence|dialed) ")
 REGION = {
@@ -140,7 +142,7 @@ def check_balance(server: HotlineServer, person: Person, caller_number: str,
                 call.press(keys)
                 heard.append(call.heard)
             call.hangup()
-            outcome.heard_balances = tuple(BALANCE.findall("\n".join(heard)))
+            outcome.heard_balances = tuple(m["balance"] for m in BALANCE.finditer("\n".join(heard)))
             problems = [e.text for e in call.transcript if e.kind in ("error", "warning")]
             if call.error or problems or call.ended_by != "caller":
                 outcome.error = f"{call.outcome}: {problems}"

@@ -35,8 +35,8 @@ def _histogram_rows(output: str) -> list[tuple[str, int]]:
     return [(label.strip(), int(n)) for label, n in rows]
 
 
-def test_load_in_process_reports_every_call_and_a_histogram(db_url: str) -> None:
-    result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "20",
+def test_load_in_process_reports_every_call_and_a_histogram(runner: CliRunner, db_url: str) -> None:
+    result = runner.invoke(cli, ["--database-url", db_url, "load", "--calls", "20",
                                       "--concurrency", "4"])
     assert result.exit_code == 0, result.output
     assert "20 calls in" in result.output
@@ -49,13 +49,13 @@ def test_load_in_process_reports_every_call_and_a_histogram(db_url: str) -> None
         assert re.search(rf"^{step}\s+{20 * WEBHOOKS_PER_CALL[step]}\s", result.output, re.M)
 
 
-def test_load_as_synthetic_people(tmp_path: Path) -> None:
+def test_load_as_synthetic_people(runner: CliRunner, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     engine = make_engine(url)
     ensure_schema(engine)
     import_dataset(engine, synthetic.dataset(50, seed=9, scrypt_n=CHEAP))
     engine.dispose()
-    result = CliRunner().invoke(cli, ["--database-url", url, "load", "--calls", "12",
+    result = runner.invoke(cli, ["--database-url", url, "load", "--calls", "12",
                                       "--concurrency", "3", "--people", "50", "--seed", "9"])
     assert result.exit_code == 0, result.output
     assert "12 completed, 0 errors" in result.output
@@ -134,13 +134,13 @@ def live_url(signed_app: Any) -> Iterator[str]:
         server.server_close()
 
 
-def test_load_against_a_url(live_url: str) -> None:
-    result = CliRunner().invoke(cli, ["load", "--url", live_url, "--auth-token", TOKEN,
+def test_load_against_a_url(runner: CliRunner, live_url: str) -> None:
+    result = runner.invoke(cli, ["load", "--url", live_url, "--auth-token", TOKEN,
                                       "--calls", "6", "--concurrency", "2"])
     assert result.exit_code == 0, result.output
     assert "6 completed, 0 errors" in result.output
     assert sum(n for _, n in _histogram_rows(result.output)) == 6 * 8
-    wrong = CliRunner().invoke(cli, ["load", "--url", live_url, "--auth-token", "wrong",
+    wrong = runner.invoke(cli, ["load", "--url", live_url, "--auth-token", "wrong",
                                      "--calls", "2", "--concurrency", "2"])
     assert wrong.exit_code == 1
     assert "0 completed, 2 errors" in wrong.output

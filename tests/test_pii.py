@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SCRIPTS, play_script
+from conftest import SCRIPTS, play_script, prompt_pattern, say
 
 from ivr.domain.identity import check_character
 from ivr.resources import demo_dataset
@@ -150,7 +150,7 @@ def test_scripted_call_logs_no_personal_data(app_factory: Any, logs: LogCapture,
 def _verify(caller: Any, keys: str, password: str) -> str:
     caller.press("1")  # by ID number
     caller.press(keys + "#")
-    assert "后四位是" in caller.heard, caller.heard
+    assert prompt_pattern("id_readback").search(caller.heard), caller.heard
     caller.press("1")
     caller.press(password + "#")
     return str(caller.heard)
@@ -160,8 +160,8 @@ def test_own_calls_log_no_personal_data(caller: Any, logs: LogCapture,
                                         caplog: pytest.LogCaptureFixture) -> None:
     # balance by ID number, after two wrong passwords
     caller.dial().press("1").press("1")
-    assert "号码或密码错误" in _verify(caller, "450102197503150013", "246802")
-    assert "号码或密码错误" in _verify(caller, "450102197503150013", "111222")
+    assert say("password_wrong") in _verify(caller, "450102197503150013", "246802")
+    assert say("password_wrong") in _verify(caller, "450102197503150013", "111222")
     assert "一千二百三十四元五角六分" in _verify(caller, "450102197503150013", "135790")
     caller.press("3")  # not a result-menu key: invalid, replayed
     caller.press("9").press("3")  # transactions, already verified
@@ -170,7 +170,7 @@ def test_own_calls_log_no_personal_data(caller: Any, logs: LogCapture,
     # balance by card number (the letter is not typed), then the family pool
     caller.dial().press("1").press("1").press("2")
     caller.press("58009678#")
-    assert "请输入6位查询密码" in caller.heard
+    assert say("password_entry") in caller.heard
     caller.press("135790#")
     assert "一千二百三十四元五角六分" in caller.heard
     caller.press("9").press("2")
@@ -181,11 +181,11 @@ def test_own_calls_log_no_personal_data(caller: Any, logs: LogCapture,
     assert "十元五角" in _verify(caller, "11010519491231002*", "666777")
     caller.hangup()
     caller.dial().press("1").press("3")
-    assert "请输入6位查询密码" not in caller.heard
+    assert caller.heard == say("verify_method")  # not verified yet: no password asked
     caller.press("1").press("450102750315001#")  # legacy numbers are accepted
-    assert "后四位是" in caller.heard, caller.heard
+    assert prompt_pattern("id_readback").search(caller.heard), caller.heard
     caller.press("1").press("135790#")
-    assert "您最近的五笔记录如下" in caller.heard  # 3: transactions
+    assert say("tx_count", count="五") in caller.heard  # 3: transactions
     caller.hangup()
 
     # a card shared by two people, an unknown card, a malformed ID number
@@ -193,7 +193,7 @@ def test_own_calls_log_no_personal_data(caller: Any, logs: LogCapture,
     caller.press("450107199009090132#").press("1").press("444555#")
     caller.hangup()
     caller.dial().press("1").press("1").press("2").press("999999999#").press("246802#")
-    assert "号码或密码错误" in caller.heard
+    assert say("password_wrong") in caller.heard
     caller.press("1").press("450102197806200023#")  # wrong check digit
     caller.hangup()
 
@@ -201,15 +201,49 @@ def test_own_calls_log_no_personal_data(caller: Any, logs: LogCapture,
     assert_no_pii(logs, caplog)
 
 
+#: a digits webhook's log line, "call=CA… digits -> <state> (<keys>)": ivr/web/voice.py's `_masked`
+#: writes the keys as a count only ("6 keys"), never which keys
+KEYS_LOGGED = re.compile(r"\bcall=\S+ digits -> \S+ \((?P<keys>[^)\n]*)\)")
+COUNT_ONLY = re.compile(r"\d+ keys")
+
+
+def keys_logged(text: str) -> list[str]:
+    """What each digits webhook's log line says of the keys pressed."""
+    return [m["keys"] for m in KEYS_LOGGED.finditer(text)]
+
+
+def keys_beyond_a_count(text: str) -> list[str]:
+    """Log lines' keys that say more than how many were pressed."""
+    return [keys for keys in keys_logged(text) if not COUNT_ONLY.fullmatch(keys)]
+
+
 def test_typed_password_digits_are_not_logged(caller: Any, logs: LogCapture) -> None:
     """Not even the tail of a password: four of six digits leave 100 guesses."""
     caller.dial().press("1").press("1")
     _verify(caller, "450102197806200022", "246802")
     caller.hangup()
-    assert re.search(r"\b6 keys\b", logs.text)  # the password's webhook was logged
-    typed = [m.group(1) for m in re.finditer(r"keys \.\.(\S+)", logs.text)]
-    assert all(not "246802".endswith(tail) for tail in typed), typed
+    typed = keys_logged(logs.text)
+    assert "6 keys" in typed, typed  # the password's webhook was logged, with its key count
+    assert "18 keys" in typed, typed  # and the ID number's
+    assert keys_beyond_a_count(logs.text) == [], typed
     assert not re.search(r"(?<![0-9A-Za-z])6802(?![0-9A-Za-z])", logs.text)
+
+
+def test_the_detectors_flag_what_they_look_for() -> None:
+    """Guards the guards: the checks above fail on a log line that leaks."""
+    # the digits log line as the app writes it, and as it wrote it before (the last four)
+    assert keys_logged("INFO ivr.web.voice: call=CA01 digits -> balance (6 keys)") == ["6 keys"]
+    old = "INFO ivr.web.voice: call=CA01 digits -> balance (6 keys ..6802)"
+    assert keys_beyond_a_count(old) == ["6 keys ..6802"]
+    assert keys_beyond_a_count("call=CA01 digits -> id_confirm (18 keys)") == []
+    # personal data anywhere in a line
+    assert leaks("INFO ivr.web.voice: call=CA01 looked up 450102197503150013")
+    assert leaks("INFO x: 11010519491231002x")  # any case of the X
+    assert leaks("INFO x: legacy 450102750315001")
+    assert leaks("DEBUG sqlalchemy.engine: [parameters: ('135790',)]")
+    assert leaks("INFO x: card D58009678") and leaks("INFO x: card 58009678")
+    assert leaks("INFO x: typed 11010519491231002*")
+    assert not leaks("INFO ivr.web.voice: call=CA01 digits -> balance (18 keys)")
 
 
 # ---- the CLI's import errors ----------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STAFFED, Caller, FixedClock
+from conftest import STAFFED, Caller, FixedClock, prompt_pattern, say
 from servers import (  # noqa: F401  (fixtures)
     HotlineServer,
     PostgresServer,
@@ -48,11 +48,12 @@ pytestmark = pytest.mark.postgres
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "dataset-example.json"
 LI_ID, LI_PASSWORD = "450102197503150013", "135790"
-LI_BALANCE = "您的医保个人账户余额为一千二百三十四元五角六分。"
-LI_POOL = "您已为四位家庭成员绑定家庭共济"
+LI_BALANCE = say("balance_employee", as_of="2026年11月21日",
+                 balance="一千二百三十四元五角六分", credit="一百五十元")
+LI_POOL = say("pool_funder_count", count="四")
 CHEN_ID = "450102197806200022"
-WRONG = "您输入的号码或密码错误,请重新验证。"
-APOLOGY_GOODBYE = "系统繁忙,请稍后再拨。\n感谢您的来电,再见。"
+WRONG = say("password_wrong")
+APOLOGY_GOODBYE = f"{say('system_busy')}\n{say('goodbye')}"
 FAST_N = 2**10  # cheap password hashes for imports the calls don't verify
 
 
@@ -310,8 +311,8 @@ def test_pool_status(pg_caller: Caller) -> None:
     verify(pg_caller, LI_ID, LI_PASSWORD, menu="2")
     heard = pg_caller.heard
     assert LI_POOL in heard
-    assert "妻子,陈*,绑定日期2023年1月10日。" in heard
-    assert "您还可以绑定三人" in heard
+    assert say("pool_member", relation="妻子", name="陈*", since="2023年1月10日") in heard
+    assert say("pool_remaining", limit="七", remaining="三") in heard
     pg_caller.press("9").press("1")  # verified once per call: straight to the balance
     assert LI_BALANCE in pg_caller.heard
 
@@ -341,7 +342,7 @@ def test_lockout_across_calls_and_unlock_from_the_cli(
     pg_caller.dial(from_="+8613800000004").press("1")
     verify(pg_caller, LI_ID, LI_PASSWORD)  # the right password no longer helps
     assert pg_caller.heard.startswith(WRONG)
-    assert "余额为" not in pg_caller.heard
+    assert not prompt_pattern("balance_employee").search(pg_caller.heard)
     pg_caller.hangup()
 
     done = run_cli("--database-url", demo_url, "unlock", LI_ID)

@@ -30,6 +30,8 @@ from conftest import (
     UNSTAFFED,
     VOICE_URL,
     play_script,
+    prompt_pattern,
+    say,
 )
 
 from ivr.tools.callcmd import coverage_gaps
@@ -100,7 +102,7 @@ def test_at_drives_the_hotline_time(tmp_path: Path, app_factory: Any) -> None:
         simulator = Simulator(WsgiTransport(app), VOICE_URL, clock=clock)
         result = _play(script, simulator)
         assert result.passed is passes, result.report()
-    assert "现在不是人工服务时间" in result.failures[0].heard
+    assert prompt_pattern("agent_closed").search(result.failures[0].heard)
 
 
 def _sequence(simulator: Simulator, folder: Path) -> list[ScriptResult]:
@@ -118,7 +120,8 @@ def test_the_fourth_call_alone_is_not_refused(simulator: Simulator) -> None:
     """The refusal in the fourth call comes from the earlier calls, not from the call itself."""
     result = _play(SEQUENCE[-1], simulator)
     assert not result.passed
-    assert "您的号码验证次数过多" in result.failures[0].expected
+    heard = result.failures[0].heard  # where the script expects the refusal: the balance
+    assert say("too_many_attempts") not in heard and "一千二百三十四元五角六分" in heard, heard
 
 
 # --- coverage -------------------------------------------------------------------------------------
@@ -217,7 +220,8 @@ def test_a_wrong_expectation_fails_with_a_readable_report(
     assert str(path) in report  # and its file
     assert f"step {index}" in report
     assert "九千九百九十九元" in report  # what was expected
-    assert "截至2026年11月21日,您的医保个人账户余额为一千二百三十四元五角六分" in report  # heard
+    assert say("balance_employee", as_of="2026年11月21日", balance="一千二百三十四元五角六分",
+               credit="一百五十元") in report  # what was heard
     assert "Traceback" not in report
 
 
@@ -225,9 +229,9 @@ def test_a_wrong_expectation_fails_with_a_readable_report(
 
 
 @pytest.fixture
-def demo_url(tmp_path: Path) -> str:
+def demo_url(runner: CliRunner, tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-    result = CliRunner().invoke(cli, ["--database-url", url, "demo"])
+    result = runner.invoke(cli, ["--database-url", url, "demo"])
     assert result.exit_code == 0, result.output
     return url
 
@@ -257,7 +261,7 @@ def _traces(url: str) -> dict[str, int]:
 
 
 def test_cli_runs_every_script_twice_in_a_row_leaving_no_trace(
-    demo_url: str, tmp_path: Path
+    runner: CliRunner, demo_url: str, tmp_path: Path
 ) -> None:
     """`ivr12333 call --script tests/calls`: recursive, every state reached, the same result
     the second time, and the configured database exactly as it was."""
@@ -265,7 +269,7 @@ def test_cli_runs_every_script_twice_in_a_row_leaving_no_trace(
     total = len(SCRIPTS) + len(SHARED)
     for run in (1, 2):
         transcripts = tmp_path / f"transcripts-{run}"
-        result = CliRunner().invoke(cli, [
+        result = runner.invoke(cli, [
             "--database-url", demo_url, "call", "--script", str(CALLS),
             "--transcript", str(transcripts), "--coverage",
         ])
@@ -294,10 +298,10 @@ def apps_states() -> list[str]:
     return list(flow.states)
 
 
-def test_cli_live_runs_on_the_configured_database(demo_url: str) -> None:
+def test_cli_live_runs_on_the_configured_database(runner: CliRunner, demo_url: str) -> None:
     """--live is the explicit way to let calls change the operator's database."""
     before = _traces(demo_url)
-    result = CliRunner().invoke(cli, [
+    result = runner.invoke(cli, [
         "--database-url", demo_url, "call", "--live",
         "--script", str(CALLS / "verification_failed.yaml"),
     ])
@@ -307,19 +311,19 @@ def test_cli_live_runs_on_the_configured_database(demo_url: str) -> None:
     assert after["attempts"] > before["attempts"] and after["sessions"] > before["sessions"]
 
 
-def test_cli_runs_the_same_number_calls_in_order(demo_url: str) -> None:
+def test_cli_runs_the_same_number_calls_in_order(runner: CliRunner, demo_url: str) -> None:
     for _ in (1, 2):
-        result = CliRunner().invoke(cli, [
+        result = runner.invoke(cli, [
             "--database-url", demo_url, "call", "--script", str(CALLS / "same_number"),
         ])
         assert result.exit_code == 0, result.output
         assert _last_line(result.output) == f"{len(SEQUENCE)} passed, 0 failed"
 
 
-def test_cli_one_file_of_a_shared_folder_runs_alone(demo_url: str) -> None:
+def test_cli_one_file_of_a_shared_folder_runs_alone(runner: CliRunner, demo_url: str) -> None:
     """The fourth same-number call alone is not refused: the folder's database is not shared
     with a call run by itself."""
-    result = CliRunner().invoke(cli, [
+    result = runner.invoke(cli, [
         "--database-url", demo_url, "call", "--script", str(SEQUENCE[-1]),
     ])
     assert result.exit_code == 1, result.output
@@ -327,7 +331,7 @@ def test_cli_one_file_of_a_shared_folder_runs_alone(demo_url: str) -> None:
 
 
 def test_cli_a_script_without_a_dataset_runs_on_a_copy_of_the_configured_database(
-    tmp_path: Path
+    runner: CliRunner, tmp_path: Path
 ) -> None:
     """No `dataset:` and no _folder.yaml: the configured database's people, on a copy."""
     empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
@@ -335,17 +339,17 @@ def test_cli_a_script_without_a_dataset_runs_on_a_copy_of_the_configured_databas
     script.parent.mkdir()
     text = (CALLS / "balance_by_id.yaml").read_text(encoding="utf-8")
     script.write_text(text, encoding="utf-8")
-    result = CliRunner().invoke(cli, ["--database-url", empty, "call", "--script", str(script)])
+    result = runner.invoke(cli, ["--database-url", empty, "call", "--script", str(script)])
     assert result.exit_code == 1, result.output  # nobody in the configured database
     script.write_text("dataset: demo\n" + text, encoding="utf-8")
-    result = CliRunner().invoke(cli, ["--database-url", empty, "call", "--script", str(script)])
+    result = runner.invoke(cli, ["--database-url", empty, "call", "--script", str(script)])
     assert result.exit_code == 0, result.output
     assert _traces(empty)["people"] == 0
 
 
-def test_cli_a_failing_script_exits_1(demo_url: str, tmp_path: Path) -> None:
+def test_cli_a_failing_script_exits_1(runner: CliRunner, demo_url: str, tmp_path: Path) -> None:
     broken, index = _broken_copy(tmp_path)
-    result = CliRunner().invoke(cli, [
+    result = runner.invoke(cli, [
         "--database-url", demo_url, "call",
         "--script", str(CALLS / "policy_topics.yaml"), "--script", str(broken),
     ])

@@ -16,6 +16,7 @@ from typing import Any
 
 import defusedxml.ElementTree as SafeET
 import pytest
+from conftest import prompt_pattern, say
 from twilio.request_validator import RequestValidator
 
 from ivr.domain import accounts
@@ -31,10 +32,11 @@ CHEN = ("450102197806200022", "246802")  # employee, balance 1001.01
 MING = ("450103200201010032", "111222")  # resident
 SHAN = ("450103195208080056", "222333")  # resident
 LI_BALANCE = "一千二百三十四元五角六分"
-LOCKED = "如您的查询密码已被锁定"
-WRONG = "您输入的号码或密码错误,请重新验证。"
-TOO_MANY = "您的号码验证次数过多"
-GOODBYE = "感谢您的来电,再见。"
+#: the call's third failure names a lock as a possibility (the verification_failed prompt)
+LOCKED = say("verification_failed")
+TOO_MANY = say("too_many_attempts")
+GOODBYE = say("goodbye")
+WRONG = say("password_wrong")
 
 
 def sign(url: str, params: dict[str, str], token: str = TOKEN) -> str:
@@ -170,7 +172,7 @@ def test_app_accepts_a_request_signed_by_twilios_validator(signed_client: Any,
     response = signed_client.post("/voice", data=params, headers={SIGNATURE: signature})
     assert response.status_code == 200
     body = response.get_data(as_text=True)
-    assert "欢迎致电12333" in body
+    assert say("welcome") in body
     assert gather_action(body) == f"{LOCAL}/voice/step?s=1"
     row = session_row(db_url, "CAsigned")
     assert row is not None and row[1] == 1 and row[0] == "welcome"
@@ -202,7 +204,7 @@ def at_main_menu(signed_client: Any, db_url: str) -> Line:
     line = Line(signed_client, "CAtamper")
     assert line.dial().status_code == 200
     line.press("1")
-    assert "账户余额查询请按1" in line.last
+    assert say("main_menu") in line.last
     assert gather_action(line.last) == f"{LOCAL}/voice/step?s=2"
     return line
 
@@ -305,7 +307,7 @@ def test_duplicate_menu_key_gets_the_same_answer_once(at_main_menu: Line, db_url
     second = line.send(request)
     assert first.status_code == second.status_code == 200
     assert first.get_data() == second.get_data()
-    assert "身份证号码验证请按1" in first.get_data(as_text=True)
+    assert say("verify_method") in first.get_data(as_text=True)
     row = session_row(db_url, line.call_sid)
     assert row is not None and (row[0], row[1]) == ("verify_method", 3)
     # the call goes on from where the first delivery left it
@@ -319,7 +321,7 @@ def _to_password(line: Line, id_number: str) -> None:
     line.press("1")
     line.press(id_number)
     line.press("1")
-    assert "请输入6位查询密码" in line.last
+    assert say("password_entry") in line.last
 
 
 def test_duplicate_wrong_password_counts_once(at_main_menu: Line, db_url: str) -> None:
@@ -330,7 +332,7 @@ def test_duplicate_wrong_password_counts_once(at_main_menu: Line, db_url: str) -
     first = line.send(request)
     second = line.send(request)
     assert first.get_data() == second.get_data()
-    assert "号码或密码错误" in first.get_data(as_text=True)
+    assert WRONG in first.get_data(as_text=True)
     assert session_row(db_url, line.call_sid)[1] == step + 1  # type: ignore[index]
     assert person_row(db_url, LI[0]) == (1, 0)
     assert attempts_of(db_url, line.from_) == 1
@@ -372,7 +374,7 @@ def test_concurrent_duplicate_wrong_password_counts_once(
         t.start()
     for t in threads:
         t.join(30)
-    assert bodies[0] == bodies[1] and "号码或密码错误".encode() in bodies[0]
+    assert bodies[0] == bodies[1] and WRONG.encode() in bodies[0]
     assert session_row(db_url, line.call_sid)[1] == step + 1  # type: ignore[index]
     assert person_row(db_url, LI[0]) == (1, 0)
     assert attempts_of(db_url, line.from_) == 1
@@ -390,7 +392,7 @@ def _verify(call: Call, id_number: str, password: str) -> str:
     call.press("1")
     call.press("1")
     call.press(id_number + "#")
-    assert "后四位是" in call.heard, call.heard
+    assert prompt_pattern("id_readback").search(call.heard), call.heard
     call.press("1")
     call.press(password + "#")
     return call.heard
@@ -403,7 +405,7 @@ def test_lockout_persists_across_a_restart(make_app: Callable[..., Any], db_url:
         call.press("1")
         for attempt in range(1, 3):
             heard = _verify(call, CHEN[0], "000000")
-            assert "号码或密码错误" in heard
+            assert WRONG in heard
             assert person_row(db_url, CHEN[0]) == (attempt, 0)
         heard = _verify(call, CHEN[0], "000000")
         assert LOCKED in heard  # the call's third failure: the lock named as a possibility
@@ -433,7 +435,7 @@ def test_caller_number_limit_holds_across_workers_and_calls(make_app: Callable[.
         call = _simulator(workers[worker], walker).dial()
         try:
             call.press("1")
-            assert "号码或密码错误" in _verify(call, person[0], "000000")
+            assert WRONG in _verify(call, person[0], "000000")
         finally:
             call.close()
         assert attempts_of(db_url, walker) == n
@@ -467,6 +469,6 @@ def test_a_call_sid_with_a_line_break_is_refused_and_forges_no_log_line(
     with caplog.at_level(logging.DEBUG):
         response = client.post("/voice", data={"CallSid": forged, "From": "+8613800000009"})
     assert response.status_code == 200
-    assert "系统繁忙,请稍后再拨。" in response.get_data(as_text=True)
+    assert say("system_busy") in response.get_data(as_text=True)
     assert "<Hangup />" in response.get_data(as_text=True)
     assert not any("forged line" in r.getMessage() for r in caplog.records)

@@ -131,10 +131,12 @@ def test_progress_counts_every_person() -> None:
     assert sum(seen) == 10_007
 
 
-def test_demo_people_output_writes_the_file_without_importing(tmp_path: Path) -> None:
+def test_demo_people_output_writes_the_file_without_importing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     target = tmp_path / "big.json"
     db = tmp_path / "db.sqlite3"
-    result = CliRunner().invoke(
+    result = runner.invoke(
         cli, ["--database-url", f"sqlite:///{db}", "demo", "--people", "40", "--seed", "4",
               "--output", str(target)], env={"IVR_SCRYPT_N": str(CHEAP)})
     assert result.exit_code == 0, result.output
@@ -143,9 +145,9 @@ def test_demo_people_output_writes_the_file_without_importing(tmp_path: Path) ->
     assert not db.exists()
 
 
-def test_demo_people_imports_them(tmp_path: Path) -> None:
+def test_demo_people_imports_them(runner: CliRunner, tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite3"
-    result = CliRunner().invoke(
+    result = runner.invoke(
         cli, ["--database-url", f"sqlite:///{db}", "demo", "--people", "40", "--seed", "4"],
         env={"IVR_SCRYPT_N": str(CHEAP)})
     assert result.exit_code == 0, result.output
@@ -155,16 +157,18 @@ def test_demo_people_imports_them(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_demo_without_options_still_loads_the_bundled_people(tmp_path: Path) -> None:
+def test_demo_without_options_still_loads_the_bundled_people(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     db = tmp_path / "db.sqlite3"
-    result = CliRunner().invoke(cli, ["--database-url", f"sqlite:///{db}", "demo"])
+    result = runner.invoke(cli, ["--database-url", f"sqlite:///{db}", "demo"])
     assert result.exit_code == 0, result.output
     assert "imported 9 people" in result.output
     assert "demo.json" in result.output
 
 
-def test_output_without_people_is_an_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["--database-url", f"sqlite:///{tmp_path / 'db'}",
+def test_output_without_people_is_an_error(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["--database-url", f"sqlite:///{tmp_path / 'db'}",
                                       "demo", "--output", str(tmp_path / "x.json")])
     assert result.exit_code == 2
     assert "--output needs --people" in result.output
