@@ -42,10 +42,7 @@ def _engine(settings: Settings) -> Any:
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None) -> None:
     """ivr12333 — the 12333 medical-insurance hotline: serve it, call it, load its data."""
-    settings = Settings.from_env()
-    if database_url:
-        settings.database_url = database_url
-    ctx.obj = settings
+    ctx.obj = Settings.from_env(**({"database_url": database_url} if database_url else {}))
 
 
 def run_import(settings: Settings, path: Path) -> None:

@@ -20,12 +20,12 @@ log = logging.getLogger("ivr.web")
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings (DATABASE_URL, TWILIO_AUTH_TOKEN, NOW ...)."""
     config = dict(config or {})
-    settings = Settings.from_env()
-    for key, attr in (("DATABASE_URL", "database_url"), ("TWILIO_AUTH_TOKEN", "auth_token"),
-                      ("IVR_PUBLIC_URL", "public_url"), ("VERIFY_ATTEMPTS_PER_HOUR",
-                                                         "verify_attempts_per_hour")):
-        if key in config:
-            setattr(settings, attr, config[key])
+    settings = Settings.from_env(**{
+        attr: config[key]
+        for key, attr in (("DATABASE_URL", "database_url"), ("TWILIO_AUTH_TOKEN", "auth_token"),
+                          ("IVR_PUBLIC_URL", "public_url"),
+                          ("VERIFY_ATTEMPTS_PER_HOUR", "verify_attempts_per_hour"))
+        if key in config})
     app = Flask(__name__)
     app.config.update(config)
     app.config["TWILIO_AUTH_TOKEN"] = settings.auth_token
