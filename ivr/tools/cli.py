@@ -171,17 +171,14 @@ def unlock(ctx: click.Context, id_number: str) -> None:
 def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads: int,
           no_access_log: bool) -> None:
     """Serve the Twilio voice webhooks under gunicorn (POST /voice, /status)."""
-    import os
-
     from ivr.web.serve import serve as run
 
     settings = _settings(ctx)
-    os.environ["IVR_DATABASE_URL"] = settings.database_url  # the workers read the same setting
     _engine(settings)  # create or upgrade the schema once, before the workers start
     if not settings.auth_token:
         err.print("[bold yellow]warning:[/] TWILIO_AUTH_TOKEN is not set: signature "
                   "validation is OFF. Set it before pointing a real number here.")
-    run(host, port, workers, threads, None if no_access_log else "-")
+    run(settings, host, port, workers, threads, None if no_access_log else "-")
 
 
 @main.command()
@@ -296,8 +293,7 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
         logging.getLogger("ivr.web").setLevel(logging.ERROR)
         _engine(settings)
         auth_token = auth_token or secrets.token_hex(16)
-        app = create_app({"DATABASE_URL": settings.database_url,
-                          "TWILIO_AUTH_TOKEN": auth_token})
+        app = create_app(settings.model_copy(update={"auth_token": auth_token}))
         transport, voice_url = WsgiTransport(app), "http://localhost/voice"
     else:
         from simulator import HttpTransport

@@ -47,7 +47,7 @@ class _Params(dict[str, str]):
 
 
 def _signed_url() -> str:
-    public = current_app.config.get("IVR_PUBLIC_URL")
+    public = _engine().settings.public_url
     if public:
         qs = request.query_string.decode("latin-1")
         return f"{public}{request.path}" + (f"?{qs}" if qs else "")
@@ -57,7 +57,7 @@ def _signed_url() -> str:
 @bp.before_request
 def check_signature() -> None:
     """With an auth token set, anything without a valid X-Twilio-Signature is refused (403)."""
-    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    token = _engine().settings.auth_token
     if not token:
         return
     signature = request.headers.get("X-Twilio-Signature", "")
@@ -85,7 +85,7 @@ def _call_sid() -> str:
 
 
 def _render(engine: Engine, instructions: list[Instruction], step: int) -> str:
-    base = current_app.config.get("IVR_PUBLIC_URL") or request.host_url.rstrip("/")
+    base = engine.settings.public_url or request.host_url.rstrip("/")
     return twiml.render(
         instructions,
         action_url=f"{base}/voice/step?s={step}",
