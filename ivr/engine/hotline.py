@@ -33,10 +33,11 @@ class Engine:
                  now: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.db = db or make_engine(settings.database_url)
-        self.catalogue = Catalogue.load(data_dir("prompts"), liang=settings.zh_liang)
+        self.catalogue = Catalogue.load(data_dir("prompts", settings.prompts_dir),
+                                        liang=settings.zh_liang)
         self.services = Services(self.db, settings, self.catalogue, now or _utcnow, {})
-        self.flow = Flow(data_dir("state_machines") / "hotline.yaml", Call, self.catalogue,
-                         model_factory=lambda: Call(self.services))
+        self.flow = Flow(data_dir("state_machines", settings.flows_dir) / "hotline.yaml", Call,
+                         self.catalogue, model_factory=lambda: Call(self.services))
         self.services.states = self.flow.states
         self.store = SessionStore(self.db)
         self.timeouts = {"menu": settings.gather_timeout, "number": NUMBER_TIMEOUT}

@@ -187,17 +187,22 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads
 @click.option("--all", "conventions", is_flag=True,
               help="draw the transitions every menu shares (* 9 0, silence, invalid) from "
                    "every menu instead of once (many more arrows)")
-def graph(output: Path, conventions: bool) -> None:
+@click.pass_context
+def graph(ctx: click.Context, output: Path, conventions: bool) -> None:
     """Draw the call flow from state_machines/hotline.yaml (graphviz).
 
     An SVG carries a fingerprint of the flow it shows; `make diagram` redraws
     docs/call-flow.svg and the tests say when it is stale.
     """
     from ivr.errors import FlowError
-    from ivr.tools.diagram import draw
+    from ivr.resources import data_dir
+    from ivr.tools.diagram import draw, load_flow
 
+    settings = _settings(ctx)
     try:
-        draw(output, conventions=conventions)
+        flow = load_flow(data_dir("state_machines", settings.flows_dir) / "hotline.yaml",
+                         data_dir("prompts", settings.prompts_dir))
+        draw(output, conventions=conventions, flow=flow)
     except (OSError, RuntimeError, ValueError, FlowError) as exc:
         err.print(f"[red]error:[/] cannot draw {output}: {exc}")
         sys.exit(1)
