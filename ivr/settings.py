@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -79,8 +79,10 @@ class Settings(BaseModel):
 
     @field_validator("log_level", mode="before")
     @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
+    def _any_case(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().upper() in get_args(LogLevel):
+            return value.strip().upper()
+        return value
 
     @field_validator("scrypt_n")
     @classmethod
