@@ -16,7 +16,9 @@ from ivr.errors import FlowError
 #: libyaml's loader when available: start-up parses the catalogues ~15x faster
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-LOCALES = ("zh-CN", "en-US")
+#: the locale a call starts in, and the one used when a call's own is unknown
+DEFAULT_LOCALE = "zh-CN"
+LOCALES = (DEFAULT_LOCALE, "en-US")
 
 
 def _format_value(value: Any, spec: str, locale: str, liang: bool) -> str:

@@ -176,10 +176,10 @@ def format_histogram(latencies: Sequence[float], width: int = 40) -> list[str]:
 # ---- running ----------------------------------------------------------------------------------
 def _expected_after_password() -> str:
     """What the balance result ends with in Mandarin: the result menu (from the catalogue)."""
-    from ivr.engine.prompts import Catalogue
+    from ivr.engine.prompts import DEFAULT_LOCALE, Catalogue
     from ivr.resources import data_dir
 
-    text, _ = Catalogue.load(data_dir("prompts")).render("result_menu", "zh-CN", {})
+    text, _ = Catalogue.load(data_dir("prompts")).render("result_menu", DEFAULT_LOCALE, {})
     return text
 
 

@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator, compare
 from ivr.engine.flow import Event
 from ivr.engine.hotline import Engine
 from ivr.engine.instructions import Hangup, Instruction
+from ivr.engine.prompts import DEFAULT_LOCALE
 from ivr.engine.session import CallSession
 from ivr.web import twiml
 
@@ -130,7 +131,7 @@ def _answer(call_sid: str, seq: int, event: Event) -> str:
             return twiml.hangup_only()
         is_new = False
     expected = session.step
-    locale = str(session.data.get("lang", "zh-CN"))
+    locale = str(session.data.get("lang", DEFAULT_LOCALE))
     try:
         # claim this step before anything with an effect (a password check): a duplicate
         # delivered to another worker meanwhile waits for our answer instead of counting twice
