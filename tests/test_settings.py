@@ -126,6 +126,7 @@ def test_voices_are_the_four_voice_settings() -> None:
 
 
 def test_ivr_database_is_a_sqlite_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IVR_DATABASE_URL", "")  # blank: unset
     monkeypatch.setenv("IVR_DATABASE", str(tmp_path / "here.sqlite3"))
     assert Settings.from_env().database_url == f"sqlite:///{tmp_path / 'here.sqlite3'}"
     monkeypatch.setenv("IVR_DATABASE_URL", "sqlite:///elsewhere.sqlite3")  # the URL wins
@@ -264,3 +265,11 @@ def test_serve_takes_database_url_before_or_after(
 
 def test_graph_needs_no_database_url() -> None:
     assert "--database-url" not in CliRunner().invoke(cli, ["graph", "--help"]).output
+
+
+def test_in_process_calls_ignore_the_public_url(db_url: str) -> None:
+    """`call` and `load` in-process reach their app at http://localhost and sign for it."""
+    env = {"IVR_PUBLIC_URL": "https://ivr.example", "TWILIO_AUTH_TOKEN": "secret"}
+    for args in (COMMANDS["call"], COMMANDS["load"]):
+        result = CliRunner().invoke(cli, [*args, "--database-url", db_url], env=env)
+        assert result.exit_code == 0, (args, result.output)

@@ -327,7 +327,9 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
         logging.getLogger("ivr.web").setLevel(logging.ERROR)
         _engine(settings)
         auth_token = auth_token or secrets.token_hex(16)
-        app = create_app(settings.model_copy(update={"auth_token": auth_token}))
+        # called at http://localhost, signed for it: not at the public URL of a real server
+        app = create_app(settings.model_copy(update={"auth_token": auth_token,
+                                                     "public_url": None}))
         transport, voice_url = WsgiTransport(app), "http://localhost/voice"
     else:
         from simulator import HttpTransport
