@@ -45,8 +45,10 @@ class Settings(BaseModel):
     #: SQLAlchemy URL of the database (from_env's default: a SQLite file in the user's data
     #: folder, or the file IVR_DATABASE names)
     database_url: str
-    #: Twilio's auth token: requests must carry its signature (unset: nothing is checked)
-    auth_token: str | None = Field(default=None, validation_alias="TWILIO_AUTH_TOKEN")
+    #: Twilio's auth token: requests must carry its signature (unset: nothing is checked);
+    #: kept out of repr(), so logging the settings does not log it
+    auth_token: str | None = Field(default=None, validation_alias="TWILIO_AUTH_TOKEN",
+                                   repr=False)
     #: the public base URL Twilio calls, when a proxy or tunnel stands in front of the server
     public_url: str | None = None
     voice_zh: str = "Polly.Zhiyu"
@@ -75,7 +77,7 @@ class Settings(BaseModel):
     @field_validator("public_url")
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") or None if value is not None else None
+        return (value.rstrip("/") or None) if value is not None else None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -136,7 +138,8 @@ def env_name(field: str) -> str:
 
 
 def _describe(exc: ValidationError) -> str:
-    """One line per bad variable: its name, what it holds and what is wrong."""
+    """One line for them all, a part per bad variable: its name, what it holds (never the
+    token) and what is wrong."""
     lines = []
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else ""

@@ -273,3 +273,8 @@ def test_in_process_calls_ignore_the_public_url(db_url: str) -> None:
     for args in (COMMANDS["call"], COMMANDS["load"]):
         result = CliRunner().invoke(cli, [*args, "--database-url", db_url], env=env)
         assert result.exit_code == 0, (args, result.output)
+
+
+def test_the_auth_token_is_not_in_the_settings_repr() -> None:
+    settings = Settings(database_url="sqlite://", auth_token="s3cr3t-token")
+    assert "s3cr3t-token" not in repr(settings) and "s3cr3t-token" not in str(settings)
