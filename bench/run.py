@@ -46,6 +46,7 @@ from bench.harness import (  # noqa: E402
 )
 from ivr.data import synthetic
 from ivr.domain.passwords import DEFAULT_N  # noqa: E402
+from ivr.settings import Settings  # noqa: E402
 from ivr.tools import loadgen  # noqa: E402
 from ivr.tools.loadgen import LoadResult  # noqa: E402
 
@@ -235,8 +236,7 @@ def inprocess_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> No
     for label, n in (("hotline, scrypt n=2^14 (default)", DEFAULT_N),
                      (f"hotline, scrypt n={CHEAP_N} (benchmark only)", CHEAP_N)):
         url = make_db(folder, f"inprocess-{n}", args.people, n)
-        apps.append((label, create_app({"DATABASE_URL": url, "TWILIO_AUTH_TOKEN": token}),
-                     True, token))
+        apps.append((label, create_app(Settings(database_url=url, auth_token=token)), True, token))
     columns = ["simulator WsgiTransport (httpx): calls/s", "CPU ms / call",
                "direct WSGI (no HTTP client): calls/s", "CPU ms / call ", "errors"]
     rows = []
@@ -296,7 +296,7 @@ def scale_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
         built[n] = (db, generated, time.perf_counter() - started)
         data.unlink()
     token = secrets.token_hex(16)
-    apps = {n: create_app({"DATABASE_URL": f"sqlite:///{db}", "TWILIO_AUTH_TOKEN": token})
+    apps = {n: create_app(Settings(database_url=f"sqlite:///{db}", auth_token=token))
             for n, (db, _, _) in built.items()}
     best: dict[int, LoadResult] = {}
     errors = dict.fromkeys(sizes, 0)

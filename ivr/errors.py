@@ -34,3 +34,7 @@ class FlowError(IvrError):
 
 class StorageError(IvrError):
     """The database is unavailable, locked or corrupt."""
+
+
+class SettingsError(IvrError, ValueError):
+    """An operator setting (an environment variable) holds a value the hotline cannot use."""

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 
-_OVERRIDES = {"prompts": "IVR_PROMPTS_DIR", "state_machines": "IVR_FLOWS_DIR"}
 
-
-def data_dir(name: str) -> Path:
-    """Return the folder `name` (prompts or state_machines), honouring the operator override."""
-    override = os.environ.get(_OVERRIDES[name])
-    if override:
-        return Path(override)
+def data_dir(name: str, override: Path | None = None) -> Path:
+    """The folder `name` (prompts or state_machines): `override` when given (the operator's
+    prompts_dir or flows_dir setting), else the packaged one, else the checkout's."""
+    if override is not None:
+        return override
     packaged = Path(str(resources.files("ivr"))) / "_data" / name
     if packaged.is_dir():
         return packaged

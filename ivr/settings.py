@@ -1,66 +1,153 @@
-"""Settings from the environment, in one place, so the web app, CLI and tests agree."""
+"""What an operator can set, in one typed object that the web app, the CLI and the tests share.
+
+Each setting has one name, its field here; its environment variable is that name in capitals
+with the ``IVR_`` prefix (``gather_timeout`` is ``IVR_GATHER_TIMEOUT``), except Twilio's own
+``TWILIO_AUTH_TOKEN``. ``Settings(...)`` is built from its arguments alone and never reads the
+environment; only ``Settings.from_env()`` does (pydantic-settings), once, at start-up.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ivr.errors import SettingsError
+
+ENV_PREFIX = "IVR_"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
-def default_database_url() -> str:
+def default_database_url(environ: Mapping[str, str]) -> str:
     """A SQLite file in the user's data folder, the same wherever the command is run."""
-    path = os.environ.get("IVR_DATABASE")
-    if not path:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-        path = str(base / "ivr12333" / "ivr12333.sqlite3")
-    return f"sqlite:///{path}"
+    base = Path(environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'ivr12333' / 'ivr12333.sqlite3'}"
 
 
-@dataclass
-class Settings:
-    """Everything an operator can set; env names are IVR_* unless Twilio's own."""
+class Settings(BaseModel):
+    """Everything an operator can set (see the module's docstring for the variables' names)."""
 
-    database_url: str = field(default_factory=default_database_url)
-    auth_token: str | None = None
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True,
+                              validate_by_alias=True)
+
+    #: SQLAlchemy URL of the database (from_env's default: a SQLite file in the user's data
+    #: folder, or the file IVR_DATABASE names)
+    database_url: str
+    #: Twilio's auth token: requests must carry its signature (unset: nothing is checked);
+    #: kept out of repr(), so logging the settings does not log it
+    auth_token: str | None = Field(default=None, validation_alias="TWILIO_AUTH_TOKEN",
+                                   repr=False)
+    #: the public base URL Twilio calls, when a proxy or tunnel stands in front of the server
     public_url: str | None = None
-    voices: dict[str, tuple[str, str]] = field(
-        default_factory=lambda: {
-            "zh-CN": ("Polly.Zhiyu", "cmn-CN"),
-            "en-US": ("Polly.Joanna", "en-US"),
-        }
-    )
+    voice_zh: str = "Polly.Zhiyu"
+    voice_zh_language: str = "cmn-CN"
+    voice_en: str = "Polly.Joanna"
+    voice_en_language: str = "en-US"
+    #: 两 (True) or 二 (False) before 百/千/万/亿
     zh_liang: bool = True
-    gather_timeout: int = 5
-    verify_attempts_per_hour: int = 10
-    withheld_attempts_per_hour: int = 30  # all withheld callers together
+    #: seconds a menu waits for its key
+    gather_timeout: int = Field(default=5, ge=1)
+    #: password checks per caller number per hour, across calls
+    verify_attempts_per_hour: int = Field(default=10, ge=1)
+    #: password checks per hour for all withheld callers together (one class, one limit)
+    withheld_attempts_per_hour: int = Field(default=30, ge=1)
+    #: scrypt cost of newly hashed passwords (a power of two)
     scrypt_n: int = 2**14
+    #: a folder with zh-CN.yaml and en-US.yaml instead of the bundled prompts
+    prompts_dir: Path | None = None
+    #: a folder with hotline.yaml instead of the bundled flow
+    flows_dir: Path | None = None
+    log_level: LogLevel = "INFO"
+
+    @field_validator("auth_token", "public_url", "prompts_dir", "flows_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return (value.rstrip("/") or None) if value is not None else None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().upper() in get_args(LogLevel):
+            return value.strip().upper()
+        return value
+
+    @field_validator("scrypt_n")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value < 2 or value & (value - 1):
+            raise ValueError("must be a power of two, at least 2")
+        return value
+
+    @property
+    def voices(self) -> dict[str, tuple[str, str]]:
+        """locale -> (Twilio voice, its language)."""
+        return {"zh-CN": (self.voice_zh, self.voice_zh_language),
+                "en-US": (self.voice_en, self.voice_en_language)}
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from IVR_* / TWILIO_* variables, then apply explicit overrides."""
-        e = os.environ if env is None else env
-        s = cls()
-        if e.get("IVR_DATABASE_URL"):
-            s.database_url = e["IVR_DATABASE_URL"]
-        elif e.get("IVR_DATABASE"):
-            s.database_url = f"sqlite:///{e['IVR_DATABASE']}"
-        s.auth_token = e.get("TWILIO_AUTH_TOKEN") or None
-        s.public_url = (e.get("IVR_PUBLIC_URL") or "").rstrip("/") or None
-        for locale, prefix in (("zh-CN", "IVR_VOICE_ZH"), ("en-US", "IVR_VOICE_EN")):
-            voice = e.get(prefix) or s.voices[locale][0]
-            lang = e.get(prefix + "_LANGUAGE") or s.voices[locale][1]
-            s.voices[locale] = (voice, lang)
-        if e.get("IVR_ZH_LIANG"):
-            s.zh_liang = e["IVR_ZH_LIANG"].lower() not in ("0", "false", "no")
-        if e.get("IVR_GATHER_TIMEOUT"):
-            s.gather_timeout = int(e["IVR_GATHER_TIMEOUT"])
-        if e.get("IVR_VERIFY_ATTEMPTS_PER_HOUR"):
-            s.verify_attempts_per_hour = int(e["IVR_VERIFY_ATTEMPTS_PER_HOUR"])
-        if e.get("IVR_WITHHELD_ATTEMPTS_PER_HOUR"):
-            s.withheld_attempts_per_hour = int(e["IVR_WITHHELD_ATTEMPTS_PER_HOUR"])
-        if e.get("IVR_SCRYPT_N"):
-            s.scrypt_n = int(e["IVR_SCRYPT_N"])
-        for key, value in overrides.items():
-            setattr(s, key, value)
-        return s
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from the IVR_* (and TWILIO_AUTH_TOKEN) environment variables, with
+        `overrides` (field names) winning. Raises SettingsError naming each bad variable;
+        a blank variable counts as unset."""
+        try:
+            loaded = _FromEnvironment(**overrides)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+        return cls(**loaded.model_dump(exclude={"database"}))
+
+
+class _FromEnvironment(Settings, BaseSettings):
+    """The same fields, read from the environment (init arguments first)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True)
+
+    #: IVR_DATABASE: a SQLite file, the shortcut for IVR_DATABASE_URL=sqlite:///FILE
+    database: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_database(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("database_url"):
+            path = data.get("database")
+            url = f"sqlite:///{path}" if path else default_database_url(os.environ)
+            data = {**data, "database_url": url}
+        return data
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a field (an alias is a variable's name already)."""
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, str):
+        return info.validation_alias
+    return field if field.isupper() else ENV_PREFIX + field.upper()
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line for them all, a part per bad variable: its name, what it holds (never the
+    token) and what is wrong."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = env_name(field) if field else "settings"
+        value = error.get("input")
+        shown = f"={value!r}" if isinstance(value, str) and name != "TWILIO_AUTH_TOKEN" else ""
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}{shown}: {message}")
+    return "; ".join(lines)

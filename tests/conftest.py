@@ -18,6 +18,7 @@ from ivr.data.dataset import import_dataset, load_file
 from ivr.data.storage import ensure_schema, make_engine
 from ivr.engine.prompts import Catalogue
 from ivr.resources import data_dir, demo_dataset
+from ivr.settings import Settings
 from ivr.tools.script_prompts import HotlinePrompts
 from ivr.web import create_app
 from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script
@@ -36,15 +37,6 @@ SCRIPTS = [p for p in expand([CALLS]) if p.parent == CALLS]
 SEQUENCE = [p for p in expand([CALLS]) if p.parent.name == "same_number"]
 #: every script of a shared folder (same_number/, locked/)
 SHARED = [p for p in expand([CALLS]) if p.parent != CALLS]
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's own settings must not leak into tests."""
-    for name in ("TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_DATABASE_URL", "IVR_DATABASE",
-                 "IVR_PROMPTS_DIR", "IVR_FLOWS_DIR", "IVR_ZH_LIANG",
-                 "IVR_VERIFY_ATTEMPTS_PER_HOUR"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -83,17 +75,22 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def app_config(db_url: str, clock: FixedClock) -> dict[str, Any]:
-    return {"TESTING": True, "DATABASE_URL": db_url, "NOW": clock}
+def app_settings(db_url: str) -> Settings:
+    """The tests' settings: the test's own database, the rest the defaults. Built from
+    arguments, never from the environment, so a developer's IVR_* variables change nothing."""
+    return Settings(database_url=db_url)
 
 
 @pytest.fixture
-def app_factory(app_config: dict[str, Any]) -> Iterator[Callable[..., Any]]:
-    """create_app on the test's config plus overrides; every app's engine disposed at the end."""
+def app_factory(app_settings: Settings, clock: FixedClock) -> Iterator[Callable[..., Any]]:
+    """create_app on the test's settings with `overrides` (Settings fields) and the test's clock
+    (or `now`); every app's engine disposed at the end."""
     made: list[Any] = []
 
-    def make(**overrides: Any) -> Any:
-        application = create_app({**app_config, **overrides})
+    def make(*, now: Callable[[], datetime] | None = None, **overrides: Any) -> Any:
+        settings = Settings.model_validate({**app_settings.model_dump(), **overrides})
+        application = create_app(settings, now=now or clock)
+        application.testing = True
         made.append(application)
         return application
 
@@ -173,7 +170,7 @@ def play_script(app_factory: Callable[..., Any], script: Path,
     """Play one scripted call on its own app, whose time is the call's virtual time (from the
     script's `at:`, else `default_start`)."""
     clock = VirtualClock(load_script(script).at or default_start)
-    app = app_factory(NOW=clock)
+    app = app_factory(now=clock)
     simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock)
     return run_script(script, lambda: simulator, prompts=HotlinePrompts.load())
 

@@ -52,13 +52,10 @@ def _with_fourth_topic(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def topic_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                 app_factory: Callable[..., Any]) -> Caller:
+def topic_caller(tmp_path: Path, app_factory: Callable[..., Any]) -> Caller:
     flows, prompts = _with_fourth_topic(tmp_path)
-    monkeypatch.setenv("IVR_FLOWS_DIR", str(flows))
-    monkeypatch.setenv("IVR_PROMPTS_DIR", str(prompts))
     clock = Clock(STAFFED)
-    app = app_factory(NOW=clock)
+    app = app_factory(now=clock, flows_dir=str(flows), prompts_dir=str(prompts))
     return Caller(Simulator(WsgiTransport(app), VOICE_URL, clock=clock,
                             status_callback="http://localhost/status"))
 
@@ -162,7 +159,7 @@ def test_requires_verified_needs_the_verification_section(tmp_path: Path) -> Non
         _flow(tmp_path, spec)
 
 
-def test_the_limits_come_from_the_flow_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_the_limits_come_from_the_flow_file(tmp_path: Path,
                                             app_factory: Callable[..., Any]) -> None:
     """Two silences instead of three end the call when the flow file says so."""
     spec = _flow_spec()
@@ -171,8 +168,7 @@ def test_the_limits_come_from_the_flow_file(tmp_path: Path, monkeypatch: pytest.
     flows.mkdir()
     (flows / "hotline.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True),
                                         encoding="utf-8")
-    monkeypatch.setenv("IVR_FLOWS_DIR", str(flows))
-    caller = Caller(Simulator(WsgiTransport(app_factory()), VOICE_URL))
+    caller = Caller(Simulator(WsgiTransport(app_factory(flows_dir=str(flows))), VOICE_URL))
     caller.dial().press("1").silence(2)
     assert caller.ended and _say("goodbye") in caller.heard
     caller.close()
@@ -183,7 +179,7 @@ def test_the_hourly_attempt_window_runs_on_the_injected_clock(
 ) -> None:
     """Ten password checks in an hour from one number; an hour later, checks again."""
     clock = Clock(STAFFED)
-    app = app_factory(NOW=clock)
+    app = app_factory(now=clock)
     simulator = Simulator(WsgiTransport(app), VOICE_URL, clock=clock, from_="+8613800009999")
     refused = _say("too_many_attempts")
 

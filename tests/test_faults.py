@@ -62,7 +62,7 @@ class Switch:
 @pytest.fixture
 def apps(app_factory: Callable[..., Any]) -> Callable[..., Any]:
     """create_app on a given database URL (engines disposed by conftest's app_factory)."""
-    return lambda url, **config: app_factory(DATABASE_URL=url, **config)
+    return lambda url, **overrides: app_factory(database_url=url, **overrides)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import catalogue, prompt_pattern, say
 
+from ivr.settings import Settings
 from ivr.tools.cli import main as cli
 from ivr.web import create_app
 from simulator import Simulator, WsgiTransport
@@ -587,7 +588,7 @@ def _one_call_by_id(caller: Any, person: Person, password: str, **dial: Any) -> 
 
 
 def test_lockout_across_calls_survives_restart_and_cli_unlock(
-    runner: CliRunner, caller: Any, app_config: dict[str, Any], db_url: str
+    runner: CliRunner, caller: Any, app_settings: Settings, clock: Any, db_url: str
 ) -> None:
     wrong = Person(WUFANG.id_number, "000000")
     assert _one_call_by_id(caller, wrong, wrong.password) == [PASSWORD_WRONG, VERIFY_METHOD]
@@ -598,7 +599,7 @@ def test_lockout_across_calls_survives_restart_and_cli_unlock(
     assert _one_call_by_id(caller, WUFANG, WUFANG.password) == [PASSWORD_WRONG, VERIFY_METHOD]
 
     # a new app instance (a restart) on the same database: still locked
-    restarted = create_app(app_config)
+    restarted = create_app(app_settings, now=clock)
     try:
         other = Simulator(WsgiTransport(restarted), "http://localhost/voice")
         call = other.dial()
@@ -987,9 +988,8 @@ def test_no_dead_air_after_any_gather(client: Any) -> None:
 
 class TestVerificationAttemptsPerCallerNumber:
     @pytest.fixture
-    def app_config(self, db_url: str, clock: Any) -> dict[str, Any]:
-        return {"TESTING": True, "DATABASE_URL": db_url, "NOW": clock,
-                "VERIFY_ATTEMPTS_PER_HOUR": 3}
+    def app_settings(self, db_url: str) -> Settings:
+        return Settings(database_url=db_url, verify_attempts_per_hour=3)
 
     def test_more_than_the_limit_ends_the_call_even_on_a_new_call(self, caller: Any) -> None:
         phone = "+8613911110001"

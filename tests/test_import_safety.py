@@ -28,6 +28,7 @@ import pytest
 
 from ivr.domain.identity import synthetic_id_number
 from ivr.resources import demo_dataset
+from ivr.settings import Settings
 from ivr.web import create_app
 from simulator import Simulator, WsgiTransport
 
@@ -126,8 +127,8 @@ def _assert_all_or_nothing(db: Path) -> bool:
 
 
 def _call_reaches_balance(db_url: str) -> None:
-    app = create_app({"DATABASE_URL": db_url,
-                      "NOW": lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC)})
+    app = create_app(Settings(database_url=db_url),
+                     now=lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
     try:
         call = Simulator(WsgiTransport(app), "http://localhost/voice",
                          status_callback="http://localhost/status").dial()

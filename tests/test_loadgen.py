@@ -16,6 +16,7 @@ from ivr.data import synthetic
 from ivr.data.dataset import import_dataset
 from ivr.data.storage import ensure_schema, make_engine
 from ivr.domain.identity import mask_id_number
+from ivr.settings import Settings
 from ivr.tools import loadgen
 from ivr.tools.cli import main as cli
 from ivr.web import create_app
@@ -63,7 +64,7 @@ def test_load_as_synthetic_people(runner: CliRunner, tmp_path: Path) -> None:
 
 @pytest.fixture
 def signed_app(db_url: str) -> Iterator[Any]:
-    application = create_app({"DATABASE_URL": db_url, "TWILIO_AUTH_TOKEN": TOKEN})
+    application = create_app(Settings(database_url=db_url, auth_token=TOKEN))
     yield application
     application.extensions["ivr12333"].db.dispose()
 

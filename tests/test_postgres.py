@@ -41,6 +41,7 @@ from ivr.domain import accounts
 from ivr.engine.calldata import CallData
 from ivr.engine.session import CallSession, SessionStore
 from ivr.resources import demo_dataset
+from ivr.settings import Settings
 from ivr.web import create_app
 from simulator import HttpTransport, Simulator, WsgiTransport
 
@@ -90,7 +91,7 @@ def demo_url(fresh_pg_url: str, engines: Callable[[str], Engine]) -> str:  # noq
 
 @pytest.fixture
 def pg_app(demo_url: str) -> Iterator[Any]:
-    app = create_app({"TESTING": True, "DATABASE_URL": demo_url, "NOW": FixedClock(STAFFED)})
+    app = create_app(Settings(database_url=demo_url), now=FixedClock(STAFFED))
     yield app
     app.extensions["ivr12333"].db.dispose()
 
@@ -288,7 +289,7 @@ def test_database_created_after_the_app_started(
 ) -> None:
     """Started before its database exists: apologises, then serves once the database is there."""
     url = postgres.url(f"created_later_{os.getpid()}")
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "NOW": FixedClock(STAFFED)})
+    app = create_app(Settings(database_url=url), now=FixedClock(STAFFED))
     caller = Caller(Simulator(WsgiTransport(app), "http://localhost/voice",
                               status_callback="http://localhost/status"))
     try:

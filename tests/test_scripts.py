@@ -34,6 +34,7 @@ from conftest import (
     say,
 )
 
+from ivr.settings import Settings
 from ivr.tools.callcmd import coverage_gaps
 from ivr.tools.cli import main as cli
 from ivr.tools.script_prompts import HotlinePrompts
@@ -98,7 +99,7 @@ def test_at_drives_the_hotline_time(tmp_path: Path, app_factory: Any) -> None:
     sunday.write_text(text.replace("2026-11-23T10:00", "2026-11-22T10:00"), encoding="utf-8")
     for script, passes in ((CALLS / "agent_transfer.yaml", True), (sunday, False)):
         clock = VirtualClock(_at(script))
-        app = app_factory(NOW=clock)
+        app = app_factory(now=clock)
         simulator = Simulator(WsgiTransport(app), VOICE_URL, clock=clock)
         result = _play(script, simulator)
         assert result.passed is passes, result.report()
@@ -142,7 +143,7 @@ class _Apps:
         db = self.folder / f"{first.path.stem}-{self.now:%a%H}.sqlite3"
         shutil.copyfile(self.template, db)
         clock = VirtualClock(first.at or self.now)
-        app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{db}", "NOW": clock})
+        app = create_app(Settings(database_url=f"sqlite:///{db}"), now=clock)
         engine = app.extensions["ivr12333"]
         try:
             self.flow = engine.flow

@@ -137,7 +137,7 @@ class Line:
 @pytest.fixture
 def make_app(app_factory: Callable[..., Any]) -> Callable[..., Any]:
     """Apps ("workers") on the test's database, all with the auth token set."""
-    return lambda **overrides: app_factory(**{"TWILIO_AUTH_TOKEN": TOKEN, **overrides})
+    return lambda **overrides: app_factory(**{"auth_token": TOKEN, **overrides})
 
 
 @pytest.fixture
@@ -259,7 +259,7 @@ def test_tampered_request_is_refused_and_changes_nothing(at_main_menu: Line, db_
 
 def test_signature_over_public_url_behind_a_proxy(make_app: Callable[..., Any],
                                                   db_url: str) -> None:
-    app = make_app(IVR_PUBLIC_URL=PUBLIC + "/")  # a trailing slash is tolerated
+    app = make_app(public_url=PUBLIC + "/")  # a trailing slash is tolerated
     client = app.test_client()
     line = Line(client, sid("proxy"), public=PUBLIC)
     response = line.dial()  # signed on https://ivr.example.org/voice, arrives at localhost
@@ -435,7 +435,7 @@ def test_lockout_persists_across_a_restart(make_app: Callable[..., Any], db_url:
 
 def test_caller_number_limit_holds_across_workers_and_calls(make_app: Callable[..., Any],
                                                             db_url: str) -> None:
-    workers = [make_app(VERIFY_ATTEMPTS_PER_HOUR=3), make_app(VERIFY_ATTEMPTS_PER_HOUR=3)]
+    workers = [make_app(verify_attempts_per_hour=3), make_app(verify_attempts_per_hour=3)]
     walker = "+8613900000004"
     # three calls, alternating workers, each one wrong password for a different person
     for n, (worker, person) in enumerate(zip([0, 1, 0], [LI, MING, SHAN], strict=True), 1):

@@ -45,9 +45,11 @@ class Hotline:
         self.settings = settings
         self.now = now or _utcnow
         self.db = db or make_engine(settings.database_url)
-        self.catalogue = Catalogue.load(data_dir("prompts"), liang=settings.zh_liang)
+        self.catalogue = Catalogue.load(data_dir("prompts", settings.prompts_dir),
+                                        liang=settings.zh_liang)
         services = Services(self.db, settings, self.now)
-        self.flow = Flow(data_dir("state_machines") / "hotline.yaml", CallModel, self.catalogue,
+        self.flow = Flow(data_dir("state_machines", settings.flows_dir) / "hotline.yaml",
+                         CallModel, self.catalogue,
                          model_factory=lambda flow: CallModel(flow, services))
         self.store = SessionStore(self.db, self.now)
         self.timeouts = {"menu": settings.gather_timeout, "number": NUMBER_TIMEOUT}

@@ -16,9 +16,9 @@ from ivr.errors import FlowError
 #: libyaml's loader when available: start-up parses the catalogues ~15x faster
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-LOCALES = ("zh-CN", "en-US")
-#: the language of a call until the caller chooses another
-DEFAULT_LOCALE = LOCALES[0]
+#: the locale a call starts in, and the one used when a call's own is unknown
+DEFAULT_LOCALE = "zh-CN"
+LOCALES = (DEFAULT_LOCALE, "en-US")
 #: the format specs a placeholder may carry: {amount:money} (the schema's pattern names them)
 FORMAT_SPECS = ("money", "date", "digits", "name", "count")
 #: the catalogue's format: ivr/engine/formats/prompts.schema.json (docs/schemas/)

@@ -74,8 +74,9 @@ class _Lines:
     def _app(self, database_url: str, clock: Callable[[], datetime] | None) -> Any:
         from ivr.web import create_app
 
-        app = create_app({"DATABASE_URL": database_url, "TWILIO_AUTH_TOKEN": self.auth_token,
-                          "NOW": clock})
+        app = create_app(self.settings.model_copy(update={  # called at LOCAL_URL, not public_url
+            "database_url": database_url, "auth_token": self.auth_token, "public_url": None}),
+            now=clock)
         flow = app.extensions["ivr12333"].flow
         if self.observe is not None:
             flow.observer = self.observe

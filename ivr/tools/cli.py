@@ -9,10 +9,11 @@ from typing import Any
 import click
 from click.core import ParameterSource
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr.errors import DatasetError, InvalidIdNumber, StorageError
+from ivr.errors import DatasetError, InvalidIdNumber, SettingsError, StorageError
 from ivr.settings import Settings
 
 
@@ -34,8 +35,27 @@ out = _Console()
 
 
 def _settings(ctx: click.Context) -> Settings:
-    settings: Settings = ctx.obj
-    return settings
+    """The environment's settings with what the command line said (--database-url); a bad
+    variable ends the command with one line naming it (exit 2)."""
+    given: dict[str, Any] = ctx.find_object(dict) or {}
+    try:
+        return Settings.from_env(**given)
+    except SettingsError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+def _database_url_given(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:  # on the group and on the command: the command's, parsed later, wins
+        ctx.ensure_object(dict)["database_url"] = value
+
+
+#: the same option on the group and on every command that uses the database
+database_url_option = click.option(
+    "--database-url", metavar="URL", default=None, expose_value=False,
+    callback=_database_url_given,
+    help="SQLAlchemy URL (default: $IVR_DATABASE_URL, else a SQLite file in "
+         "~/.local/share/ivr12333/)")
 
 
 def _engine(settings: Settings) -> Any:
@@ -51,16 +71,12 @@ def _engine(settings: Settings) -> Any:
 
 
 @click.group()
-@click.option("--database-url", envvar="IVR_DATABASE_URL", default=None,
-              help="SQLAlchemy URL; default: a SQLite file in ~/.local/share/ivr12333/")
+@database_url_option
 @click.version_option(package_name="ivr12333")
 @click.pass_context
-def main(ctx: click.Context, database_url: str | None) -> None:
+def main(ctx: click.Context) -> None:
     """ivr12333 — the 12333 medical-insurance hotline: serve it, call it, load its data."""
-    settings = Settings.from_env()
-    if database_url:
-        settings.database_url = database_url
-    ctx.obj = settings
+    ctx.ensure_object(dict)
 
 
 def run_import(settings: Settings, path: Path) -> None:
@@ -102,6 +118,7 @@ def run_import(settings: Settings, path: Path) -> None:
 
 
 @main.command("import")
+@database_url_option
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.pass_context
 def import_cmd(ctx: click.Context, file: Path) -> None:
@@ -110,6 +127,7 @@ def import_cmd(ctx: click.Context, file: Path) -> None:
 
 
 @main.command()
+@database_url_option
 @click.option("--people", "people", type=click.IntRange(min=1), default=None,
               help="instead of the bundled demo: generate N synthetic people (N >= 1)")
 @click.option("--seed", default=0, show_default=True, type=int,
@@ -160,6 +178,7 @@ def run_synthetic(settings: Settings, people: int, seed: int, output: Path | Non
 
 
 @main.command()
+@database_url_option
 @click.argument("id_number")
 @click.pass_context
 def unlock(ctx: click.Context, id_number: str) -> None:
@@ -186,6 +205,7 @@ def unlock(ctx: click.Context, id_number: str) -> None:
 
 
 @main.command()
+@database_url_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=None, type=int, help="default: the number of CPUs")
@@ -195,17 +215,14 @@ def unlock(ctx: click.Context, id_number: str) -> None:
 def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads: int,
           no_access_log: bool) -> None:
     """Serve the Twilio voice webhooks under gunicorn (POST /voice, /status)."""
-    import os
-
     from ivr.web.serve import serve as run
 
     settings = _settings(ctx)
-    os.environ["IVR_DATABASE_URL"] = settings.database_url  # the workers read the same setting
     _engine(settings)  # create or upgrade the schema once, before the workers start
     if not settings.auth_token:
         err.print("[bold yellow]warning:[/] TWILIO_AUTH_TOKEN is not set: signature "
                   "validation is OFF. Set it before pointing a real number here.")
-    run(host, port, workers, threads, None if no_access_log else "-")
+    run(settings, host, port, workers, threads, None if no_access_log else "-")
 
 
 @main.command()
@@ -214,17 +231,22 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads
 @click.option("--all", "conventions", is_flag=True,
               help="draw the transitions every menu shares (* 9 0, silence, invalid) from "
                    "every menu instead of once (many more arrows)")
-def graph(output: Path, conventions: bool) -> None:
+@click.pass_context
+def graph(ctx: click.Context, output: Path, conventions: bool) -> None:
     """Draw the call flow from state_machines/hotline.yaml (graphviz).
 
     An SVG carries a fingerprint of the flow it shows; `make diagram` redraws
     docs/call-flow.svg and the tests say when it is stale.
     """
     from ivr.errors import FlowError
-    from ivr.tools.diagram import draw
+    from ivr.resources import data_dir
+    from ivr.tools.diagram import draw, load_flow
 
+    settings = _settings(ctx)
     try:
-        draw(output, conventions=conventions)
+        flow = load_flow(data_dir("state_machines", settings.flows_dir) / "hotline.yaml",
+                         data_dir("prompts", settings.prompts_dir))
+        draw(output, conventions=conventions, flow=flow)
     except (OSError, RuntimeError, ValueError, FlowError) as exc:
         err.print(f"[red]error:[/] cannot draw {output}: {exc}")
         sys.exit(1)
@@ -232,6 +254,7 @@ def graph(output: Path, conventions: bool) -> None:
 
 
 @main.command()
+@database_url_option
 @click.option("--script", "scripts", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="a scripted call (YAML) or a folder of them (recursive); repeatable")
 @click.option("--url", default=None, help="voice URL of a running server; default: in-process")
@@ -241,8 +264,8 @@ def graph(output: Path, conventions: bool) -> None:
 @click.option("--at", "at", default=None, metavar="TIME",
               help="when the text phone's call starts, e.g. 2026-11-23T10:00:00+08:00 "
                    "(in-process: the hotline's time too; default: now)")
-@click.option("--auth-token", envvar="TWILIO_AUTH_TOKEN", default=None,
-              help="sign every request (default: $TWILIO_AUTH_TOKEN)")
+@click.option("--auth-token", default=None,
+              help="sign every request (default: the auth token setting, $TWILIO_AUTH_TOKEN)")
 @click.option("--transcript", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="write one transcript per call into this folder")
 @click.option("--from", "from_", default=None, help="caller number (From)")
@@ -275,20 +298,24 @@ def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, live: b
     if at is not None and scripts:
         err.print("[red]error:[/] --at is for the text phone; scripts set `at:` themselves")
         sys.exit(2)
-    sys.exit(run_call(_settings(ctx), scripts=scripts, url=url, auth_token=auth_token,
+    settings = _settings(ctx)
+    sys.exit(run_call(settings, scripts=scripts, url=url,
+                      auth_token=auth_token or settings.auth_token,
                       transcript=transcript, from_=from_, status_callback=status_callback,
                       dial_status=dial_status, coverage=coverage, console=out, live=live,
                       at=moment, verbose=verbose))
 
 
 @main.command()
+@database_url_option
 @click.option("--calls", default=100, show_default=True, type=click.IntRange(min=1),
               help="how many full calls to place")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(min=1),
               help="calls in progress at once")
 @click.option("--url", default=None, help="voice URL of a running server; default: in-process")
-@click.option("--auth-token", envvar="TWILIO_AUTH_TOKEN", default=None,
-              help="sign with this token (the server's); in-process default: a random one")
+@click.option("--auth-token", default=None,
+              help="sign with this token (default: the auth token setting, $TWILIO_AUTH_TOKEN; "
+                   "in-process, else a random one)")
 @click.option("--people", "people", type=click.IntRange(min=1), default=None,
               help="call as synthetic people 0..N-1 (ivr12333 demo --people N); "
                    "default: the bundled demo people")
@@ -314,6 +341,7 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
         sys.exit(2)
     concurrency = min(concurrency, calls)  # no more callers than calls
     settings = _settings(ctx)
+    auth_token = auth_token or settings.auth_token
     transport: Any
     if url is None:
         import logging
@@ -324,8 +352,9 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
         logging.getLogger("ivr.web").setLevel(logging.ERROR)
         _engine(settings)
         auth_token = auth_token or secrets.token_hex(16)
-        app = create_app({"DATABASE_URL": settings.database_url,
-                          "TWILIO_AUTH_TOKEN": auth_token})
+        # called at http://localhost, signed for it: not at the public URL of a real server
+        app = create_app(settings.model_copy(update={"auth_token": auth_token,
+                                                     "public_url": None}))
         transport, voice_url = DirectTransport(app), "http://localhost/voice"
     else:
         from simulator import HttpTransport

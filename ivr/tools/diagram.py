@@ -385,14 +385,14 @@ def embedded_fingerprint(svg: str) -> str | None:
     return found.group(1) if found else None
 
 
-def load_flow(path: Path | None = None) -> Flow:
-    """The flow at `path` (default: the hotline flow the server runs)."""
+def load_flow(path: Path | None = None, prompts: Path | None = None) -> Flow:
+    """The flow at `path` with the catalogues in `prompts` (default: the bundled ones)."""
     from ivr.engine.model import CallModel
     from ivr.engine.prompts import Catalogue
     from ivr.resources import data_dir
 
     return Flow(path or data_dir("state_machines") / "hotline.yaml", CallModel,
-                Catalogue.load(data_dir("prompts")))
+                Catalogue.load(prompts or data_dir("prompts")))
 
 
 def render(source: str, fmt: str) -> bytes:

@@ -197,7 +197,9 @@ def _catalogue() -> Catalogue:
 
 def _expected_after_password(catalogue: Catalogue | None = None) -> str:
     """What the balance result ends with in Mandarin: the result menu (from the catalogue)."""
-    text, _ = (catalogue or _catalogue()).render("result_menu", "zh-CN", {})
+    from ivr.engine.prompts import DEFAULT_LOCALE
+
+    text, _ = (catalogue or _catalogue()).render("result_menu", DEFAULT_LOCALE, {})
     return text
 
 

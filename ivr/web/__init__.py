@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response
@@ -17,20 +18,10 @@ from ivr.web.voice import bp
 log = logging.getLogger("ivr.web")
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app; `config` overrides settings (DATABASE_URL, TWILIO_AUTH_TOKEN, NOW ...)."""
-    config = dict(config or {})
-    settings = Settings.from_env()
-    for key, attr in (("DATABASE_URL", "database_url"), ("TWILIO_AUTH_TOKEN", "auth_token"),
-                      ("IVR_PUBLIC_URL", "public_url"), ("VERIFY_ATTEMPTS_PER_HOUR",
-                                                         "verify_attempts_per_hour")):
-        if key in config:
-            setattr(settings, attr, config[key])
+def create_app(settings: Settings, *, now: Callable[[], datetime] | None = None) -> Flask:
+    """Build the app on `settings`; `now` replaces the wall clock (tests, scripted calls)."""
     app = Flask(__name__)
-    app.config.update(config)
-    app.config["TWILIO_AUTH_TOKEN"] = settings.auth_token
-    app.config["IVR_PUBLIC_URL"] = (settings.public_url or "").rstrip("/") or None
-    engine = Hotline(settings, now=config.get("NOW"))
+    engine = Hotline(settings, now=now)
     try:
         ensure_schema(engine.db)
     except Exception as exc:  # keep serving: every call will hear the apology

@@ -8,12 +8,16 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from ivr.settings import Settings
+
 
 class HotlineServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn with our options; each worker builds its own app (and Machine) once."""
+    """gunicorn with our options; each worker builds its own app (and Machine) once, on the
+    settings the command parsed (a forked worker inherits them, no environment in between)."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], settings: Settings) -> None:
         self.options = options
+        self.settings = settings
         super().__init__()
 
     def load_config(self) -> None:
@@ -29,13 +33,13 @@ class HotlineServer(BaseApplication):  # type: ignore[misc]
         from ivr.web import create_app
 
         logging.basicConfig(
-            level=os.environ.get("IVR_LOG_LEVEL", "INFO").upper(),
+            level=self.settings.log_level,
             format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
         )
-        return create_app()
+        return create_app(self.settings)
 
 
-def serve(host: str, port: int, workers: int | None, threads: int = 1,
+def serve(settings: Settings, host: str, port: int, workers: int | None, threads: int = 1,
           access_log: str | None = "-") -> None:
     """Serve until interrupted; `workers` defaults to the CPU count."""
     options = {
@@ -48,4 +52,4 @@ def serve(host: str, port: int, workers: int | None, threads: int = 1,
         "graceful_timeout": 5,
         "keepalive": 5,
     }
-    HotlineServer(options).run()
+    HotlineServer(options, settings).run()

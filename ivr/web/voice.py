@@ -58,7 +58,7 @@ class _Params(dict[str, str]):
 
 
 def _signed_url() -> str:
-    public = current_app.config.get("IVR_PUBLIC_URL")
+    public = _hotline().settings.public_url
     if public:
         qs = request.query_string.decode("latin-1")
         return f"{public}{request.path}" + (f"?{qs}" if qs else "")
@@ -68,7 +68,7 @@ def _signed_url() -> str:
 @bp.before_request
 def check_signature() -> None:
     """With an auth token set, anything without a valid X-Twilio-Signature is refused (403)."""
-    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    token = _hotline().settings.auth_token
     if not token:
         return
     signature = request.headers.get("X-Twilio-Signature", "")
@@ -109,7 +109,7 @@ def _call_sid() -> str:
 
 def _render(instructions: Sequence[Instruction], step: int) -> str:
     """TwiML for step `step`: its action URLs carry the step number."""
-    base = current_app.config.get("IVR_PUBLIC_URL") or request.host_url.rstrip("/")
+    base = _hotline().settings.public_url or request.host_url.rstrip("/")
     return twiml.render(
         instructions,
         action_url=f"{base}/voice/step?s={step}",
