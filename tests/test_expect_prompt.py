@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import CALLS, SCRIPTS, SEQUENCE, STATUS_URL, VOICE_URL
+from conftest import CALLS, SCRIPTS, SHARED, STATUS_URL, VOICE_URL
 
 from ivr.engine.prompts import LOCALES, Catalogue
 from ivr.tools.cli import main as cli
@@ -252,7 +252,7 @@ def test_every_project_call_passes_whatever_the_wording(reworded: Path, tmp_path
     database = f"sqlite:///{tmp_path / 'configured.sqlite3'}"
     result = CliRunner().invoke(cli, ["--database-url", database, "call", "--script", str(CALLS),
                                       "--script", str(stale)])
-    total = len(SCRIPTS) + len(SEQUENCE)
+    total = len(SCRIPTS) + len(SHARED)
     assert result.output.rstrip().splitlines()[-1] == f"{total} passed, 1 failed", result.output
     flat = result.output.replace("\n", "")  # the console wraps long lines
     assert f"FAIL silence limit ends the call [{stale}]" in flat

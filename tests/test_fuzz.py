@@ -21,6 +21,8 @@ from conftest import say
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from ivr.web.voice import STRICT_FIELDS
+
 VERBS = {"Say", "Gather", "Redirect", "Hangup", "Dial", "Pause"}
 IN_GATHER = {"Say", "Pause"}
 HANGUP_ONLY = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
@@ -149,10 +151,15 @@ def test_any_webhook_request_gets_a_safe_answer(client: Any, method: str, path: 
 def test_new_call_with_junk_fields_is_answered_or_apologised(client: Any, digits: str,
                                                              from_: str, query: dict[str, str],
                                                              extra: dict[str, str]) -> None:
-    """A first webhook with a valid CallSid but junk everywhere else still starts a call."""
+    """A first webhook with a valid CallSid but junk everywhere else: refused (400) when one of
+    Twilio's fields is not of its form, else it starts a call."""
     form = {**extra, "CallSid": "CA" + uuid.uuid4().hex, "Digits": digits, "From": from_}
     response = client.post("/voice", query_string=query, data=form)
     root = check_safe(response, "POST", _values(query, form))
+    if _breaks_a_rule(query, form):
+        event("refused: a field not of its form")
+        assert response.status_code == 400
+        return
     assert response.status_code == 200 and root is not None
     said = "".join(root.itertext())
     assert say("welcome") in said or any(g in said for g in GOODBYES), said
@@ -192,6 +199,13 @@ def _is_current(s: str | None, session: Any) -> bool:
         return False
 
 
+def _breaks_a_rule(*sources: dict[str, str]) -> bool:
+    """Would the app refuse these values (a Twilio field, in the query or the form, not of
+    Twilio's form)?"""
+    return any(name in values and not rule.fullmatch(values[name])
+               for values in sources for name, rule in STRICT_FIELDS.items())
+
+
 def _int(s: str | None) -> int:
     """`s` as the app reads it (anything but an integer is -1)."""
     try:
@@ -210,7 +224,7 @@ def test_real_call_survives_junk_in_the_middle(app: Any, client: Any,
                                                hits: list[dict[str, Any]]) -> None:
     store = app.extensions["ivr12333"].store
     sid = "CA" + uuid.uuid4().hex
-    caller = {"CallSid": sid, "From": "+86139" + sid[-8:], "To": "+8612333"}
+    caller = {"CallSid": sid, "From": "+86139" + str(int(sid[-6:], 16)).zfill(8), "To": "+8612333"}
     assert client.post("/voice", data=caller).status_code == 200
     response = client.post("/voice/step?s=1", data={**caller, "Digits": "1"})
     last_answer = response.get_data(as_text=True)  # what the caller holds now
@@ -230,6 +244,10 @@ def test_real_call_survives_junk_in_the_middle(app: Any, client: Any,
         before = store.load(sid)
         response = client.post(hit["path"], query_string=query, data=form)
         check_safe(response, "POST", _values(query, form))
+        if hit["path"] != "/nowhere" and _breaks_a_rule(query, form):
+            assert response.status_code == 400  # refused before anything happened
+            assert store.load(sid) == before
+            continue
         retry = hit["path"] == "/voice" or (
             hit["path"] == "/voice/step" and not _is_current(query.get("s"), before))
         if retry or hit["path"] == "/nowhere":

@@ -109,7 +109,8 @@ def test_at_drives_the_hotline_time(tmp_path: Path, app_factory: Any) -> None:
 def _sequence(simulator: Simulator, folder: Path) -> list[ScriptResult]:
     """A shared folder's calls in order, with the folder's settings, on one line."""
     (batch,) = plan([folder])
-    return run_batch(batch, lambda first: nullcontext(lambda: simulator))
+    return run_batch(batch, lambda first: nullcontext(lambda: simulator),
+                     prompts=HotlinePrompts.load())
 
 
 def test_same_number_calls_pass_in_order_on_one_database(simulator: Simulator) -> None:
@@ -157,7 +158,7 @@ class _Apps:
         """Every script of tests/calls (the calls without `at:` at `now`); returns the reports
         of those that failed."""
         self.now = now
-        results = run_scripts([CALLS], line=self.line)
+        results = run_scripts([CALLS], line=self.line, prompts=HotlinePrompts.load())
         assert len(results) == len(SCRIPTS) + len(SHARED)
         return [r.report() for r in results if not r.passed]
 

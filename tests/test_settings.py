@@ -96,6 +96,7 @@ VARIABLES = [
     ("IVR_ZH_LIANG", "0", "zh_liang", False),
     ("IVR_GATHER_TIMEOUT", "7", "gather_timeout", 7),
     ("IVR_VERIFY_ATTEMPTS_PER_HOUR", "3", "verify_attempts_per_hour", 3),
+    ("IVR_WITHHELD_ATTEMPTS_PER_HOUR", "40", "withheld_attempts_per_hour", 40),
     ("IVR_SCRYPT_N", "16", "scrypt_n", 16),
     ("IVR_PROMPTS_DIR", "/srv/prompts", "prompts_dir", Path("/srv/prompts")),
     ("IVR_FLOWS_DIR", "/srv/flows", "flows_dir", Path("/srv/flows")),

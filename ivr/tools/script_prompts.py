@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ivr.engine.prompts import LOCALES, Catalogue
@@ -44,22 +45,26 @@ def wording(text: str, values: Mapping[str, str]) -> Wording:
 class HotlinePrompts:
     """A prompt resolver for scripted calls, from the hotline's catalogue and voices."""
 
-    def __init__(self, catalogue: Catalogue, voices: Mapping[str, tuple[str, str]]) -> None:
+    def __init__(self, catalogue: Catalogue, voices: Mapping[str, tuple[str, str]],
+                 folder: Path | None = None) -> None:
         self.catalogue = catalogue
         self.voices = dict(voices)
+        self.folder = folder
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> HotlinePrompts:
-        """The catalogue the app loads (prompts/, or IVR_PROMPTS_DIR) and the voices set."""
-        settings = settings or Settings.from_env()
-        return cls(Catalogue.load(data_dir("prompts"), liang=settings.zh_liang), settings.voices)
+        """The catalogue and voices the app with `settings` speaks with (default: the bundled
+        prompts and the default voices; nothing is read from the environment)."""
+        settings = settings or Settings(database_url="sqlite://")
+        folder = data_dir("prompts", settings.prompts_dir)
+        return cls(Catalogue.load(folder, liang=settings.zh_liang), settings.voices, folder)
 
     def __call__(self, prompt_id: str, values: Mapping[str, str],
                  language: str | None) -> list[Wording]:
         """Prompt `prompt_id`'s wording(s) as spoken in the <Say> `language` (None: in any);
         LookupError for an unknown id, or a value the prompt has no placeholder for."""
         if not self.catalogue.has(prompt_id):
-            raise LookupError(f"no prompt {prompt_id!r} in the catalogue ({data_dir('prompts')})")
+            raise LookupError(f"no prompt {prompt_id!r} in the catalogue ({self.folder})")
         found: list[Wording] = []
         for locale in LOCALES:
             prompt = self.catalogue.prompts[locale][prompt_id]
