@@ -9,6 +9,7 @@ environment; only ``Settings.from_env()`` does (pydantic-settings), once, at sta
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -49,6 +50,9 @@ class Settings(BaseModel):
     #: kept out of repr(), so logging the settings does not log it
     auth_token: str | None = Field(default=None, validation_alias="TWILIO_AUTH_TOKEN",
                                    repr=False)
+    #: a file holding the auth token (kept out of `ps` and of the environment); it wins over
+    #: TWILIO_AUTH_TOKEN
+    auth_token_file: Path | None = None
     #: the public base URL Twilio calls, when a proxy or tunnel stands in front of the server
     public_url: str | None = None
     voice_zh: str = "Polly.Zhiyu"
@@ -75,6 +79,14 @@ class Settings(BaseModel):
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("auth_token")
+    @classmethod
+    def _a_token_is_a_key(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[\x21-\x7e]{8,}", value):
+            raise ValueError("an auth token is 8 or more printable characters without spaces "
+                             "(Twilio's are 32)")
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -117,6 +129,20 @@ class _FromEnvironment(Settings, BaseSettings):
     """The same fields, read from the environment (init arguments first)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_from_file(cls, data: Any) -> Any:
+        path = data.get("auth_token_file") if isinstance(data, dict) else None
+        if path:
+            try:
+                token = Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{ENV_PREFIX}AUTH_TOKEN_FILE={str(path)!r}: cannot read the "
+                                 f"token file ({exc.__class__.__name__})") from None
+            data = {k: v for k, v in data.items() if k not in ("auth_token", "TWILIO_AUTH_TOKEN")}
+            data["TWILIO_AUTH_TOKEN"] = token or None
+        return data
 
     #: IVR_DATABASE: a SQLite file, the shortcut for IVR_DATABASE_URL=sqlite:///FILE
     database: str | None = None

@@ -21,6 +21,7 @@ from simulator.script import (
     run_script,
     run_scripts,
     summary,
+    write_transcript,
     write_transcripts,
 )
 from simulator.script_format import (
@@ -82,5 +83,6 @@ __all__ = [
     "run_script",
     "run_scripts",
     "summary",
+    "write_transcript",
     "write_transcripts",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -410,10 +411,22 @@ def summary(results: Iterable[ScriptResult]) -> str:
     return f"{outcomes.count(True)} passed, {outcomes.count(False)} failed"
 
 
+def write_transcript(target: Path, text: str) -> None:
+    """Write one transcript, readable by its owner only (0600 whatever the umask): what a
+    caller typed, ID numbers and passwords among it, is in it. Its folder is created 0700."""
+    if not target.parent.exists():
+        target.parent.mkdir(mode=0o700, parents=True)
+    fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
 def write_transcripts(results: Iterable[ScriptResult], directory: str | Path) -> list[Path]:
     """Write one readable transcript file per call into `directory`; returns the files."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
     written: list[Path] = []
     taken: set[str] = set()
     for result in results:
@@ -424,6 +437,6 @@ def write_transcripts(results: Iterable[ScriptResult], directory: str | Path) ->
         taken.add(name)
         target = directory / name
         body = result.transcript_text or "(no call was placed)\n"
-        target.write_text(f"{body}\n{result.report()}\n", encoding="utf-8")
+        write_transcript(target, f"{body}\n{result.report()}\n")
         written.append(target)
     return written

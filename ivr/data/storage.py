@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_file(path: Path) -> None:
+    """The database holds names, ID numbers, balances and password hashes: its folder (when
+    created here) is 0700 and the file 0600, whatever the umask. SQLite gives its -wal and -shm
+    files the database file's mode."""
+    try:
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:  # connecting fails: "cannot open the database", not a crash here
+        pass
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL, a busy timeout and their folder created.
 
@@ -205,10 +223,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            try:
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            except OSError:  # connecting fails: "cannot open the database", not a crash here
-                pass
+            _private_file(Path(database).expanduser())
         if database in ("", ":memory:"):  # one shared in-memory database, not one per connection
             engine = create_engine(url, poolclass=StaticPool, hide_parameters=True,
                                    connect_args={"check_same_thread": False})

@@ -188,8 +188,9 @@ def _phone(lines: _Lines, settings: Settings, at: datetime | None, transcript: P
         if lines.url is None:
             app.extensions["ivr12333"].db.dispose()
     if transcript:
-        transcript.mkdir(parents=True, exist_ok=True)
-        (transcript / "interactive.txt").write_text(call.transcript_text(), encoding="utf-8")
+        from simulator import write_transcript
+
+        write_transcript(transcript / "interactive.txt", call.transcript_text())
     return 0
 
 

@@ -211,17 +211,33 @@ def unlock(ctx: click.Context, id_number: str) -> None:
 @click.option("--workers", default=None, type=int, help="default: the number of CPUs")
 @click.option("--threads", default=1, show_default=True, type=int, help="threads per worker")
 @click.option("--no-access-log", is_flag=True, help="do not log each request")
+@click.option("--insecure", is_flag=True,
+              help="serve WITHOUT an auth token: no signature is checked, anyone who reaches "
+                   "the port drives calls (local experiments only)")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads: int,
-          no_access_log: bool) -> None:
-    """Serve the Twilio voice webhooks under gunicorn (POST /voice, /status)."""
+          no_access_log: bool, insecure: bool) -> None:
+    """Serve the Twilio voice webhooks under gunicorn (POST /voice, /status).
+
+    Needs Twilio's auth token (TWILIO_AUTH_TOKEN, or a file: IVR_AUTH_TOKEN_FILE): every
+    webhook must carry its signature. `--insecure` serves without one, loudly.
+    """
     from ivr.web.serve import serve as run
 
     settings = _settings(ctx)
+    if not settings.auth_token and not insecure:
+        err.print("[red]error:[/] no auth token: set TWILIO_AUTH_TOKEN or IVR_AUTH_TOKEN_FILE "
+                  "(a file holding it) so that every webhook's signature is checked. For a "
+                  "local experiment only: ivr12333 serve --insecure", highlight=False)
+        sys.exit(2)
+    if insecure and settings.auth_token:
+        err.print("[red]error:[/] --insecure with an auth token set: drop one of them")
+        sys.exit(2)
     _engine(settings)  # create or upgrade the schema once, before the workers start
-    if not settings.auth_token:
-        err.print("[bold yellow]warning:[/] TWILIO_AUTH_TOKEN is not set: signature "
-                  "validation is OFF. Set it before pointing a real number here.")
+    if insecure:
+        err.print("[bold red]INSECURE:[/] no auth token, no signature is checked: anyone who "
+                  f"can reach {host}:{port} can drive calls and end them. Never point a real "
+                  "number here.", highlight=False)
     run(settings, host, port, workers, threads, None if no_access_log else "-")
 
 
