@@ -3,10 +3,12 @@ token may come from a file, and files holding personal data are private whatever
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -98,3 +100,40 @@ def test_transcripts_are_private(tmp_path: Path, loose_umask: None) -> None:
     target = tmp_path / "transcripts" / "call.txt"
     write_transcript(target, "keys 450102197503150013#\n")
     assert _mode(target) == 0o600 and _mode(target.parent) == 0o700
+
+
+def test_a_big_body_is_refused_before_it_is_read(app_factory: Any) -> None:
+    """A 10 MB form is refused (413) before parsing or signature work: the app reads none of
+    it (a body that would be read raises here)."""
+    app = app_factory(auth_token="a-real-token")
+    read: list[int] = []
+
+    class Body(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            read.append(len(buffer))
+            raise AssertionError("the body was read")
+
+    size = 10 * 1024 * 1024
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/voice", "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": io.BufferedReader(Body()),
+        "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(size),
+    }
+    status: list[str] = []
+    body = b"".join(app.wsgi_app(environ, lambda s, h, exc=None: status.append(s)))
+    assert status[0].startswith("413"), (status, body[:200])
+    assert read == []
+
+
+def test_a_twilio_form_is_well_under_the_cap() -> None:
+    from ivr.web import MAX_BODY_BYTES
+
+    form = "&".join(f"{k}={'x' * 64}" for k in (
+        "CallSid", "AccountSid", "From", "To", "Caller", "Called", "CallStatus", "Direction",
+        "ApiVersion", "Digits", "FinishedOnKey", "FromCity", "FromState", "FromZip",
+        "FromCountry", "ToCity", "ToState", "ToZip", "ToCountry", "CallerCity", "CallerState",
+        "CallerZip", "CallerCountry", "CalledCity", "CalledState", "CalledZip", "CalledCountry"))
+    assert len(form) * 10 < MAX_BODY_BYTES

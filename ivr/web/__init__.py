@@ -17,18 +17,24 @@ from ivr.web.voice import bp
 
 log = logging.getLogger("ivr.web")
 
+#: A Twilio webhook is a form of a few hundred bytes; anything far bigger is refused (413)
+#: before it is read, parsed or hashed for its signature.
+MAX_BODY_BYTES = 64 * 1024
+
 
 def create_app(settings: Settings, *, now: Callable[[], datetime] | None = None) -> Flask:
     """Build the app on `settings`; `now` replaces the wall clock (tests, scripted calls)."""
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_BODY_BYTES
     engine = Hotline(settings, now=now)
     try:
         ensure_schema(engine.db)
     except Exception as exc:  # keep serving: every call will hear the apology
         log.error("database unavailable at start-up: %s", exc)
     if not settings.auth_token:
-        log.warning("TWILIO_AUTH_TOKEN is not set: webhook signature validation is OFF. "
-                    "Anyone who can reach this server can drive calls. Set it in production.")
+        log.warning("no auth token: webhook signature validation is OFF. Anyone who can "
+                    "reach this server can drive calls (ivr12333 serve --insecure).")
     app.extensions["ivr12333"] = engine
     app.register_blueprint(bp)
 
