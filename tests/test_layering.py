@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 IVR = ROOT / "ivr"
 WEB_ONLY = ("flask", "twilio", "werkzeug", "gunicorn")
 BASE = ("ivr.errors", "ivr.settings", "ivr.resources")
+#: generic helpers of this project that any layer may use
+SHARED = ("schemacheck",)
 
 #: layer -> what its modules may import from this project (prefixes of module names)
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -24,12 +26,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "ivr.resources": ("ivr.errors",),
     "ivr.domain": (*BASE, "ivr.domain", "ivr.data.storage"),
     "ivr.data": (*BASE, "ivr.domain", "ivr.data"),
-    "ivr.engine": (*BASE, "ivr.domain", "ivr.data.storage", "ivr.engine"),
+    "ivr.engine": (*BASE, *SHARED, "ivr.domain", "ivr.data.storage", "ivr.engine"),
     "ivr.web": (*BASE, "ivr.engine", "ivr.data.storage", "ivr.web"),
-    "ivr.tools": ("ivr", "simulator"),
-    "simulator": ("simulator",),
+    "ivr.tools": ("ivr", "simulator", *SHARED),
+    "simulator": ("simulator", *SHARED),
+    "schemacheck": (),
 }
-PROJECT = ("ivr", "simulator")
+PROJECT = ("ivr", "simulator", *SHARED)
 
 
 def module_name(path: Path) -> str:
@@ -86,7 +89,8 @@ def violations(path: Path, module: str | None = None) -> list[str]:
 
 
 def _files() -> list[Path]:
-    files = sorted([*IVR.rglob("*.py"), *(ROOT / "simulator").rglob("*.py")])
+    files = sorted([*IVR.rglob("*.py"), *(ROOT / "simulator").rglob("*.py"),
+                    *(ROOT / "schemacheck").rglob("*.py")])
     assert len(files) > 30
     return files
 

@@ -75,10 +75,15 @@ def test_the_published_schemas_are_the_ones_the_programs_load() -> None:
             "copy it (docs/schemas/README.md)")
 
 
-def test_the_checker_is_one_module_in_both_packages() -> None:
-    """The simulator stands alone and the engine may not import it: the same file twice."""
-    simulator_copy = Path(simulator_schemas.__file__).read_bytes()
-    assert Path(engine_schemas.__file__).read_bytes() == simulator_copy
+def test_the_checker_is_one_module_for_both_packages() -> None:
+    """The simulator and the engine import nothing of each other; both check their formats
+    with the one shared checker, each on its own folder."""
+    import schemacheck
+
+    assert simulator_schemas.problems.__self__.folder == simulator_schemas.FORMATS
+    assert engine_schemas.problems.__self__.folder == engine_schemas.FORMATS
+    assert type(simulator_schemas.problems.__self__) is schemacheck.Formats
+    assert type(engine_schemas.problems.__self__) is schemacheck.Formats
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))

@@ -1,126 +1,16 @@
-"""File formats as JSON Schemas (draft 2020-12): load one that ships in the folder formats/
-beside this module, check a parsed YAML document against it, and say what is wrong in words:
-where (the keys and list indexes that lead to it) and which rule.
-
-This module is generic. The same file is simulator/schemas.py and ivr/engine/schemas.py, byte
-for byte (tests/test_schemas.py compares them): the simulator stands alone and the engine may
-not import it. Each package ships its own schemas in its formats/ folder; docs/schemas/ holds
-the published copies, for editors (docs/schemas/README.md).
-
-The rules' words come from the schemas themselves: a node's `errorMessage` (which VS Code and
-yaml-language-server show too), or `<keyword>ErrorMessage` for a single keyword of the node
-(`patternErrorMessage`, `formatErrorMessage`). Unknown and missing keys are named here, and a
-short offending value is quoted after the rule (`..., not 12`).
-"""
+"""The engine's file formats: formats/NAME.schema.json beside this module, checked with the
+shared schemacheck package (published copies in docs/schemas/)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any
 
-#: where this package's schemas are: formats/NAME.schema.json
+from schemacheck import Formats, Place, Problem
+
 FORMATS = Path(__file__).resolve().with_name("formats")
-#: rules after which the offending value is quoted, when it is short
-_QUOTE_VALUE = frozenset(
-    {"type", "enum", "const", "pattern", "minimum", "maximum", "minLength", "maxLength"}
-)
-_SHORT = 40
+_FORMATS = Formats(FORMATS)
+schema_file = _FORMATS.schema_file
+load_schema = _FORMATS.load_schema
+problems = _FORMATS.problems
 
-Place = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One broken rule: where in the document (keys and list indexes from its root) and what."""
-
-    place: Place
-    rule: str
-
-
-def schema_file(name: str) -> Path:
-    """The file of schema `name` (e.g. "script": formats/script.schema.json)."""
-    return FORMATS / f"{name}.schema.json"
-
-
-@cache
-def load_schema(name: str) -> dict[str, Any]:
-    """Schema `name`, parsed (cached: treat it as read-only)."""
-    schema: dict[str, Any] = json.loads(schema_file(name).read_text(encoding="utf-8"))
-    return schema
-
-
-@cache
-def _validator(name: str) -> Any:
-    from jsonschema import Draft202012Validator, FormatChecker  # imported when first needed
-
-    schema = load_schema(name)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FormatChecker())
-
-
-def problems(name: str, document: object) -> list[Problem]:
-    """Every rule of schema `name` that `document` breaks, in the document's order (the
-    document as a whole first; at one place, a missing key last: an unknown key before it may
-    be its misspelling), each once. An empty list: the document has the format."""
-    errors = sorted(
-        _validator(name).iter_errors(document),
-        key=lambda error: (
-            _position(document, tuple(error.absolute_path)), error.validator == "required"
-        ),
-    )
-    found: list[Problem] = []
-    for error in errors:
-        problem = Problem(tuple(error.absolute_path), _rule(error))
-        if problem not in found:
-            found.append(problem)
-    return found
-
-
-def _position(document: object, place: Sequence[object]) -> tuple[int, ...]:
-    """Where `place` is in the document, as numbers that sort in reading order."""
-    position: list[int] = []
-    node = document
-    for step in place:
-        if isinstance(node, dict):
-            keys = list(node)
-            position.append(keys.index(step) if step in node else len(keys))
-            node = node.get(step)
-        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
-            position.append(step)
-            node = node[step]
-        else:
-            position.append(0)
-    return tuple(position)
-
-
-def _shown(value: object) -> str | None:
-    """A scalar as it reads in YAML/JSON, or None when it is a collection or too long."""
-    if isinstance(value, dict | list):
-        return None
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= _SHORT else None
-
-
-def _rule(error: Any) -> str:
-    """The broken rule in words, from the schema node that holds the failing keyword."""
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    keyword, instance = error.validator, error.instance
-    if keyword == "required" and isinstance(instance, dict):
-        missing = [key for key in error.validator_value if key not in instance]
-        return "missing " + ", ".join(f"`{key}`" for key in missing)
-    if keyword == "additionalProperties" and isinstance(instance, dict):
-        allowed = list(schema.get("properties", {}))
-        unknown = [str(key) for key in instance if key not in allowed]
-        return (f"unknown key(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(allowed) if allowed else 'none'}")
-    custom = schema.get(f"{keyword}ErrorMessage") or schema.get("errorMessage")
-    if not custom:
-        return str(error.message)
-    if keyword == "format" and error.cause is not None:
-        return f"{custom}: {error.cause}"
-    shown = _shown(instance) if keyword in _QUOTE_VALUE else None
-    return f"{custom}, not {shown}" if shown is not None else str(custom)
+__all__ = ["FORMATS", "Place", "Problem", "load_schema", "problems", "schema_file"]
