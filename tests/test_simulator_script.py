@@ -306,13 +306,12 @@ def test_an_unsupported_verb_fails_the_script(tmp_path: Path, app: Flask) -> Non
         """
         steps:
           - press: "4"
-          - press: "7"
-          - expect: "Leave a message."
+          - press: "9"
         """,
     )
     [failure] = run_script(path, factory(app)).failures
     assert failure.expected == "no application error"
-    assert "<Record> is not simulated" in failure.heard
+    assert "<Connect> is not simulated" in failure.heard
 
 
 # --- malformed scripts ---------------------------------------------------------------------------
