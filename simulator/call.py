@@ -178,6 +178,17 @@ class _Cut(Exception):  # noqa: N818 - control flow
         self.interrupted = interrupted
 
 
+@dataclass(frozen=True)
+class Request:
+    """A request the call made: when, how, where, with what (`what`: a callback's kind)."""
+
+    at: float
+    method: str
+    url: str
+    params: Mapping[str, str]
+    what: str = ""
+
+
 def new_sid(prefix: str) -> str:
     """A Twilio-shaped SID: two letters and 32 hex digits."""
     return sid(prefix)
@@ -225,7 +236,7 @@ class Call:
         self.status = "ringing"  # Twilio's CallStatus: ringing, in-progress, then the final one
         self.unsupported: list[str] = []  # what was met that the simulator does not play
         self.dialled: list[str] = []  # every target of every <Dial>, in order
-        self.requests: list[Event] = []  # every request made, status callbacks included
+        self.requests: list[Request] = []  # every request made, callbacks included
         self.party: Any = None  # the scenario thread this call runs on (simulator.world)
         self._geo = geo_params(from_, to, geo)
         self._client = client
@@ -1031,7 +1042,7 @@ class Call:
 
     def _side_document(self, url: str, method: str, params: Mapping[str, str]) -> list[Element]:
         """A document requested for another leg (a whisper): its verbs, or ApplicationError."""
-        self._record_request(kind.REQUEST, f"{method} {url}", dict(params))
+        self._record_request(kind.REQUEST, method, url, dict(params), "whisper")
         try:
             reply = self._request(method, url, dict(params))
         except ConnectionFailed as exc:
@@ -1500,9 +1511,10 @@ class Call:
         raise ApplicationError(f"more than {MAX_HTTP_REDIRECTS} HTTP redirects in a row, the "
                                f"last to {url}", "11215")
 
-    def _record_request(self, event_kind: str, text: str, params: dict[str, str]) -> None:
-        self._event(event_kind, text, params)
-        self.requests.append(self.transcript[-1])
+    def _record_request(self, event_kind: str, method: str, url: str, params: dict[str, str],
+                        what: str = "") -> None:
+        self._event(event_kind, f"{what}: {method} {url}" if what else f"{method} {url}", params)
+        self.requests.append(Request(self.clock.now, method, url, dict(params), what))
 
     def _fetch(self, url: str, method: str, extra: Mapping[str, str]) -> bool:
         """Request the next document; on any failure (after the fallback URL, if any) the call
@@ -1515,7 +1527,7 @@ class Call:
             return False
         self._requests_since_input += 1
         params = self._params(extra)
-        self._record_request(kind.REQUEST, f"{method} {url}", params)
+        self._record_request(kind.REQUEST, method, url, params)
         if self.status == "ringing":
             self.status = "in-progress"
         try:
@@ -1524,8 +1536,8 @@ class Call:
             if self.fallback_url and url != self.fallback_url:
                 self._warn(f"{exc}; Twilio requests the fallback URL")
                 fallback = {**params, "ErrorCode": exc.code, "ErrorUrl": url}
-                self._record_request(kind.REQUEST, f"{self.fallback_method} {self.fallback_url}",
-                                     fallback)
+                self._record_request(kind.REQUEST, self.fallback_method, self.fallback_url,
+                                     fallback, "fallback")
                 try:
                     verbs = self._document(self.fallback_method, self.fallback_url, fallback)
                 except ApplicationError as again:
@@ -1552,7 +1564,7 @@ class Call:
         """A request whose answer is not played (callbacks): failures are warnings."""
         params = self._params(extra) if standard else {
             "AccountSid": self.account_sid, "CallSid": self.call_sid, **extra}
-        self._record_request(kind.CALLBACK, f"{what}: {method} {url}", params)
+        self._record_request(kind.CALLBACK, method, url, params, what)
         try:
             reply = self._request(method, url, params)
         except (ConnectionFailed, ApplicationError) as exc:
@@ -1613,7 +1625,7 @@ class Call:
                                "Timestamp": format_datetime(self.clock.moment),
                                "CallbackSource": "call-progress-events",
                                "SequenceNumber": "0"})
-        self._record_request(kind.STATUS_CALLBACK, f"POST {self.status_callback}", params)
+        self._record_request(kind.STATUS_CALLBACK, "POST", self.status_callback, params)
         try:
             reply = self._request("POST", self.status_callback, params)
         except (ConnectionFailed, ApplicationError) as exc:
