@@ -237,7 +237,10 @@ class Call:
         self.unsupported: list[str] = []  # what was met that the simulator does not play
         self.dialled: list[str] = []  # every target of every <Dial>, in order
         self.requests: list[Request] = []  # every request made, callbacks included
-        self.party: Any = None  # the scenario thread this call runs on (simulator.world)
+        #: the scenario thread this call runs on (simulator.world), None outside a scenario
+        self.party: Any = (self.world.scheduler.party()
+                           if self.world.scheduler is not None else None)
+        self.ended_at: float | None = None
         self._geo = geo_params(from_, to, geo)
         self._client = client
         self._said: list[Utterance] = []
@@ -337,8 +340,9 @@ class Call:
 
     @property
     def duration(self) -> float:
-        """Virtual seconds since this call was dialled."""
-        return round(self.clock.now - self.started, 3)
+        """Virtual seconds since this call was dialled (until it ended)."""
+        end = self.ended_at if self.ended_at is not None else self.clock.now
+        return round(end - self.started, 3)
 
     def transcript_text(self) -> str:
         """The whole call as readable text: header, every event, how it ended."""
@@ -694,7 +698,7 @@ class Call:
             self._requests_since_input = 0
             woke = self.world.sleep(end - start, interruptible=True)
         elapsed = self.clock.now - start
-        if woke or elapsed < seconds:
+        if woke or elapsed < seconds - 0.0005:  # the clock keeps milliseconds
             raise _Cut(seconds - elapsed, woke)
 
     def _play_prompt(self) -> None:
@@ -1612,6 +1616,7 @@ class Call:
         self._prompt = []
         self.ended_by = by
         self.status = status
+        self.ended_at = self.clock.now
         self._event(kind.END, f"{self.outcome} after {self.duration:g} s")
         try:
             self._post_status_callback()
