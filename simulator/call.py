@@ -929,7 +929,9 @@ class Call:
         self._next_dial_status = None
         called, self._called_party = self._called_party, None
         shown = ", ".join(targets)
-        self._event(kind.DIAL, f"{shown} (callerId {caller_id}): DialCallStatus={status}")
+        self._event(kind.DIAL, f"{shown}: DialCallStatus={status}")
+        if verb.get("callerId"):
+            self._note(f"callerId {caller_id}: the number {shown} sees calling")
         answered = status in ("completed", "answered")
         noun = nouns[0]
         child = new_sid("CA")

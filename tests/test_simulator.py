@@ -315,7 +315,7 @@ def test_dial_action_receives_the_chosen_dial_call_status(line: Line) -> None:
     assert re.fullmatch(r"CA[0-9a-f]{32}", last.params.pop("DialCallSid"))
     assert set(last.params) == STANDARD | {"DialCallStatus", "DialCallDuration", "DialBridged"}
     [dial] = [e for e in call.transcript if e.kind == kind.DIAL]
-    assert dial.text == "+15550001111 (callerId +8613800000000): DialCallStatus=completed"
+    assert dial.text == "+15550001111: DialCallStatus=completed"
     assert call.ended_by == "application"
 
 
@@ -339,7 +339,7 @@ def test_dial_without_action_continues_with_the_next_verb(line: Line) -> None:
     call.press("5")
     assert call.heard == "The call with the kitchen is over."
     assert [e.text for e in call.transcript if e.kind == kind.DIAL] == [
-        "+15550002222 (callerId +8613800000000): DialCallStatus=completed"
+        "+15550002222: DialCallStatus=completed"
     ]
     assert call.ended_by == "application" and call.status == "completed"
 
