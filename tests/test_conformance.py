@@ -361,3 +361,39 @@ def test_a_scenario_file_is_recognised_by_its_calls(tmp_path: Path) -> None:
     assert script.scenario
     assert [call.name for call in script.calls] == ["first caller", "second caller", "agent"]
     assert [call.start for call in script.calls] == [0, 1, 20]
+
+
+# --- scripts: strict, expected errors, reports -------------------------------------------------
+
+
+def test_an_ignored_attribute_is_reported_and_strict_fails_on_it(tmp_path: Path, app: Flask,
+                                                                 log: Log) -> None:
+    text = "url: /recorded-dial\n{strict}steps:\n  - expect_dial: \"+15550001111\"\n"
+    lenient = tmp_path / "lenient.yaml"
+    lenient.write_text(text.format(strict=""), encoding="utf-8")
+    result = run_script(lenient, lambda: Simulator(DirectTransport(app), BASE))
+    assert result.passed
+    assert any(e.kind == kind.NOT_SIMULATED and "<Dial record>" in e.text
+               for e in result.transcript)
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(text.format(strict="strict: true\n"), encoding="utf-8")
+    [failure] = run_script(strict, lambda: Simulator(DirectTransport(app), BASE)).failures
+    assert failure.expected.startswith("nothing reported as not simulated (strict): <Dial record>")
+
+
+def test_an_expected_application_error_passes(tmp_path: Path, app: Flask, log: Log) -> None:
+    path = scenario(tmp_path, """
+        url: /broken
+        steps:
+          - expect_error: "answered HTTP 500"
+    """)
+    assert run_script(path, lambda: Simulator(DirectTransport(app), BASE)).passed
+
+
+def test_the_caller_hangs_up_in_a_conference(app: Flask, log: Log) -> None:
+    call = dial(app, "/guest")
+    assert call.on_hold == "conference"
+    call.wait(5)
+    call.hangup()
+    [done] = log.to("/conf-done")
+    assert (done.params["DialCallStatus"], done.params["CallStatus"]) == ("answered", "completed")

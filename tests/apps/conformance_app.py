@@ -129,6 +129,10 @@ def create_app() -> Flask:
                      'statusCallbackEvent="initiated ringing answered completed">'
                      "+14155550199</Number></Dial>")
 
+    @app.post("/recorded-dial")
+    def recorded_dial() -> Response:
+        return twiml('<Dial record="record-from-answer">+15550001111</Dial>')
+
     @app.post("/menu")
     def menu() -> Response:
         return twiml('<Gather numDigits="1" action="/transfer"><Say>Press 1.</Say></Gather>')
