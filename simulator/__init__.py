@@ -1,6 +1,6 @@
 """A Twilio-faithful TwiML interpreter: text phone, scripted calls, load."""
 
-from simulator.call import Call
+from simulator.call import Call, PendingRecord, Request
 from simulator.client import WebhookClient
 from simulator.clock import Clock
 from simulator.dialer import Simulator
@@ -39,6 +39,7 @@ from simulator.transport import (
     WebhookResponse,
     WsgiTransport,
 )
+from simulator.world import Scheduler, World
 from simulator.wrappers import Signed, Timed
 
 __all__ = [
@@ -53,8 +54,11 @@ __all__ = [
     "Failure",
     "FolderSettings",
     "PendingGather",
+    "PendingRecord",
     "PromptRef",
     "PromptResolver",
+    "Request",
+    "Scheduler",
     "HttpTransport",
     "LineOpener",
     "NotWaiting",
@@ -71,6 +75,7 @@ __all__ = [
     "WebhookClient",
     "WebhookRequest",
     "WebhookResponse",
+    "World",
     "Wording",
     "WsgiTransport",
     "expand",
