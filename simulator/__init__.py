@@ -1,6 +1,6 @@
 """A Twilio-faithful TwiML interpreter: text phone, scripted calls, load."""
 
-from simulator.call import Call
+from simulator.call import Call, PendingRecord, Request
 from simulator.client import WebhookClient
 from simulator.clock import Clock
 from simulator.dialer import Simulator
@@ -40,6 +40,7 @@ from simulator.transport import (
     WebhookResponse,
     WsgiTransport,
 )
+from simulator.world import Scheduler, World
 from simulator.wrappers import Signed, Timed
 
 __all__ = [
@@ -54,8 +55,11 @@ __all__ = [
     "Failure",
     "FolderSettings",
     "PendingGather",
+    "PendingRecord",
     "PromptRef",
     "PromptResolver",
+    "Request",
+    "Scheduler",
     "HttpTransport",
     "LineOpener",
     "NotWaiting",
@@ -72,6 +76,7 @@ __all__ = [
     "WebhookClient",
     "WebhookRequest",
     "WebhookResponse",
+    "World",
     "Wording",
     "WsgiTransport",
     "expand",

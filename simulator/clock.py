@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 SECONDS_PER_CJK_CHAR = 0.2
 SECONDS_PER_OTHER_CHAR = 0.07
 SECONDS_PER_KEY = 0.2
 SECONDS_PER_PLAY = 1.0
+SECONDS_PER_BEEP = 0.5
+SECONDS_PER_DTMF_TONE = 0.2  # <Play digits>: one tone
+SECONDS_PER_DTMF_WAIT = 0.5  # <Play digits>: each "w"
 
 
 def _is_cjk(char: str) -> bool:
@@ -40,6 +44,8 @@ class Clock:
             raise ValueError(f"the start of a call needs a time zone: {start.isoformat()}")
         self.start = start or datetime.now(UTC).astimezone()  # this machine's zone
         self._now = 0.0
+        #: in a scenario, the scheduler that lets each call's time pass in turn (simulator.world)
+        self.scheduler: Any = None
 
     @property
     def now(self) -> float:
@@ -55,9 +61,16 @@ class Clock:
         """The clock as an application's `now()`: the current virtual moment."""
         return self.moment
 
-    def advance(self, seconds: float) -> float:
-        """Move time forward (never backward) and return the new time."""
+    def advance(self, seconds: float, *, scheduled: bool = False) -> float:
+        """Move time forward (never backward) and return the new time.
+
+        In a scenario (a scheduler is attached) a call's thread that lets time pass waits for
+        its turn instead: the other calls run up to that moment first."""
         if seconds < 0:
             raise ValueError(f"a clock cannot go back {seconds} s")
+        scheduler = self.scheduler
+        if not scheduled and seconds and scheduler is not None and scheduler.party() is not None:
+            scheduler.sleep(seconds)
+            return self._now
         self._now = round(self._now + seconds, 3)
         return self._now

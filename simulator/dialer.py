@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from simulator.call import DIAL_STATUSES, Call
 from simulator.client import WebhookClient
 from simulator.clock import Clock
 from simulator.transport import Transport
+from simulator.world import World
 from simulator.wrappers import Signed
 
 DEFAULT_FROM = "+8613800000000"
@@ -33,6 +35,8 @@ class Simulator:
         status_callback: str | None = None,
         dial_status: str = "completed",
         clock: Clock | None = None,
+        method: str = "POST",
+        fallback_url: str | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -48,6 +52,10 @@ class Simulator:
         #: one virtual clock for every call placed here (an in-process app may read it as its
         #: `now`); None: each call gets a clock of its own, starting at its `at` or now
         self.clock = clock
+        if method not in ("GET", "POST"):
+            raise ValueError(f"the voice URL's method must be GET or POST, not {method!r}")
+        self.method = method  # how the voice URL is requested, as set on a Twilio number
+        self.fallback_url = fallback_url  # the number's voice fallback URL
 
     def dial(
         self,
@@ -56,15 +64,24 @@ class Simulator:
         to: str | None = None,
         dial_status: str | None = None,
         at: datetime | None = None,
+        world: World | None = None,
+        url: str | None = None,
+        method: str | None = None,
+        fallback_url: str | None = None,
+        geo: Mapping[str, Mapping[str, str]] | None = None,
+        name: str | None = None,
     ) -> Call:
-        """Place a call and play it until a <Gather> waits for the caller or the call ends.
+        """Place a call and play it until the caller must act (a <Gather> or <Record> waits,
+        the call is on hold) or the call ends.
 
         `at` is the moment the call starts. On a shared clock the call starts at `at` or, when
-        earlier calls already ran past it, right after them (time never goes back).
+        earlier calls already ran past it, right after them (time never goes back). `world`:
+        the queues and conferences this call shares with others (a scenario); `url`: another
+        voice URL (relative to the simulator's); `geo`: FromCity… overrides, by side.
         """
         if dial_status is not None:
             _check_dial_status(dial_status)
-        clock = self.clock
+        clock = world.clock if world is not None else self.clock
         if clock is None:
             clock = Clock(at)
         elif at is not None and at > clock.moment:
@@ -75,12 +92,17 @@ class Simulator:
         client = WebhookClient(transport)
         call = Call(
             client,
-            self.url,
+            urljoin(self.url, url) if url else self.url,
             from_=from_ or self.from_,
             to=to or self.to,
             status_callback=self.status_callback,
             dial_status=dial_status or self.dial_status,
             clock=clock,
+            world=world,
+            method=method or self.method,
+            fallback_url=fallback_url or self.fallback_url,
+            geo=geo,
+            name=name,
         )
         try:
             call.start()

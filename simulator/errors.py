@@ -20,4 +20,11 @@ class ConnectionFailed(SimulatorError):
 
 
 class ApplicationError(SimulatorError):
-    """The application answered something Twilio would reject; the call ends with this error."""
+    """The application answered something Twilio would reject; the call ends with this error.
+
+    `code` is Twilio's error code for it (11200 HTTP retrieval failure, 12100 document parse
+    failure, …), what a fallback URL receives as ErrorCode."""
+
+    def __init__(self, message: str, code: str = "12100") -> None:
+        super().__init__(message)
+        self.code = code

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 KEYS = frozenset("0123456789*#")
+AUTO_SPEECH_TIMEOUT = 1.0  # speechTimeout="auto": Twilio stops at the first pause; simulated 1 s
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,30 @@ class PendingGather:
     finish_on_key: str = "#"
     num_digits: int | None = None
     action_on_empty_result: bool = False
+    input: tuple[str, ...] = ("dtmf",)  # what it listens for: dtmf, speech, or both
+    speech_timeout: str | None = None  # seconds, "auto", or None (Twilio: the timeout)
+    language: str = "en-US"  # the language speech is recognised in
+    hints: str = ""
+    partial_result_callback: str | None = None
+    partial_result_method: str = "POST"
+
+    @property
+    def keys(self) -> bool:
+        """Whether this Gather listens for keys."""
+        return "dtmf" in self.input
+
+    @property
+    def speech(self) -> bool:
+        """Whether this Gather listens for speech."""
+        return "speech" in self.input
+
+    def end_of_speech(self) -> float:
+        """Seconds of silence after speech before the Gather ends (speechTimeout)."""
+        if self.speech_timeout is None:
+            return self.timeout
+        if self.speech_timeout == "auto":
+            return AUTO_SPEECH_TIMEOUT
+        return float(self.speech_timeout)
 
     def collect(self, keys: str) -> Collected:
         """Apply Twilio's rules: numDigits or finishOnKey completes it, else it times out."""
@@ -50,6 +75,10 @@ class PendingGather:
     def describe(self) -> str:
         """One line for transcripts: what completes this Gather and where it posts."""
         parts = [f"timeout={self.timeout:g}s"]
+        if self.input != ("dtmf",):
+            parts.append("input=" + " ".join(self.input))
+        if self.speech:
+            parts.append(f"language={self.language}")
         if self.num_digits is not None:
             parts.append(f"numDigits={self.num_digits}")
         finish = f"finishOnKey={self.finish_on_key!r}" if self.finish_on_key else "no finishOnKey"

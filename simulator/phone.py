@@ -11,9 +11,12 @@ from rich.markup import escape
 from simulator import transcript as kind
 from simulator.call import Call
 from simulator.dialer import Simulator
+from simulator.errors import SimulatorError
 from simulator.gather import KEYS
 
 HANGUP_WORDS = ("h", "q", "hangup", "quit")
+HOLD_STEP = 10.0  # on hold, Enter lets this many seconds pass
+RECORD_STEP = 5.0  # at a <Record>, keys mean: speak this long, then press the last key
 HELP = "type keys 0-9 * # and Enter · Enter alone: stay silent · h: hang up · Ctrl-C: hang up"
 #: what the caller notices besides speech, as the phone shows it
 MARKS = {
@@ -101,15 +104,24 @@ def run_phone(
             except (EOFError, KeyboardInterrupt):
                 console.print()
                 typed = "h"
-            if typed.lower() in HANGUP_WORDS:
-                call.hangup()
-            elif not typed:
-                call.silence()
-            elif set(typed) - KEYS:
-                console.print(f"[red]not phone keys: {escape(typed)}[/red]  [dim]{HELP}[/dim]")
+            try:
+                if typed.lower() in HANGUP_WORDS:
+                    call.hangup()
+                elif not typed and call.on_hold is not None and call.waiting is None:
+                    call.wait(HOLD_STEP)  # on hold: Enter lets time pass
+                elif not typed:
+                    call.silence()
+                elif set(typed) - KEYS:
+                    console.print(f"[red]not phone keys: {escape(typed)}[/red]  "
+                                  f"[dim]{HELP}[/dim]")
+                    continue
+                elif call.recording is not None:
+                    call.record(RECORD_STEP, key=typed[-1])  # speak, then end with the key
+                else:
+                    call.press(typed)
+            except SimulatorError as exc:
+                console.print(f"[red]{escape(str(exc))}[/red]  [dim]{HELP}[/dim]")
                 continue
-            else:
-                call.press(typed)
             screen.show()
     finally:
         call.close()

@@ -8,8 +8,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from simulator.call import Call
+from simulator.clock import Clock
 from simulator.dialer import Simulator
 from simulator.errors import CallEnded, NotWaiting
 from simulator.script_format import (
@@ -24,6 +27,7 @@ from simulator.script_format import (
     load_script,
 )
 from simulator.transcript import Event, Utterance
+from simulator.world import Scheduler, World
 
 SimulatorFactory = Callable[[], Simulator]
 #: opens the line a batch of calls runs on (e.g. a fresh database for the app), given the
@@ -103,12 +107,14 @@ class ScriptResult:
 
 
 def _heard(call: Call) -> str:
-    """What the caller heard since the previous action, plus how the call ended if it has."""
+    """What the caller heard since the previous action, plus where the call is now."""
     lines = [call.heard] if call.heard else []
     if call.ended:
         lines.append(f"[the call has ended: {call.outcome}]")
-    elif call.waiting is not None:
+    elif call.waiting is not None and call.on_hold is None:
         lines.append(f"[a <Gather> waits for keys: {call.waiting.describe()}]")
+    else:
+        lines.append(f"[{call.state}]")
     return "\n".join(lines)
 
 
@@ -159,6 +165,15 @@ def _check(call: Call, step: Step, prompts: PromptResolver | None = None) -> str
             if step.kind == "expect_prompt":
                 return None if heard else f"to hear prompt {value}: {wording}"
             return None if not heard else f"not to hear prompt {value}: {wording}"
+        if step.kind == "expect_error":
+            if call.error is not None and str(value) in call.error:
+                return None
+            return f"an application error saying {value!r}"
+        if step.kind == "expect_dial":
+            return None if any(str(value) in target for target in call.dialled) else (
+                f"a <Dial> to {value!r} (dialled: {', '.join(call.dialled) or 'nothing'})")
+        if step.kind == "expect_request":
+            return _expect_request(call, value)
         if step.kind == "press":
             call.press(str(value))
         elif step.kind == "barge_in":
@@ -169,14 +184,49 @@ def _check(call: Call, step: Step, prompts: PromptResolver | None = None) -> str
             call.hangup()
         elif step.kind == "dial_status":
             call.set_dial_status(str(value))
+        elif step.kind == "speak":
+            spoken = value if isinstance(value, dict) else {"text": value}
+            call.speak(spoken["text"], confidence=float(spoken.get("confidence", 0.9)),
+                       language=spoken.get("language"))
+        elif step.kind == "record":
+            said = value if isinstance(value, dict) else {"seconds": value}
+            call.record(float(said["seconds"]), text=said.get("text"), key=said.get("key"))
+        elif step.kind == "wait":
+            call.wait(float(value))
+        elif step.kind == "called_party":
+            if value == "hangup":
+                call.set_called_party([], hangup=True)
+            else:
+                call.set_called_party(list(value.get("press", [])), bool(value.get("hangup")))
         elif step.kind == "expect_hangup":
             if call.ended_by != "application":
                 return "the application to end the call"
     except (CallEnded, NotWaiting) as exc:
-        return f"a <Gather> waiting for the caller ({exc})"
+        return f"the call to wait for the caller ({exc})"
     except LookupError as exc:
         return f"prompt {value} to be known: {_lookup_message(exc)}"
     return None
+
+
+def _expect_request(call: Call, value: Mapping[str, Any]) -> str | None:
+    """None when the call made a request to `url` (full, or its path and query) with `method`
+    and `params` among its parameters; else what was expected, with the requests made."""
+    url, method = str(value["url"]), value.get("method")
+    wanted = {str(k): str(v) for k, v in (value.get("params") or {}).items()}
+    for request in call.requests:
+        parts = urlsplit(request.url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        if url not in (request.url, path, parts.path):
+            continue
+        if method and request.method != method:
+            continue
+        query = dict(parse_qsl(parts.query)) if request.method == "GET" else {}
+        given = {**query, **request.params}
+        if all(given.get(name) == expected for name, expected in wanted.items()):
+            return None
+    made = "; ".join(f"{r.method} {r.url}" for r in call.requests) or "none"
+    shown = ", ".join(f"{k}={v}" for k, v in wanted.items())
+    return f"a request {method or 'GET/POST'} {url} {shown} (requests made: {made})"
 
 
 def _lookup_message(exc: LookupError) -> str:
@@ -186,7 +236,7 @@ def _lookup_message(exc: LookupError) -> str:
 def _prompt_problem(script: Script, prompts: PromptResolver | None) -> ScriptError | None:
     """Why the script's prompt steps cannot be checked (no resolver, an unknown id, values
     that do not fit), before any call is placed; None when they can."""
-    for index, step in enumerate(script.steps, start=1):
+    for index, step in enumerate(script.all_steps(), start=1):
         if step.kind not in PROMPT_STEPS or step.prompt is None:
             continue
         if prompts is None:
@@ -214,17 +264,24 @@ def _malformed(path: Path, error: ScriptError) -> ScriptResult:
     return ScriptResult(path.stem, path, False, [failure])
 
 
-def _play(
-    script: Script, simulator: Simulator, prompts: PromptResolver | None = None
-) -> ScriptResult:
-    call = simulator.dial(
-        from_=script.from_, to=script.to, dial_status=script.dial_status, at=script.at
+def _dial(script: Script, simulator: Simulator, world: World | None = None) -> Call:
+    return simulator.dial(
+        from_=script.from_, to=script.to, dial_status=script.dial_status,
+        at=None if world is not None else script.at, world=world, url=script.url,
+        method=script.voice_method, fallback_url=script.fallback_url, geo=script.geo,
+        name=script.name,
     )
+
+
+def _drive(call: Call, script: Script, prompts: PromptResolver | None,
+           label: str) -> list[Failure]:
+    """Play a script's steps on a placed call; the failures (the first failing step, or an
+    application error no step expected, or, strict, anything not simulated)."""
     failures: list[Failure] = []
 
     def fail(index: int | None, step: str, expected: str) -> None:
         failures.append(
-            Failure(index, step, expected, _heard(call), script=script.name, path=str(script.path))
+            Failure(index, step, expected, _heard(call), script=label, path=str(script.path))
         )
 
     try:
@@ -233,10 +290,24 @@ def _play(
             if expected is not None:
                 fail(index, step.text, expected)
                 break
-        if not failures and call.error is not None:
+        error_expected = any(step.kind == "expect_error" for step in script.steps)
+        if not failures and call.error is not None and not error_expected:
             fail(None, "", "no application error")
+        if not failures and script.strict and call.unsupported:
+            fail(None, "", "nothing reported as not simulated (strict): "
+                 + "; ".join(dict.fromkeys(call.unsupported)))
     finally:
         call.close()  # a script that ends with the call still up: the caller hangs up
+    return failures
+
+
+def _play(
+    script: Script, simulator: Simulator, prompts: PromptResolver | None = None
+) -> ScriptResult:
+    if script.scenario:
+        return _play_scenario(script, simulator, prompts)
+    call = _dial(script, simulator)
+    failures = _drive(call, script, prompts, script.name)
     return ScriptResult(
         script.name,
         script.path,
@@ -245,6 +316,43 @@ def _play(
         transcript=list(call.transcript),
         transcript_text=call.transcript_text(),
     )
+
+
+def _play_scenario(
+    scenario: Script, simulator: Simulator, prompts: PromptResolver | None
+) -> ScriptResult:
+    """Every call of a scenario on one virtual clock, each on its own thread, taking turns
+    (simulator.world.Scheduler): one result, failing when any call fails."""
+    clock = simulator.clock or Clock(scenario.at)
+    if scenario.at is not None and scenario.at > clock.moment:
+        clock.advance((scenario.at - clock.moment).total_seconds())
+    scheduler = Scheduler(clock)
+    world = World(clock, scheduler, dict(scenario.queues))
+    begin = clock.now
+    calls: dict[str, Call] = {}
+    failures: dict[str, list[Failure]] = {}
+
+    def party(script: Script) -> Callable[[], None]:
+        def run() -> None:
+            call = _dial(script, simulator, world)
+            calls[script.name] = call
+            failures[script.name] = _drive(call, script, prompts,
+                                           f"{scenario.name} / {script.name}")
+        return run
+
+    for script in scenario.calls:
+        scheduler.spawn(script.name, begin + script.start, party(script))
+    clock.scheduler = scheduler
+    try:
+        scheduler.run()
+    finally:
+        clock.scheduler = None
+    found = [failure for script in scenario.calls for failure in failures.get(script.name, [])]
+    events = sorted((event for call in calls.values() for event in call.transcript),
+                    key=lambda event: event.at)
+    text = "\n".join(f"=== {name} ===\n{call.transcript_text()}" for name, call in calls.items())
+    return ScriptResult(scenario.name, scenario.path, passed=not found, failures=found,
+                        transcript=events, transcript_text=text)
 
 
 def run_script(

@@ -13,13 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from simulator.errors import SimulatorError
 from simulator.schemas import Problem, problems
 
-TOP_LEVEL_KEYS = ("name", "from", "to", "steps", "dial_status", "at", "dataset")
+TOP_LEVEL_KEYS = ("name", "from", "to", "url", "voice_method", "fallback_url", "geo",
+                  "dial_status", "strict", "at", "dataset", "queues", "calls", "steps")
+#: a scenario's own keys, and those that are the defaults of its calls
+SCENARIO_DEFAULTS = ("voice_method", "fallback_url", "geo", "dial_status", "strict")
 #: a folder's own settings: a file of this name beside its scripts (not a script itself)
 FOLDER_FILE = "_folder.yaml"
 FOLDER_KEYS = ("shared_database", "dataset", "at")
@@ -28,7 +32,11 @@ TEXT_STEPS = ("expect", "expect_regex", "expect_not")
 PROMPT_STEPS = ("expect_prompt", "expect_not_prompt")
 KEY_STEPS = ("press", "barge_in")  # barge_in: an extension, keys that interrupt the prompt
 BARE_STEPS = ("hangup", "expect_hangup")
-STEP_KINDS = (*TEXT_STEPS, *PROMPT_STEPS, *KEY_STEPS, "silence", "dial_status", *BARE_STEPS)
+#: caller actions beyond keys and silence, and expectations about the call's requests
+MORE_STEPS = ("speak", "record", "wait", "called_party", "expect_error", "expect_dial",
+              "expect_request")
+STEP_KINDS = (*TEXT_STEPS, *PROMPT_STEPS, *KEY_STEPS, "silence", "dial_status", *BARE_STEPS,
+              *MORE_STEPS)
 SCRIPT_SCHEMA = "script"
 FOLDER_SCHEMA = "folder"
 
@@ -62,7 +70,7 @@ class Step:
     For a prompt step, `value` is the prompt id and `prompt` the whole reference."""
 
     kind: str
-    value: str | int | None
+    value: Any
     text: str
     prompt: PromptRef | None = None
 
@@ -79,6 +87,25 @@ class Script:
     steps: tuple[Step, ...]
     at: datetime | None = None  # when the call starts (virtual time); None: now
     dataset: str | None = None  # "demo", or a dataset file (absolute, resolved from the script)
+    url: str | None = None  # the voice URL, relative to the runner's
+    voice_method: str | None = None
+    fallback_url: str | None = None
+    geo: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    strict: bool = False
+    #: a scenario: its calls (each a Script without at/dataset), its queues' sizes
+    calls: tuple[Script, ...] = ()
+    queues: Mapping[str, int] = field(default_factory=dict)
+    start: float = 0.0  # a scenario's call: seconds after the scenario starts
+
+    @property
+    def scenario(self) -> bool:
+        return bool(self.calls)
+
+    def all_steps(self) -> list[Step]:
+        """Every step, of every call of a scenario."""
+        if self.calls:
+            return [step for call in self.calls for step in call.steps]
+        return list(self.steps)
 
 
 @dataclass(frozen=True)
@@ -139,6 +166,13 @@ def _check(path: Path, schema: str, document: object) -> None:
 def _error(path: Path, document: object, problem: Problem) -> ScriptError:
     """The problem as a ScriptError: in a step, the step's number and text; else the file."""
     place = problem.place
+    if (isinstance(document, dict) and len(place) >= 4 and place[0] == "calls"
+            and place[2] == "steps" and isinstance(place[1], int)
+            and isinstance(document.get("calls"), list) and place[1] < len(document["calls"])):
+        call = document["calls"][place[1]]
+        name = call.get("name", f"#{place[1] + 1}") if isinstance(call, dict) else place[1] + 1
+        inner = Problem(place[2:], f"call {name}: {problem.rule}")
+        return _error(path, call, inner)
     if isinstance(document, dict) and len(place) >= 2 and place[0] == "steps":
         index = place[1]
         steps = document.get("steps")
@@ -189,15 +223,47 @@ def load_script(path: Path) -> Script:
     document = _timestamp_as_text(_read_yaml(path))
     _check(path, SCRIPT_SCHEMA, document)
     assert isinstance(document, dict)  # the schema says so
+    if "calls" in document:
+        return _scenario(path, document)
+    return replace(_call(path, document, {}), at=_moment(path, document),
+                   dataset=_dataset(path, document), name=document.get("name") or path.stem)
+
+
+def _call(path: Path, document: Mapping[str, Any], defaults: Mapping[str, Any]) -> Script:
+    """One call: a scripted call's file, or a call of a scenario (with its defaults)."""
+
+    def get(key: str) -> Any:
+        return document.get(key, defaults.get(key))
+
     return Script(
         name=document.get("name") or path.stem,
         path=path,
         from_=document.get("from"),
         to=document.get("to"),
-        dial_status=document.get("dial_status"),
+        dial_status=get("dial_status"),
         steps=tuple(_step(raw) for raw in document["steps"]),
-        at=_moment(path, document),
-        dataset=_dataset(path, document),
+        url=document.get("url"),
+        voice_method=get("voice_method"),
+        fallback_url=get("fallback_url"),
+        geo=get("geo") or {},
+        strict=bool(get("strict")),
+        start=float(document.get("start", 0)),
+    )
+
+
+def _scenario(path: Path, document: dict[str, Any]) -> Script:
+    defaults = {key: document[key] for key in SCENARIO_DEFAULTS if key in document}
+    calls = tuple(_call(path, raw, defaults) for raw in document["calls"])
+    names = [call.name for call in calls]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ScriptError(path, f"two calls of the scenario are named {', '.join(twice)}")
+    return Script(
+        name=document.get("name") or path.stem, path=path, from_=None, to=None,
+        dial_status=None, steps=(), at=_moment(path, document),
+        dataset=_dataset(path, document), calls=calls,
+        queues={name: spec["max_size"] for name, spec in (document.get("queues") or {}).items()},
+        strict=bool(document.get("strict")),
     )
 
 

@@ -63,6 +63,15 @@ NOT_SIMULATED = "not-simulated"
 NOTE = "note"
 WARNING = "warning"
 STATUS_CALLBACK = "status-callback"
+CALLBACK = "callback"  # a request whose answer is not played (recording, partial speech, …)
+HTTP_REDIRECT = "http-redirect"  # a 3xx answer followed
+SPEECH = "speech"
+RECORD = "record"
+WAIT = "wait"
+QUEUE = "queue"
+BRIDGE = "bridge"
+CONFERENCE = "conference"
+WHISPER = "whisper"  # the <Number url> document, played to the called party
 
 
 def format_events(events: Iterable[Event]) -> str:

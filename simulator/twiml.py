@@ -24,12 +24,39 @@ def excerpt(text: str, limit: int = BODY_EXCERPT) -> str:
     return flat[:limit] if flat else "(empty body)"
 
 
+#: answers Twilio reads as TwiML; text/plain is read aloud, audio played (then Twilio hangs up)
+XML_TYPES = frozenset({"text/xml", "application/xml", "text/html"})
+AUDIO_TYPES = frozenset({"audio/mpeg", "audio/mp3", "audio/wav", "audio/wave", "audio/x-wav",
+                         "audio/aiff", "audio/x-aiff", "audio/x-aifc", "audio/gsm",
+                         "audio/x-gsm", "audio/ulaw", "audio/basic"})
+
+
+def media_type(reply: WebhookResponse) -> str:
+    """The Content-Type without its parameters, lower case ("" when absent)."""
+    return reply.content_type.split(";", 1)[0].strip().lower()
+
+
 def parse_document(reply: WebhookResponse) -> list[Element]:
-    """The verbs of a 200 reply whose body is XML rooted at <Response>, else ApplicationError."""
+    """The verbs Twilio plays for a reply: a 200 with XML rooted at <Response> (text/xml,
+    application/xml, text/html, or no Content-Type), text/plain (read aloud, then hang up) or
+    audio (played, then hang up); anything else is an ApplicationError."""
     where = f"{reply.url} answered"
     if reply.status != 200:
         moved = f" (Location: {reply.location})" if reply.location else ""
-        raise ApplicationError(f"{where} HTTP {reply.status}{moved}: {excerpt(reply.text)}")
+        raise ApplicationError(f"{where} HTTP {reply.status}{moved}: {excerpt(reply.text)}",
+                               "11200")
+    kind = media_type(reply)
+    if kind == "text/plain":
+        say = Element("Say")
+        say.text = reply.text
+        return [say, Element("Hangup")]
+    if kind in AUDIO_TYPES:
+        play = Element("Play")
+        play.text = reply.url
+        return [play, Element("Hangup")]
+    if kind and kind not in XML_TYPES:
+        raise ApplicationError(f"{where} Content-Type {reply.content_type!r}, which Twilio "
+                               f"neither parses nor plays: {excerpt(reply.text)}", "12300")
     try:
         root = _root(reply.content or reply.text.encode("utf-8"))
     except DefusedXmlException as exc:
@@ -68,14 +95,15 @@ def text_of(element: Element) -> str:
     return "".join(element.itertext()).strip()
 
 
-def method_attr(element: Element, warn: Warn) -> str:
-    """The verb's `method` (GET or POST), POST when absent or invalid."""
-    raw = element.get("method")
+def method_attr(element: Element, warn: Warn, name: str = "method") -> str:
+    """The verb's `method` (or another method attribute): GET or POST, POST when absent or
+    invalid."""
+    raw = element.get(name)
     if raw is None:
         return "POST"
     method = raw.strip().upper()
     if method not in ("GET", "POST"):
-        warn(f"<{element.tag}> method={raw!r} is not GET or POST; Twilio uses POST")
+        warn(f"<{element.tag}> {name}={raw!r} is not GET or POST; Twilio uses POST")
         return "POST"
     return method
 

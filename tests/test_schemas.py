@@ -193,8 +193,8 @@ def write(folder: Path, name: str, text: str) -> Path:
         ("steps:\n  - expect_prompt: {id: goodbye, value: {}}\n",
          "unknown key(s) value; allowed: id, values, language"),
         ("stpes: [hangup]\nnmae: x\n",
-         "unknown key(s) stpes, nmae; allowed: name, from, to, dial_status, at, dataset, steps; "
-         "missing `steps`"),
+         "unknown key(s) stpes, nmae; allowed: name, from, to, url, voice_method, fallback_url, "
+         "geo, dial_status, strict, at, dataset, queues, calls, steps; missing `steps`"),
         ("dial_status: engaged\nsteps: [hangup]\n",
          'dial_status must be one of completed, answered, busy, no-answer, failed, canceled, '
          'not "engaged"'),

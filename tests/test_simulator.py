@@ -31,6 +31,9 @@ from simulator.clock import SECONDS_PER_KEY, speech_seconds
 WELCOME = "Welcome to Pizza Line."
 STANDARD = {"CallSid", "AccountSid", "From", "To", "Caller", "Called", "CallStatus"}
 STANDARD |= {"Direction", "ApiVersion"}
+GEO = {f"{side}{field}" for side in ("From", "To", "Caller", "Called")
+       for field in ("City", "State", "Zip", "Country")}
+STANDARD |= GEO
 TOKEN = "pizza-secret-token"
 
 
@@ -105,6 +108,12 @@ def test_first_request_carries_twilio_standard_parameters(line: Line) -> None:
         "CallStatus": "ringing",
         "Direction": "inbound",
         "ApiVersion": "2010-04-01",
+        # where the numbers are: a mobile number is nowhere more precise than its country
+        **{f"{side}{name}": "" for side in ("From", "Caller")
+           for name in ("City", "State", "Zip")},
+        "FromCountry": "CN", "CallerCountry": "CN",
+        **{f"{side}{name}": value for side in ("To", "Called") for name, value in
+           (("City", "NANNING"), ("State", "GUANGXI"), ("Zip", "530000"), ("Country", "CN"))},
     }
 
 
@@ -304,7 +313,7 @@ def test_dial_action_receives_the_chosen_dial_call_status(line: Line) -> None:
     last = line.state.requests[-1]
     assert last.path == "/dial-done"
     assert re.fullmatch(r"CA[0-9a-f]{32}", last.params.pop("DialCallSid"))
-    assert set(last.params) == STANDARD | {"DialCallStatus", "DialCallDuration"}
+    assert set(last.params) == STANDARD | {"DialCallStatus", "DialCallDuration", "DialBridged"}
     [dial] = [e for e in call.transcript if e.kind == kind.DIAL]
     assert dial.text == "+15550001111: DialCallStatus=completed"
     assert call.ended_by == "application"
@@ -343,7 +352,8 @@ def test_hangup_verb_ends_the_call_and_later_verbs_never_play(line: Line) -> Non
     [callback] = line.state.status_callbacks
     assert callback["CallStatus"] == "completed"
     assert callback["CallDuration"] == str(math.ceil(call.clock.now))
-    assert set(callback) == STANDARD | {"CallDuration"}
+    assert set(callback) == STANDARD | {"CallDuration", "Timestamp", "CallbackSource",
+                                        "SequenceNumber"}
 
 
 @pytest.mark.parametrize(("query", "status"), [("", "no-answer"), ("?reason=busy", "busy")])
@@ -410,17 +420,28 @@ def test_bad_keys_are_refused_before_anything_happens(line: Line) -> None:
 
 
 def test_unsupported_verbs_are_reported_loudly_and_end_the_call(line: Line) -> None:
-    call = line.dial(status_callback="/status")
-    call.press("4")
-    call.press("7")
-    assert call.heard == "Leave a message."
-    assert call.unsupported == ["Record"]
+    call = line.dial("/connect", status_callback="/status")
+    assert call.heard == "Streaming you."
+    assert call.unsupported == ["<Connect>"]
     assert (call.ended_by, call.status) == ("error", "completed")
-    assert call.error == "<Record> is not simulated; the call cannot go on as Twilio's would"
+    assert call.error == "<Connect> is not simulated; the call cannot go on as Twilio's would"
     assert [e.text for e in call.transcript if e.kind == kind.NOT_SIMULATED] == [
-        "<Record> is not simulated"
+        "<Connect> is not simulated"
     ]
     assert [cb["CallStatus"] for cb in line.state.status_callbacks] == ["completed"]
+
+
+def test_a_recording_reaches_the_record_action(line: Line) -> None:
+    call = line.dial()
+    call.press("4")
+    call.press("7")
+    assert call.heard == "Leave a message.\n[beep]"
+    assert call.recording is not None and call.waiting is None
+    call.record(12, key="#")
+    assert call.heard == "Thanks for your 12 second message."
+    last = line.state.requests[-1]
+    assert (last.path, last.params["RecordingDuration"], last.params["Digits"]) == (
+        "/recorded", "12", "#")
 
 
 def test_a_non_200_reply_is_an_application_error_with_the_body_excerpt(line: Line) -> None:
@@ -433,12 +454,17 @@ def test_a_non_200_reply_is_an_application_error_with_the_body_excerpt(line: Lin
     assert call.outcome == f"application error: {call.error}"
 
 
-def test_a_non_xml_reply_is_an_application_error(line: Line) -> None:
+def test_a_plain_text_reply_is_read_aloud_then_twilio_hangs_up(line: Line) -> None:
     call = line.dial("/not-xml")
+    assert (call.ended_by, call.error) == ("application", None)
+    assert call.heard == "Hello, I am plain text"
+
+
+def test_a_reply_twilio_neither_parses_nor_plays_is_an_application_error(line: Line) -> None:
+    call = line.dial("/json")
     assert call.ended_by == "error"
     assert call.error is not None
-    assert call.error.startswith(f"{line.base}/not-xml answered a body that is not XML (")
-    assert call.error.endswith("): Hello, I am plain text")
+    assert call.error.startswith(f"{line.base}/json answered Content-Type 'application/json'")
 
 
 def test_xml_whose_root_is_not_response_is_an_application_error(line: Line) -> None:

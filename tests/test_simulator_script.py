@@ -276,7 +276,7 @@ def test_pressing_after_the_application_hung_up_fails(tmp_path: Path, app: Flask
     [failure] = run_script(path, factory(app)).failures
     assert (failure.step_index, failure.step) == (2, 'press: "1"')
     assert failure.expected == (
-        "a <Gather> waiting for the caller (cannot press '1': the call has ended "
+        "the call to wait for the caller (cannot press '1': the call has ended "
         "(hung up by the application (CallStatus=completed)))"
     )
 
@@ -306,13 +306,12 @@ def test_an_unsupported_verb_fails_the_script(tmp_path: Path, app: Flask) -> Non
         """
         steps:
           - press: "4"
-          - press: "7"
-          - expect: "Leave a message."
+          - press: "9"
         """,
     )
     [failure] = run_script(path, factory(app)).failures
     assert failure.expected == "no application error"
-    assert "<Record> is not simulated" in failure.heard
+    assert "<Connect> is not simulated" in failure.heard
 
 
 # --- malformed scripts ---------------------------------------------------------------------------
@@ -326,7 +325,9 @@ def test_an_unsupported_verb_fails_the_script(tmp_path: Path, app: Flask) -> Non
         ("stpes:\n  - hangup\n", None, "unknown key(s) stpes"),
         ("name: x\n", None, "missing `steps`"),
         ("steps: []\n", None, "`steps` must be a non-empty list"),
-        ("stpes:\n  - hangup\n", None, "allowed: name, from, to, dial_status, at, dataset, steps"),
+        ("stpes:\n  - hangup\n", None,
+         "allowed: name, from, to, url, voice_method, fallback_url, geo, dial_status, strict, at, "
+         "dataset, queues, calls, steps"),
         ("from: 8613800000000\nsteps: [hangup]\n", None, "`from` must be a quoted string"),
         ("dial_status: engaged\nsteps: [hangup]\n", None, "dial_status must be one of"),
         ("steps:\n  - hangup\n  - press: 1\n", 2, "`press` takes a non-empty quoted string"),

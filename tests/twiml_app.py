@@ -162,6 +162,8 @@ def create_app(auth_token: str | None = None) -> Flask:
             )
         if digits == "8":
             return twiml("<Redirect>/broken</Redirect>")
+        if digits == "9":
+            return twiml("<Redirect>/connect</Redirect>")
         return twiml(f"<Say>{digits} is not an option.</Say>")
 
     @app.route("/broken", methods=["GET", "POST"])
@@ -171,6 +173,20 @@ def create_app(auth_token: str | None = None) -> Flask:
     @app.post("/not-xml")
     def not_xml() -> Response:
         return Response("Hello, I am plain text", mimetype="text/plain")
+
+    @app.post("/recorded")
+    def recorded() -> Response:
+        seconds = request.form["RecordingDuration"]
+        return twiml(f"<Say>Thanks for your {seconds} second message.</Say><Hangup/>")
+
+    @app.post("/json")
+    def json_reply() -> Response:
+        return Response('{"say": "hello"}', mimetype="application/json")
+
+    @app.post("/connect")
+    def connect() -> Response:
+        return twiml('<Say>Streaming you.</Say><Connect><Stream url="wss://pizza.test/s"/>'
+                     "</Connect><Say>Never said.</Say>")
 
     @app.post("/wrong-root")
     def wrong_root() -> Response:
