@@ -36,6 +36,11 @@ STRICT_FIELDS = {
         "FinishedOnKey": r"[0-9*#]?",
         "DialCallStatus": r"completed|answered|busy|no-answer|failed|canceled",
         "From": _PARTY, "To": _PARTY, "Caller": _PARTY, "Called": _PARTY,
+        # the geography of both parties: no field Twilio fills can swallow "Digits..."
+        **{f"{party}{field}": rule
+           for party in ("From", "To", "Caller", "Called")
+           for field, rule in (("City", r"[^0-9]{0,64}"), ("State", r"[^0-9]{0,64}"),
+                               ("Zip", r"[0-9A-Za-z -]{0,10}"), ("Country", r"[A-Z]{0,3}"))},
     }.items()
 }
 
@@ -143,7 +148,9 @@ def step() -> Response:
         event = CallEvent("silence")
     elif kind == "dialed":
         event = CallEvent("dialed", _field("DialCallStatus") or "failed")
-    else:
+    else:  # a <Gather> posts its keys: Twilio always sends Digits here
+        if "Digits" not in request.form:
+            abort(400, "a Gather's answer without Digits")
         digits = _field("Digits")
         event = CallEvent("digits", digits) if digits else CallEvent("silence")
     return _turn(seq, event)
