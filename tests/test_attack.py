@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -273,5 +274,227 @@ def test_simultaneous_guesses_make_exactly_three_checks(demo_database: str, tmp_
         assert not BALANCE.search(spoken(late.last)), late.last
         assert normalised(late.last) in heard
         assert db.person(LI[0]) == (3, 1)
+        _no_tracebacks(server)
+    db.engine.dispose()
+
+
+# ---- 2. no enumeration: the same answer and the same cost for unknown, wrong and locked ------
+
+#: whose password is guessed: nobody's number, a person's (wrong password), a locked person's
+KINDS = {"unknown": UNKNOWN_ID, "wrong": LI[0], "locked": CHEN[0]}
+SAMPLES = 9
+TIMING_BOUND = 1.30  # the slowest median at most 30% above the fastest
+
+
+def _guess_three_times(line: Line, id_number: str) -> list[str]:
+    """Three wrong guesses in one call; the answers with their step numbers taken out."""
+    answers = []
+    for guess in range(3):
+        if guess:
+            line.to_password_again(id_number)
+        line.press("000000")
+        answers.append(normalised(line.last))
+    return answers
+
+
+def _unlock_li(db: Db) -> None:
+    db.write("UPDATE people SET failed_attempts = 0, window_failures = 0, locked = false "
+             "WHERE id_number = :i", i=LI[0])
+
+
+@pytest.mark.slow
+def test_unknown_wrong_and_locked_are_told_apart_neither_by_answer_nor_by_time(
+    db_url: str, tmp_path: Path, client: httpx.Client
+) -> None:
+    db = Db(db_url)
+    with _serve(db_url, tmp_path, workers=1) as server:
+        _guess_three_times(Line(client, server, name="locker").to_password(CHEN[0]), CHEN[0])
+        assert db.person(CHEN[0]) == (3, 1)
+
+        answers = {kind: _guess_three_times(Line(client, server, name=kind).to_password(id_),
+                                            id_)
+                   for kind, id_ in KINDS.items()}
+        for guess in range(3):
+            assert answers["unknown"][guess] == answers["wrong"][guess] == \
+                answers["locked"][guess], f"guess {guess + 1} tells the cases apart"
+        assert WRONG in spoken(answers["unknown"][0])
+        assert say("verification_failed") in spoken(answers["unknown"][2])
+        assert db.person(LI[0]) == (3, 1)  # the third wrong guess locked LI: the same answer
+
+        # time the password webhook alone, client-side; the kinds interleaved, their order
+        # rotating each round; round 0 warms up and is not counted
+        times: dict[str, list[float]] = {kind: [] for kind in KINDS}
+        order = list(KINDS)
+        for rnd in range(SAMPLES + 1):
+            for kind in order[rnd % 3:] + order[:rnd % 3]:
+                if kind == "wrong":
+                    _unlock_li(db)  # a real check each time, never a lock
+                line = Line(client, server, name=f"t{kind}").to_password(KINDS[kind])
+                request = line.key("000000")
+                started = time.perf_counter()
+                response = line.post(request)
+                elapsed = time.perf_counter() - started
+                assert response.status_code == 200 and WRONG in spoken(response.text)
+                if rnd:
+                    times[kind].append(elapsed)
+        assert db.person(LI[0]) == (1, 0)  # the last timed "wrong" was a real, failed check
+        medians = {kind: statistics.median(t) for kind, t in times.items()}
+        print("password webhook medians (ms):",
+              {k: round(v * 1000, 1) for k, v in medians.items()})
+        assert max(medians.values()) <= TIMING_BOUND * min(medians.values()), medians
+        _no_tracebacks(server)
+    db.engine.dispose()
+
+
+# ---- 3. an ended call keeps no ID number, and its replays hear a hang-up ---------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ended_by", ["status_callback", "ivr_goodbye"])
+def test_an_ended_call_keeps_no_id_number_and_every_replay_hangs_up(
+    db_url: str, tmp_path: Path, client: httpx.Client, ended_by: str
+) -> None:
+    db = Db(db_url)
+    with _serve(db_url, tmp_path) as server:
+        line = Line(client, server, name=ended_by).to_password(LI[0])
+        line.press(LI[1])
+        assert BALANCE.search(spoken(line.last)), line.last
+        # mid-call the session holds the verified person: the scan below can find it
+        row = db.session(line.call_sid)
+        assert row is not None and LI[0] in row[2]
+        assert LI[0] in db.personal_data_left()
+
+        if ended_by == "status_callback":
+            line.status("completed")
+        else:  # three silences at the menu after the balance: the IVR says goodbye, hangs up
+            for _ in range(3):
+                line.silence()
+            assert say("goodbye") in spoken(line.last)
+            assert [c.tag for c in SafeET.fromstring(line.last)][-1] == "Hangup"
+        ended = db.session(line.call_sid)
+        assert ended is not None and ended[3] is True and ended[2] == "{}", ended
+        assert db.personal_data_left() == []
+        assert db.answers_of(line.call_sid) == 0
+
+        for request in line.sent:  # every step of the call, the dial first, replayed
+            response = line.post(request)
+            assert response.status_code == 200
+            assert is_hangup_only(response.text), (request[0], response.text)
+        assert db.session(line.call_sid) == ended
+        assert db.personal_data_left() == []
+        _no_tracebacks(server)
+    db.engine.dispose()
+
+
+# ---- 4. a signed request re-split at another boundary -----------------------------------------
+
+@pytest.mark.slow
+def test_a_signed_request_resplit_at_another_boundary_is_refused(
+    db_url: str, tmp_path: Path, client: httpx.Client
+) -> None:
+    db = Db(db_url)
+    with _serve(db_url, tmp_path, workers=1) as server:
+        line = Line(client, server).to_password(LI[0])
+        url, params, signature = line.key(LI[1])
+        # names and values are signed concatenated: fold "Digits135790" into CallStatus
+        forged = {k: v for k, v in params.items() if k != "Digits"}
+        forged["CallStatus"] = params["CallStatus"] + "Digits" + params["Digits"]
+        assert forged["CallStatus"] == "in-progressDigits135790"
+        assert RequestValidator(TOKEN).validate(url, forged, signature)  # still "signed"
+        before = (db.session(line.call_sid), db.person(LI[0]), db.attempts(line.from_))
+
+        response = line.post((url, forged, signature))
+        assert response.status_code == 400, response.text
+        assert not BALANCE.search(response.text)
+        assert (db.session(line.call_sid), db.person(LI[0]), db.attempts(line.from_)) == before
+
+        line.send((url, params, signature))  # the genuine request still works
+        assert BALANCE.search(spoken(line.last)), line.last
+        _no_tracebacks(server)
+    db.engine.dispose()
+
+
+# ---- 5. a status callback racing the password step --------------------------------------------
+
+#: when the status callback leaves after the password webhook (s): before the check, during
+#: the hash, around the save, after the answer
+STATUS_DELAYS = (0.0, 0.02, 0.04, 0.06, 0.09, 0.12, 0.16, 0.25)
+
+
+def _send_at(barrier: threading.Barrier, request: tuple[str, dict[str, str], str],
+             delay: float, into: dict[str, httpx.Response], what: str) -> None:
+    with httpx.Client(timeout=60.0) as own:
+        url, params, signature = request
+        barrier.wait()
+        time.sleep(delay)
+        into[what] = own.post(url, data=params, headers={SIGNATURE: signature})
+
+
+@pytest.mark.slow
+def test_a_status_callback_during_the_password_step_cannot_reopen_the_call(
+    demo_database: str, tmp_path: Path, client: httpx.Client
+) -> None:
+    db = Db(demo_database)
+    with _serve(demo_database, tmp_path) as server:
+        outcomes = []
+        for attempt, delay in enumerate(STATUS_DELAYS):
+            line = Line(client, server, name=f"race-status{attempt}").to_password(LI[0])
+            password = line.key(LI[1])
+            status = line.request(server.status_url,
+                                  line.params(CallStatus="completed", CallDuration="42"))
+            barrier = threading.Barrier(2, timeout=30)
+            got: dict[str, httpx.Response] = {}
+            threads = [threading.Thread(target=_send_at,
+                                        args=(barrier, password, 0.0, got, "password")),
+                       threading.Thread(target=_send_at,
+                                        args=(barrier, status, delay, got, "status"))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert got["password"].status_code == 200 and got["status"].status_code == 204
+            answer = got["password"].text
+            checked = f"verification ok call={line.call_sid}" in server.error_log()
+            outcomes.append(("checked, " if checked else "unchecked, ")
+                            + ("balance" if BALANCE.search(spoken(answer))
+                               else "hangup" if is_hangup_only(answer) else "other"))
+            row = db.session(line.call_sid)
+            assert row is not None and row[3] is True and row[2] == "{}", (attempt, row)
+            assert db.answers_of(line.call_sid) == 0, attempt
+            assert db.personal_data_left() == [], attempt
+            assert is_hangup_only(line.post(password).text)
+            assert is_hangup_only(line.post(line.key("1")).text)  # the next key: nothing
+        print("password step, status callback racing:", outcomes)
+        _no_tracebacks(server)
+    db.engine.dispose()
+
+
+# ---- 6. withheld callers: one class, one limit -------------------------------------------------
+
+@pytest.mark.slow
+def test_withheld_callers_however_spelled_share_one_limit(
+    db_url: str, tmp_path: Path, client: httpx.Client
+) -> None:
+    db = Db(db_url)
+    with _serve(db_url, tmp_path, IVR_WITHHELD_ATTEMPTS_PER_HOUR="2") as server:
+        for from_ in ("", "anonymous"):
+            line = Line(client, server, from_=from_).to_password(LI[0])
+            line.press("000000")
+            heard = spoken(line.last)
+            assert WRONG in heard and TOO_MANY not in heard, (from_, heard)
+        assert db.person(LI[0]) == (2, 0)
+        assert db.attempts("withheld") == 2
+        # the withheld class has used its two checks: other spellings of "withheld" are in it
+        for from_ in ("+266696687", "restricted"):
+            line = Line(client, server, from_=from_).to_password(LI[0])
+            line.press(LI[1])
+            heard = spoken(line.last)
+            assert TOO_MANY in heard and not BALANCE.search(heard), (from_, heard)
+        assert db.person(LI[0]) == (2, 0)  # the right password was not even checked
+        assert db.attempts("withheld") == 2
+        # a caller with a number is not in that class
+        line = Line(client, server).to_password(LI[0])
+        line.press(LI[1])
+        assert BALANCE.search(spoken(line.last))
+        assert db.person(LI[0]) == (0, 0)
         _no_tracebacks(server)
     db.engine.dispose()
