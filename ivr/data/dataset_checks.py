@@ -398,7 +398,6 @@ class BindingCheck:
         if not region.allows(rel):
             raise _Reject("relationship", f"{rel!r} is not allowed by region {region.code} "
                                           f"({region.pool_relations})")
-        self._check_plausible(funder, member, rel)
         f = self._known.get(funder)
         if f is None:
             raise _Reject("funder", "not in the data (neither in the file nor stored)")
@@ -406,6 +405,7 @@ class BindingCheck:
             raise _Reject("funder", "must be an active employee-scheme person")
         if self._known.get(member) is None:
             raise _Reject("member", "not in the data (neither in the file nor stored)")
+        self._check_plausible(funder, member, rel)
 
 
     @staticmethod
