@@ -35,7 +35,7 @@ PEOPLE = 200
 CALLS = 200
 WALL_SECONDS = 60  # the whole 200-call run, calls placed and ended
 #: the balance prompt with any values; its `balance` group is the amount as said
-BALANCE = prompt_pattern("balance_employee")
+BALANCE = prompt_pattern("balance_employee_no_credit")  # their monthly credit is zero
 #: the app's log line for each answered webhook, written by the worker that answered it
 ANSWERED = re.compile(r"\[(\d+)\][^\n]*?\bcall=(CA[0-9a-f]{32}) (start|digits|silence|dialed) ")
 REGION = {

@@ -316,3 +316,80 @@ def test_flow_refuses_a_state_cut_off_from_the_rest(tmp_path: Path, catalogue: C
     spec["transitions"] = [t for t in spec["transitions"] if t.get("dest") != "card_ambiguous"]
     with pytest.raises(FlowError, match="unreachable.*card_ambiguous"):
         Flow(_write(tmp_path, spec), CallModel, catalogue)
+
+
+# --- the review's corrections: wording true to the seeds and natural on the phone ---------------
+
+
+def _zh(pid: str) -> str:
+    return _text(CATALOGUES["zh-CN"]["prompts"][pid])
+
+
+def _en(pid: str) -> str:
+    return _text(CATALOGUES["en-US"]["prompts"][pid])
+
+
+def test_no_prompt_text_has_an_asterisk_or_english_has_chinese() -> None:
+    import re
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for pid, entry in CATALOGUES["en-US"]["prompts"].items():
+        assert not cjk.search(_text(entry)), pid
+    for locale in LOCALES:
+        for pid, entry in CATALOGUES[locale]["prompts"].items():
+            assert "*" not in _text(entry), pid
+
+
+def test_the_line_is_not_called_12333_medical_security() -> None:
+    # 医疗保障 is 12393; 12333 is 人社: the greeting names neither number
+    assert "12333" not in _zh("welcome") and "医疗保障服务热线" not in _zh("welcome")
+    assert "medical security" not in _en("welcome").lower()
+    assert "12333" not in _en("welcome")
+
+
+def test_policy_pool_is_true_to_the_seeds() -> None:
+    text = _zh("policy_pool")
+    assert "行动不便" not in text
+    assert "操作智能设备困难的老年人等特殊群体" in text
+    assert "城市服务" not in text and "城市服务" not in _zh("pool_none_employee")
+    for fact in ("城乡居民医保的个人缴费", "长期护理保险缴费", "需使用患者本人的医保卡",
+                 "系统会从共济账户中扣除", "微信公众号", "医保家庭共济账户", "网站",
+                 "本地可绑定的家庭成员为"):
+        assert fact in text, fact
+    assert "近亲属为" not in text
+    assert "City Services" not in _en("policy_pool")
+    assert "long-term care" in _en("policy_pool")
+
+
+def test_withdrawal_names_long_term_living_elsewhere() -> None:
+    assert "长期异地生活" in _zh("policy_withdrawal")
+    assert "长期异地就医备案" in _zh("policy_withdrawal")
+    assert "国外定居证明" in _zh("policy_withdrawal")
+    assert "elsewhere for the long term" in _en("policy_withdrawal")
+
+
+def test_error_prompts_are_polite_and_grammatical() -> None:
+    assert _zh("too_many_invalid") == "对不起,您输入错误的次数过多。"
+    assert _zh("no_input").startswith("对不起,") and _zh("no_input").endswith("请重新输入。")
+    assert _zh("invalid_input").startswith("对不起,")
+    assert _zh("invalid_input").endswith("请重新输入。")
+    assert "本电话号码" in _zh("too_many_attempts")  # this phone, not the ID number
+    assert "phone number" in _en("too_many_attempts")
+
+
+def test_funders_hear_your_before_the_relation() -> None:
+    assert _zh("pool_member").startswith("您的{relation}")
+    assert _zh("pool_funder").startswith("您的{relation}")
+
+
+def test_one_of_a_thing_is_said_without_a_digit_or_in_turn() -> None:
+    assert _en("tx_count_one") == "Your latest transaction:"
+    assert _en("pool_beneficiary_count_one").startswith("One relative")
+    for pid in ("pool_order_own_first_one", "pool_order_funders_one"):
+        assert "依次" not in _zh(pid) and "in that order" not in _en(pid)
+
+
+def test_english_is_plain_english() -> None:
+    assert "it can suspend your insurance settlement or be a crime" not in _en("policy_fraud")
+    assert "Healthcare Security" in _en("policy_pool")
+    assert "medical security" not in " ".join(
+        _text(e) for e in CATALOGUES["en-US"]["prompts"].values()).lower()

@@ -61,7 +61,8 @@ def test_the_operators_prompts_and_flow_folders_are_used(
     prompts = tmp_path / "prompts"
     shutil.copytree(data_dir("prompts"), prompts)
     zh = prompts / "zh-CN.yaml"
-    zh.write_text(zh.read_text("utf-8").replace("欢迎致电12333", "您好，这里是12333"), "utf-8")
+    zh.write_text(zh.read_text("utf-8").replace("欢迎致电医保服务热线", "您好，这里是12333"),
+                  "utf-8")
     flows = tmp_path / "flows"
     shutil.copytree(data_dir("state_machines"), flows)
     app = app_factory(prompts_dir=prompts, flows_dir=flows)

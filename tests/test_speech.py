@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -510,3 +511,46 @@ def test_third_place_rejected_unless_zero(amount: Decimal) -> None:
     else:
         with pytest.raises(ValueError):
             money(amount, "zh-CN")
+
+
+# --- names as a person would say them (no masking `*`, no Chinese in English) ------------------
+
+from datetime import time  # noqa: E402
+
+from ivr.engine.speech import Named, clock_range, spoken_name, surname  # noqa: E402
+
+
+@pytest.mark.parametrize(("name", "sex", "zh", "en"), [
+    ("陈丽", "female", "陈女士", "Ms Chen"),
+    ("李建国", "male", "李先生", "Mr Li"),
+    ("李小雨", "female", "李女士", "Ms Li"),  # never 李雨 (another person) nor 李星号雨
+    ("欧阳小明", "male", "欧阳先生", "Mr Ouyang"),
+    ("单田芳", "male", "单先生", "Mr Shan"),  # the surname's reading, not dan
+    ("吕雪", "female", "吕女士", "Ms Lyu"),
+    ("John Smith", "male", "Smith先生", "Mr Smith"),
+    ("王芳", None, "王姓家人", "a family member named Wang"),
+])
+def test_spoken_name(name: str, sex: Any, zh: str, en: str) -> None:
+    assert spoken_name(Named(name, sex), "zh-CN") == zh
+    assert spoken_name(Named(name, sex), "en-US") == en
+
+
+@given(st.text(alphabet="陈李王欧阳单吕张小明丽国雨山芳", min_size=1, max_size=4),
+       st.sampled_from(["male", "female", None]))
+def test_spoken_names_never_mask_and_english_has_no_chinese(name: str, sex: Any) -> None:
+    for locale in ("zh-CN", "en-US"):
+        said = spoken_name(Named(name, sex), locale)
+        assert "*" not in said
+        assert name not in said or len(name) == len(surname(name))  # never the full name
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in spoken_name(Named(name, sex), "en-US"))
+
+
+@pytest.mark.parametrize(("start", "end", "zh", "en"), [
+    (time(9), time(12), ("上午9点", "12点"), ("9 a.m.", "noon")),
+    (time(13), time(17), ("下午1点", "5点"), ("1 p.m.", "5 p.m.")),
+    (time(8, 30), time(17, 30), ("上午8点半", "下午5点半"), ("8:30 a.m.", "5:30 p.m.")),
+    (time(0), time.max, ("凌晨0点", "晚上12点"), ("midnight", "midnight")),
+])
+def test_clock_range(start: time, end: time, zh: tuple[str, str], en: tuple[str, str]) -> None:
+    assert clock_range(start, end, "zh-CN") == zh
+    assert clock_range(start, end, "en-US") == en

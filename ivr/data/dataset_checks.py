@@ -405,6 +405,28 @@ class BindingCheck:
             raise _Reject("funder", "must be an active employee-scheme person")
         if self._known.get(member) is None:
             raise _Reject("member", "not in the data (neither in the file nor stored)")
+        self._check_plausible(funder, member, rel)
+
+
+    @staticmethod
+    def _check_plausible(funder: str, member: str, rel: str) -> None:
+        """What the line would read as nonsense: a parent younger than the child (both ID
+        numbers give the birth date), a spouse of the same sex (read 丈夫/妻子 by sex)."""
+        f, m = IdNumber(funder), IdNumber(member)
+        if rel in _MEMBER_ELDER and not m.birth_date < f.birth_date:
+            raise _Reject("relationship", f"{rel!r}: the member must be born before the funder "
+                                          f"(member {m.birth_date}, funder {f.birth_date})")
+        if rel in _MEMBER_YOUNGER and not m.birth_date > f.birth_date:
+            raise _Reject("relationship", f"{rel!r}: the member must be born after the funder "
+                                          f"(member {m.birth_date}, funder {f.birth_date})")
+        if rel == "spouse" and f.sex == m.sex:
+            raise _Reject("relationship", f"'spouse': funder and member are both {f.sex} by "
+                                          "their ID numbers (a spouse is 丈夫 or 妻子)")
+
+
+#: relationships where the member is of an older generation than the funder, or younger
+_MEMBER_ELDER = ("parent", "grandparent", "maternal_grandparent")
+_MEMBER_YOUNGER = ("child", "grandchild", "maternal_grandchild")
 
 
 class TransactionCheck:
@@ -442,8 +464,12 @@ class TransactionCheck:
     def _row(self, owner: str, t: dict[str, Any]) -> Row:
         if owner in self._known.rejected:
             raise _Skip
-        if self._known.get(owner) is None:
+        person = self._known.get(owner)
+        if person is None:
             raise _Reject("id_number", "must be a person in the data (the file or stored)")
+        if person["scheme"] != "employee":
+            raise _Reject("id_number", "a resident-scheme person has no personal account, "
+                                       "so no transactions")
         kind = t.get("kind")
         key = "amount"
         try:

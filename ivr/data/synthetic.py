@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ivr.domain import passwords
-from ivr.domain.identity import synthetic_id_number
+from ivr.domain.identity import IdNumber, synthetic_id_number
 from ivr.domain.policy import POOL_RELATIONS
 
 #: The line's region: the demo's policy under a code of its own.
@@ -175,13 +175,28 @@ def _members(funder: SyntheticPerson, n: int, seed: int) -> list[int]:
     return [m for m in range(i + 1, i + 1 + count) if m < n]
 
 
+def _plausible(relationship: str, funder: IdNumber, member: IdNumber) -> bool:
+    if relationship in ("parent", "grandparent", "maternal_grandparent"):
+        return member.birth_date < funder.birth_date
+    if relationship in ("child", "grandchild", "maternal_grandchild"):
+        return member.birth_date > funder.birth_date
+    if relationship == "spouse":
+        return member.sex != funder.sex
+    return True
+
+
 def _bindings(p: SyntheticPerson, n: int, seed: int) -> list[dict[str, Any]]:
     relations = POOL_RELATIONS[str(REGION["pool_relations"])]
     out = []
+    funder = IdNumber(p.id_number)
     for m in _members(p, n, seed):
         h = _mix(seed, m, 7)
-        out.append({"funder": p.id_number, "member": _id_number(m, seed),
-                    "relationship": relations[h % len(relations)],
+        member = IdNumber(_id_number(m, seed))
+        # only what the importer finds plausible: parents older, children younger, a spouse
+        # of the other sex (a sibling always fits)
+        fits = [r for r in relations if _plausible(r, funder, member)]
+        out.append({"funder": p.id_number, "member": member.value,
+                    "relationship": fits[h % len(fits)],
                     "since": (AS_OF - timedelta(days=30 + (h >> 16) % 2000)).isoformat()})
     return out
 

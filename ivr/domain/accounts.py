@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
@@ -184,19 +184,22 @@ class Transaction:
     kind: str
     amount: Decimal
     for_name: str | None
+    #: the family member a pool payment paid for (for 先生/女士; `for_name` identifies them)
+    for_id: str | None = field(default=None, compare=False)
 
 
 def recent_transactions(conn: Connection, id_number: str, limit: int = 5) -> list[Transaction]:
     """The latest entries, newest first (ties: latest imported first)."""
     other = people.alias("other")
     rows = conn.execute(
-        select(transactions.c.date, transactions.c.kind, transactions.c.amount_fen, other.c.name)
+        select(transactions.c.date, transactions.c.kind, transactions.c.amount_fen, other.c.name,
+               transactions.c.for_id)
         .select_from(transactions.outerjoin(other, other.c.id_number == transactions.c.for_id))
         .where(transactions.c.id_number == id_number)
         .order_by(transactions.c.date.desc(), transactions.c.id.desc())
         .limit(limit)
     ).all()
-    return [Transaction(r[0], r[1], Decimal(r[2]) / 100, r[3]) for r in rows]
+    return [Transaction(r[0], r[1], Decimal(r[2]) / 100, r[3], r[4]) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +209,8 @@ class PoolMember:
     relation: str
     name: str
     since: date
+    #: from the ID number: the voice says 先生/女士, Mr/Ms (not part of what the binding is)
+    sex: Sex | None = field(default=None, compare=False)
 
 
 def _other_side(conn: Connection, me: Person, mine: Any, theirs: Any,
@@ -222,7 +227,7 @@ def _other_side(conn: Connection, me: Person, mine: Any, theirs: Any,
     for other_id, relationship, since, name in rows:
         other = IdNumber(other_id)
         word = relation(relationship, other.sex, other.birth_date, my_birth)
-        result.append(PoolMember(word, name, since))
+        result.append(PoolMember(word, name, since, other.sex))
     return result
 
 

@@ -162,12 +162,17 @@ def relation_to_funder(relationship: str, member_sex: Sex, member_birth: date,
     """How the funder hears a member: relationship word key, gendered by the member's ID."""
     male = member_sex == "male"
     elder = member_birth < funder_birth
+    if member_birth == funder_birth:  # twins: the ID numbers can't tell who is the elder
+        sibling = "brother" if male else "sister"
+    elif male:
+        sibling = "elder_brother" if elder else "younger_brother"
+    else:
+        sibling = "elder_sister" if elder else "younger_sister"
     words = {
         "spouse": "husband" if male else "wife",
         "parent": "father" if male else "mother",
         "child": "son" if male else "daughter",
-        "sibling": ("elder_brother" if elder else "younger_brother") if male
-        else ("elder_sister" if elder else "younger_sister"),
+        "sibling": sibling,
         "grandparent": "grandfather" if male else "grandmother",
         "maternal_grandparent": "maternal_grandfather" if male else "maternal_grandmother",
         "grandchild": "grandson" if male else "granddaughter",
@@ -197,5 +202,5 @@ RELATION_WORDS = (
     "husband", "wife", "father", "mother", "son", "daughter", "elder_brother",
     "younger_brother", "elder_sister", "younger_sister", "grandfather", "grandmother",
     "maternal_grandfather", "maternal_grandmother", "grandson", "granddaughter",
-    "maternal_grandson", "maternal_granddaughter",
+    "maternal_grandson", "maternal_granddaughter", "brother", "sister",
 )

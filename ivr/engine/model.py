@@ -17,8 +17,9 @@ from sqlalchemy import Engine
 
 from ivr.domain import accounts, callers
 from ivr.domain.accounts import PasswordCheck, Person
-from ivr.domain.identity import from_keypad, parse_id_number
+from ivr.domain.identity import IdNumber, from_keypad, parse_id_number
 from ivr.domain.policy import Region
+from ivr.engine import speech
 from ivr.engine.flow import CallEvent, Flow, FlowModel
 from ivr.engine.session import CallSession
 from ivr.errors import InvalidIdNumber
@@ -33,11 +34,6 @@ class Services:
     db: Engine
     settings: Settings
     now: Callable[[], datetime]
-
-
-def _plural(prompt_id: str, count: int) -> str:
-    """English needs a singular wording for one; the catalogue has `<id>_one` for it."""
-    return f"{prompt_id}_one" if count == 1 else prompt_id
 
 
 class CallModel(FlowModel):
@@ -60,6 +56,16 @@ class CallModel(FlowModel):
         self.digits = event.value if event.kind == "digits" else ""
         self.dial_status = event.value if event.kind == "dialed" else ""
         self._memo_values = {}
+
+    def say(self, prompt_id: str, **values: Any) -> None:
+        """A region without agent service: the menus don't offer 0 for an agent."""
+        if prompt_id in ("main_menu", "result_menu") and not self.region.agent_number:
+            if prompt_id == "main_menu":
+                super().say("main_menu_no_agent")
+            else:
+                super().say("result_menu_no_agent")
+            return
+        super().say(prompt_id, **values)
 
     def word(self, group: str, key: str) -> str:
         return self.flow.catalogue.word(group, key, self.data.lang)
@@ -99,14 +105,14 @@ class CallModel(FlowModel):
             return
         by_days: dict[str, list[str]] = {}
         days_of: dict[str, frozenset[int]] = {}
-        for s in self.region.shifts:  # "周一至周五9:00至12:00、13:00至17:00"
+        for s in self.region.shifts:  # "工作日上午9点至12点,下午1点至5点"
+            start, end = speech.clock_range(s.start, s.end, self.data.lang)
             by_days.setdefault(s.days_spec, []).append(
                 self.flow.catalogue.render("agent_shift", self.data.lang, {
-                    "start": s.start.strftime("%H:%M").lstrip("0"),
-                    "end": s.end.strftime("%H:%M").lstrip("0"),
+                    "start": start, "end": end,
                 })[0])
             days_of[s.days_spec] = s.days
-        sep = self.word("punct", "list")
+        sep = self.word("punct", "times")
         shifts = [
             self.flow.catalogue.render("agent_days", self.data.lang, {
                 "days": self._days_words(spec, days_of[spec]), "times": sep.join(times),
@@ -228,10 +234,13 @@ class CallModel(FlowModel):
 
     def speak_balance(self) -> None:
         me = self._me()
-        if me.status == "suspended":
-            self.say("balance_suspended")
+        if me.status == "suspended" and me.has_account:
+            # the balance is still the caller's: say it, and what the suspension means
+            self.say("balance_suspended", as_of=me.as_of, balance=me.balance)
         elif not me.has_account:
             self.say("balance_resident")
+        elif not me.monthly_credit_fen:
+            self.say("balance_employee_no_credit", as_of=me.as_of, balance=me.balance)
         else:
             self.say("balance_employee", as_of=me.as_of, balance=me.balance,
                      credit=me.monthly_credit)
@@ -242,21 +251,44 @@ class CallModel(FlowModel):
             members = accounts.members_of(conn, me)
             funders = accounts.funders_of(conn, me)
         if members:
-            self.say(_plural("pool_funder_count", len(members)), count=len(members))
+            if len(members) == 1:
+                self.say("pool_funder_count_one")
+            else:
+                self.say("pool_funder_count", count=len(members))
             for m in members:
                 self.say("pool_member", relation=self.word("relation", m.relation),
-                         name=m.name, since=m.since)
-            remaining = max(self.region.max_members - len(members), 0)
-            self.say("pool_remaining", remaining=remaining, limit=self.region.max_members)
+                         name=speech.Named(m.name, m.sex), since=m.since)
+            remaining = self.region.max_members - len(members)
+            if remaining > 0:
+                self.say("pool_remaining", remaining=remaining, limit=self.region.max_members)
+            else:
+                self.say("pool_full", limit=self.region.max_members)
         if funders:
-            self.say(_plural("pool_beneficiary_count", len(funders)), count=len(funders))
+            if len(funders) == 1:
+                self.say("pool_beneficiary_count_one")
+            else:
+                self.say("pool_beneficiary_count", count=len(funders))
             for f in funders:
                 self.say("pool_funder", relation=self.word("relation", f.relation),
-                         name=f.name, since=f.since)
+                         name=speech.Named(f.name, f.sex), since=f.since)
+            # each funder by relation and surname: two 哥哥 are told apart, in deduction order
             order = self.word("punct", "list").join(
-                self.word("relation", f.relation) for f in funders)
-            self.say("pool_order_own_first" if me.has_account else "pool_order_funders",
-                     order=order)
+                self.flow.catalogue.render("pool_order_item", self.data.lang, {
+                    "relation": self.word("relation", f.relation),
+                    "name": speech.Named(f.name, f.sex),
+                })[0]
+                for f in funders)
+            if me.status == "suspended":
+                self.say("pool_order_suspended")
+            elif me.has_account:
+                if len(funders) == 1:
+                    self.say("pool_order_own_first_one", order=order)
+                else:
+                    self.say("pool_order_own_first", order=order)
+            elif len(funders) == 1:
+                self.say("pool_order_funders_one", order=order)
+            else:
+                self.say("pool_order_funders", order=order)
         if not members and not funders:
             if me.scheme == "employee":
                 self.say("pool_none_employee")
@@ -270,13 +302,18 @@ class CallModel(FlowModel):
         if not entries:
             self.say("tx_none")
             return
-        self.say(_plural("tx_count", len(entries)), count=len(entries))
+        if len(entries) == 1:
+            self.say("tx_count_one")
+        else:
+            self.say("tx_count", count=len(entries))
         for t in entries:
             amount = abs(t.amount)
             if t.kind == "credit":
                 self.say("tx_credit", date=t.date, amount=amount)
             elif t.kind == "pool_payment":
-                self.say("tx_pool_payment", date=t.date, name=t.for_name or "", amount=amount)
+                paid_for = speech.Named(t.for_name or "",
+                                        IdNumber(t.for_id).sex if t.for_id else None)
+                self.say("tx_pool_payment", date=t.date, name=paid_for, amount=amount)
             elif t.amount >= 0:
                 self.say("tx_refund", date=t.date, kind=self.word("kind", t.kind), amount=amount)
             else:

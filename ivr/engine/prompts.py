@@ -33,10 +33,12 @@ def _format_value(value: Any, spec: str, locale: str, liang: bool) -> str:
     if spec == "digits":
         return speech.digits(str(value), locale)
     if spec == "name":
-        return speech.masked_name(str(value))
+        # the surname and a title (李先生, "Mr Li"): a masked name reads as 星号 or another name
+        return speech.spoken_name(value if isinstance(value, speech.Named) else str(value),
+                                  locale)
     if spec == "count":  # a count of things: 两位, 两笔 (but 十二位, 二十二笔)
-        if locale != "zh-CN":
-            return str(value)
+        if locale != "zh-CN":  # "four family members", not "4 family members"
+            return speech.integer_en(int(value))
         return "两" if liang and int(value) == 2 else speech.integer_zh(int(value), liang=liang)
     if spec:
         raise FlowError(f"unknown format {spec!r} (money, date, digits, name, count)")

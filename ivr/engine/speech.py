@@ -18,8 +18,10 @@ Everything here is pure Python and allocation-light: it runs on every webhook.
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, time
 from decimal import Decimal
+from typing import Literal
 
 __all__ = [
     "LOCALES",
@@ -31,6 +33,10 @@ __all__ = [
     "money",
     "money_en",
     "money_zh",
+    "Named",
+    "clock_range",
+    "spoken_name",
+    "surname",
 ]
 
 LOCALES = ("zh-CN", "en-US")
@@ -288,3 +294,130 @@ def masked_name(name: str) -> str:
     if len(name) == 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+# --- how a person is named aloud --------------------------------------------------------------
+
+#: two-character surnames: 欧阳明 is Mr/Ms 欧阳, not 欧
+_COMPOUND_SURNAMES = frozenset(
+    "欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 令狐 端木 西门 南宫 "
+    "独孤 轩辕 百里 呼延 申屠 太史 闻人 澹台 公冶 宗政 濮阳 淳于 单于 仲孙 钟离 万俟 赫连 "
+    "拓跋 第五 东郭 左丘 梁丘 司空 司寇 亓官 谷梁 乐正 壤驷 公良 漆雕 巫马 羊舌 微生 "
+    "呼延 归海 鲜于 闾丘 子车 颛孙 段干 百里 东门 公西 南门".split())
+#: surnames read differently from the character's everyday reading (单 Shan, not dan)
+_SURNAME_PINYIN = {
+    "单": "shan", "曾": "zeng", "解": "xie", "仇": "qiu", "朴": "piao", "查": "zha",
+    "区": "ou", "乐": "yue", "盖": "ge", "缪": "miao", "覃": "qin", "翟": "zhai",
+    "种": "chong", "秘": "bi", "召": "shao", "员": "yun", "句": "gou", "隗": "wei",
+    "宓": "mi", "祭": "zhai", "尉迟": "yuchi", "万俟": "moqi", "长孙": "zhangsun",
+    "单于": "chanyu", "澹台": "tantai", "都": "du", "柏": "bai", "蕃": "pi", "繁": "po",
+    "折": "she", "洗": "xian", "冼": "xian", "尉": "yu", "过": "guo", "阚": "kan",
+}
+
+Sex = Literal["male", "female"]
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A person as the voice names them: their full name (never spoken) and their sex (from
+    the ID number, None when unknown)."""
+
+    name: str
+    sex: Sex | None = None
+
+
+def surname(name: str) -> str:
+    """The family name: 李建国 → 李, 欧阳小明 → 欧阳; "John Smith" → "Smith"."""
+    name = name.strip()
+    if any(_is_ascii_letter(ch) for ch in name):
+        words = name.split()
+        return words[-1] if words else ""
+    if name[:2] in _COMPOUND_SURNAMES and len(name) > 2:
+        return name[:2]
+    return name[:1]
+
+
+def _romanised(family: str) -> str:
+    """A Chinese surname in pinyin without tones, capitalised, ü as yu (passport style)."""
+    if family in _SURNAME_PINYIN:
+        text = _SURNAME_PINYIN[family]
+    elif all(_is_ascii_letter(ch) or ch in "-'" for ch in family):
+        return family
+    else:
+        from pypinyin import Style, lazy_pinyin  # its dictionaries load on first use
+
+        text = "".join(lazy_pinyin(family, style=Style.NORMAL, errors="ignore"))
+    return text.replace("v", "yu").replace("ü", "yu").capitalize()
+
+
+def spoken_name(person: Named | str, locale: str) -> str:
+    """How the voice names someone without saying their name: the surname and a title.
+
+    李建国 (male) → 李先生 / "Mr Li"; 陈丽 (female) → 陈女士 / "Ms Chen"; sex unknown →
+    李姓家人 / "a family member named Li". Never a masking `*`, and no Chinese characters in
+    English.
+    """
+    _check_locale(locale)
+    if isinstance(person, str):
+        person = Named(person)
+    family = surname(person.name)
+    if locale == "zh-CN":
+        if person.sex is None:
+            return f"{family}姓家人" if family else "您的家人"
+        return family + ("先生" if person.sex == "male" else "女士")
+    roman = _romanised(family) if family else ""
+    if not roman:
+        return "your family member"
+    if person.sex is None:
+        return f"a family member named {roman}"
+    return ("Mr " if person.sex == "male" else "Ms ") + roman
+
+
+# --- clock times ------------------------------------------------------------------------------
+
+
+def _zh_period(t: time) -> str:
+    if t == time.max or t.hour >= 18:
+        return "晚上"
+    if t.hour < 6:
+        return "凌晨"
+    if t.hour < 12:
+        return "上午"
+    if t.hour == 12:
+        return "中午"
+    return "下午"
+
+
+def _zh_clock(t: time) -> str:
+    """9:00 → 9点, 13:30 → 1点半, 17:15 → 5点15分 (the period is said separately)."""
+    if t == time.max:
+        return "12点"
+    hour = t.hour if t.hour <= 12 else t.hour - 12
+    if t.minute == 0:
+        return f"{hour}点"
+    if t.minute == 30:
+        return f"{hour}点半"
+    return f"{hour}点{t.minute:02d}分" if t.minute < 10 else f"{hour}点{t.minute}分"
+
+
+def _en_clock(t: time) -> str:
+    """9:00 → "9 a.m.", 12:00 → "noon", 13:30 → "1:30 p.m.", end of day → "midnight"."""
+    if t == time.max or (t.hour == 0 and t.minute == 0):
+        return "midnight"
+    if t.hour == 12 and t.minute == 0:
+        return "noon"
+    hour = t.hour % 12 or 12
+    clock = f"{hour}" if t.minute == 0 else f"{hour}:{t.minute:02d}"
+    return f"{clock} {'a.m.' if t.hour < 12 else 'p.m.'}"
+
+
+def clock_range(start: time, end: time, locale: str) -> tuple[str, str]:
+    """The words for a staffed period's two ends, as a recording says them: zh 上午9点 / 12点
+    (the period once when both ends share it, or a morning runs to noon), 下午1点 / 5点;
+    en "9 a.m." / "noon", "1 p.m." / "5 p.m."."""
+    _check_locale(locale)
+    if locale == "en-US":
+        return _en_clock(start), _en_clock(end)
+    first, last = _zh_period(start), _zh_period(end)
+    same = first == last or (first == "上午" and end == time(12, 0))
+    return first + _zh_clock(start), ("" if same else last) + _zh_clock(end)
