@@ -38,8 +38,8 @@ system-deps:
 	  else echo "please install PostgreSQL server binaries, e.g. sudo apt-get install postgresql"; exit 1; fi; }
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light) >/dev/null; \
-	  else echo "please install nginx, e.g. sudo apt-get install nginx-light"; exit 1; fi; }
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >/dev/null; \
+	  else echo "please install nginx, e.g. sudo apt-get install nginx"; exit 1; fi; }
 
 demo: setup
 	$(BIN)/ivr12333 demo

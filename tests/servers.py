@@ -367,7 +367,7 @@ NGINX_SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx-ivr12333
 NGINX_MISSING = (
     "nginx was not found on PATH or in /usr/sbin. The tests of the production layout run a "
     "real nginx with deploy/nginx-ivr12333.conf: `make test` installs it (apt-get install "
-    "nginx-light), or set IVR_TEST_NGINX to the nginx binary."
+    "nginx), or set IVR_TEST_NGINX to the nginx binary."
 )
 
 
