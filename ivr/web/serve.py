@@ -128,6 +128,9 @@ def serve(settings: Settings, host: str, port: int, workers: int | None,
         "errorlog": "-",
         "timeout": 30,
         "graceful_timeout": 5,
-        "keepalive": 5,
+        # one request per connection, as under the sync workers before: each webhook goes to
+        # whichever worker accepts it first (a kept-alive client would stay on one worker),
+        # and no idle connection is kept open for anyone
+        "keepalive": 0,
     }
     HotlineServer(options, settings).run()
