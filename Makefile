@@ -25,7 +25,8 @@ setup: $(VENV)/.installed
 
 test-setup: $(VENV)/.installed-test system-deps
 
-# graphviz draws the call-flow diagram (ivr12333 graph); PostgreSQL serves its tests.
+# graphviz draws the call-flow diagram (ivr12333 graph); PostgreSQL serves its tests; nginx
+# runs deploy/nginx-ivr12333.conf in tests/test_serving.py.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -35,6 +36,10 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null; \
 	  else echo "please install PostgreSQL server binaries, e.g. sudo apt-get install postgresql"; exit 1; fi; }
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >/dev/null; \
+	  else echo "please install nginx, e.g. sudo apt-get install nginx"; exit 1; fi; }
 
 demo: setup
 	$(BIN)/ivr12333 demo

@@ -359,3 +359,118 @@ def pg_url(postgres: PostgresServer) -> str:
 def fresh_pg_url(postgres: PostgresServer) -> str:
     """A `postgresql+psycopg://` URL of a new, empty database for this test alone."""
     return postgres.create_database("test")
+
+
+# --- nginx in front (deploy/nginx-ivr12333.conf) -----------------------------------------------
+
+NGINX_SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx-ivr12333.conf"
+NGINX_MISSING = (
+    "nginx was not found on PATH or in /usr/sbin. The tests of the production layout run a "
+    "real nginx with deploy/nginx-ivr12333.conf: `make test` installs it (apt-get install "
+    "nginx), or set IVR_TEST_NGINX to the nginx binary."
+)
+
+
+def nginx_binary() -> str | None:
+    """$IVR_TEST_NGINX, nginx on PATH, or /usr/sbin/nginx."""
+    for candidate in (os.environ.get("IVR_TEST_NGINX"), shutil.which("nginx"),
+                      "/usr/sbin/nginx"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+class NginxServer:
+    """A real nginx running the shipped site file, on a free loopback port, in front of
+    `upstream_port`; its own folder (config, logs, temp files), one process group."""
+
+    def __init__(self, binary: str, upstream_port: int, base: Path) -> None:
+        self.binary = binary
+        self.upstream_port = upstream_port
+        self.base = base
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def site(self) -> str:
+        """The shipped site file with only its addresses changed."""
+        text = NGINX_SITE.read_text(encoding="utf-8")
+        text, n_upstream = re.subn(r"server 127\.0\.0\.1:5000;",
+                                   f"server {LOOPBACK}:{self.upstream_port};", text)
+        text, n_listen = re.subn(r"listen 80;", f"listen {LOOPBACK}:{self.port};", text)
+        assert n_upstream == 1 and n_listen == 1, "deploy/nginx-ivr12333.conf changed shape"
+        return text
+
+    def access_log(self) -> str:
+        return _read(self.base / "logs" / "access.log")
+
+    def error_log(self) -> str:
+        return _read(self.base / "logs" / "error.log")
+
+    def start(self, timeout: float = 15.0) -> NginxServer:
+        (self.base / "logs").mkdir(parents=True, exist_ok=True)
+        (self.base / "site.conf").write_text(self.site(), encoding="utf-8")
+        # as root, nginx's workers would run as nobody, who cannot read pytest's folders
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        temp = " ".join(f"{kind}_temp_path {self.base / kind};"
+                        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        (self.base / "nginx.conf").write_text(
+            f"{user}worker_processes 1;\npid {self.base / 'nginx.pid'};\n"
+            f"error_log {self.base / 'logs' / 'error.log'} info;\n"
+            "events { worker_connections 2048; }\n"
+            f"http {{\n  access_log {self.base / 'logs' / 'access.log'};\n  {temp}\n"
+            f"  include {self.base / 'site.conf'};\n}}\n", encoding="utf-8")
+        command = [self.binary, "-p", str(self.base), "-c", str(self.base / "nginx.conf"),
+                   "-e", str(self.base / "logs" / "error.log"), "-g", "daemon off;"]
+        with open(self.base / "stderr.log", "wb") as err:
+            self.proc = subprocess.Popen(command, stdout=err, stderr=err,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited with {self.proc.returncode}:\n"
+                                   + _tail(self.base / "stderr.log") + self.error_log())
+            with contextlib.suppress(OSError):
+                socket.create_connection((LOOPBACK, self.port), timeout=0.5).close()
+                return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"nginx not listening after {timeout:g} s:\n"
+                                   + self.error_log())
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_group(self.proc, signal.SIGQUIT, 10.0)  # SIGQUIT: nginx's graceful stop
+
+    def __enter__(self) -> NginxServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def nginx_in_front(tmp_path: Path) -> Iterator[Any]:
+    """A function: nginx_in_front(upstream_port) starts a real nginx before that port (stopped
+    after the test). Fails, never skips, when nginx is not installed."""
+    binary = nginx_binary()
+    if binary is None:
+        pytest.fail(NGINX_MISSING, pytrace=False)
+    started: list[NginxServer] = []
+
+    def start(upstream_port: int) -> NginxServer:
+        base = tmp_path / f"nginx-{len(started)}"
+        base.mkdir()
+        server = NginxServer(binary, upstream_port, base)
+        started.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

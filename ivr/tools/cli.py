@@ -209,7 +209,8 @@ def unlock(ctx: click.Context, id_number: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=None, type=int, help="default: the number of CPUs")
-@click.option("--threads", default=1, show_default=True, type=int, help="threads per worker")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="threads per worker (each waits on one request or runs one webhook)")
 @click.option("--no-access-log", is_flag=True, help="do not log each request")
 @click.option("--insecure", is_flag=True,
               help="serve WITHOUT an auth token: no signature is checked, anyone who reaches "
