@@ -1216,16 +1216,18 @@ class Call:
         if participant.start_on_enter and not room.started:
             room.started = True
             self._event(kind.CONFERENCE, "the conference starts")
-            for other in others:
-                other.call._events.append(("conference-started",))
-                self.world.wake(other.call)
+            self._tell(others, ("conference-started",))
         elif room.started and participant.beep_enter:
-            for other in others:
-                other.call._events.append(("beep", f"{self.name} joins"))
-                self.world.wake(other.call)
+            self._tell(others, ("beep", f"{self.name} joins"))
         if not room.started:
             self._note("the conference has not started: waiting for a participant with "
                        "startConferenceOnEnter")
+
+    def _tell(self, others: list[Any], event: tuple[str, ...]) -> None:
+        """Give the other participants' calls an event and wake them to hear it."""
+        for other in others:
+            other.call._events.append(event)
+            self.world.wake(other.call)
 
     def _leave_room(self, hold: _Hold) -> None:
         room, participant = hold.room, hold.participant
@@ -1238,13 +1240,9 @@ class Call:
         if participant.end_on_exit or not others:
             room.ended = True
             self._event(kind.CONFERENCE, f"the conference {room.name} ends")
-            for other in others:
-                other.call._events.append(("conference-ended",))
-                self.world.wake(other.call)
+            self._tell(others, ("conference-ended",))
         elif room.started and participant.beep_exit:
-            for other in others:
-                other.call._events.append(("beep", f"{self.name} leaves"))
-                self.world.wake(other.call)
+            self._tell(others, ("beep", f"{self.name} leaves"))
 
     # --- on hold: the loop, other calls' events, leaving -----------------------------------------
 
