@@ -96,11 +96,12 @@ def check_fields() -> None:
     values = request.values
     if not values.get("CallSid"):
         abort(400, "a webhook without CallSid")
-    for name, rule in STRICT_FIELDS.items():
-        for value in values.getlist(name):
-            if not rule.fullmatch(value):
-                log.warning("refused a request to %s: %s is not of its form", request.path, name)
-                abort(400, f"{name} is not of Twilio's form")
+    # the fields sent, looked up among the ~40 rules (not each rule looked up among the fields)
+    for name, value in values.items(multi=True):
+        rule = STRICT_FIELDS.get(name)
+        if rule is not None and not rule.fullmatch(value):
+            log.warning("refused a request to %s: %s is not of its form", request.path, name)
+            abort(400, f"{name} is not of Twilio's form")
 
 
 def _field(name: str) -> str:
