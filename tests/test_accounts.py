@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from ivr.data.dataset import import_dataset, load_file
-from ivr.data.storage import ensure_schema, make_engine, people
+from ivr.data.storage import ensure_schema, make_engine, meta, people, regions
 from ivr.domain.accounts import (
     PasswordCheck,
     PoolMember,
@@ -302,3 +302,21 @@ def test_region_for(tmp_path: Path, engine: Engine) -> None:
         empty.dispose()
     assert default == Region()
     assert (default.code, default.agent_number, default.lockout_after) == ("000000", None, 3)
+
+
+def test_region_for_sees_a_changed_region(engine: Engine) -> None:
+    """Parsed regions are cached by row: a region changed under a running worker (an import)
+    is what the next turn reads, here and in another connection."""
+    with engine.connect() as conn:
+        before = region_for(conn)
+    with engine.begin() as conn:
+        conn.execute(update(regions).where(regions.c.code == "450100")
+                     .values(lockout_after=5, agent_number=None))
+    with engine.connect() as conn:
+        after = region_for(conn)
+    assert (before.lockout_after, before.agent_number) == (3, "+867711234567")
+    assert (after.lockout_after, after.agent_number) == (5, None)
+    with engine.begin() as conn:
+        conn.execute(update(meta).where(meta.c.key == "line_region").values(value="999999"))
+    with engine.connect() as conn:
+        assert region_for(conn) == Region()

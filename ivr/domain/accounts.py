@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -241,16 +242,30 @@ def funders_of(conn: Connection, member: Person) -> list[PoolMember]:
     return _other_side(conn, member, bindings.c.member, bindings.c.funder, relation_to_member)
 
 
+#: the line's region (the last one imported) in one statement: no row without either
+_LINE_REGION = (select(regions).select_from(regions.join(meta, meta.c.value == regions.c.code))
+                .where(meta.c.key == "line_region"))
+_REGION = select(regions).where(regions.c.code == bindparam("p_code", type_=regions.c.code.type))
+
+
 def region_for(conn: Connection, code: str | None = None) -> Region:
-    """The region by code, else the line's region (the last one imported), else the defaults."""
+    """The region by code, else the line's region (the last one imported), else the defaults.
+
+    Read on every turn that needs it (an import may change it under running workers); only
+    parsing it is cached, keyed on the row as read, so a changed row is parsed again."""
     if code is None:
-        code = conn.execute(select(meta.c.value).where(meta.c.key == "line_region")).scalar()
-    if code is None:
-        return Region()
-    row = conn.execute(select(regions).where(regions.c.code == code)).mappings().first()
+        row = conn.execute(_LINE_REGION).first()
+    else:
+        row = conn.execute(_REGION, {"p_code": code}).first()
     if row is None:
         return Region()
-    data = dict(row)
+    return _parsed_region(tuple(row._fields), tuple(row))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_region(names: tuple[str, ...], values: tuple[Any, ...]) -> Region:
+    """A region row as a Region (immutable, so one may be shared by every turn and thread)."""
+    data = dict(zip(names, values, strict=True))
     data["agent_hours"] = json.loads(data["agent_hours"])
     return Region.from_mapping(data)
 
