@@ -64,6 +64,10 @@ class Hotline:
             log.warning("webhook without CallSid")
             return render(self.apology_goodbye(), 0)
         try:
+            if event.kind != "start":  # usually the current step: claimed and read at once
+                claimed = self.store.claim_current(call_sid, step)
+                if claimed is not None:
+                    return self._claimed_turn(claimed, event, render)
             session = self.store.load(call_sid)
             if session is None:
                 if event.kind != "start":
@@ -97,6 +101,10 @@ class Hotline:
         # delivered to another worker meanwhile waits for our answer instead of counting
         if not self.store.claim(session.call_sid, session.step):
             return self._replayed(session, session.step + 1, render)
+        return self._claimed_turn(session, event, render)
+
+    def _claimed_turn(self, session: CallSession, event: CallEvent, render: Render) -> str:
+        """The rest of a turn once its step is claimed: step the flow, save, log."""
         body = self._step(session, event, render)
         if not self.store.save(session, body):  # the call ended meanwhile (status callback)
             return render([Hangup()], 0)

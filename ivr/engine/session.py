@@ -38,6 +38,8 @@ _CLAIM = (update(sessions)
           .where(sessions.c.call_sid == _SID, sessions.c.step == _param("p_expected", "step"),
                  ~sessions.c.ended)
           .values(step=_param("p_step", "step"), updated_at=_NOW))
+# the claim that also reads the call: one statement for load + claim in the usual case
+_CLAIM_LOADED = _CLAIM.returning(sessions.c.caller, sessions.c.state, sessions.c.data)
 _SAVE = (update(sessions)
          .where(sessions.c.call_sid == _SID, sessions.c.step == _param("p_step", "step"),
                 ~sessions.c.ended)
@@ -123,6 +125,18 @@ class SessionStore:
             result = conn.execute(_CLAIM, {"p_sid": call_sid, "p_expected": step,
                                            "p_step": step + 1, "p_now": self._time()})
             return result.rowcount == 1
+
+    def claim_current(self, call_sid: str, step: int) -> CallSession | None:
+        """`claim` for a request that answers the call's current step, reading the call in
+        the same statement: the claimed call as it was at `step`, or None when it was not
+        claimed (unknown, ended, another step, or another delivery won): `load` tells which."""
+        with self.engine.begin() as conn:
+            row = conn.execute(_CLAIM_LOADED, {"p_sid": call_sid, "p_expected": step,
+                                               "p_step": step + 1,
+                                               "p_now": self._time()}).first()
+        if row is None:
+            return None
+        return CallSession(call_sid, row.caller, row.state, step, CallData.from_json(row.data))
 
     def save(self, session: CallSession, answer: str) -> bool:
         """Write the session and its answer at `session.step`, unless the call has ended
