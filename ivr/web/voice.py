@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator, compare
@@ -96,8 +97,9 @@ def check_fields() -> None:
     values = request.values
     if not values.get("CallSid"):
         abort(400, "a webhook without CallSid")
-    # the fields sent, looked up among the ~40 rules (not each rule looked up among the fields)
-    for name, value in values.items(multi=True):
+    # every (name, value) sent (query string and form) looked up among the ~40 rules, not each
+    # rule looked up in the request; werkzeug's stubs type the values as lists
+    for name, value in cast("Iterable[tuple[str, str]]", values.items(multi=True)):
         rule = STRICT_FIELDS.get(name)
         if rule is not None and not rule.fullmatch(value):
             log.warning("refused a request to %s: %s is not of its form", request.path, name)
