@@ -4,9 +4,11 @@ and the per-number limit on password checks, reserved atomically across workers.
 from __future__ import annotations
 
 import re
+import weakref
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select
 
+from ivr.data.periodic import Periodic
 from ivr.data.storage import caller_locks, upsert, verify_attempts
 
 #: every caller whose number is withheld or not a number shares this one class (and its limit)
@@ -19,6 +21,12 @@ _WITHHELD_DIGITS = {"+" + w.translate(_KEYPAD) for w in _WITHHELD_WORDS}
 _NUMBER = re.compile(r"\+?[0-9]{5,15}")
 
 ATTEMPT_WINDOW_SECONDS = 3600
+#: Attempts and caller locks older than the window are deleted at most this often per process
+#: and database (two statements), not on every check: they no longer count either way, and no
+#: caller number stays more than ATTEMPT_WINDOW_SECONDS + PURGE_EVERY_SECONDS once checks
+#: come in.
+PURGE_EVERY_SECONDS = 60.0
+_purges: weakref.WeakKeyDictionary[Engine, Periodic] = weakref.WeakKeyDictionary()
 
 _CALLER = bindparam("p_caller", type_=verify_attempts.c.caller.type)
 _AT = bindparam("p_at", type_=verify_attempts.c.at.type)
@@ -51,6 +59,14 @@ def reserve_check(engine: Engine, caller: str, limit: int, now: float) -> bool:
         if conn.execute(_COUNT, params).scalar_one() >= limit:
             return False
         conn.execute(_RECORD, params)
-        conn.execute(_FORGET, params)
-        conn.execute(_FORGET_LOCKS, params)
+        if _purge_due(engine, now):
+            conn.execute(_FORGET, params)
+            conn.execute(_FORGET_LOCKS, params)
     return True
+
+
+def _purge_due(engine: Engine, now: float) -> bool:
+    periodic = _purges.get(engine)
+    if periodic is None:
+        periodic = _purges.setdefault(engine, Periodic(PURGE_EVERY_SECONDS))
+    return periodic.due(now)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Integer, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ivr.data.periodic import Periodic
 from ivr.data.storage import answers, sessions
 from ivr.engine.calldata import CallData
 
@@ -21,6 +22,11 @@ KEEP_ENDED_SECONDS = 7 * 24 * 3600
 #: A call that has not been heard of for this long is over (Twilio ends every call within four
 #: hours) even if its status callback never came: it is sealed like any ended call.
 MAX_CALL_SECONDS = 4 * 3600
+#: New calls seal and purge (three statements) at most this often per process, not each one.
+#: The cutoff is earlier by as much, so a call idle for MAX_CALL_SECONDS is still sealed by the
+#: time the next call starts, as when every new call sealed: no ID number outlives 4 h of silence
+#: once calls come in (with no calls at all, nothing runs either way).
+SEAL_EVERY_SECONDS = 60.0
 
 
 def _param(name: str, column: str) -> Any:
@@ -80,6 +86,7 @@ class SessionStore:
     def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
         self.engine = engine
         self._now = now
+        self._sealing = Periodic(SEAL_EVERY_SECONDS)
 
     def _time(self) -> float:
         return self._now().timestamp()
@@ -100,11 +107,14 @@ class SessionStore:
 
     def create(self, session: CallSession, answer: str) -> bool:
         """Insert a new call with its first answer; False when another worker created it first.
-        Calls that were never heard of again are sealed and old ones purged on the way."""
+        Calls that were never heard of again are sealed and old ones purged on the way (at
+        most every SEAL_EVERY_SECONDS)."""
         now = self._time()
         try:
+            sealing = self._sealing.due(now)
             with self.engine.begin() as conn:
-                self._seal_stale(conn, now)
+                if sealing:
+                    self._seal_stale(conn, now)
                 conn.execute(_CREATE, {
                     "call_sid": session.call_sid, "caller": session.caller,
                     "state": session.state, "step": session.step,
@@ -115,6 +125,8 @@ class SessionStore:
                     conn.execute(_KEEP_ANSWER, {"call_sid": session.call_sid,
                                                 "step": session.step, "body": answer})
         except IntegrityError:
+            if sealing:  # rolled back with the insert: the next call seals
+                self._sealing.missed()
             return False
         return True
 
@@ -165,7 +177,8 @@ class SessionStore:
 
     @staticmethod
     def _seal_stale(conn: Connection, now: float) -> None:
-        params = {"p_cutoff": now - MAX_CALL_SECONDS, "p_before": now - KEEP_ENDED_SECONDS}
+        params = {"p_cutoff": now - (MAX_CALL_SECONDS - SEAL_EVERY_SECONDS),
+                  "p_before": now - KEEP_ENDED_SECONDS}
         conn.execute(_FORGET_STALE_ANSWERS, params)
         conn.execute(_SEAL_STALE, params)
         conn.execute(_PURGE, params)
