@@ -13,6 +13,7 @@ own time per call (everything outside the app).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import logging
 import pstats
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="measured rounds; each figure is its best round's")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile part")
+    parser.add_argument("--postgres", action="store_true",
+                        help="on a throwaway PostgreSQL (tests/servers.py) instead of SQLite")
     args = parser.parse_args(argv)
 
     from ivr.web import create_app
@@ -90,8 +93,23 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("ivr.web").setLevel(logging.ERROR)
     token = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="ivr12333-profile-") as tmp:
-        url = make_db(Path(tmp), "profile", args.people, CHEAP_N)
+    with tempfile.TemporaryDirectory(prefix="ivr12333-profile-") as tmp, \
+            contextlib.ExitStack() as stack:
+        if args.postgres:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+            from servers import PostgresServer, postgres_bindir
+
+            from bench.scaleout import fill
+
+            bindir = postgres_bindir()
+            if bindir is None:
+                raise SystemExit("PostgreSQL's server binaries are needed")
+            pg = PostgresServer(bindir).start()
+            stack.callback(pg.remove)
+            url = pg.create_database("profile")
+            fill(url, Path(tmp), args.people, CHEAP_N)
+        else:
+            url = make_db(Path(tmp), "profile", args.people, CHEAP_N)
         app = create_app(Settings(database_url=url, auth_token=token))
         engine = app.extensions["ivr12333"].db
         direct = DirectTransport(app)
