@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -278,6 +279,30 @@ def upsert(
         c: stmt.excluded[c] for c in rows[0] if c not in key_set and c not in keep_set
     }
     conn.execute(stmt.on_conflict_do_update(index_elements=list(key_set), set_=updates), rows)
+
+
+class Periodic:
+    """Housekeeping of the call tables that need not run on every request, per process:
+    `due(now)` is True at most once every `seconds` of the caller's clock (a Unix time), and
+    again whenever that clock went back (tests, a corrected clock). Thread-safe; `missed()`
+    makes the next call due (when the housekeeping it allowed was rolled back)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def due(self, now: float) -> bool:
+        with self._lock:
+            last = self._last
+            if last is not None and last <= now < last + self.seconds:
+                return False
+            self._last = now
+            return True
+
+    def missed(self) -> None:
+        with self._lock:
+            self._last = None
 
 
 #: tables about calls in progress, not about people: a copy of a database leaves them empty

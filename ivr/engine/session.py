@@ -10,8 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Integer, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ivr.data.periodic import Periodic
-from ivr.data.storage import answers, sessions
+from ivr.data.storage import Periodic, answers, sessions
 from ivr.engine.calldata import CallData
 
 #: what an ended call keeps of its data: nothing
