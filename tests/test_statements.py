@@ -16,12 +16,13 @@ from simulator import Simulator, Transport, WebhookRequest, WebhookResponse, Wsg
 
 JIANGUO = ("450102197503150013", "135790")
 
-#: webhook -> (most statements, most checkouts). A step's webhook claims its step and reads
-#: the call in one statement, then saves the session and its answer in one transaction; a
-#: menu that says the main menu reads the region too. The password webhook adds the
-#: per-number reservation (3 statements) and the password check (reserve, then settle).
+#: webhook -> (most statements, most checkouts). The start inserts the call and its first
+#: answer; a step's webhook claims its step and reads the call in one statement, then saves
+#: the session and its answer in one transaction; a menu that says the main menu reads the
+#: region too. The password webhook adds the per-number reservation (3 statements) and the
+#: password check (reserve, then settle).
 BOUNDS = {
-    "answer": (3, 2),
+    "answer": (2, 1),
     "language": (4, 3),
     "balance": (4, 3),
     "by ID": (4, 3),

@@ -64,21 +64,19 @@ class Hotline:
             log.warning("webhook without CallSid")
             return render(self.apology_goodbye(), 0)
         try:
-            if event.kind != "start":  # usually the current step: claimed and read at once
-                claimed = self.store.claim_current(call_sid, step)
-                if claimed is not None:
-                    return self._claimed_turn(claimed, event, render)
-            session = self.store.load(call_sid)
-            if session is None:
-                if event.kind != "start":
-                    log.warning("call=%s unknown call", call_sid)
-                    return render(self.apology_goodbye(), 0)
+            if event.kind == "start":  # usually a new call: created, else its answer again
                 return self._first_turn(CallSession(call_sid, caller, self.flow.initial), event,
                                         render)
+            # usually the current step: claimed and read at once
+            claimed = self.store.claim_current(call_sid, step)
+            if claimed is not None:
+                return self._claimed_turn(claimed, event, render)
+            session = self.store.load(call_sid)
+            if session is None:
+                log.warning("call=%s unknown call", call_sid)
+                return render(self.apology_goodbye(), 0)
             if session.ended:
                 return render([Hangup()], 0)
-            if event.kind == "start":  # the start again: its answer again
-                return self._replayed(session, 1, render)
             if step < session.step:  # a retry or a replay: the answer to that request
                 return self._replayed(session, step + 1, render)
             if step > session.step:
@@ -90,8 +88,11 @@ class Hotline:
             return render(self.apology_goodbye(), 0)
 
     def _first_turn(self, session: CallSession, event: CallEvent, render: Render) -> str:
+        """The start: the call is created with its first answer. If it exists (the start
+        again, or another worker's delivery of it), its first answer again; once ended, a
+        hang-up. The start step has no effect but its answer, so nothing counts twice."""
         body = self._step(session, event, render)
-        if not self.store.create(session, body):  # another worker created this call first
+        if not self.store.create(session, body):
             return self._replayed(session, 1, render)
         self._log(session, event)
         return body
