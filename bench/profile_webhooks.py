@@ -39,8 +39,10 @@ PARTS = (
     ("signature check", "ivr/web/voice.py", "check_signature"),
     ("field check", "ivr/web/voice.py", "check_fields"),
     ("session load", "ivr/engine/session.py", "load"),
-    ("session create (+ seal/purge)", "ivr/engine/session.py", "create"),
-    ("session claim", "ivr/engine/session.py", "claim"),
+    ("session create (+ seal/purge once a minute)", "ivr/engine/session.py", "create"),
+    ("form parse (werkzeug)", "werkzeug/wrappers/request.py", "_load_form_data"),
+    ("session claim + read", "ivr/engine/session.py", "claim_current"),
+    ("session claim (after a read)", "ivr/engine/session.py", "claim"),
     ("session save", "ivr/engine/session.py", "save"),
     ("session end", "ivr/engine/session.py", "end"),
     ("flow step (trigger, callbacks, prompts)", "ivr/engine/hotline.py", "step"),
@@ -73,6 +75,18 @@ class Counting:
 
     def _checkout(self, *_args: Any) -> None:
         self.checkouts[self._kind()] += 1
+
+
+def _package(filename: str) -> str:
+    """What a profiled function belongs to: a site package, the project's, or the stdlib."""
+    if "site-packages/" in filename:
+        return filename.split("site-packages/")[1].split("/")[0].removesuffix(".py")
+    for own in ("ivr/web", "ivr/engine", "ivr/domain", "ivr/data", "ivr/tools", "simulator"):
+        if f"/{own}/" in filename:
+            return own
+    if filename.startswith("~") or filename.startswith("<"):
+        return "builtins (C)"
+    return "stdlib"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,6 +217,15 @@ def main(argv: list[str] | None = None) -> int:
             total = sum(v[3] for (f, _line, name), v in raw.items()
                         if name == func and f.endswith(file_part.lstrip("~")))
             print(f"| {label} | {total / webhooks * 1e6:.0f} |")
+        print()
+        print("| where (cProfile, own time by package, per webhook) | µs |")
+        print("|---|---:|")
+        by_package: dict[str, float] = defaultdict(float)
+        for (f, _line, _name), v in raw.items():
+            by_package[_package(f)] += v[2]
+        for package, seconds in sorted(by_package.items(), key=lambda kv: -kv[1]):
+            if seconds / webhooks * 1e6 >= 5:
+                print(f"| {package} | {seconds / webhooks * 1e6:.0f} |")
         if args.cprofile:
             stats.dump_stats(args.cprofile)
         if args.top:
