@@ -136,9 +136,18 @@ def hotline_server(db_url: str, port: int, workers: int, token: str, log: Path) 
                   {"TWILIO_AUTH_TOKEN": token, "IVR_PUBLIC_URL": ""})
 
 
+def floor_argv(port: int, workers: int, *, access_log: bool = False) -> list[str]:
+    """gunicorn on bench/floor_app.py under the server `ivr12333 serve` runs (ivr/web/serve.py):
+    its worker class (gthread with the read deadline), threads, timeouts and no keep-alive."""
+    from ivr.web.serve import DEFAULT_THREADS
+
+    return [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+            "--worker-class", "ivr.web.serve.DeadlineThreadWorker",
+            "--threads", str(DEFAULT_THREADS), "--timeout", "30", "--graceful-timeout", "5",
+            "--keep-alive", "0", "--no-control-socket", "--error-logfile", "-",
+            *(["--access-logfile", "-"] if access_log else []), "bench.floor_app:app"]
+
+
 def floor_server(port: int, workers: int, log: Path) -> Server:
-    """gunicorn on bench/floor_app.py with the options `ivr12333 serve` uses."""
-    argv = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", "1", "--timeout", "30", "--graceful-timeout", "5", "--keep-alive", "5",
-            "--error-logfile", "-", "bench.floor_app:app"]
-    return Server("floor", argv, port, log)
+    """The floor under the same server as the hotline (floor_argv)."""
+    return Server("floor", floor_argv(port, workers), port, log)

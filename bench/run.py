@@ -6,9 +6,10 @@
 Everything runs on loopback (127.0.0.1) in a temporary folder that is deleted at the end.
 Sections:
   server     `ivr12333 serve` (gunicorn, --workers N) against the floor (bench/floor_app.py
-             under the same gunicorn options): signed full calls (verification + balance)
-             driven by the load generator; server CPU per webhook read from the workers'
-             /proc/<pid>/stat, requests/s, calls/s, webhook latency, peak worker memory.
+             under the same gunicorn worker class and options): signed full calls
+             (verification + balance) driven by the load generator; server CPU per webhook
+             read from the workers' /proc/<pid>/stat, requests/s, calls/s, webhook latency,
+             peak worker memory.
              First flat out (concurrency C, no pauses), then C callers who pause between keys.
   inprocess  full calls through the simulator on one thread (one core).
   scale      verification + balance latency with 1,000 people and (--full) 1,000,000, and
@@ -189,8 +190,8 @@ def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
             "errors": str(r.error_count),
         }))
     tables.sections.append((
-        f"Server: gunicorn --workers {args.workers} (sync), {args.concurrency} calls at once, "
-        "no pauses (saturation)", columns, rows))
+        f"Server: ivr12333 serve --workers {args.workers} (gthread x 8), {args.concurrency} "
+        "calls at once, no pauses (saturation)", columns, rows))
     per_call = [run.worker_cpu / max(run.result.calls, 1) * 1000 for run in flat]
     tables.notes.append(
         f"server CPU per full call: floor {per_call[0]:.1f} ms, hotline {per_call[1]:.1f} ms "

@@ -46,6 +46,7 @@ from bench.harness import (  # noqa: E402
     Server,
     children,
     cpu_seconds,
+    floor_argv,
     free_port,
     machine_busy_seconds,
 )
@@ -84,12 +85,8 @@ def serve(url: str, port: int, workers: int, token: str, public_url: str, log: P
 
 
 def floor(port: int, workers: int, log: Path) -> Server:
-    """The floor under gunicorn with `serve`'s options (gthread, 8 threads, no keep-alive)."""
-    argv = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--worker-class", "gthread", "--threads", "8", "--keep-alive", "0",
-            "--timeout", "30", "--graceful-timeout", "5", "--error-logfile", "-",
-            "--access-logfile", "-", "bench.floor_app:app"]
-    return Server("floor", argv, port, log)
+    """The floor under the hotline's server (harness.floor_argv), with an access log."""
+    return Server("floor", floor_argv(port, workers, access_log=True), port, log)
 
 
 def _nginx_class() -> Any:
