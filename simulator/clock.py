@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ def _is_cjk(char: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=1024)  # a line says the same prompts again and again
 def speech_seconds(text: str) -> float:
     """Estimate how long a text-to-speech engine takes to say `text`."""
     cjk = sum(1 for char in text if _is_cjk(char))

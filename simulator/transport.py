@@ -16,6 +16,7 @@ Three transports:
 from __future__ import annotations
 
 import codecs
+import functools
 import http.cookiejar
 import ssl
 import traceback
@@ -25,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import httpx
 
@@ -49,7 +50,14 @@ class WebhookRequest:
     @property
     def body(self) -> bytes:
         """The form, encoded as a browser (and Twilio) encodes it; empty without a form."""
-        return urlencode(self.form).encode("ascii") if self.form else b""
+        if not self.form:
+            return b""
+        if all(type(k) is str and type(v) is str for k, v in self.form.items()):
+            # what urlencode writes, each name and value quoted once per process: a call
+            # sends the same twenty-odd names and mostly the same values again and again
+            return "&".join(f"{_quoted(k)}={_quoted(v)}"
+                            for k, v in self.form.items()).encode("ascii")
+        return urlencode(self.form).encode("ascii")
 
     def header_items(self) -> list[tuple[str, str]]:
         """The headers to send, Content-Type included (Host and Content-Length: the carrier's)."""
@@ -61,6 +69,11 @@ class WebhookRequest:
     def with_header(self, name: str, value: str) -> WebhookRequest:
         """This request with one more header (or that header replaced)."""
         return replace(self, headers={**self.headers, name: value})
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    return quote_plus(text)
 
 
 @dataclass(frozen=True)
