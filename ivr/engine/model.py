@@ -27,6 +27,10 @@ from ivr.settings import Settings
 
 log = logging.getLogger("ivr.hotline")
 
+#: a query password's length (the import accepts only 6-digit passwords: docs/dataset.md)
+PASSWORD_DIGITS = 6
+
+
 @dataclass(frozen=True)
 class Services:
     """What callbacks may use besides the flow: the database, settings and the clock."""
@@ -174,6 +178,16 @@ class CallModel(FlowModel):
         matches = self._card_matches()
         self.data.pending = matches[0].id_number if len(matches) == 1 else None
         self.data.card_shared = len(matches) > 1
+
+    def entered_star(self) -> bool:
+        """A lone * at the password: the caller wants to key another number."""
+        return self.digits == "*"
+
+    def password_well_formed(self) -> bool:
+        """A query password is 6 digits (docs/dataset.md): anything else is an invalid entry,
+        decided from the keys alone, before any check is reserved or any hash is made."""
+        d = self.digits
+        return len(d) == PASSWORD_DIGITS and d.isascii() and d.isdigit()
 
     def over_attempt_limit(self) -> bool:
         """Per caller number (withheld numbers are one class), across calls and workers: one
