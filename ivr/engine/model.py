@@ -179,7 +179,7 @@ class CallModel(FlowModel):
         self.data.pending = matches[0].id_number if len(matches) == 1 else None
         self.data.card_shared = len(matches) > 1
 
-    def entered_star(self) -> bool:
+    def star_alone(self) -> bool:
         """A lone * at the password: the caller wants to key another number."""
         return self.digits == "*"
 
