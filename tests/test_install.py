@@ -62,7 +62,6 @@ def test_wheel_installs_and_runs_from_elsewhere(tmp_path: Path) -> None:
     assert (target / "bin" / "ivr12333").is_file()
 
     env["PYTHONPATH"] = str(target)
-    env["IVR_SCRYPT_N"] = "16"
     probe = run([sys.executable, "-c", PROBE], work, env)
     assert probe.returncode == 0, probe.stderr
     where = {k: Path(v) if k != "version" else v for k, v in json.loads(probe.stdout).items()}
