@@ -287,7 +287,7 @@ def test_simultaneous_guesses_make_exactly_three_checks(demo_database: str, tmp_
 
 #: whose password is guessed: nobody's number, a person's (wrong password), a locked person's
 KINDS = {"unknown": UNKNOWN_ID, "wrong": LI[0], "locked": CHEN[0]}
-SAMPLES = 12  # per kind (a multiple of 3: one call per kind gives three)
+SAMPLES = 30  # per kind (a multiple of 3: one call per kind gives three)
 TIMING_BOUND = 1.30  # the slowest median at most 30% above the fastest
 
 

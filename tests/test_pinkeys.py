@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import prompt_pattern, say
+from conftest import prompt_pattern
 from servers import keyring_of_tests
 from sqlalchemy import Engine, select, update
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
+from servers import key_file_of_tests
 
 from ivr.errors import SettingsError
 from ivr.resources import data_dir, demo_dataset
@@ -38,7 +39,7 @@ def test_a_developers_environment_does_not_reach_the_tests_apps(
         monkeypatch.setenv(name, value)
     app = app_factory()
     settings = app.extensions["ivr12333"].settings
-    assert settings == Settings(database_url=db_url)
+    assert settings == Settings(database_url=db_url, pin_key_file=key_file_of_tests())
     # unsigned requests are served (no token), on the test's database, with the default voice
     call = Simulator(WsgiTransport(app), "http://localhost/voice").dial()
     try:
