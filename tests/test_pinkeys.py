@@ -225,6 +225,15 @@ def test_key_status_says_when_hashes_name_a_key_the_keyring_lacks(tmp_path: Path
     assert f"under key {KEYS.current_id}, NOT in the keyring: 9" in flat(result)
 
 
+@pytest.fixture(autouse=True)
+def _serve_never_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve` must stop before gunicorn: if a refusal breaks, this test fails, never hangs."""
+    def started(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("serve started gunicorn")
+
+    monkeypatch.setattr("ivr.web.serve.serve", started)
+
+
 @pytest.mark.parametrize("args", [
     ["serve", "--insecure"],
     ["call", "--script", "tests/calls/balance_by_id.yaml"],
@@ -399,6 +408,32 @@ def test_a_hash_under_a_missing_key_is_an_error_that_counts_no_attempt(engine: E
         check_password(engine, LI, LI_PASSWORD, 3, other)
     assert attempts(engine, LI) == 0
     assert check_password(engine, LI, LI_PASSWORD, 3, KEYS) is PasswordCheck.OK
+
+
+def test_unknown_locked_and_wrong_each_cost_one_hmac_under_the_current_key(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same work whatever the answer: one verification, of a hash of the current form and
+    key (the dummy when there is no hash to check), so no answer is quicker than another."""
+    checked: list[str] = []
+    real_verify = passwords.verify_password
+
+    def counting(password: str, stored: str, keyring: Keyring) -> bool:
+        checked.append(stored)
+        return real_verify(password, stored, keyring)
+
+    monkeypatch.setattr(passwords, "verify_password", counting)
+    for _ in range(3):
+        check_password(engine, CHEN, "000000", 3, KEYS)  # locks 陈丽
+    outcomes = {}
+    for kind, id_number in (("unknown", "11010519800101001X"), ("locked", CHEN),
+                            ("wrong", LI), ("none", None)):
+        checked.clear()
+        outcomes[kind] = check_password(engine, id_number, "000000", 3, KEYS)
+        assert len(checked) == 1, kind
+        assert passwords.key_id_of(checked[0]) == KEYS.current_id, kind
+    assert outcomes == {"unknown": PasswordCheck.UNKNOWN, "locked": PasswordCheck.LOCKED,
+                        "wrong": PasswordCheck.WRONG, "none": PasswordCheck.UNKNOWN}
 
 
 def test_stolen_database_alone_reveals_no_password(engine: Engine) -> None:
