@@ -478,7 +478,8 @@ def key_generate(ctx: click.Context, file: Path | None, force: bool) -> None:
     """Create a key file holding one new key (0600, its new folders 0700)."""
     from ivr import pinkeys
 
-    path = _key_file(_settings(ctx), file)
+    settings = _settings(ctx)
+    path = _key_file(settings, file)
     try:
         keyring = pinkeys.generate(path, force=force)
     except (PinKeyError, OSError) as exc:
@@ -487,7 +488,7 @@ def key_generate(ctx: click.Context, file: Path | None, force: bool) -> None:
     out.print(f"wrote PIN key {keyring.current_id} to {path} (mode 0600). Back it up apart "
               "from the database: without it no stored password verifies.", highlight=False,
               markup=False)
-    if file is not None and file != _settings(ctx).pin_key_file:
+    if file is not None and file != settings.pin_key_file:
         out.print(f"point the hotline at it: {env_name('pin_key_file')}={path}",
                   highlight=False, markup=False)
 
