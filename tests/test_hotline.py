@@ -1080,7 +1080,8 @@ def test_no_dead_air_after_any_gather(client: Any) -> None:
 class TestVerificationAttemptsPerCallerNumber:
     @pytest.fixture
     def app_settings(self, db_url: str) -> Settings:
-        return Settings(database_url=db_url, verify_attempts_per_hour=3)
+        return Settings(database_url=db_url, verify_attempts_per_hour=3,
+                        pin_key_file=key_file_of_tests())
 
     def test_more_than_the_limit_ends_the_call_even_on_a_new_call(self, caller: Any) -> None:
         phone = "+8613911110001"
@@ -1121,6 +1122,7 @@ from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from conftest import SCRIPTS, play_script  # noqa: E402
+from servers import key_file_of_tests, keyring_of_tests  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 
 from ivr.data.dataset import DatasetInvalid, import_dataset, load_file  # noqa: E402
@@ -1244,7 +1246,7 @@ def _import_errors(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> 
     engine = make_engine(f"sqlite:///{tmp_path / 'check.sqlite3'}")
     ensure_schema(engine)
     try:
-        import_dataset(engine, data, scrypt_n=2**4)
+        import_dataset(engine, data, keyring=keyring_of_tests())
     except DatasetInvalid as exc:
         return [f"{e.record}: {e.rule}" for e in exc.errors]
     finally:

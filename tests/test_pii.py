@@ -254,7 +254,7 @@ def test_the_detectors_flag_what_they_look_for() -> None:
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
-           "IVR_SCRYPT_N": "16", "COLUMNS": "200", "NO_COLOR": "1"}
+           "COLUMNS": "200", "NO_COLOR": "1"}
     script = Path(sys.executable).with_name("ivr12333")
     return subprocess.run([str(script), *args], capture_output=True, text=True, env=env,
                           timeout=120, check=False)

@@ -23,6 +23,7 @@ from ivr.engine import speech
 from ivr.engine.flow import CallEvent, Flow, FlowModel
 from ivr.engine.session import CallSession
 from ivr.errors import InvalidIdNumber
+from ivr.pinkeys import Keyring
 from ivr.settings import Settings
 
 log = logging.getLogger("ivr.hotline")
@@ -33,11 +34,13 @@ PASSWORD_DIGITS = 6
 
 @dataclass(frozen=True)
 class Services:
-    """What callbacks may use besides the flow: the database, settings and the clock."""
+    """What callbacks may use besides the flow: the database, settings, the clock and the keys
+    passwords are hashed with."""
 
     db: Engine
     settings: Settings
     now: Callable[[], datetime]
+    keyring: Keyring
 
 
 class CallModel(FlowModel):
@@ -213,7 +216,7 @@ class CallModel(FlowModel):
         def check() -> PasswordCheck:
             result = accounts.check_password(
                 self.services.db, self.data.pending, self.digits, self.region.lockout_after,
-                now=self.services.now().timestamp())
+                self.services.keyring, now=self.services.now().timestamp())
             if result is not PasswordCheck.OK and not self.data.card_shared:
                 self.data.password_failures += 1
             log.info("verification %s call=%s", result.value, self.call_sid)
