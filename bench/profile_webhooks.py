@@ -4,7 +4,7 @@
 
 Full signed calls (the load generator's: answer, 1, 1, 1, ID#, 1, password#, hang-up) through
 the simulator's DirectTransport on one thread, against a SQLite file of synthetic people hashed
-at the cheapest scrypt cost (the hash is not what this measures). Prints, per webhook kind:
+as the hotline stores them (HMAC under the run's PIN key). Prints, per webhook kind:
 SQL statements and pool checkouts per webhook, the app's CPU time per webhook (inside the
 WSGI call) and, split by cProfile over the same run, the share of its parts. Then the simulator's
 own time per call (everything outside the app).
@@ -30,8 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import event  # noqa: E402
 
-from bench.run import CHEAP_N, make_db  # noqa: E402
-from ivr.settings import Settings  # noqa: E402
+from bench.run import make_db, settings  # noqa: E402
 from ivr.tools import loadgen  # noqa: E402
 
 #: functions whose cumulative time is a part of a webhook, as (label, file part, function)
@@ -48,7 +47,7 @@ PARTS = (
     ("flow step (trigger, callbacks, prompts)", "ivr/engine/hotline.py", "step"),
     ("  region_for", "ivr/domain/accounts.py", "region_for"),
     ("  check_password", "ivr/domain/accounts.py", "check_password"),
-    ("    scrypt (n=2)", "~", "<built-in method _hashlib.scrypt>"),
+    ("    PIN hash (HMAC)", "ivr/domain/passwords.py", "verify_password"),
     ("  reserve_check (per-number limit)", "ivr/domain/callers.py", "reserve_check"),
     ("  find_person", "ivr/domain/accounts.py", "find_person"),
     ("  prompt rendering", "ivr/engine/prompts.py", "render"),
@@ -121,10 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             pg = PostgresServer(bindir).start()
             stack.callback(pg.remove)
             url = pg.create_database("profile")
-            fill(url, Path(tmp), args.people, CHEAP_N)
+            fill(url, Path(tmp), args.people)
         else:
-            url = make_db(Path(tmp), "profile", args.people, CHEAP_N)
-        app = create_app(Settings(database_url=url, auth_token=token))
+            url = make_db(Path(tmp), "profile", args.people)
+        app = create_app(settings(url, token, Path(tmp)))
         engine = app.extensions["ivr12333"].db
         direct = DirectTransport(app)
 
@@ -203,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         people = loadgen.synthetic_identities(args.people, 1)
         profiler = cProfile.Profile()
         profiler.enable()
-        for k in range(args.calls):
-            loadgen.full_call(simulator, people[(k * 7919) % args.people],
-                              f"+86180{k:08d}", expect=None)
+        for n in range(args.calls):
+            loadgen.full_call(simulator, people[(n * 7919) % args.people],
+                              f"+86180{n:08d}", expect=None)
         profiler.disable()
         stats = pstats.Stats(profiler)
         print()

@@ -14,9 +14,8 @@ Sections:
   inprocess  full calls through the simulator on one thread (one core).
   scale      verification + balance latency with 1,000 people and (--full) 1,000,000, and
              the time `ivr12333 import` takes for the million.
-The default password hash (scrypt n=2**14, ~40 ms of CPU, on purpose) dominates a full call;
-rows marked "scrypt n=2" use a dataset hashed at the cheapest cost, for benchmarks only, to
-show what everything else costs.
+Passwords are hashed as the hotline stores them (HMAC-SHA256 under a PIN key, a few µs a
+check); the run makes its own key file in its temporary folder.
 """
 
 from __future__ import annotations
@@ -45,13 +44,12 @@ from bench.harness import (  # noqa: E402
     hotline_server,
     machine_busy_seconds,
 )
-from ivr.data import synthetic
-from ivr.domain.passwords import DEFAULT_N  # noqa: E402
+from ivr import pinkeys  # noqa: E402
+from ivr.data import synthetic  # noqa: E402
 from ivr.settings import Settings  # noqa: E402
 from ivr.tools import loadgen  # noqa: E402
 from ivr.tools.loadgen import LoadResult  # noqa: E402
 
-CHEAP_N = 2  # the cheapest scrypt cost: benchmark datasets only, never for real people
 ROUNDS = 3  # in-process figures are the best of this many rounds
 SEED = 1
 
@@ -85,17 +83,32 @@ class Tables:
         return "\n".join(out)
 
 
-def make_db(folder: Path, name: str, people: int, scrypt_n: int) -> str:
-    """A SQLite file holding `people` synthetic people (seed SEED) hashed at `scrypt_n`."""
+def key_file(folder: Path) -> Path:
+    """The run's PIN key file (made once, in the run's folder); every server, import and
+    in-process app of the run uses it (IVR_PIN_KEY_FILE)."""
+    path = folder / "keys" / "pin-keys"
+    if not path.exists():
+        pinkeys.generate(path)
+        os.environ["IVR_PIN_KEY_FILE"] = str(path)  # the servers and imports started later
+    return path
+
+
+def settings(url: str, token: str, folder: Path) -> Settings:
+    return Settings(database_url=url, auth_token=token, pin_key_file=key_file(folder))
+
+
+def make_db(folder: Path, name: str, people: int) -> str:
+    """A SQLite file holding `people` synthetic people (seed SEED), hashed under the run's key."""
     from ivr.data.dataset import import_dataset, load_file
     from ivr.data.storage import ensure_schema, make_engine
 
+    keyring = pinkeys.read_file(key_file(folder))
     path = folder / f"{name}.json"
-    synthetic.write_file(path, people, SEED, scrypt_n=scrypt_n)
+    synthetic.write_file(path, people, SEED, keyring=keyring)
     url = f"sqlite:///{folder / name}.sqlite3"
     engine = make_engine(url)
     ensure_schema(engine)
-    import_dataset(engine, load_file(path))
+    import_dataset(engine, load_file(path), keyring=keyring)
     engine.dispose()
     path.unlink()
     return url
@@ -136,17 +149,13 @@ def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
     from simulator import HttpTransport
 
     token = secrets.token_hex(16)
-    default_db = make_db(folder, "hotline", args.people, DEFAULT_N)
-    cheap_db = make_db(folder, "hotline-cheap", args.people, CHEAP_N)
+    hotline_db = make_db(folder, "hotline", args.people)
     configs: list[tuple[str, Callable[[int], Server], bool]] = [
         ("floor (constant TwiML)",
          lambda port: floor_server(port, args.workers, folder / "floor.log"), False),
-        ("hotline, scrypt n=2^14 (default)",
-         lambda port: hotline_server(default_db, port, args.workers, token,
+        ("hotline",
+         lambda port: hotline_server(hotline_db, port, args.workers, token,
                                      folder / "hotline.log"), True),
-        (f"hotline, scrypt n={CHEAP_N} (benchmark only)",
-         lambda port: hotline_server(cheap_db, port, args.workers, token,
-                                     folder / "hotline-cheap.log"), True),
     ]
     flat: list[ServerRun] = []
     paced: list[ServerRun] = []
@@ -194,9 +203,7 @@ def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
         "calls at once, no pauses (saturation)", columns, rows))
     per_call = [run.worker_cpu / max(run.result.calls, 1) * 1000 for run in flat]
     tables.notes.append(
-        f"server CPU per full call: floor {per_call[0]:.1f} ms, hotline {per_call[1]:.1f} ms "
-        f"with the default password hash, {per_call[2]:.1f} ms with scrypt n={CHEAP_N}: the "
-        f"password check's hash costs about {per_call[1] - per_call[2]:.0f} ms of it")
+        f"server CPU per full call: floor {per_call[0]:.1f} ms, hotline {per_call[1]:.1f} ms")
     columns = ["webhooks/s", "p50 (ms)", "p99 (ms)", "p50 / p99 without password webhook (ms)",
                "password webhook p50 / p99 (ms)", "worker peak RSS (MiB)",
                "other processes (cores)", "errors"]
@@ -234,10 +241,8 @@ def inprocess_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> No
     token = secrets.token_hex(16)
     apps: list[tuple[str, Any, bool, str | None]] = [
         ("floor (constant TwiML)", floor_app(), False, None)]
-    for label, n in (("hotline, scrypt n=2^14 (default)", DEFAULT_N),
-                     (f"hotline, scrypt n={CHEAP_N} (benchmark only)", CHEAP_N)):
-        url = make_db(folder, f"inprocess-{n}", args.people, n)
-        apps.append((label, create_app(Settings(database_url=url, auth_token=token)), True, token))
+    url = make_db(folder, "inprocess", args.people)
+    apps.append(("hotline", create_app(settings(url, token, folder)), True, token))
     columns = ["simulator WsgiTransport (httpx): calls/s", "CPU ms / call",
                "direct WSGI (no HTTP client): calls/s", "CPU ms / call ", "errors"]
     rows = []
@@ -287,7 +292,7 @@ def scale_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
         say(f"scale: generating {n:,} people")
         data = folder / f"scale-{n}.json"
         started = time.perf_counter()
-        synthetic.write_file(data, n, SEED, scrypt_n=CHEAP_N)
+        synthetic.write_file(data, n, SEED, keyring=pinkeys.read_file(key_file(folder)))
         generated = time.perf_counter() - started
         db = folder / f"scale-{n}.sqlite3"
         say(f"scale: ivr12333 import ({n:,} people)")
@@ -297,7 +302,7 @@ def scale_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
         built[n] = (db, generated, time.perf_counter() - started)
         data.unlink()
     token = secrets.token_hex(16)
-    apps = {n: create_app(Settings(database_url=f"sqlite:///{db}", auth_token=token))
+    apps = {n: create_app(settings(f"sqlite:///{db}", token, folder))
             for n, (db, _, _) in built.items()}
     best: dict[int, LoadResult] = {}
     errors = dict.fromkeys(sizes, 0)
@@ -320,7 +325,7 @@ def scale_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
     for n in sizes:
         r, (db, generated, imported) = best[n], built[n]
         p50 = r.p(50, ["password"])
-        rows.append(Row(f"{n:,} people (scrypt n={CHEAP_N} so the lookups show)", {
+        rows.append(Row(f"{n:,} people", {
             "ID webhook p50 / p99 (ms)": f"{ms(r.p(50, ['id']), 2)} / {ms(r.p(99, ['id']), 2)}",
             "password + balance webhook p50 / p99 (ms)":
                 f"{ms(p50, 2)} / {ms(r.p(99, ['password']), 2)}",

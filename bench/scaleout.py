@@ -1,7 +1,6 @@
 """The scale-out path: the server benchmark on PostgreSQL, and two `serve` instances behind nginx.
 
     .venv/bin/python bench/scaleout.py                 # about 4 minutes on 2 cores
-    .venv/bin/python bench/scaleout.py --cheap-hash    # scrypt n=2 dataset (benchmark only)
 
 The same load as bench/run.py's server section (signed full calls: verification + balance,
 first flat out with --concurrency calls at once, then --concurrency callers pausing --think s
@@ -50,27 +49,29 @@ from bench.harness import (  # noqa: E402
     free_port,
     machine_busy_seconds,
 )
-from bench.run import CHEAP_N, SEED, Row, Tables, drive, machine, ms, say  # noqa: E402
-from ivr.domain.passwords import DEFAULT_N  # noqa: E402
+from bench.run import SEED, Row, Tables, drive, key_file, machine, ms, say  # noqa: E402
+from ivr import pinkeys  # noqa: E402
 from ivr.tools import loadgen  # noqa: E402
 
 LAYOUTS = ("sqlite-direct", "pg-direct", "pg-nginx-1", "pg-nginx-2", "floor-nginx-1",
            "floor-nginx-2")
 
 
-def fill(url: str, folder: Path, people: int, scrypt_n: int) -> None:
-    """`people` synthetic people (seed SEED) hashed at `scrypt_n`, imported into `url`."""
+def fill(url: str, folder: Path, people: int) -> None:
+    """`people` synthetic people (seed SEED) hashed under the run's PIN key (bench/run.py's
+    key_file, which every server of the run is given), imported into `url`."""
     from ivr.data import synthetic
     from ivr.data.dataset import import_dataset, load_file
     from ivr.data.storage import ensure_schema, make_engine
 
-    path = folder / f"people-{scrypt_n}.json"
+    keyring = pinkeys.read_file(key_file(folder))
+    path = folder / "people.json"
     if not path.exists():
-        synthetic.write_file(path, people, SEED, scrypt_n=scrypt_n)
+        synthetic.write_file(path, people, SEED, keyring=keyring)
     engine = make_engine(url)
     try:
         ensure_schema(engine)
-        import_dataset(engine, load_file(path))
+        import_dataset(engine, load_file(path), keyring=keyring)
     finally:
         engine.dispose()
 
@@ -231,8 +232,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--paced-calls", type=int, default=150)
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--max-seconds", type=float, default=60.0)
-    parser.add_argument("--cheap-hash", action="store_true",
-                        help=f"a dataset hashed at scrypt n={CHEAP_N} (benchmark only)")
     parser.add_argument("--only", choices=LAYOUTS, action="append",
                         help="run only these layouts (repeatable)")
     parser.add_argument("--no-paced", action="store_true", help="skip the paced runs")
@@ -243,8 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logging.getLogger("ivr.web").setLevel(logging.ERROR)
     names = args.only or list(LAYOUTS)
-    scrypt_n = CHEAP_N if args.cheap_hash else DEFAULT_N
-    hash_label = f"scrypt n={CHEAP_N} (benchmark only)" if args.cheap_hash else "default hash"
+    hash_label = "default settings"
     tables = Tables()
     tables.notes.append(f"machine: {machine()}")
     started = time.perf_counter()
@@ -264,11 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.callback(pg.remove)
             pg_db = pg.create_database("bench")
             say(f"PostgreSQL: importing {args.people} people")
-            fill(pg_db, folder, args.people, scrypt_n)
+            fill(pg_db, folder, args.people)
         sqlite_url = f"sqlite:///{folder / 'hotline.sqlite3'}"
         if "sqlite-direct" in names:
             say(f"SQLite: importing {args.people} people")
-            fill(sqlite_url, folder, args.people, scrypt_n)
+            fill(sqlite_url, folder, args.people)
         for name in names:
             with layout(name, folder, args, token, pg, pg_db, sqlite_url) as lay:
                 hotline = not name.startswith("floor")

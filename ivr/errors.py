@@ -38,3 +38,7 @@ class StorageError(IvrError):
 
 class SettingsError(IvrError, ValueError):
     """An operator setting (an environment variable) holds a value the hotline cannot use."""
+
+
+class PinKeyError(IvrError):
+    """The PIN keyring is missing, unsafe or broken, or a stored hash names a key it lacks."""

@@ -67,15 +67,22 @@ class Settings(BaseModel):
     verify_attempts_per_hour: int = Field(default=10, ge=1)
     #: password checks per hour for all withheld callers together (one class, one limit)
     withheld_attempts_per_hour: int = Field(default=30, ge=1)
-    #: scrypt cost of newly hashed passwords (a power of two)
-    scrypt_n: int = 2**14
+    #: the file of PIN keys that query passwords are hashed with (ivr/pinkeys.py), kept out of
+    #: the database (from_env's default: $XDG_CONFIG_HOME/ivr12333/pin-keys, unless
+    #: IVR_PIN_KEY is set)
+    pin_key_file: Path | None = None
+    #: the PIN keys themselves instead of a file (the file's text); kept out of repr()
+    pin_key: str | None = Field(default=None, repr=False)
+    #: accept a key file that its group or others may read (a secrets mount that must be so)
+    pin_key_permissive: bool = False
     #: a folder with zh-CN.yaml and en-US.yaml instead of the bundled prompts
     prompts_dir: Path | None = None
     #: a folder with hotline.yaml instead of the bundled flow
     flows_dir: Path | None = None
     log_level: LogLevel = "INFO"
 
-    @field_validator("auth_token", "public_url", "prompts_dir", "flows_dir", mode="before")
+    @field_validator("auth_token", "public_url", "prompts_dir", "flows_dir", "pin_key_file",
+                     "pin_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -98,13 +105,6 @@ class Settings(BaseModel):
     def _any_case(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().upper() in get_args(LogLevel):
             return value.strip().upper()
-        return value
-
-    @field_validator("scrypt_n")
-    @classmethod
-    def _power_of_two(cls, value: int) -> int:
-        if value < 2 or value & (value - 1):
-            raise ValueError("must be a power of two, at least 2")
         return value
 
     @property
@@ -156,6 +156,25 @@ class _FromEnvironment(Settings, BaseSettings):
             data = {**data, "database_url": url}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_pin_key_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not _given(data.get("pin_key_file")) \
+                and not _given(data.get("pin_key")):
+            data = {**data, "pin_key_file": default_pin_key_file(os.environ)}
+        return data
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def default_pin_key_file(environ: Mapping[str, str]) -> Path:
+    """$XDG_CONFIG_HOME/ivr12333/pin-keys: apart from the database's folder (~/.local/share),
+    so a copy of the data folder holds no key."""
+    base = Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "ivr12333" / "pin-keys"
+
 
 def env_name(field: str) -> str:
     """The environment variable of a field (an alias is a variable's name already)."""
@@ -173,7 +192,8 @@ def _describe(exc: ValidationError) -> str:
         field = str(error["loc"][0]) if error["loc"] else ""
         name = env_name(field) if field else "settings"
         value = error.get("input")
-        shown = f"={value!r}" if isinstance(value, str) and name != "TWILIO_AUTH_TOKEN" else ""
+        secret = name in ("TWILIO_AUTH_TOKEN", env_name("pin_key"))
+        shown = f"={value!r}" if isinstance(value, str) and not secret else ""
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{name}{shown}: {message}")
     return "; ".join(lines)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from servers import key_file_of_tests, keyring_of_tests
 
 from ivr.data.dataset import import_dataset, load_file
 from ivr.data.storage import ensure_schema, make_engine
@@ -39,13 +40,24 @@ SEQUENCE = [p for p in expand([CALLS]) if p.parent.name == "same_number"]
 SHARED = [p for p in expand([CALLS]) if p.parent != CALLS]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _pin_keys_of_the_tests() -> Iterator[None]:
+    """Every command a test runs finds the tests' PIN key file (IVR_PIN_KEY_FILE), never the
+    developer's own (~/.config/ivr12333/pin-keys) nor an IVR_PIN_KEY of their shell."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("IVR_PIN_KEY_FILE", str(key_file_of_tests()))
+        env.delenv("IVR_PIN_KEY", raising=False)
+        env.delenv("IVR_PIN_KEY_PERMISSIVE", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def demo_db_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo dataset imported once per test session; each test gets its own copy."""
     path = tmp_path_factory.mktemp("template") / "demo.sqlite3"
     engine = make_engine(f"sqlite:///{path}")
     ensure_schema(engine)
-    import_dataset(engine, load_file(demo_dataset()))
+    import_dataset(engine, load_file(demo_dataset()), keyring=keyring_of_tests())
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
@@ -78,7 +90,7 @@ def clock() -> FixedClock:
 def app_settings(db_url: str) -> Settings:
     """The tests' settings: the test's own database, the rest the defaults. Built from
     arguments, never from the environment, so a developer's IVR_* variables change nothing."""
-    return Settings(database_url=db_url)
+    return Settings(database_url=db_url, pin_key_file=key_file_of_tests())
 
 
 @pytest.fixture

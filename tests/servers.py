@@ -8,7 +8,9 @@ test). Import the fixtures you use into the test module.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import itertools
 import os
 import pwd
@@ -27,6 +29,8 @@ from typing import Any
 import httpx
 import pytest
 
+from ivr import pinkeys
+
 LOOPBACK = "127.0.0.1"
 #: Variables of the developer's shell that would change what the server does.
 _OWN_VARIABLES = re.compile(r"^(IVR_|TWILIO_|GUNICORN_)")
@@ -39,8 +43,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@functools.cache
+def key_file_of_tests() -> Path:
+    """The tests' PIN key file, one per test process (0600 in a private folder): the test
+    apps, the databases the tests import, the CLI runs and the servers all use it."""
+    folder = Path(tempfile.mkdtemp(prefix="ivr-keys-"))
+    atexit.register(shutil.rmtree, folder, True)
+    path = folder / "pin-keys"
+    pinkeys.generate(path)
+    return path
+
+
+@functools.cache
+def keyring_of_tests() -> pinkeys.Keyring:
+    """The keys of key_file_of_tests()."""
+    return pinkeys.read_file(key_file_of_tests())
+
+
 def _clean_environment(extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not _OWN_VARIABLES.match(k)}
+    env["IVR_PIN_KEY_FILE"] = str(key_file_of_tests())
     env.update(extra)
     return env
 

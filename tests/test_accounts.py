@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from servers import keyring_of_tests
 from sqlalchemy import Engine, select, update
 
 from ivr.data.dataset import import_dataset, load_file
@@ -34,7 +35,7 @@ from ivr.domain.policy import Region
 from ivr.resources import demo_dataset
 from ivr.tools.cli import main
 
-N = 2**4
+KEYS = keyring_of_tests()  # the tests' PIN keys
 
 JIANGUO = "450102197503150013"  # 李建国 135790
 CHENLI = "450102197806200022"  # 陈丽 246802
@@ -56,7 +57,7 @@ def url(tmp_path: Path) -> str:
 def engine(url: str) -> Iterator[Engine]:
     eng = make_engine(url)
     ensure_schema(eng)
-    import_dataset(eng, load_file(demo_dataset()), scrypt_n=N)
+    import_dataset(eng, load_file(demo_dataset()), keyring=keyring_of_tests())
     yield eng
     eng.dispose()
 
@@ -111,17 +112,18 @@ def test_find_by_card_digits(engine: Engine) -> None:
 
 
 def test_password_ok_and_wrong(engine: Engine) -> None:
-    assert check_password(engine, JIANGUO, "135790", 3) is PasswordCheck.OK
-    assert check_password(engine, JIANGUO, "135791", 3) is PasswordCheck.WRONG
-    assert check_password(engine, JIANGUO, "246802", 3) is PasswordCheck.WRONG  # someone else's
+    assert check_password(engine, JIANGUO, "135790", 3, KEYS) is PasswordCheck.OK
+    assert check_password(engine, JIANGUO, "135791", 3, KEYS) is PasswordCheck.WRONG
+    # someone else's
+    assert check_password(engine, JIANGUO, "246802", 3, KEYS) is PasswordCheck.WRONG
     assert state(engine, JIANGUO) == (2, False)
 
 
 def test_unknown_number_is_checked_against_nothing(engine: Engine) -> None:
     before = [state(engine, i) for i in (JIANGUO, CHENLI)]
-    assert check_password(engine, STRANGER, "135790", 3) is PasswordCheck.UNKNOWN
-    assert check_password(engine, None, "135790", 3) is PasswordCheck.UNKNOWN
-    assert check_password(engine, "", "135790", 3) is PasswordCheck.UNKNOWN
+    assert check_password(engine, STRANGER, "135790", 3, KEYS) is PasswordCheck.UNKNOWN
+    assert check_password(engine, None, "135790", 3, KEYS) is PasswordCheck.UNKNOWN
+    assert check_password(engine, "", "135790", 3, KEYS) is PasswordCheck.UNKNOWN
     assert [state(engine, i) for i in (JIANGUO, CHENLI)] == before
 
 
@@ -130,7 +132,7 @@ def test_lockout_after_consecutive_wrong_passwords_across_calls(url: str, engine
     def attempt(password: str) -> PasswordCheck:
         eng = make_engine(url)
         try:
-            return check_password(eng, CHENLI, password, 3)
+            return check_password(eng, CHENLI, password, 3, KEYS)
         finally:
             eng.dispose()
 
@@ -146,39 +148,39 @@ def test_lockout_after_consecutive_wrong_passwords_across_calls(url: str, engine
         p = find_person(conn, CHENLI)
     assert p is not None and p.locked is True
     # other people are untouched
-    assert check_password(engine, JIANGUO, "135790", 3) is PasswordCheck.OK
+    assert check_password(engine, JIANGUO, "135790", 3, KEYS) is PasswordCheck.OK
 
 
 @pytest.mark.parametrize("lockout_after", [1, 2, 5])
 def test_lockout_threshold_follows_the_argument(engine: Engine, lockout_after: int) -> None:
-    results = [check_password(engine, WANG, "000000", lockout_after)
+    results = [check_password(engine, WANG, "000000", lockout_after, KEYS)
                for _ in range(lockout_after)]
     assert results == [PasswordCheck.WRONG] * (lockout_after - 1) + [PasswordCheck.NOW_LOCKED]
-    assert check_password(engine, WANG, "666777", lockout_after) is PasswordCheck.LOCKED
+    assert check_password(engine, WANG, "666777", lockout_after, KEYS) is PasswordCheck.LOCKED
 
 
 def test_success_resets_the_consecutive_count(engine: Engine) -> None:
-    assert check_password(engine, JIANGUO, "000000", 3) is PasswordCheck.WRONG
-    assert check_password(engine, JIANGUO, "000000", 3) is PasswordCheck.WRONG
-    assert check_password(engine, JIANGUO, "135790", 3) is PasswordCheck.OK
+    assert check_password(engine, JIANGUO, "000000", 3, KEYS) is PasswordCheck.WRONG
+    assert check_password(engine, JIANGUO, "000000", 3, KEYS) is PasswordCheck.WRONG
+    assert check_password(engine, JIANGUO, "135790", 3, KEYS) is PasswordCheck.OK
     assert state(engine, JIANGUO) == (0, False)
-    assert check_password(engine, JIANGUO, "000000", 3) is PasswordCheck.WRONG
-    assert check_password(engine, JIANGUO, "000000", 3) is PasswordCheck.WRONG
+    assert check_password(engine, JIANGUO, "000000", 3, KEYS) is PasswordCheck.WRONG
+    assert check_password(engine, JIANGUO, "000000", 3, KEYS) is PasswordCheck.WRONG
     assert state(engine, JIANGUO) == (2, False)
-    assert check_password(engine, JIANGUO, "000000", 3) is PasswordCheck.NOW_LOCKED
+    assert check_password(engine, JIANGUO, "000000", 3, KEYS) is PasswordCheck.NOW_LOCKED
 
 
 def test_unlock_clears_lock_and_count(engine: Engine) -> None:
     for _ in range(3):
-        check_password(engine, JIANGUO, "000000", 3)
+        check_password(engine, JIANGUO, "000000", 3, KEYS)
     assert state(engine, JIANGUO) == (3, True)
     assert unlock(engine, JIANGUO) == UnlockResult(Unlock.UNLOCKED, 3)
     assert state(engine, JIANGUO) == (0, False)
     assert unlock(engine, JIANGUO) == UnlockResult(Unlock.NOT_LOCKED, 0)
-    assert check_password(engine, JIANGUO, "135790", 3) is PasswordCheck.OK
+    assert check_password(engine, JIANGUO, "135790", 3, KEYS) is PasswordCheck.OK
     # a fresh count: two wrong do not lock again
-    check_password(engine, JIANGUO, "000000", 3)
-    assert check_password(engine, JIANGUO, "000000", 3) is PasswordCheck.WRONG
+    check_password(engine, JIANGUO, "000000", 3, KEYS)
+    assert check_password(engine, JIANGUO, "000000", 3, KEYS) is PasswordCheck.WRONG
     assert unlock(engine, JIANGUO) == UnlockResult(Unlock.NOT_LOCKED, 2)
     assert state(engine, JIANGUO) == (0, False)
     assert unlock(engine, STRANGER) == UnlockResult(Unlock.UNKNOWN)
@@ -186,14 +188,14 @@ def test_unlock_clears_lock_and_count(engine: Engine) -> None:
 
 def test_cli_unlock_with_star_for_x(runner: CliRunner, url: str, engine: Engine) -> None:
     for _ in range(3):
-        check_password(engine, WANG, "000000", 3)
-    assert check_password(engine, WANG, "666777", 3) is PasswordCheck.LOCKED
+        check_password(engine, WANG, "000000", 3, KEYS)
+    assert check_password(engine, WANG, "666777", 3, KEYS) is PasswordCheck.LOCKED
     result = runner.invoke(main, ["--database-url", url, "unlock", "11010519491231002*"])
     assert result.exit_code == 0, result.output
     assert "unlocked **************002X" in result.output
     assert WANG not in result.output
     assert state(engine, WANG) == (0, False)
-    assert check_password(engine, WANG, "666777", 3) is PasswordCheck.OK
+    assert check_password(engine, WANG, "666777", 3, KEYS) is PasswordCheck.OK
 
 
 def test_cli_unlock_unknown_or_invalid_exits_1(runner: CliRunner, url: str, engine: Engine) -> None:
@@ -241,7 +243,7 @@ def test_same_day_transactions_latest_imported_first(engine: Engine) -> None:
         {"id_number": WUFANG, "date": "2026-11-05", "kind": "pharmacy", "amount": "-1.00"},
         {"id_number": WUFANG, "date": "2026-11-05", "kind": "outpatient", "amount": "-2.00"},
     ]
-    import_dataset(engine, data, scrypt_n=N)
+    import_dataset(engine, data, keyring=keyring_of_tests())
     with engine.connect() as conn:
         assert [t.kind for t in recent_transactions(conn, WUFANG)] == ["outpatient", "pharmacy"]
 

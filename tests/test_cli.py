@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from servers import keyring_of_tests
 
 from ivr.tools.cli import main as cli
+
+KEYS = keyring_of_tests()  # the tests' PIN keys
 
 FLOW = Path(__file__).resolve().parent.parent / "state_machines" / "hotline.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -147,7 +150,7 @@ def test_demo_output_without_people_is_refused(tmp_path: Path) -> None:
 def test_demo_with_people_and_seed_generates_them(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     result = CliRunner().invoke(cli, ["--database-url", url, "demo", "--people", "3",
-                                      "--seed", "5"], env={"IVR_SCRYPT_N": "16"})
+                                      "--seed", "5"])
     assert result.exit_code == 0, result.output
     assert "imported 3 people" in result.stdout
     assert "ivr12333 load --people 3 --seed 5" in " ".join(result.stdout.split())
@@ -181,7 +184,7 @@ def _wrong_passwords(url: str, id_number: str, n: int) -> None:
     engine = make_engine(url)
     try:
         for _ in range(n):
-            check_password(engine, id_number, "000000", 3)
+            check_password(engine, id_number, "000000", 3, KEYS)
     finally:
         engine.dispose()
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from servers import keyring_of_tests
 from sqlalchemy import Engine, func, select
 
 from ivr.data.dataset import MAX_ERRORS, DatasetInvalid, import_dataset, load_file
@@ -22,11 +23,13 @@ from ivr.domain import passwords
 from ivr.domain.accounts import PasswordCheck, check_password
 from ivr.domain.identity import mask_id_number, synthetic_id_number
 from ivr.errors import DatasetError
+from ivr.pinkeys import Keyring
 from ivr.tools.cli import main
+
+KEYS = keyring_of_tests()  # the tests' PIN keys
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "docs" / "dataset-example.json"
-N = 2**4  # scrypt cost for tests: hashing stays fast
 
 JIANGUO = "450102197503150013"  # 李建国, active employee, funder of four
 CHENLI = "450102197806200022"  # 陈丽, active employee, funder of 李小雨
@@ -80,7 +83,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def loaded(engine: Engine) -> Engine:
-    report = import_dataset(engine, example(), scrypt_n=N)
+    report = import_dataset(engine, example(), keyring=keyring_of_tests())
     assert (report.people, report.bindings, report.transactions) == (8, 5, 6)
     return engine
 
@@ -95,7 +98,7 @@ def person_row(engine: Engine, id_number: str) -> dict[str, Any]:
 
 
 def test_example_imports_exact_counts_and_report(engine: Engine) -> None:
-    report = import_dataset(engine, example(), scrypt_n=N)
+    report = import_dataset(engine, example(), keyring=keyring_of_tests())
     assert (report.people, report.bindings, report.transactions, report.region) == (
         8, 5, 6, "450100",
     )
@@ -116,8 +119,8 @@ def test_example_stores_exact_values(loaded: Engine) -> None:
     assert (row["failed_attempts"], row["locked"]) == (0, False)
     # the password is stored only as a salted hash that verifies
     assert row["password_hash"] != "135790"
-    assert row["password_hash"].startswith(f"scrypt${N}$")
-    assert passwords.verify_password("135790", row["password_hash"])
+    assert row["password_hash"].startswith(f"hmac-sha256${KEYS.current_id}$")
+    assert passwords.verify_password("135790", row["password_hash"], KEYS)
 
     chen = person_row(loaded, CHENLI)
     assert (chen["card_number"], chen["card_digits"]) == ("548426015", "548426015")
@@ -178,7 +181,7 @@ def test_in_memory_sqlite_keeps_its_schema() -> None:
     eng = make_engine("sqlite://")
     try:
         ensure_schema(eng)
-        report = import_dataset(eng, example(), scrypt_n=N)
+        report = import_dataset(eng, example(), keyring=keyring_of_tests())
         assert report.people == 8
         assert count(eng) == (8, 5, 6)
     finally:
@@ -198,7 +201,7 @@ def test_reimport_updates_the_changed_person_only(loaded: Engine) -> None:
     data = example()
     person(data, CHENLI)["name"] = "陈美丽"
     person(data, CHENLI)["account"]["balance"] = "2000.05"
-    report = import_dataset(loaded, data, scrypt_n=N)
+    report = import_dataset(loaded, data, keyring=keyring_of_tests())
     assert (report.people, report.bindings, report.transactions) == (8, 5, 6)
     after = dump(loaded)
     assert count(loaded) == (8, 5, 6)
@@ -223,7 +226,7 @@ def test_reimport_replaces_bindings_and_transactions_per_person_in_file(loaded: 
             {"id_number": JIANGUO, "date": "2026-11-21", "kind": "credit", "amount": "150.00"},
         ],
     }
-    report = import_dataset(loaded, partial, scrypt_n=N)
+    report = import_dataset(loaded, partial, keyring=keyring_of_tests())
     assert (report.people, report.bindings, report.transactions) == (1, 1, 2)
     snapshot = dump(loaded)
     assert len(snapshot["people"]) == 8
@@ -241,7 +244,7 @@ def test_reimport_replaces_bindings_and_transactions_per_person_in_file(loaded: 
 def test_reimporting_a_member_drops_their_bindings_not_in_file(loaded: Engine) -> None:
     data = example()
     import_dataset(loaded, {"region": data["region"], "people": [person(data, XIAOYU)]},
-                   scrypt_n=N)
+                   keyring=keyring_of_tests())
     assert dump(loaded)["bindings"] == sorted([
         (JIANGUO, CHENLI, "spouse", date(2023, 1, 10)),
         (JIANGUO, LIMING, "child", date(2023, 1, 10)),
@@ -259,7 +262,7 @@ def test_reimporting_a_bindings_only_file_is_idempotent(loaded: Engine) -> None:
     """
     data = example()
     again = {"region": data["region"], "people": [], "bindings": [data["bindings"][0]]}
-    import_dataset(loaded, again, scrypt_n=N)
+    import_dataset(loaded, again, keyring=keyring_of_tests())
     assert count(loaded) == (8, 5, 6)
 
 
@@ -272,35 +275,70 @@ def test_reimporting_a_transactions_only_file_is_idempotent(loaded: Engine) -> N
     data = example()
     tx_only = {"region": data["region"], "people": [],
                "transactions": [data["transactions"][0]]}
-    import_dataset(loaded, tx_only, scrypt_n=N)
+    import_dataset(loaded, tx_only, keyring=keyring_of_tests())
     first = count(loaded)
-    import_dataset(loaded, tx_only, scrypt_n=N)
+    import_dataset(loaded, tx_only, keyring=keyring_of_tests())
     assert count(loaded) == first
 
 
 def test_lockout_state_survives_reimport(loaded: Engine) -> None:
     for _ in range(2):
-        assert check_password(loaded, JIANGUO, "000000", 3) is PasswordCheck.WRONG
-    assert check_password(loaded, JIANGUO, "000000", 3) is PasswordCheck.NOW_LOCKED
-    assert check_password(loaded, CHENLI, "000000", 3) is PasswordCheck.WRONG
-    import_dataset(loaded, example(), scrypt_n=N)
+        assert check_password(loaded, JIANGUO, "000000", 3, KEYS) is PasswordCheck.WRONG
+    assert check_password(loaded, JIANGUO, "000000", 3, KEYS) is PasswordCheck.NOW_LOCKED
+    assert check_password(loaded, CHENLI, "000000", 3, KEYS) is PasswordCheck.WRONG
+    import_dataset(loaded, example(), keyring=keyring_of_tests())
     assert (person_row(loaded, JIANGUO)["failed_attempts"],
             person_row(loaded, JIANGUO)["locked"]) == (3, True)
     assert (person_row(loaded, CHENLI)["failed_attempts"],
             person_row(loaded, CHENLI)["locked"]) == (1, False)
-    assert check_password(loaded, JIANGUO, "135790", 3) is PasswordCheck.LOCKED
+    assert check_password(loaded, JIANGUO, "135790", 3, KEYS) is PasswordCheck.LOCKED
 
 
 def test_prehashed_password_is_accepted(engine: Engine) -> None:
     data = example()
-    stored = passwords.hash_password("909090", n=N)
+    stored = passwords.hash_password("909090", KEYS)
     wang = person(data, WANG)
     del wang["password"]
     wang["password_hash"] = stored
-    import_dataset(engine, data, scrypt_n=N)
+    import_dataset(engine, data, keyring=keyring_of_tests())
     assert person_row(engine, WANG)["password_hash"] == stored
-    assert check_password(engine, WANG, "909090", 3) is PasswordCheck.OK
-    assert check_password(engine, WANG, "666777", 3) is PasswordCheck.WRONG
+    assert check_password(engine, WANG, "909090", 3, KEYS) is PasswordCheck.OK
+    assert check_password(engine, WANG, "666777", 3, KEYS) is PasswordCheck.WRONG
+
+
+def test_prehashed_scrypt_password_is_accepted_and_hashed_anew_at_its_first_success(
+    engine: Engine,
+) -> None:
+    data = example()
+    stored = passwords.scrypt_hash("909090", n=16)
+    wang = person(data, WANG)
+    del wang["password"]
+    wang["password_hash"] = stored
+    import_dataset(engine, data, keyring=KEYS)
+    assert person_row(engine, WANG)["password_hash"] == stored
+    assert check_password(engine, WANG, "666777", 3, KEYS) is PasswordCheck.WRONG
+    assert person_row(engine, WANG)["password_hash"] == stored  # a failure changes nothing
+    assert check_password(engine, WANG, "909090", 3, KEYS) is PasswordCheck.OK
+    upgraded = person_row(engine, WANG)["password_hash"]
+    assert upgraded.startswith(f"hmac-sha256${KEYS.current_id}$")
+    assert passwords.verify_password("909090", upgraded, KEYS)
+
+
+def test_prehashed_password_under_a_key_not_held_is_refused(engine: Engine) -> None:
+    """A file hashed under another installation's key would never verify here: refused at
+    import, naming the key id (never the key)."""
+    elsewhere = Keyring.of(b"e" * 32)
+    data = example()
+    wang = person(data, WANG)
+    del wang["password"]
+    wang["password_hash"] = passwords.hash_password("909090", elsewhere)
+    with pytest.raises(DatasetInvalid) as raised:
+        import_dataset(engine, data, keyring=KEYS)
+    assert [(e.record, e.rule) for e in raised.value.errors] == [
+        (f"people[7] ({masked(WANG)})",
+         f"password_hash: is hashed under PIN key {elsewhere.current_id}, which this hotline's "
+         f"keyring ({KEYS.current_id}) does not hold")]
+    assert count(engine) == (0, 0, 0)
 
 
 # --- every rule: names the record and the rule, changes nothing ----------------------------
@@ -444,7 +482,7 @@ RULES: list[tuple[str, Mutation, str, str]] = [
     ("password as a number", _set(("people", 3, "password"), 222333),
      f"people[3] ({masked(DASHAN)})", "password: must be 6 digits as a string"),
     ("garbage password_hash", _prehash_garbage, f"people[7] ({masked(WANG)})",
-     "password_hash: is not an scrypt hash"),
+     "password_hash: is not a password hash"),
     ("missing name", _set(("people", 4, "name"), "  "), f"people[4] ({masked(XIAOYU)})",
      "name: is required"),
     ("unknown scheme", _set(("people", 4, "scheme"), "private"), f"people[4] ({masked(XIAOYU)})",
@@ -483,14 +521,14 @@ def _assert_no_full_ids(text: str) -> None:
 def test_rule_violation_names_record_and_rule_and_changes_nothing(
     loaded: Engine, mutate: Mutation, record: str, rule: str,
 ) -> None:
-    check_password(loaded, CHENLI, "000000", 3)  # some lockout state in the database too
+    check_password(loaded, CHENLI, "000000", 3, KEYS)  # some lockout state in the database too
     before = dump(loaded)
     data = example()
     person(data, WANG)["name"] = "王改名"  # a partial write would show up in the dump
     person(data, CHENLI)["account"]["balance"] = "1.00"
     mutate(data)
     with pytest.raises(DatasetError) as info:
-        import_dataset(loaded, data, scrypt_n=N)
+        import_dataset(loaded, data, keyring=keyring_of_tests())
     errors = info.value.errors if isinstance(info.value, DatasetInvalid) else [info.value]
     assert any(e.record == record and e.rule.startswith(rule) for e in errors), [
         (e.record, e.rule) for e in errors
@@ -507,7 +545,7 @@ def test_rule_violation_in_an_empty_database_writes_nothing(engine: Engine) -> N
     data = example()
     data["region"]["max_members"] = 2
     with pytest.raises(DatasetInvalid):
-        import_dataset(engine, data, scrypt_n=N)
+        import_dataset(engine, data, keyring=keyring_of_tests())
     assert dump(engine) == before
     assert count(engine) == (0, 0, 0)
 
@@ -520,7 +558,7 @@ def test_several_errors_are_all_listed_in_file_order(loaded: Engine) -> None:
                              "since": "2025-01-01"})
     data["transactions"][2]["kind"] = "gift"
     with pytest.raises(DatasetInvalid) as info:
-        import_dataset(loaded, data, scrypt_n=N)
+        import_dataset(loaded, data, keyring=keyring_of_tests())
     exc = info.value
     assert exc.total == 3
     assert [e.record for e in exc.errors] == [
@@ -540,7 +578,7 @@ def test_a_broken_person_is_one_error_not_one_per_binding_and_transaction(
     data = example()
     person(data, JIANGUO)["account"]["balance"] = 1234.56
     with pytest.raises(DatasetInvalid) as info:
-        import_dataset(engine, data, scrypt_n=N)
+        import_dataset(engine, data, keyring=keyring_of_tests())
     assert [(e.record, e.rule) for e in info.value.errors] == [(
         f"people[0] ({masked(JIANGUO)})",
         'account.balance: must be a decimal string with at most 2 places, e.g. "12.50"',
@@ -555,7 +593,7 @@ def test_a_broken_member_is_one_error_also_where_a_pool_payment_names_them(
     data = example()
     person(data, LIMING)["password"] = "1"
     with pytest.raises(DatasetInvalid) as info:
-        import_dataset(engine, data, scrypt_n=N)
+        import_dataset(engine, data, keyring=keyring_of_tests())
     assert [(e.record, e.rule) for e in info.value.errors] == [
         (f"people[2] ({masked(LIMING)})", "password: must be 6 digits as a string"),
     ]
@@ -572,7 +610,7 @@ def test_error_list_is_capped_with_a_count_of_the_rest(engine: Engine) -> None:
          "name": "某", "scheme": "resident", "password": "1"} for i in range(0, 40, 2)
     )
     with pytest.raises(DatasetInvalid) as info:
-        import_dataset(engine, data, scrypt_n=N)
+        import_dataset(engine, data, keyring=keyring_of_tests())
     assert info.value.total == 28
     assert len(info.value.errors) == MAX_ERRORS
     assert str(info.value).splitlines()[-1] == f"... and {28 - MAX_ERRORS} more"
@@ -590,7 +628,7 @@ def test_card_number_of_a_stored_person_is_refused_as_a_rule(loaded: Engine) -> 
                 "scheme": "resident", "status": "active", "password": "123456"}
     with pytest.raises(DatasetError) as info:
         import_dataset(loaded, {"region": example()["region"], "people": [newcomer]},
-                       scrypt_n=N)
+                       keyring=keyring_of_tests())
     assert info.value.record == f"people[0] ({masked(STRANGER)})"
     assert "card_number" in info.value.rule
     assert dump(loaded) == before
@@ -600,7 +638,7 @@ def test_swapping_two_card_numbers_in_one_file_is_accepted(loaded: Engine) -> No
     """Bug: the row-by-row upsert trips the UNIQUE constraint half-way through a valid swap."""
     data = example()
     data["people"][0]["card_number"], data["people"][1]["card_number"] = "548426015", "D58009678"
-    import_dataset(loaded, data, scrypt_n=N)
+    import_dataset(loaded, data, keyring=keyring_of_tests())
     assert person_row(loaded, JIANGUO)["card_number"] == "548426015"
     assert person_row(loaded, CHENLI)["card_number"] == "D58009678"
 
@@ -612,7 +650,7 @@ def test_duplicate_binding_in_one_file_is_a_rule_violation(loaded: Engine) -> No
     data = example()
     data["bindings"].append(dict(data["bindings"][0]))
     with pytest.raises(DatasetError) as info:
-        import_dataset(loaded, data, scrypt_n=N)
+        import_dataset(loaded, data, keyring=keyring_of_tests())
     _assert_no_full_ids(str(info.value))
     assert "bindings[5]" in str(info.value)
     assert dump(loaded) == before
@@ -632,7 +670,7 @@ def test_bad_region_is_refused_and_changes_nothing(loaded: Engine, key: str, val
     data = example()
     data["region"][key] = value
     with pytest.raises(DatasetError) as info:
-        import_dataset(loaded, data, scrypt_n=N)
+        import_dataset(loaded, data, keyring=keyring_of_tests())
     assert info.value.record == "region"
     assert dump(loaded) == before
 
@@ -653,7 +691,7 @@ def test_region_values_of_the_wrong_type_are_refused(
     data = example()
     data["region"][key] = value
     with pytest.raises(DatasetError) as info:
-        import_dataset(loaded, data, scrypt_n=N)
+        import_dataset(loaded, data, keyring=keyring_of_tests())
     assert info.value.record == "region"
     assert dump(loaded) == before
 
@@ -666,7 +704,7 @@ def test_float_amount_in_a_json_file_is_refused(loaded: Engine, tmp_path: Path) 
     path = tmp_path / "float.json"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(DatasetInvalid) as info:
-        import_dataset(loaded, load_file(path), scrypt_n=N)
+        import_dataset(loaded, load_file(path), keyring=keyring_of_tests())
     assert [(e.record, e.rule) for e in info.value.errors] == [(
         f"people[0] ({masked(JIANGUO)})",
         'account.balance: must be a decimal string with at most 2 places, e.g. "12.50"',
@@ -704,7 +742,7 @@ def test_missing_and_non_utf8_files_are_refused(tmp_path: Path) -> None:
 def cli(runner: CliRunner) -> Callable[..., Any]:
     """`cli(url, *args)`: the command line on the database at `url`, with cheap hashes."""
     return lambda url, *args: runner.invoke(main, ["--database-url", url, *args],
-                                            env={"IVR_SCRYPT_N": "16"})
+                                            env={})
 
 
 def flat(text: str) -> str:
@@ -732,7 +770,8 @@ def test_cli_import_good_file(cli: Callable[..., Any], db_url: str) -> None:
     assert "imported 8 people, 5 bindings, 6 transactions (region 450100)" in flat(result.output)
     with _engine_for(db_url) as eng:
         assert count(eng) == (8, 5, 6)
-        assert person_row(eng, JIANGUO)["password_hash"].startswith("scrypt$16$")
+        assert person_row(eng, JIANGUO)["password_hash"].startswith(
+            f"hmac-sha256${KEYS.current_id}$")
 
 
 def test_cli_import_of_bad_file_exits_1_and_changes_nothing(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers import keyring_of_tests
 
 from ivr.data.dataset import import_dataset, load_file
 from ivr.data.storage import ensure_schema, make_engine
@@ -98,7 +99,7 @@ def test_dataset_example_imports_into_a_fresh_sqlite_file(tmp_path: Path) -> Non
     engine = make_engine(f"sqlite:///{tmp_path}/docs.sqlite3")
     try:
         ensure_schema(engine)
-        report = import_dataset(engine, load_file(EXAMPLE), scrypt_n=2**4)
+        report = import_dataset(engine, load_file(EXAMPLE), keyring=keyring_of_tests())
     finally:
         engine.dispose()
     assert (report.people, report.bindings, report.transactions) == (8, 5, 6)

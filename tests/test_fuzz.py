@@ -190,7 +190,7 @@ NEXT_KEY = {
     "main": ("4", {"policy"}),
     "id_entry": ("450102197503150013", {"id_confirm"}),
     "card_entry": ("548426015", {"password"}),
-    "password": ("000000", {"verify_method", "main", "agent_dial", "goodbye"}),
+    "password": ("000000", {"password", "agent_dial", "goodbye"}),  # asked again, or no tries
 }
 MENUS_TO_MAIN = {"verify_method", "id_confirm", "balance", "pool", "transactions", "policy",
                  "policy_pool", "policy_withdrawal", "policy_fraud"}

@@ -37,6 +37,7 @@ CARD_MALFORMED = say("card_malformed")
 CARD_AMBIGUOUS = say("card_ambiguous")
 PASSWORD = say("password_entry")
 PASSWORD_WRONG = say("password_wrong")
+PASSWORD_MALFORMED = say("password_malformed")
 VERIFICATION_FAILED = say("verification_failed")
 TOO_MANY_ATTEMPTS = say("too_many_attempts")
 RESULT_MENU = say("result_menu")
@@ -147,8 +148,14 @@ def verify_by_card(caller: Any, card: str, password: str, menu: str = "1") -> An
 
 
 def retry_by_id(caller: Any, person: Person, password: str) -> None:
-    """At the method menu again (after a wrong password): ID number, confirm, password."""
+    """At the method menu (after * at the password): ID number, confirm, password."""
     caller.press("1").press(person.id_number + "#").press("1").press(password + "#")
+
+
+def another_number(caller: Any) -> None:
+    """At the password again after a wrong one: * (then #) to key another number."""
+    caller.press("*#")
+    assert texts(caller) == [VERIFY_METHOD]
 
 
 def dials(caller: Any) -> list[str]:
@@ -427,8 +434,9 @@ def test_legacy_15_digit_number_of_nobody_gets_the_wrong_password_answer(caller:
     assert texts(caller) == [readback("1 0 0 1")]
     caller.press("1").press("123456#")
     unknown = texts(caller)
+    another_number(caller)
     caller.press("1").press(JIANGUO.id_number + "#").press("1").press("000000#")
-    assert texts(caller) == unknown == [PASSWORD_WRONG, VERIFY_METHOD]
+    assert texts(caller) == unknown == [PASSWORD_WRONG, PASSWORD]
 
 
 @pytest.mark.parametrize(
@@ -508,27 +516,105 @@ def test_unknown_card_and_wrong_password_sound_the_same(caller: Any) -> None:
     assert texts(caller) == [PASSWORD]  # nothing tells the caller the card does not exist
     caller.press(CHENLI.password + "#")
     unknown = texts(caller)
+    another_number(caller)
     caller.press("2").press(CHENLI_CARD + "#").press("000000#")
     wrong = texts(caller)
-    assert unknown == wrong == [PASSWORD_WRONG, VERIFY_METHOD]
+    assert unknown == wrong == [PASSWORD_WRONG, PASSWORD]
 
 
 # --- 3.4 password -------------------------------------------------------------------------------
 
-def test_wrong_password_goes_back_to_the_method_menu(caller: Any) -> None:
+def test_wrong_password_asks_the_password_again_for_the_same_number(caller: Any) -> None:
     start(caller).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
     caller.press("000000#")
-    assert texts(caller) == [PASSWORD_WRONG, VERIFY_METHOD]
+    assert texts(caller) == [PASSWORD_WRONG, PASSWORD]  # not the method, not the ID number
+    caller.press(JIANGUO.password + "#")
+    assert texts(caller) == [JIANGUO_BALANCE, RESULT_MENU]
+
+
+def test_wrong_password_by_card_asks_the_password_again(caller: Any) -> None:
+    start(caller).press("3").press("2").press(CHENLI_CARD + "#").press("000000#")
+    assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+    caller.press(CHENLI.password + "#")
+    assert texts(caller)[0] == say("tx_count", count="两")
+
+
+def test_a_lone_star_after_a_wrong_password_keys_another_number(caller: Any) -> None:
+    start(caller).press("1").press("1").press(CHENLI.id_number + "#").press("1")
+    caller.press(JIANGUO.password + "#")  # 陈丽's number by mistake
+    assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+    another_number(caller)
     retry_by_id(caller, JIANGUO, JIANGUO.password)
+    assert texts(caller) == [JIANGUO_BALANCE, RESULT_MENU]
+
+
+def test_the_password_prompt_after_a_wrong_one_is_said_again_on_silence(caller: Any) -> None:
+    start(caller).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+    caller.press("000000#").silence()
+    assert texts(caller) == [NO_INPUT, PASSWORD]
+    caller.press(JIANGUO.password + "#")
+    assert texts(caller)[0] == JIANGUO_BALANCE
+
+
+@pytest.mark.parametrize("keys", ["13579", "1357900", "135*90", "*1", "1" * 30])
+def test_a_password_of_the_wrong_length_is_an_invalid_entry(caller: Any, keys: str) -> None:
+    start(caller).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+    caller.press(keys + "#")
+    assert texts(caller) == [PASSWORD_MALFORMED, PASSWORD]
+    caller.press(JIANGUO.password + "#")  # not a try: the right one still works
+    assert texts(caller)[0] == JIANGUO_BALANCE
+
+
+def test_wrong_lengths_do_not_use_up_the_calls_tries(caller: Any, clock: Any) -> None:
+    """Two wrong passwords, wrong lengths between them, then the right one: verified (three
+    counted failures would have ended verification for the call)."""
+    start(caller).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+    for keys in ("000000", "12345", "000001", "1234567"):
+        caller.press(keys + "#")
+    assert texts(caller) == [PASSWORD_MALFORMED, PASSWORD]
+    caller.press(JIANGUO.password + "#")
+    assert texts(caller)[0] == JIANGUO_BALANCE
+
+
+def test_third_wrong_length_in_a_row_transfers_when_staffed(caller: Any) -> None:
+    start(caller).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+    caller.press("12345#").press("1234567#")
+    assert texts(caller) == [PASSWORD_MALFORMED, PASSWORD]
+    caller.press("1#")
+    assert texts(caller) == [TOO_MANY_INVALID, AGENT_CONNECTING, GOODBYE]
+    assert_transferred(caller)
+    assert_goodbye_then_hangup(caller)
+
+
+def test_third_wrong_length_in_a_row_says_goodbye_when_unstaffed(caller: Any,
+                                                                 clock: Any) -> None:
+    clock.now = UNSTAFFED
+    start(caller).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+    caller.press("000000#")  # a wrong password first: the password is asked again
+    caller.press("12345#").press("1234567#").press("**#")
+    assert texts(caller) == [TOO_MANY_INVALID, GOODBYE]
+    assert dials(caller) == []
+    assert_goodbye_then_hangup(caller)
+
+
+def test_a_wrong_password_ends_a_row_of_wrong_lengths(caller: Any, clock: Any) -> None:
+    """Like a valid key in a menu: the invalid entries are counted in a row."""
+    clock.now = UNSTAFFED
+    start(caller).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+    caller.press("12345#").press("1234567#").press("000000#")
+    assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+    caller.press("12345#").press("1234567#")
+    assert texts(caller) == [PASSWORD_MALFORMED, PASSWORD]
+    caller.press(JIANGUO.password + "#")
     assert texts(caller)[0] == JIANGUO_BALANCE
 
 
 def _three_wrong_unknown_cards(caller: Any) -> None:
-    caller.press("1")
+    caller.press("1").press("2").press(UNKNOWN_CARD + "#")
     for _ in range(2):
-        caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")
-        assert texts(caller) == [PASSWORD_WRONG, VERIFY_METHOD]
-    caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")
+        caller.press("123456#")
+        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+    caller.press("123456#")
 
 
 def test_three_wrong_in_one_call_transfer_when_staffed(caller: Any) -> None:
@@ -549,9 +635,11 @@ def test_three_wrong_in_one_call_say_goodbye_when_unstaffed(caller: Any, clock: 
 
 
 def _three_wrong_for_one_person(caller: Any) -> None:
-    caller.press("1")
-    for _ in range(3):
-        retry_by_id(caller, JIANGUO, "000000")
+    caller.press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+    for _ in range(2):
+        caller.press("000000#")
+        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+    caller.press("000000#")
     assert texts(caller)[0] == VERIFICATION_FAILED  # the third failure also locks 李建国
 
 
@@ -594,12 +682,12 @@ def test_lockout_across_calls_survives_restart_and_cli_unlock(
     runner: CliRunner, caller: Any, app_settings: Settings, clock: Any, db_url: str
 ) -> None:
     wrong = Person(WUFANG.id_number, "000000")
-    assert _one_call_by_id(caller, wrong, wrong.password) == [PASSWORD_WRONG, VERIFY_METHOD]
-    assert _one_call_by_id(caller, wrong, wrong.password) == [PASSWORD_WRONG, VERIFY_METHOD]
+    assert _one_call_by_id(caller, wrong, wrong.password) == [PASSWORD_WRONG, PASSWORD]
+    assert _one_call_by_id(caller, wrong, wrong.password) == [PASSWORD_WRONG, PASSWORD]
     # the third locks the password; it sounds like any wrong password
-    assert _one_call_by_id(caller, wrong, wrong.password) == [PASSWORD_WRONG, VERIFY_METHOD]
+    assert _one_call_by_id(caller, wrong, wrong.password) == [PASSWORD_WRONG, PASSWORD]
     # now even the right password gets no data, and sounds the same
-    assert _one_call_by_id(caller, WUFANG, WUFANG.password) == [PASSWORD_WRONG, VERIFY_METHOD]
+    assert _one_call_by_id(caller, WUFANG, WUFANG.password) == [PASSWORD_WRONG, PASSWORD]
 
     # a new app instance (a restart) on the same database: still locked
     restarted = create_app(app_settings, now=clock)
@@ -608,7 +696,7 @@ def test_lockout_across_calls_survives_restart_and_cli_unlock(
         call = other.dial()
         for keys in ("1", "1", "1", WUFANG.id_number + "#", "1", WUFANG.password + "#"):
             call.press(keys)
-        assert [u.text for u in call.said] == [PASSWORD_WRONG, VERIFY_METHOD]
+        assert [u.text for u in call.said] == [PASSWORD_WRONG, PASSWORD]
         call.hangup()
         call.close()
     finally:
@@ -623,11 +711,11 @@ def test_lockout_across_calls_survives_restart_and_cli_unlock(
 
 def test_lockout_counts_only_consecutive_failures(caller: Any) -> None:
     for _ in range(2):  # wrong, wrong, right: the right one clears the count
-        start(caller).press("1")
-        for _ in range(2):
-            retry_by_id(caller, WUFANG, "000000")
-            assert texts(caller) == [PASSWORD_WRONG, VERIFY_METHOD]
-        retry_by_id(caller, WUFANG, WUFANG.password)
+        verify_by_id(start(caller), Person(WUFANG.id_number, "000000"))
+        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+        caller.press("000000#")
+        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+        caller.press(WUFANG.password + "#")
         assert texts(caller)[0] == balance_employee("零元", "一百二十元")
         caller.hangup()
 
@@ -992,14 +1080,16 @@ def test_no_dead_air_after_any_gather(client: Any) -> None:
 class TestVerificationAttemptsPerCallerNumber:
     @pytest.fixture
     def app_settings(self, db_url: str) -> Settings:
-        return Settings(database_url=db_url, verify_attempts_per_hour=3)
+        return Settings(database_url=db_url, verify_attempts_per_hour=3,
+                        pin_key_file=key_file_of_tests())
 
     def test_more_than_the_limit_ends_the_call_even_on_a_new_call(self, caller: Any) -> None:
         phone = "+8613911110001"
         start(caller, from_=phone).press("1")
         for _ in range(2):
             caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")
-            assert texts(caller) == [PASSWORD_WRONG, VERIFY_METHOD]
+            assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+            another_number(caller)
         retry_by_id(caller, JIANGUO, JIANGUO.password)  # the third attempt, still allowed
         assert texts(caller)[0] == JIANGUO_BALANCE
         caller.hangup()
@@ -1015,12 +1105,12 @@ class TestVerificationAttemptsPerCallerNumber:
     def test_limit_reached_inside_a_call(self, caller: Any) -> None:
         phone = "+8613911110003"
         start(caller, from_=phone).press("1")
-        for _ in range(2):
-            caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")
+        caller.press("2").press(UNKNOWN_CARD + "#").press("123456#").press("123456#")
         caller.hangup()
         start(caller, from_=phone).press("2")
         caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")  # third: still checked
-        assert texts(caller) == [PASSWORD_WRONG, VERIFY_METHOD]
+        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+        another_number(caller)
         retry_by_id(caller, WUFANG, WUFANG.password)  # fourth: refused, right password or not
         assert texts(caller) == [TOO_MANY_ATTEMPTS, GOODBYE]
         assert_goodbye_then_hangup(caller)
@@ -1032,6 +1122,7 @@ from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from conftest import SCRIPTS, play_script  # noqa: E402
+from servers import key_file_of_tests, keyring_of_tests  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 
 from ivr.data.dataset import DatasetInvalid, import_dataset, load_file  # noqa: E402
@@ -1155,7 +1246,7 @@ def _import_errors(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> 
     engine = make_engine(f"sqlite:///{tmp_path / 'check.sqlite3'}")
     ensure_schema(engine)
     try:
-        import_dataset(engine, data, scrypt_n=2**4)
+        import_dataset(engine, data, keyring=keyring_of_tests())
     except DatasetInvalid as exc:
         return [f"{e.record}: {e.rule}" for e in exc.errors]
     finally:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import key_file_of_tests
 
 from ivr.domain.identity import synthetic_id_number
 from ivr.resources import demo_dataset
@@ -68,7 +69,7 @@ def _path(db_url: str) -> Path:
 
 
 def _start_import(db_url: str, big: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "IVR_DATABASE_URL": db_url, "IVR_SCRYPT_N": "16"}
+    env = {**os.environ, "IVR_DATABASE_URL": db_url}
     with open(log, "ab") as out:
         return subprocess.Popen([str(IMPORT), "import", str(big)], stdout=out,
                                 stderr=subprocess.STDOUT, env=env)
@@ -127,7 +128,7 @@ def _assert_all_or_nothing(db: Path) -> bool:
 
 
 def _call_reaches_balance(db_url: str) -> None:
-    app = create_app(Settings(database_url=db_url),
+    app = create_app(Settings(database_url=db_url, pin_key_file=key_file_of_tests()),
                      now=lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
     try:
         call = Simulator(WsgiTransport(app), "http://localhost/voice",

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from servers import key_file_of_tests
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "docs" / "dataset-example.json"
@@ -62,7 +63,7 @@ def test_wheel_installs_and_runs_from_elsewhere(tmp_path: Path) -> None:
     assert (target / "bin" / "ivr12333").is_file()
 
     env["PYTHONPATH"] = str(target)
-    env["IVR_SCRYPT_N"] = "16"
+    env["IVR_PIN_KEY_FILE"] = str(key_file_of_tests())  # never the developer's own key file
     probe = run([sys.executable, "-c", PROBE], work, env)
     assert probe.returncode == 0, probe.stderr
     where = {k: Path(v) if k != "version" else v for k, v in json.loads(probe.stdout).items()}

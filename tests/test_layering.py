@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 IVR = ROOT / "ivr"
 WEB_ONLY = ("flask", "twilio", "werkzeug", "gunicorn")
-BASE = ("ivr.errors", "ivr.settings", "ivr.resources")
+BASE = ("ivr.errors", "ivr.settings", "ivr.resources", "ivr.pinkeys")
 #: generic helpers of this project that any layer may use
 SHARED = ("schemacheck",)
 
@@ -24,6 +24,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "ivr.errors": (),
     "ivr.settings": ("ivr.errors",),
     "ivr.resources": ("ivr.errors",),
+    "ivr.pinkeys": ("ivr.errors", "ivr.settings"),
     "ivr.domain": (*BASE, "ivr.domain", "ivr.data.storage"),
     "ivr.data": (*BASE, "ivr.domain", "ivr.data"),
     "ivr.engine": (*BASE, *SHARED, "ivr.domain", "ivr.data.storage", "ivr.engine"),

@@ -19,12 +19,11 @@ from typing import Any
 import httpx
 import pytest
 from conftest import prompt_pattern
-from servers import HotlineServer
+from servers import HotlineServer, keyring_of_tests
 
 from ivr.data.dataset import import_dataset
 from ivr.data.storage import ensure_schema, make_engine
 from ivr.domain.identity import synthetic_id_number
-from ivr.domain.passwords import hash_password
 from ivr.engine.speech import money_zh
 from simulator import HttpTransport, Simulator
 
@@ -72,7 +71,7 @@ def make_people(n: int) -> list[Person]:
 
 
 def dataset(people: list[Person]) -> dict[str, Any]:
-    """Passwords pre-hashed cheaply (n=2**10): the stored hash carries its own cost."""
+    """The people with their passwords in clear (the import hashes them)."""
     return {
         "region": REGION,
         "people": [{
@@ -80,7 +79,7 @@ def dataset(people: list[Person]) -> dict[str, Any]:
             "name": f"测试{i}号",
             "scheme": "employee",
             "status": "active",
-            "password_hash": hash_password(p.password, n=2**10),
+            "password": p.password,
             "account": {"balance": str(p.balance), "monthly_credit": "0.00",
                         "as_of": "2026-11-21"},
         } for i, p in enumerate(people)],
@@ -102,7 +101,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     engine = make_engine(url)
     try:
         ensure_schema(engine)
-        report = import_dataset(engine, dataset(people))
+        report = import_dataset(engine, dataset(people), keyring=keyring_of_tests())
         assert report.people == PEOPLE
     finally:
         engine.dispose()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from servers import key_file_of_tests, keyring_of_tests
 from werkzeug.serving import make_server
 
 from ivr.data import synthetic
@@ -22,8 +23,9 @@ from ivr.tools.cli import main as cli
 from ivr.web import create_app
 from simulator import WsgiTransport
 
+KEYS = keyring_of_tests()  # the tests' PIN keys
+
 TOKEN = "loadgen-test-token"
-CHEAP = 2
 WEBHOOKS_PER_CALL = {"answer": 1, "menu": 4, "id": 1, "password": 1, "status": 1}
 
 #: what a load failure says of a refused password (the line tells no reason apart)
@@ -54,7 +56,7 @@ def test_load_as_synthetic_people(runner: CliRunner, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     engine = make_engine(url)
     ensure_schema(engine)
-    import_dataset(engine, synthetic.dataset(50, seed=9, scrypt_n=CHEAP))
+    import_dataset(engine, synthetic.dataset(50, seed=9, keyring=KEYS), keyring=KEYS)
     engine.dispose()
     result = runner.invoke(cli, ["--database-url", url, "load", "--calls", "12",
                                       "--concurrency", "3", "--people", "50", "--seed", "9"])
@@ -64,7 +66,8 @@ def test_load_as_synthetic_people(runner: CliRunner, tmp_path: Path) -> None:
 
 @pytest.fixture
 def signed_app(db_url: str) -> Iterator[Any]:
-    application = create_app(Settings(database_url=db_url, auth_token=TOKEN))
+    application = create_app(Settings(database_url=db_url, auth_token=TOKEN,
+                                         pin_key_file=key_file_of_tests()))
     yield application
     application.extensions["ivr12333"].db.dispose()
 
@@ -182,7 +185,7 @@ def test_load_names_the_locked_person_and_the_reason(db_url: str) -> None:
 
     engine = make_engine(db_url)
     for _ in range(3):
-        check_password(engine, "450102197503150013", "000000", 3)
+        check_password(engine, "450102197503150013", "000000", 3, KEYS)
     engine.dispose()
     result = CliRunner().invoke(cli, ["--database-url", db_url, "load", "--calls", "9"])
     assert result.exit_code == 1, result.output
@@ -197,7 +200,7 @@ def test_load_groups_wrong_passwords_over_several_people(tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     engine = make_engine(url)
     ensure_schema(engine)
-    import_dataset(engine, synthetic.dataset(5, seed=9, scrypt_n=CHEAP))
+    import_dataset(engine, synthetic.dataset(5, seed=9, keyring=KEYS), keyring=KEYS)
     engine.dispose()
     people = loadgen.synthetic_identities(5, seed=8)  # not the people in the database
     callers = [people[i] for i in range(5)]

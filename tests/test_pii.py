@@ -158,10 +158,14 @@ def _verify(caller: Any, keys: str, password: str) -> str:
 
 def test_own_calls_log_no_personal_data(caller: Any, logs: LogCapture,
                                         caplog: pytest.LogCaptureFixture) -> None:
-    # balance by ID number, after two wrong passwords
+    # balance by ID number, after two wrong passwords and one of the wrong length
     caller.dial().press("1").press("1")
     assert say("password_wrong") in _verify(caller, "450102197503150013", "246802")
-    assert say("password_wrong") in _verify(caller, "450102197503150013", "111222")
+    caller.press("111222#")
+    assert say("password_wrong") in caller.heard
+    caller.press("1357900#")
+    assert say("password_malformed") in caller.heard
+    caller.press("*#")  # another number: the same one, keyed again
     assert "一千二百三十四元五角六分" in _verify(caller, "450102197503150013", "135790")
     caller.press("3")  # not a result-menu key: invalid, replayed
     caller.press("9").press("3")  # transactions, already verified
@@ -194,7 +198,7 @@ def test_own_calls_log_no_personal_data(caller: Any, logs: LogCapture,
     caller.hangup()
     caller.dial().press("1").press("1").press("2").press("999999999#").press("246802#")
     assert say("password_wrong") in caller.heard
-    caller.press("1").press("450102197806200023#")  # wrong check digit
+    caller.press("*#").press("1").press("450102197806200023#")  # wrong check digit
     caller.hangup()
 
     assert "call=" in logs.text
@@ -250,7 +254,7 @@ def test_the_detectors_flag_what_they_look_for() -> None:
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
-           "IVR_SCRYPT_N": "16", "COLUMNS": "200", "NO_COLOR": "1"}
+           "COLUMNS": "200", "NO_COLOR": "1"}
     script = Path(sys.executable).with_name("ivr12333")
     return subprocess.run([str(script), *args], capture_output=True, text=True, env=env,
                           timeout=120, check=False)

@@ -21,6 +21,8 @@ from servers import (  # noqa: F401  (fixtures)
     HotlineServer,
     PostgresServer,
     fresh_pg_url,
+    key_file_of_tests,
+    keyring_of_tests,
     pg_url,
     postgres,
     run_cli,
@@ -45,6 +47,8 @@ from ivr.settings import Settings
 from ivr.web import create_app
 from simulator import HttpTransport, Simulator, WsgiTransport
 
+KEYS = keyring_of_tests()  # the tests' PIN keys
+
 pytestmark = pytest.mark.postgres
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "dataset-example.json"
@@ -55,7 +59,6 @@ LI_POOL = say("pool_funder_count", count="四")
 CHEN_ID = "450102197806200022"
 WRONG = say("password_wrong")
 APOLOGY_GOODBYE = f"{say('system_busy')}\n{say('goodbye')}"
-FAST_N = 2**10  # cheap password hashes for imports the calls don't verify
 
 
 @pytest.fixture
@@ -84,14 +87,15 @@ def demo_url(fresh_pg_url: str, engines: Callable[[str], Engine]) -> str:  # noq
     """A new database holding the demo people (with the real password hashing cost)."""
     engine = engines(fresh_pg_url)
     ensure_schema(engine)
-    import_dataset(engine, load_file(demo_dataset()))
+    import_dataset(engine, load_file(demo_dataset()), keyring=keyring_of_tests())
     engine.dispose()
     return fresh_pg_url
 
 
 @pytest.fixture
 def pg_app(demo_url: str) -> Iterator[Any]:
-    app = create_app(Settings(database_url=demo_url), now=FixedClock(STAFFED))
+    app = create_app(Settings(database_url=demo_url, pin_key_file=key_file_of_tests()),
+                     now=FixedClock(STAFFED))
     yield app
     app.extensions["ivr12333"].db.dispose()
 
@@ -141,9 +145,9 @@ def test_newer_schema_is_refused(engine: Engine) -> None:
 
 
 def test_import_demo_and_the_spec_example(engine: Engine) -> None:
-    demo = import_dataset(engine, load_file(demo_dataset()), scrypt_n=FAST_N)
+    demo = import_dataset(engine, load_file(demo_dataset()), keyring=keyring_of_tests())
     assert (demo.people, demo.bindings, demo.transactions) == (9, 5, 8)
-    example = import_dataset(engine, load_file(EXAMPLE), scrypt_n=FAST_N)
+    example = import_dataset(engine, load_file(EXAMPLE), keyring=keyring_of_tests())
     assert (example.people, example.bindings, example.transactions) == (8, 5, 6)
     with engine.connect() as conn:
         assert accounts.count_people(conn) == 9
@@ -156,7 +160,7 @@ def test_import_demo_and_the_spec_example(engine: Engine) -> None:
 
 
 def test_cli_imports_into_postgres(fresh_pg_url: str, engines: Callable[[str], Engine]) -> None:  # noqa: F811
-    cheap = {"IVR_SCRYPT_N": str(FAST_N)}
+    cheap: dict[str, str] = {}
     done = run_cli("--database-url", fresh_pg_url, "demo", env=cheap)
     assert done.returncode == 0, done.stderr
     assert "imported 9 people, 5 bindings, 8 transactions" in done.stdout
@@ -169,16 +173,17 @@ def test_cli_imports_into_postgres(fresh_pg_url: str, engines: Callable[[str], E
 
 def test_reimport_updates_in_place(engine: Engine) -> None:
     data = load_file(demo_dataset())
-    import_dataset(engine, data, scrypt_n=FAST_N)
+    import_dataset(engine, data, keyring=keyring_of_tests())
     for _ in range(2):
-        assert accounts.check_password(engine, LI_ID, "000000", 3) is accounts.PasswordCheck.WRONG
+        assert accounts.check_password(engine, LI_ID, "000000", 3, KEYS) \
+            is accounts.PasswordCheck.WRONG
     changed = copy.deepcopy(data)
     li = next(p for p in changed["people"] if p["id_number"] == LI_ID)
     li["account"]["balance"] = "2000.00"
     li["name"] = "李建华"
     changed["bindings"] = [b for b in changed["bindings"] if b["member"] != CHEN_ID]
     changed["transactions"] = [t for t in changed["transactions"] if t["id_number"] != CHEN_ID]
-    report = import_dataset(engine, changed, scrypt_n=FAST_N)
+    report = import_dataset(engine, changed, keyring=keyring_of_tests())
     assert report.people == 9
     with engine.connect() as conn:
         assert accounts.count_people(conn) == 9
@@ -191,7 +196,7 @@ def test_reimport_updates_in_place(engine: Engine) -> None:
         assert len(members) == 3 and "陈丽" not in members, members
         assert accounts.recent_transactions(conn, CHEN_ID) == []
     before = snapshot(engine)
-    import_dataset(engine, changed, scrypt_n=FAST_N)  # the same file again: same data
+    import_dataset(engine, changed, keyring=keyring_of_tests())  # the same file again: same data
     after = snapshot(engine)
     # password hashes are salted afresh, transactions replaced (new ids); the rest is unchanged
     for snap in (before, after):
@@ -230,7 +235,7 @@ INVALID = {
 def test_invalid_file_changes_nothing(damage: Callable[[dict[str, Any]], None],
                                       engine: Engine) -> None:
     data = load_file(demo_dataset())
-    import_dataset(engine, data, scrypt_n=FAST_N)
+    import_dataset(engine, data, keyring=keyring_of_tests())
     before = snapshot(engine)
     bad = copy.deepcopy(data)
     for person in bad["people"]:
@@ -238,14 +243,14 @@ def test_invalid_file_changes_nothing(damage: Callable[[dict[str, Any]], None],
             person["account"]["balance"] = "1.00"
     damage(bad)
     with pytest.raises(DatasetInvalid):
-        import_dataset(engine, bad, scrypt_n=FAST_N)
+        import_dataset(engine, bad, keyring=keyring_of_tests())
     assert snapshot(engine) == before
 
 
 def test_cli_invalid_file_changes_nothing(engine: Engine, fresh_pg_url: str,  # noqa: F811
                                           tmp_path: Path) -> None:
     data = load_file(demo_dataset())
-    import_dataset(engine, data, scrypt_n=FAST_N)
+    import_dataset(engine, data, keyring=keyring_of_tests())
     before = snapshot(engine)
     _over_the_member_limit(data)
     data["people"][0]["name"] = "改了名"
@@ -259,11 +264,11 @@ def test_cli_invalid_file_changes_nothing(engine: Engine, fresh_pg_url: str,  # 
 
 def test_region_error_changes_nothing(engine: Engine) -> None:
     data = load_file(demo_dataset())
-    import_dataset(engine, data, scrypt_n=FAST_N)
+    import_dataset(engine, data, keyring=keyring_of_tests())
     before = snapshot(engine)
     data["region"]["pool_relations"] = "everybody"
     with pytest.raises(DatasetError):
-        import_dataset(engine, data, scrypt_n=FAST_N)
+        import_dataset(engine, data, keyring=keyring_of_tests())
     assert snapshot(engine) == before
 
 
@@ -289,7 +294,8 @@ def test_database_created_after_the_app_started(
 ) -> None:
     """Started before its database exists: apologises, then serves once the database is there."""
     url = postgres.url(f"created_later_{os.getpid()}")
-    app = create_app(Settings(database_url=url), now=FixedClock(STAFFED))
+    app = create_app(Settings(database_url=url, pin_key_file=key_file_of_tests()),
+                     now=FixedClock(STAFFED))
     caller = Caller(Simulator(WsgiTransport(app), "http://localhost/voice",
                               status_callback="http://localhost/status"))
     try:
@@ -298,7 +304,7 @@ def test_database_created_after_the_app_started(
         postgres.sql(f'CREATE DATABASE "{make_url(url).database}"')
         engine = engines(url)
         ensure_schema(engine)
-        import_dataset(engine, load_file(demo_dataset()), scrypt_n=FAST_N)
+        import_dataset(engine, load_file(demo_dataset()), keyring=keyring_of_tests())
         caller.dial().press("1")
         verify(caller, LI_ID, LI_PASSWORD)
         assert LI_BALANCE in caller.heard

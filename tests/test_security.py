@@ -8,6 +8,7 @@ itself (the sessions row, people.failed_attempts, verify_attempts), not through 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sqlite3
 import threading
@@ -410,11 +411,12 @@ def test_lockout_persists_across_a_restart(make_app: Callable[..., Any], db_url:
     call = _simulator(first, "+8613900000002").dial()
     try:
         call.press("1")
-        for attempt in range(1, 3):
-            heard = _verify(call, CHEN[0], "000000")
-            assert WRONG in heard
-            assert person_row(db_url, CHEN[0]) == (attempt, 0)
         heard = _verify(call, CHEN[0], "000000")
+        for attempt in range(1, 3):
+            assert WRONG in heard  # and the password again, for the same number
+            assert person_row(db_url, CHEN[0]) == (attempt, 0)
+            call.press("000000#")
+            heard = call.heard
         assert LOCKED in heard  # the call's third failure: the lock named as a possibility
     finally:
         call.close()
@@ -466,6 +468,115 @@ def test_caller_number_limit_holds_across_workers_and_calls(make_app: Callable[.
         finally:
             call.close()
     assert person_row(db_url, LI[0]) == (0, 0)
+
+
+# ---- the password again after a wrong one; an entry of the wrong length is no password -------
+
+UNKNOWN_ID = "450102198001010015"  # well formed, nobody's
+ENTRY = say("password_entry")
+MALFORMED = say("password_malformed")
+
+
+def window_failures(db_url: str, id_number: str) -> int:
+    with closing(sqlite3.connect(db_path(db_url))) as conn:
+        (n,) = conn.execute("SELECT window_failures FROM people WHERE id_number = ?",
+                            (id_number,)).fetchone()
+    return int(n)
+
+
+def call_data(db_url: str, call_sid: str) -> dict[str, Any]:
+    row = session_row(db_url, call_sid)
+    assert row is not None
+    data: dict[str, Any] = json.loads(row[2])
+    return data
+
+
+def _at_password(client: Any, name: str, id_number: str) -> Line:
+    """A signed call at the password prompt for `id_number` (verified by ID, confirmed)."""
+    line = Line(client, sid(name), from_=f"+86139{int(sid(name)[2:], 16) % 10**8:08d}")
+    line.dial()
+    for keys in ("1", "1", "1", id_number):
+        line.press(keys)
+    line.press("1")
+    assert ENTRY in line.last and WRONG not in line.last
+    return line
+
+
+#: from the password prompt on: wrong lengths, a * inside, and three wrong passwords keyed
+#: again for the same number, the number never keyed again
+PASSWORD_PATH = ("12345", "000000", "1234567", "12*456", "000001", "**", "000002")
+
+
+def test_unknown_wrong_and_locked_numbers_hear_the_same_bytes_at_every_password_step(
+    signed_client: Any, db_url: str
+) -> None:
+    """Issue 11 holds in the new flow: an unknown number is asked for the password again too,
+    a wrong length is answered alike (from the keys alone), and the answers are byte-identical
+    at every step for a nobody, a wrong password and a locked password."""
+    with closing(sqlite3.connect(db_path(db_url))) as conn, conn:
+        conn.execute("UPDATE people SET locked = 1, failed_attempts = 3 WHERE id_number = ?",
+                     (CHEN[0],))
+    kinds = {"unknown": UNKNOWN_ID, "wrong": LI[0], "locked": CHEN[0]}
+    answers: dict[str, list[bytes]] = {}
+    for kind, id_number in kinds.items():
+        line = _at_password(signed_client, f"same-{kind}", id_number)
+        answers[kind] = [line.press(keys).get_data() for keys in PASSWORD_PATH]
+        assert attempts_of(db_url, line.from_) == 3  # three checks: the wrong lengths none
+    for step, keys in enumerate(PASSWORD_PATH):
+        assert answers["unknown"][step] == answers["wrong"][step] == answers["locked"][step], \
+            f"the answer to {keys!r} tells the numbers apart"
+    heard = [b.decode() for b in answers["unknown"]]
+    assert [MALFORMED in h for h in heard] == [True, False, True, True, False, True, False]
+    assert [WRONG in h for h in heard] == [False, True, False, False, True, False, False]
+    assert all(ENTRY in h for h in heard[:-1])  # always the password again, never the method
+    assert not any(say("verify_method") in h for h in heard)
+    assert LOCKED in heard[-1]  # the call's third failure, as before
+    # the lock comes at the same count as before: three wrong passwords, the lengths not counted
+    assert person_row(db_url, LI[0]) == (3, 1)
+    assert person_row(db_url, CHEN[0]) == (3, 1)
+
+
+@pytest.mark.parametrize("keys", ["13579", "1357900", "135*90", "*1", "**", "1" * 30])
+def test_a_password_of_the_wrong_length_is_not_a_check(signed_client: Any, db_url: str,
+                                                      keys: str) -> None:
+    line = _at_password(signed_client, f"length-{keys}", LI[0])
+    before = (person_row(db_url, LI[0]), window_failures(db_url, LI[0]))
+    line.press(keys)
+    assert MALFORMED in line.last and ENTRY in line.last and WRONG not in line.last
+    assert (person_row(db_url, LI[0]), window_failures(db_url, LI[0])) == before
+    assert attempts_of(db_url, line.from_) == 0  # no check reserved for the caller number
+    assert call_data(db_url, line.call_sid)["password_failures"] == 0
+    assert call_data(db_url, line.call_sid)["pending"] == LI[0]  # still the same number
+    line.press(LI[1])  # and then the right one, without the ID number again
+    assert LI_BALANCE in line.last
+    assert attempts_of(db_url, line.from_) == 1
+
+
+def test_after_a_wrong_password_the_right_one_needs_no_id_number(signed_client: Any,
+                                                                 db_url: str) -> None:
+    line = _at_password(signed_client, "again", LI[0])
+    line.press("000000")
+    assert WRONG in line.last and ENTRY in line.last
+    assert person_row(db_url, LI[0]) == (1, 0)
+    line.press(LI[1])
+    assert LI_BALANCE in line.last
+    assert person_row(db_url, LI[0]) == (0, 0)
+    assert attempts_of(db_url, line.from_) == 2
+
+
+def test_a_lone_star_after_a_wrong_password_forgets_the_number(signed_client: Any,
+                                                               db_url: str) -> None:
+    line = _at_password(signed_client, "star", UNKNOWN_ID)
+    line.press("000000")
+    assert WRONG in line.last and ENTRY in line.last  # an unknown number is asked again too
+    line.press("*")
+    assert say("verify_method") in line.last
+    data = call_data(db_url, line.call_sid)
+    assert (data["pending"], data["password_failures"]) == (None, 1)
+    assert attempts_of(db_url, line.from_) == 1
+    for keys in ("1", LI[0], "1", LI[1]):
+        line.press(keys)
+    assert LI_BALANCE in line.last
 
 
 def test_a_call_sid_with_a_line_break_is_refused_and_forges_no_log_line(

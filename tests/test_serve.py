@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import say
+from servers import key_file_of_tests
 from twilio.request_validator import RequestValidator
 
 from ivr.tools.script_prompts import HotlinePrompts
@@ -104,7 +105,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_db_file: Path) -> Iter
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))}
     env.update(TWILIO_AUTH_TOKEN=TOKEN, IVR_DATABASE_URL=f"sqlite:///{db}",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", IVR_PIN_KEY_FILE=str(key_file_of_tests()))
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
@@ -219,7 +220,7 @@ def test_servers_share_no_gunicorn_control_socket(tmp_path: Path, demo_db_file: 
     runtime.mkdir(mode=0o700)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))}
     env.update(HOME=str(home), XDG_RUNTIME_DIR=str(runtime), PYTHONUNBUFFERED="1",
-               TWILIO_AUTH_TOKEN=TOKEN)
+               TWILIO_AUTH_TOKEN=TOKEN, IVR_PIN_KEY_FILE=str(key_file_of_tests()))
     servers: list[Server] = []
     try:
         for n in (1, 2):

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
+from servers import key_file_of_tests
 
 from ivr.errors import SettingsError
 from ivr.resources import data_dir, demo_dataset
@@ -38,7 +39,7 @@ def test_a_developers_environment_does_not_reach_the_tests_apps(
         monkeypatch.setenv(name, value)
     app = app_factory()
     settings = app.extensions["ivr12333"].settings
-    assert settings == Settings(database_url=db_url)
+    assert settings == Settings(database_url=db_url, pin_key_file=key_file_of_tests())
     # unsigned requests are served (no token), on the test's database, with the default voice
     call = Simulator(WsgiTransport(app), "http://localhost/voice").dial()
     try:
@@ -98,7 +99,9 @@ VARIABLES = [
     ("IVR_GATHER_TIMEOUT", "7", "gather_timeout", 7),
     ("IVR_VERIFY_ATTEMPTS_PER_HOUR", "3", "verify_attempts_per_hour", 3),
     ("IVR_WITHHELD_ATTEMPTS_PER_HOUR", "40", "withheld_attempts_per_hour", 40),
-    ("IVR_SCRYPT_N", "16", "scrypt_n", 16),
+    ("IVR_PIN_KEY_FILE", "/srv/ivr/pin-keys", "pin_key_file", Path("/srv/ivr/pin-keys")),
+    ("IVR_PIN_KEY", "0123abcd:a2V5", "pin_key", "0123abcd:a2V5"),
+    ("IVR_PIN_KEY_PERMISSIVE", "1", "pin_key_permissive", True),
     ("IVR_PROMPTS_DIR", "/srv/prompts", "prompts_dir", Path("/srv/prompts")),
     ("IVR_FLOWS_DIR", "/srv/flows", "flows_dir", Path("/srv/flows")),
     ("IVR_LOG_LEVEL", "debug", "log_level", "DEBUG"),
@@ -168,7 +171,7 @@ def test_settings_are_built_from_arguments_only() -> None:
     ("IVR_GATHER_TIMEOUT", "abc", "valid integer"),
     ("IVR_GATHER_TIMEOUT", "0", "greater than or equal to 1"),
     ("IVR_ZH_LIANG", "maybe", "valid boolean"),
-    ("IVR_SCRYPT_N", "1000", "power of two"),
+    ("IVR_PIN_KEY_PERMISSIVE", "maybe", "valid boolean"),
     ("IVR_LOG_LEVEL", "loud", "'DEBUG', 'INFO'"),
 ])
 def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
@@ -236,7 +239,7 @@ def test_database_url_on_the_group_or_the_command(
 ) -> None:
     """On the demo people it works; on an empty database it cannot (nobody to find)."""
     runner = CliRunner()
-    env = {"IVR_DATABASE_URL": empty_url, "IVR_SCRYPT_N": "16"}  # the flag beats the variable
+    env = {"IVR_DATABASE_URL": empty_url}  # the flag beats the variable
     for args in _placements(COMMANDS[command], db_url, empty_url):
         result = runner.invoke(cli, args, env=env)
         assert result.exit_code == 0, (args, result.output)
@@ -252,7 +255,7 @@ def test_database_url_on_the_group_or_the_command_imports_there(
     for i, args in enumerate(_placements(command, "URL", "OTHER")):
         url, other = (f"sqlite:///{tmp_path / f'{name}-{i}.sqlite3'}" for name in ("in", "out"))
         args = [{"URL": url, "OTHER": other}.get(arg, arg) for arg in args]
-        result = CliRunner().invoke(cli, args, env={"IVR_SCRYPT_N": "16"})
+        result = CliRunner().invoke(cli, args, env={})
         assert result.exit_code == 0, (args, result.output)
         assert _people(url) == 9 and not _people(other), args
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from servers import keyring_of_tests
 from sqlalchemy import func, select
 
 from ivr.data import synthetic
@@ -19,13 +20,14 @@ from ivr.domain import passwords
 from ivr.domain.identity import card_digits, parse_id_number
 from ivr.tools.cli import main as cli
 
-CHEAP = 2  # scrypt cost for test datasets: the hashes are checked, not their cost
+KEYS = keyring_of_tests()  # the tests' PIN keys
+
 AMOUNT = re.compile(r"^-?\d+\.\d{2}$")
 
 
 def _text(n: int, seed: int, **kwargs: int) -> tuple[str, synthetic.Summary]:
     buf = io.StringIO()
-    summary = synthetic.write_dataset(buf, n, seed, scrypt_n=CHEAP, **kwargs)
+    summary = synthetic.write_dataset(buf, n, seed, keyring=KEYS, **kwargs)
     return buf.getvalue(), summary
 
 
@@ -81,25 +83,26 @@ def test_each_persons_password_is_derivable_and_matches_their_hash() -> None:
         assert person.id_number == record["id_number"]
         assert person.name == record["name"]
         assert re.fullmatch(r"\d{6}", person.password)
-        assert passwords.verify_password(person.password, record["password_hash"])
+        assert passwords.verify_password(person.password, record["password_hash"], KEYS)
         assert not passwords.verify_password(
-            f"{(int(person.password) + 1) % 1_000_000:06d}", record["password_hash"])
+            f"{(int(person.password) + 1) % 1_000_000:06d}", record["password_hash"], KEYS)
     assert len(set(synthetic.password_pool(5))) > 1
 
 
 def test_a_generated_dataset_imports_cleanly_with_exact_counts(tmp_path: Path) -> None:
     path = tmp_path / "people.json"
-    summary = synthetic.write_file(path, 500, seed=11, scrypt_n=CHEAP)
+    summary = synthetic.write_file(path, 500, seed=11, keyring=KEYS)
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     ensure_schema(engine)
-    report = import_dataset(engine, load_file(path))
+    report = import_dataset(engine, load_file(path), keyring=KEYS)
     assert (report.people, report.bindings, report.transactions) == (
         summary.people, summary.bindings, summary.transactions)
     assert report.region == synthetic.REGION["code"]
     assert _count(engine, people) == 500
     assert _count(engine, bindings) == summary.bindings
     assert _count(engine, transactions) == summary.transactions
-    again = import_dataset(engine, load_file(path))  # idempotent: replaced, not doubled
+    # idempotent: replaced, not doubled
+    again = import_dataset(engine, load_file(path), keyring=KEYS)
     assert again.people == 500 and _count(engine, transactions) == summary.transactions
     engine.dispose()
 
@@ -109,25 +112,25 @@ def test_the_demo_and_a_synthetic_dataset_share_one_database(tmp_path: Path) -> 
 
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     ensure_schema(engine)
-    import_dataset(engine, load_file(demo_dataset()))
-    import_dataset(engine, synthetic.dataset(300, seed=2, scrypt_n=CHEAP))
+    import_dataset(engine, load_file(demo_dataset()), keyring=KEYS)
+    import_dataset(engine, synthetic.dataset(300, seed=2, keyring=KEYS), keyring=KEYS)
     assert _count(engine, people) == 300 + len(load_file(demo_dataset())["people"])
     engine.dispose()
 
 
 def test_sizes_out_of_range_are_refused() -> None:
     with pytest.raises(ValueError):
-        synthetic.write_dataset(io.StringIO(), -1)
+        synthetic.write_dataset(io.StringIO(), -1, keyring=KEYS)
     with pytest.raises(ValueError):
-        synthetic.write_dataset(io.StringIO(), synthetic.CAPACITY + 1)
+        synthetic.write_dataset(io.StringIO(), synthetic.CAPACITY + 1, keyring=KEYS)
     with pytest.raises(ValueError):
         synthetic.person(synthetic.CAPACITY)
-    assert synthetic.write_dataset(io.StringIO(), 0, scrypt_n=CHEAP).people == 0
+    assert synthetic.write_dataset(io.StringIO(), 0, keyring=KEYS).people == 0
 
 
 def test_progress_counts_every_person() -> None:
     seen: list[int] = []
-    synthetic.write_dataset(io.StringIO(), 10_007, scrypt_n=CHEAP, progress=seen.append)
+    synthetic.write_dataset(io.StringIO(), 10_007, keyring=KEYS, progress=seen.append)
     assert sum(seen) == 10_007
 
 
@@ -138,10 +141,11 @@ def test_demo_people_output_writes_the_file_without_importing(
     db = tmp_path / "db.sqlite3"
     result = runner.invoke(
         cli, ["--database-url", f"sqlite:///{db}", "demo", "--people", "40", "--seed", "4",
-              "--output", str(target)], env={"IVR_SCRYPT_N": str(CHEAP)})
+              "--output", str(target)], env={})
     assert result.exit_code == 0, result.output
     assert "wrote 40 people" in result.output
-    assert json.loads(target.read_text("utf-8")) == synthetic.dataset(40, seed=4, scrypt_n=CHEAP)
+    assert json.loads(target.read_text("utf-8")) == synthetic.dataset(
+        40, seed=4, keyring=KEYS)
     assert not db.exists()
 
 
@@ -149,7 +153,7 @@ def test_demo_people_imports_them(runner: CliRunner, tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite3"
     result = runner.invoke(
         cli, ["--database-url", f"sqlite:///{db}", "demo", "--people", "40", "--seed", "4"],
-        env={"IVR_SCRYPT_N": str(CHEAP)})
+        env={})
     assert result.exit_code == 0, result.output
     assert "imported 40 people" in result.output
     engine = make_engine(f"sqlite:///{db}")
@@ -179,7 +183,7 @@ def test_the_import_gives_the_connection_its_usual_page_cache_back(tmp_path: Pat
     ensure_schema(engine)
     with engine.connect() as conn:
         usual = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-    import_dataset(engine, synthetic.dataset(50, seed=1, scrypt_n=CHEAP))
+    import_dataset(engine, synthetic.dataset(50, seed=1, keyring=KEYS), keyring=KEYS)
     with engine.connect() as conn:  # the pool hands back the connection the import used
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == usual
     engine.dispose()

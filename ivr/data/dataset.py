@@ -36,6 +36,7 @@ from ivr.domain import passwords
 from ivr.domain.identity import _china_today, mask_id_number
 from ivr.domain.policy import Region
 from ivr.errors import DatasetError
+from ivr.pinkeys import Keyring
 
 __all__ = ["KINDS", "MAX_ERRORS", "DatasetError", "DatasetInvalid", "ImportReport", "Progress",
            "import_dataset", "load_file"]
@@ -94,9 +95,11 @@ def load_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = passwords.DEFAULT_N,
+def import_dataset(engine: Engine, data: dict[str, Any], *, keyring: Keyring,
                    progress: Progress | None = None) -> ImportReport:
-    """Validate the whole dataset, then upsert it in one transaction: all or nothing."""
+    """Validate the whole dataset, then upsert it in one transaction: all or nothing.
+    Passwords given in clear are hashed under `keyring`'s current key; a given hash must name
+    one of its keys (or be scrypt)."""
     errors = Errors()
     region = check_region(data.get("region"))
     person_items = records(data, "people", errors)
@@ -104,7 +107,7 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
     tx_items = records(data, "transactions", errors)
 
     today = _china_today()  # once: an import is checked against one day
-    people_check = PeopleCheck(region, errors, today, progress)
+    people_check = PeopleCheck(region, errors, today, keyring, progress)
     rows = people_check.rows(person_items)
     with engine.begin() as conn, _roomy_cache(conn):
         known = KnownPeople.after(people_check, rows, today, conn)
@@ -113,18 +116,18 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, scrypt_n: int = pass
         people_check.check_stored_cards(conn, rows, known.in_file)
         DatasetInvalid.raise_any(errors)
 
-        _hash_passwords(rows, scrypt_n, progress)
+        _hash_passwords(rows, keyring, progress)
         _write(conn, region, rows, binding_rows, tx_rows)
         _check_binding_limits(conn, region, binding_rows)
     return ImportReport(len(rows), len(binding_rows), len(tx_rows), region.code)
 
 
-def _hash_passwords(rows: list[Row], scrypt_n: int, progress: Progress | None) -> None:
-    """The passwords given in clear: slow hashes, only once the file is known to be good."""
+def _hash_passwords(rows: list[Row], keyring: Keyring, progress: Progress | None) -> None:
+    """The passwords given in clear: hashed only once the file is known to be good."""
     for r in rows:
         plain = r.pop("_password")
         if plain:
-            r["password_hash"] = passwords.hash_password(plain, n=scrypt_n)
+            r["password_hash"] = passwords.hash_password(plain, keyring)
             if progress:
                 progress("hashing passwords", 1)
 

@@ -29,10 +29,13 @@ from ivr.domain.identity import (
 )
 from ivr.domain.policy import CLOSE_RELATIVES, Region
 from ivr.errors import DatasetError, InvalidCardNumber, InvalidIdNumber
+from ivr.pinkeys import Keyring
 
 KINDS = ("outpatient", "inpatient", "pharmacy", "pool_payment", "credit")
 _AMOUNT_RE = re.compile(r"^-?\d{1,13}(\.\d{1,2})?$")
 _PASSWORD_RE = re.compile(r"^\d{6}$")
+_NOT_A_HASH = ("is not a password hash (hmac-sha256$KEY_ID$SALT$DIGEST as `ivr12333 demo` "
+               "writes, or scrypt$N$r$p$SALT$HASH)")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LONG_NUMBER_RE = re.compile(r"\d{14,}[\dXx]")
 _PHONE_MAX = 32  # the people.phone column
@@ -155,15 +158,17 @@ class PeopleCheck:
     record has passed: no slow work for a bad file.
     """
 
-    def __init__(self, region: Region, errors: Errors, today: date,
+    def __init__(self, region: Region, errors: Errors, today: date, keyring: Keyring,
                  progress: Progress | None = None) -> None:
         self.ids: dict[str, int] = {}
+        self._keyring = keyring
         self._region = region
         self._errors = errors
         self._today = today
         self._progress = progress
         self._cards: dict[str, int] = {}
-        self._hashes: dict[str, bool] = {}  # files reuse hashes: check each distinct one once
+        # files reuse hashes: check each distinct one once (-> what is wrong with it, or "")
+        self._hashes: dict[str, str] = {}
 
     def rows(self, items: list[Any]) -> list[Row]:
         rows = []
@@ -242,15 +247,27 @@ class PeopleCheck:
         """(a stored hash, "") or ("", the 6-digit password to hash)."""
         if "password_hash" in p and "password" not in p:
             stored = p["password_hash"]
-            if isinstance(stored, str) and stored not in self._hashes:
-                self._hashes[stored] = passwords.is_password_hash(stored)
-            if not isinstance(stored, str) or not self._hashes[stored]:
-                raise _Reject("password_hash", "is not an scrypt hash from `ivr12333 demo`")
+            if not isinstance(stored, str):
+                raise _Reject("password_hash", _NOT_A_HASH)
+            if stored not in self._hashes:
+                self._hashes[stored] = self._hash_problem(stored)
+            if self._hashes[stored]:
+                raise _Reject("password_hash", self._hashes[stored])
             return stored, ""
         plain = p.get("password")
         if not isinstance(plain, str) or not _PASSWORD_RE.match(plain):
             raise _Reject("password", "must be 6 digits as a string")
         return "", plain
+
+    def _hash_problem(self, stored: str) -> str:
+        """What makes `stored` unusable here ("" if nothing): its form, or a key not held."""
+        if not passwords.is_password_hash(stored):
+            return _NOT_A_HASH
+        kid = passwords.key_id_of(stored)
+        if kid is not None and self._keyring.key(kid) is None:
+            return (f"is hashed under PIN key {kid}, which this hotline's keyring "
+                    f"({', '.join(self._keyring.ids)}) does not hold")
+        return ""
 
     def check_stored_cards(self, conn: Connection, rows: list[Row],
                            in_file: dict[str, Row]) -> None:

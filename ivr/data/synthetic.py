@@ -5,16 +5,16 @@ scheme, account, bindings, transactions and the plain password. So a load genera
 as person `i` without reading the file (`person(i, seed).password`), and the same seed always
 writes the same bytes. Big datasets are written streaming, one record a line.
 
-Passwords: SYNTHETIC DATA ONLY. To make a million-person import feasible, each person gets
-a `password_hash` (the import takes it instead of `password`) from a small pool of hashes
-computed once: `pool_size` passwords derived from the seed, each hashed with scrypt at the
-given cost and a salt derived from the seed. Many people share a password and a salt, and
-anyone with the seed can derive every person's password: never do this with real people.
+Passwords: SYNTHETIC DATA ONLY. Each person gets a `password_hash` (the import takes it
+instead of `password`) from a small pool of hashes computed once: `pool_size` passwords derived
+from the seed, each hashed under the given keyring's current key with a salt derived from the
+seed (so the same seed and key write the same bytes, and the file imports only where that key
+is in the keyring). Many people share a password and a salt, and anyone with the seed can
+derive every person's password: never do this with real people.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import shutil
@@ -29,6 +29,7 @@ from typing import IO, Any
 from ivr.domain import passwords
 from ivr.domain.identity import IdNumber, synthetic_id_number
 from ivr.domain.policy import POOL_RELATIONS
+from ivr.pinkeys import Keyring
 
 #: The line's region: the demo's policy under a code of its own.
 REGION: dict[str, Any] = {
@@ -110,17 +111,13 @@ def password_pool(seed: int, size: int = POOL_SIZE) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=8)
-def hash_pool(seed: int, size: int = POOL_SIZE, scrypt_n: int = passwords.DEFAULT_N
-              ) -> tuple[str, ...]:
-    """scrypt hashes of the pool's passwords, salted from the seed so output is reproducible."""
-    hashes = []
-    for k, plain in enumerate(password_pool(seed, size)):
-        salt = hashlib.sha256(f"ivr12333 synthetic {seed} {k}".encode()).digest()[:16]
-        digest = hashlib.scrypt(plain.encode(), salt=salt, n=scrypt_n, r=8, p=1,
-                                maxmem=256 * 1024 * 1024, dklen=32)
-        hashes.append(f"scrypt${scrypt_n}$8$1${base64.b64encode(salt).decode()}"
-                      f"${base64.b64encode(digest).decode()}")
-    return tuple(hashes)
+def hash_pool(seed: int, size: int, keyring: Keyring) -> tuple[str, ...]:
+    """Hashes of the pool's passwords under the current key, salted from the seed so output is
+    reproducible."""
+    return tuple(
+        passwords.hash_password(plain, keyring, salt=hashlib.sha256(
+            f"ivr12333 synthetic {seed} {k}".encode()).digest()[:16])
+        for k, plain in enumerate(password_pool(seed, size)))
 
 
 def _id_number(index: int, seed: int) -> str:
@@ -151,13 +148,13 @@ def person(index: int, seed: int = 0, pool_size: int = POOL_SIZE) -> SyntheticPe
     return SyntheticPerson(index, id_number, card, name, scheme, status, retired, password)
 
 
-def _record(p: SyntheticPerson, seed: int, pool_size: int, scrypt_n: int) -> dict[str, Any]:
+def _record(p: SyntheticPerson, seed: int, pool_size: int, keyring: Keyring) -> dict[str, Any]:
     slot = _mix(seed, p.index, 4) % pool_size
     record: dict[str, Any] = {"id_number": p.id_number}
     if p.card_number:
         record["card_number"] = p.card_number
     record.update(name=p.name, scheme=p.scheme, status=p.status, retired=p.retired,
-                  password_hash=hash_pool(seed, pool_size, scrypt_n)[slot])
+                  password_hash=hash_pool(seed, pool_size, keyring)[slot])
     if p.scheme == "employee":
         h = _mix(seed, p.index, 5)
         record["account"] = {"balance": _money(h % 2_000_000),
@@ -234,7 +231,7 @@ class Summary:
     transactions: int = 0
 
 
-def write_dataset(out: IO[str], n: int, seed: int = 0, *, scrypt_n: int = passwords.DEFAULT_N,
+def write_dataset(out: IO[str], n: int, seed: int = 0, *, keyring: Keyring,
                   pool_size: int = POOL_SIZE,
                   progress: Callable[[int], None] | None = None) -> Summary:
     """Write the dataset of `n` people as JSON, one record a line (streaming: any size).
@@ -248,13 +245,12 @@ def write_dataset(out: IO[str], n: int, seed: int = 0, *, scrypt_n: int = passwo
         raise ValueError("pool_size must be between 1 and 1000")
     summary = Summary(people=n)
     dumps = json.JSONEncoder(ensure_ascii=False).encode
-    hash_pool(seed, pool_size, scrypt_n)  # the slow part, once, before the first record
     out.write('{"region": ' + json.dumps(REGION, ensure_ascii=False) + ',\n"people": [\n')
     with tempfile.TemporaryFile("w+", encoding="utf-8") as held_b, \
             tempfile.TemporaryFile("w+", encoding="utf-8") as held_t:
         for i in range(n):
             p = person(i, seed, pool_size)
-            out.write(("" if i == 0 else ",\n") + dumps(_record(p, seed, pool_size, scrypt_n)))
+            out.write(("" if i == 0 else ",\n") + dumps(_record(p, seed, pool_size, keyring)))
             if i % FUNDER_EVERY == 0 and p.funds:
                 for item in _bindings(p, n, seed):
                     held_b.write(("" if summary.bindings == 0 else ",\n") + dumps(item))
@@ -274,22 +270,22 @@ def write_dataset(out: IO[str], n: int, seed: int = 0, *, scrypt_n: int = passwo
     return summary
 
 
-def write_file(path: Path, n: int, seed: int = 0, *, scrypt_n: int = passwords.DEFAULT_N,
+def write_file(path: Path, n: int, seed: int = 0, *, keyring: Keyring,
                pool_size: int = POOL_SIZE,
                progress: Callable[[int], None] | None = None) -> Summary:
     """write_dataset into a file (UTF-8)."""
     with open(path, "w", encoding="utf-8") as fh:
-        return write_dataset(fh, n, seed, scrypt_n=scrypt_n, pool_size=pool_size,
+        return write_dataset(fh, n, seed, keyring=keyring, pool_size=pool_size,
                              progress=progress)
 
 
-def dataset(n: int, seed: int = 0, *, scrypt_n: int = passwords.DEFAULT_N,
+def dataset(n: int, seed: int = 0, *, keyring: Keyring,
             pool_size: int = POOL_SIZE) -> dict[str, Any]:
     """The dataset of `n` people in memory (small n), as `import_dataset` takes it."""
     import io
 
     buf = io.StringIO()
-    write_dataset(buf, n, seed, scrypt_n=scrypt_n, pool_size=pool_size)
+    write_dataset(buf, n, seed, keyring=keyring, pool_size=pool_size)
     data: dict[str, Any] = json.loads(buf.getvalue())
     return data
 

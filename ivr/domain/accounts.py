@@ -12,12 +12,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, literal, or_, select, update
 
 from ivr.data.storage import bindings, meta, people, regions, transactions
 from ivr.domain import passwords
 from ivr.domain.identity import IdNumber
 from ivr.domain.policy import Region, Sex, relation_to_funder, relation_to_member
+from ivr.pinkeys import ID_DIGITS, Keyring
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +116,31 @@ _SUCCEEDED = (
     update(people).where(people.c.id_number == _ID, ~people.c.locked)
     .values(failed_attempts=0, window_failures=people.c.window_failures - 1)
 )
+# A check that could not be made (a hash under a missing key) gives its reservation back.
+_RELEASE = (
+    update(people).where(people.c.id_number == _ID, people.c.failed_attempts > 0)
+    .values(failed_attempts=people.c.failed_attempts - 1,
+            window_failures=case((people.c.window_failures > 0, people.c.window_failures - 1),
+                                 else_=0))
+)
+# A right password stored the old way (scrypt, or a key no longer current) is stored anew, unless
+# the stored hash changed meanwhile (an import, another call's upgrade).
+_REHASH = (
+    update(people)
+    .where(people.c.id_number == _ID, people.c.password_hash == bindparam("p_old"))
+    .values(password_hash=bindparam("p_new"))
+)
 _LOCK = update(people).where(people.c.id_number == _ID).values(locked=True)
 _EXISTS = select(people.c.id_number).where(people.c.id_number == _ID)
 
 
 def check_password(engine: Engine, id_number: str | None, password: str,
-                   lockout_after: int, *, now: float | None = None) -> PasswordCheck:
+                   lockout_after: int, keyring: Keyring, *,
+                   now: float | None = None) -> PasswordCheck:
     """Check a password against a person's, at most `lockout_after` failures in a row (and
     FAILURES_PER_WINDOW in FAILURE_WINDOW_SECONDS) ever, under any concurrency: the check is
-    reserved before the hash and decided after. Every outcome costs one hash."""
+    reserved before the hash and decided after. Every outcome costs one hash; a right password
+    stored the old way is stored anew under the current key."""
     now = time.time() if now is None else now
     params = {"p_id": id_number, "p_limit": lockout_after,
               "p_since": now - FAILURE_WINDOW_SECONDS, "p_now": now}
@@ -135,11 +152,22 @@ def check_password(engine: Engine, id_number: str | None, password: str,
     else:
         known = False
     if reserved is None:
-        passwords.verify_password(password, passwords.DUMMY_HASH)
+        passwords.verify_password(password, passwords.dummy_hash(keyring), keyring)
         return PasswordCheck.LOCKED if known else PasswordCheck.UNKNOWN
-    if passwords.verify_password(password, reserved.password_hash):
+    stored = reserved.password_hash
+    try:
+        right = passwords.verify_password(password, stored, keyring)
+    except Exception:
+        with engine.begin() as conn:
+            conn.execute(_RELEASE, params)
+        raise
+    if right:
+        fresh = passwords.hash_password(password, keyring) \
+            if passwords.needs_rehash(stored, keyring) else None
         with engine.begin() as conn:
             if conn.execute(_SUCCEEDED, params).rowcount == 1:
+                if fresh is not None:
+                    conn.execute(_REHASH, {**params, "p_old": stored, "p_new": fresh})
                 return PasswordCheck.OK
         return PasswordCheck.LOCKED  # locked by other guesses while this one was hashing
     if reserved.failed_attempts >= lockout_after or reserved.window_failures >= FAILURES_PER_WINDOW:
@@ -272,3 +300,15 @@ def _parsed_region(names: tuple[str, ...], values: tuple[Any, ...]) -> Region:
 
 def count_people(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(people)).scalar_one())
+
+
+def hash_forms(conn: Connection) -> dict[str, int]:
+    """How many stored password hashes each form has: a PIN key id (hmac-sha256), "scrypt"
+    (the former form) or "other" (counts only; never a hash)."""
+    stored = people.c.password_hash
+    start = len(passwords.HMAC_PREFIX) + 2  # 1-based, after "hmac-sha256$"
+    form = case(
+        (stored.like(passwords.HMAC_PREFIX + "$%"), func.substr(stored, start, ID_DIGITS)),
+        (stored.like(passwords.SCRYPT_PREFIX + "$%"), literal(passwords.SCRYPT_PREFIX)),
+        else_=literal("other"))
+    return {str(f): int(n) for f, n in conn.execute(select(form, func.count()).group_by(form))}

@@ -21,6 +21,7 @@ from ivr.engine.instructions import Gather, Hangup, Instruction, Say
 from ivr.engine.model import CallModel, Services
 from ivr.engine.prompts import DEFAULT_LOCALE, Catalogue
 from ivr.engine.session import CallSession, SessionStore
+from ivr.pinkeys import Keyring, load
 from ivr.resources import data_dir
 from ivr.settings import Settings
 
@@ -41,13 +42,16 @@ class Hotline:
     """Everything a turn needs, built once per process: flow, catalogue, session store."""
 
     def __init__(self, settings: Settings, *, db: Engine | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None,
+                 keyring: Keyring | None = None) -> None:
+        """Raises PinKeyError when `keyring` is not given and the settings name none usable."""
         self.settings = settings
         self.now = now or _utcnow
+        self.keyring = keyring or load(settings)
         self.db = db or make_engine(settings.database_url)
         self.catalogue = Catalogue.load(data_dir("prompts", settings.prompts_dir),
                                         liang=settings.zh_liang)
-        services = Services(self.db, settings, self.now)
+        services = Services(self.db, settings, self.now, self.keyring)
         self.flow = Flow(data_dir("state_machines", settings.flows_dir) / "hotline.yaml",
                          CallModel, self.catalogue,
                          model_factory=lambda flow: CallModel(flow, services))

@@ -23,17 +23,24 @@ from ivr.engine import speech
 from ivr.engine.flow import CallEvent, Flow, FlowModel
 from ivr.engine.session import CallSession
 from ivr.errors import InvalidIdNumber
+from ivr.pinkeys import Keyring
 from ivr.settings import Settings
 
 log = logging.getLogger("ivr.hotline")
 
+#: a query password's length (the import accepts only 6-digit passwords: docs/dataset.md)
+PASSWORD_DIGITS = 6
+
+
 @dataclass(frozen=True)
 class Services:
-    """What callbacks may use besides the flow: the database, settings and the clock."""
+    """What callbacks may use besides the flow: the database, settings, the clock and the keys
+    passwords are hashed with."""
 
     db: Engine
     settings: Settings
     now: Callable[[], datetime]
+    keyring: Keyring
 
 
 class CallModel(FlowModel):
@@ -175,6 +182,16 @@ class CallModel(FlowModel):
         self.data.pending = matches[0].id_number if len(matches) == 1 else None
         self.data.card_shared = len(matches) > 1
 
+    def star_alone(self) -> bool:
+        """A lone * at the password: the caller wants to key another number."""
+        return self.digits == "*"
+
+    def password_well_formed(self) -> bool:
+        """A query password is 6 digits (docs/dataset.md): anything else is an invalid entry,
+        decided from the keys alone, before any check is reserved or any hash is made."""
+        d = self.digits
+        return len(d) == PASSWORD_DIGITS and d.isascii() and d.isdigit()
+
     def over_attempt_limit(self) -> bool:
         """Per caller number (withheld numbers are one class), across calls and workers: one
         phone can't walk through ID numbers. Reserves the check when there is one left."""
@@ -199,7 +216,7 @@ class CallModel(FlowModel):
         def check() -> PasswordCheck:
             result = accounts.check_password(
                 self.services.db, self.data.pending, self.digits, self.region.lockout_after,
-                now=self.services.now().timestamp())
+                self.services.keyring, now=self.services.now().timestamp())
             if result is not PasswordCheck.OK and not self.data.card_shared:
                 self.data.password_failures += 1
             log.info("verification %s call=%s", result.value, self.call_sid)

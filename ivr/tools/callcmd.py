@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
+from ivr.pinkeys import Keyring
 from ivr.settings import Settings
 
 LOCAL_URL = "http://localhost/voice"
@@ -29,10 +30,12 @@ Seen = set[tuple[str, str, str]]
 class _Lines:
     """Opens a line per batch of scripted calls: the app and what its calls are played with."""
 
-    def __init__(self, settings: Settings, *, url: str | None, live: bool,
-                 auth_token: str | None, from_: str | None, status_callback: str | None,
-                 dial_status: str, observe: Callable[[str, str, str], None] | None) -> None:
+    def __init__(self, settings: Settings, *, keyring: Keyring | None, url: str | None,
+                 live: bool, auth_token: str | None, from_: str | None,
+                 status_callback: str | None, dial_status: str,
+                 observe: Callable[[str, str, str], None] | None) -> None:
         self.settings, self.url, self.live = settings, url, live
+        self.keyring = keyring  # in-process: the PIN keys of the database and of the datasets
         self.auth_token, self.from_, self.status_callback = auth_token, from_, status_callback
         self.dial_status, self.observe = dial_status, observe
         self.flow: Any = None  # the last app's flow (for coverage)
@@ -63,7 +66,7 @@ class _Lines:
                 else:
                     ensure_schema(target)
                     file = demo_dataset() if dataset == "demo" else Path(dataset)
-                    import_dataset(target, load_file(file), scrypt_n=self.settings.scrypt_n)
+                    import_dataset(target, load_file(file), keyring=self._keys())
                 with target.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
@@ -71,12 +74,17 @@ class _Lines:
             self.templates[dataset] = path
         return self.templates[dataset]
 
+    def _keys(self) -> Keyring:
+        if self.keyring is None:
+            raise ValueError("in-process calls need the PIN keys")
+        return self.keyring
+
     def _app(self, database_url: str, clock: Callable[[], datetime] | None) -> Any:
         from ivr.web import create_app
 
         app = create_app(self.settings.model_copy(update={  # called at LOCAL_URL, not public_url
             "database_url": database_url, "auth_token": self.auth_token, "public_url": None}),
-            now=clock)
+            now=clock, keyring=self._keys())
         flow = app.extensions["ivr12333"].flow
         if self.observe is not None:
             flow.observer = self.observe
@@ -123,8 +131,8 @@ class _Lines:
                     leftover.unlink()
 
 
-def run_call(settings: Settings, *, scripts: tuple[Path, ...], url: str | None,
-             auth_token: str | None, transcript: Path | None, from_: str | None,
+def run_call(settings: Settings, *, keyring: Keyring | None, scripts: tuple[Path, ...],
+             url: str | None, auth_token: str | None, transcript: Path | None, from_: str | None,
              status_callback: str | None, dial_status: str, coverage: bool,
              console: Console, live: bool = False, at: datetime | None = None,
              verbose: bool = False) -> int:
@@ -138,8 +146,8 @@ def run_call(settings: Settings, *, scripts: tuple[Path, ...], url: str | None,
     # in-process nothing listens on a network: the unsigned-webhooks warning is moot here
     logging.getLogger("ivr.web").setLevel(logging.ERROR)
     seen: Seen = set()
-    lines = _Lines(settings, url=url, live=live, auth_token=auth_token, from_=from_,
-                   status_callback=status_callback, dial_status=dial_status,
+    lines = _Lines(settings, keyring=keyring, url=url, live=live, auth_token=auth_token,
+                   from_=from_, status_callback=status_callback, dial_status=dial_status,
                    observe=(lambda s, t, d: seen.add((s, t, d))) if coverage else None)
     try:
         if not scripts:

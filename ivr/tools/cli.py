@@ -1,4 +1,4 @@
-"""The `ivr12333` command: import, unlock, demo, serve, call, graph, load."""
+"""The `ivr12333` command: import, unlock, demo, serve, call, graph, load, key."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr.errors import DatasetError, InvalidIdNumber, SettingsError, StorageError
-from ivr.settings import Settings
+from ivr.errors import DatasetError, InvalidIdNumber, PinKeyError, SettingsError, StorageError
+from ivr.pinkeys import Keyring
+from ivr.settings import Settings, env_name
 
 
 class _Console(Console):
@@ -58,6 +59,36 @@ database_url_option = click.option(
          "~/.local/share/ivr12333/)")
 
 
+def _keyring(settings: Settings) -> Keyring:
+    """The PIN keys the settings name; none, or an unsafe file, ends the command (exit 2)."""
+    from ivr import pinkeys
+
+    try:
+        return pinkeys.load(settings)
+    except PinKeyError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+def _demo_keyring(settings: Settings) -> Keyring:
+    """The PIN keys, the key file created first when there is none (the demo needs nothing
+    set up)."""
+    from ivr import pinkeys
+
+    path = settings.pin_key_file
+    if settings.pin_key is None and path is not None and not path.exists():
+        try:
+            keyring = pinkeys.generate(path)
+        except (PinKeyError, OSError) as exc:
+            err.print(f"[red]error:[/] cannot create the PIN key file {path}: {exc}",
+                      highlight=False)
+            sys.exit(2)
+        err.print(f"created the PIN key file {path} (mode 0600, key {keyring.current_id}): "
+                  "passwords are hashed with it. Keep it apart from the database's backups.",
+                  highlight=False, markup=False)
+    return _keyring(settings)
+
+
 def _engine(settings: Settings) -> Any:
     from ivr.data.storage import ensure_schema, make_engine
 
@@ -79,7 +110,7 @@ def main(ctx: click.Context) -> None:
     ctx.ensure_object(dict)
 
 
-def run_import(settings: Settings, path: Path) -> None:
+def run_import(settings: Settings, path: Path, keyring: Keyring) -> None:
     """Import with a progress bar; a bad file prints every broken record and exits 1."""
     from ivr.data.dataset import DatasetInvalid, import_dataset, load_file
 
@@ -97,7 +128,7 @@ def run_import(settings: Settings, path: Path) -> None:
                     tasks[phase] = bar.add_task(phase, total=total)
                 bar.advance(tasks[phase], n)
 
-            report = import_dataset(engine, data, scrypt_n=settings.scrypt_n, progress=advance)
+            report = import_dataset(engine, data, keyring=keyring, progress=advance)
     except DatasetInvalid as exc:
         err.print(f"[red]{path}: not imported, nothing changed.[/] "
                   f"{exc.total} record(s) break the rules:")
@@ -123,7 +154,8 @@ def run_import(settings: Settings, path: Path) -> None:
 @click.pass_context
 def import_cmd(ctx: click.Context, file: Path) -> None:
     """Load people, accounts, bindings and transactions from FILE.json (all or nothing)."""
-    run_import(_settings(ctx), file)
+    settings = _settings(ctx)
+    run_import(settings, file, _keyring(settings))
 
 
 @main.command()
@@ -144,12 +176,15 @@ def demo(ctx: click.Context, people: int | None, seed: int, output: Path | None)
             if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT):
                 err.print(f"[red]error:[/] --{name} needs --people")
                 sys.exit(2)
-        run_import(_settings(ctx), demo_dataset())
+        settings = _settings(ctx)
+        run_import(settings, demo_dataset(), _demo_keyring(settings))
         return
-    run_synthetic(_settings(ctx), people, seed, output)
+    settings = _settings(ctx)
+    run_synthetic(settings, people, seed, output, _demo_keyring(settings))
 
 
-def run_synthetic(settings: Settings, people: int, seed: int, output: Path | None) -> None:
+def run_synthetic(settings: Settings, people: int, seed: int, output: Path | None,
+                  keyring: Keyring) -> None:
     """Generate a synthetic dataset (streaming) and import it, or only write it to `output`."""
     import tempfile
 
@@ -162,7 +197,7 @@ def run_synthetic(settings: Settings, people: int, seed: int, output: Path | Non
                       disable=people < 1000) as bar:
             task = bar.add_task("generating people", total=people)
             try:
-                summary = synthetic.write_file(path, people, seed, scrypt_n=settings.scrypt_n,
+                summary = synthetic.write_file(path, people, seed, keyring=keyring,
                                                progress=lambda n: bar.advance(task, n))
             except (OSError, ValueError) as exc:
                 err.print(f"[red]error:[/] cannot write {path}: {exc}", highlight=False)
@@ -170,9 +205,10 @@ def run_synthetic(settings: Settings, people: int, seed: int, output: Path | Non
         if output is not None:
             out.print(f"wrote {summary.people} people, {summary.bindings} bindings, "
                       f"{summary.transactions} transactions to {output} (seed {seed}); "
-                      f"import it with: ivr12333 import {output}")
+                      f"import it with: ivr12333 import {output} (where PIN key "
+                      f"{keyring.current_id} is in the keyring)")
             return
-        run_import(settings, path)
+        run_import(settings, path, keyring)
     out.print(f"synthetic people (seed {seed}): passwords are derivable from the seed, "
               f"for load tests only (ivr12333 load --people {people} --seed {seed})")
 
@@ -234,6 +270,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads
     if insecure and settings.auth_token:
         err.print("[red]error:[/] --insecure with an auth token set: drop one of them")
         sys.exit(2)
+    _keyring(settings)  # each worker loads it again: refuse here, once, before they start
     _engine(settings)  # create or upgrade the schema once, before the workers start
     if insecure:
         err.print("[bold red]INSECURE:[/] no auth token, no signature is checked: anyone who "
@@ -316,7 +353,8 @@ def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, live: b
         err.print("[red]error:[/] --at is for the text phone; scripts set `at:` themselves")
         sys.exit(2)
     settings = _settings(ctx)
-    sys.exit(run_call(settings, scripts=scripts, url=url,
+    keyring = _keyring(settings) if url is None else None
+    sys.exit(run_call(settings, keyring=keyring, scripts=scripts, url=url,
                       auth_token=auth_token or settings.auth_token,
                       transcript=transcript, from_=from_, status_callback=status_callback,
                       dial_status=dial_status, coverage=coverage, console=out, live=live,
@@ -367,11 +405,12 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
         from simulator import DirectTransport
 
         logging.getLogger("ivr.web").setLevel(logging.ERROR)
+        keyring = _keyring(settings)
         _engine(settings)
         auth_token = auth_token or secrets.token_hex(16)
         # called at http://localhost, signed for it: not at the public URL of a real server
         app = create_app(settings.model_copy(update={"auth_token": auth_token,
-                                                     "public_url": None}))
+                                                     "public_url": None}), keyring=keyring)
         transport, voice_url = DirectTransport(app), "http://localhost/voice"
     else:
         from simulator import HttpTransport
@@ -403,3 +442,113 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
     for line in loadgen.report_lines(result):
         out.print(line, highlight=False, markup=False)
     sys.exit(1 if result.error_count else 0)
+
+
+@main.group()
+def key() -> None:
+    """The PIN keys query passwords are hashed with, kept out of the database.
+
+    A file, one key a line, the last one current (IVR_PIN_KEY_FILE, default
+    ~/.config/ivr12333/pin-keys; or IVR_PIN_KEY holding its text). A stolen database without
+    it reveals no password.
+    """
+
+
+_key_file_option = click.option(
+    "--file", "file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="the key file (default: $IVR_PIN_KEY_FILE, else ~/.config/ivr12333/pin-keys)")
+
+
+def _key_file(settings: Settings, file: Path | None) -> Path:
+    path = file or settings.pin_key_file
+    if path is None:
+        err.print(f"[red]error:[/] {env_name('pin_key')} holds the keys, not a file: give "
+                  "--file PATH", highlight=False)
+        sys.exit(2)
+    return path
+
+
+@key.command("generate")
+@_key_file_option
+@click.option("--force", is_flag=True,
+              help="replace an existing key file: every password hashed under its keys stops "
+                   "verifying")
+@click.pass_context
+def key_generate(ctx: click.Context, file: Path | None, force: bool) -> None:
+    """Create a key file holding one new key (0600, its new folders 0700)."""
+    from ivr import pinkeys
+
+    settings = _settings(ctx)
+    path = _key_file(settings, file)
+    try:
+        keyring = pinkeys.generate(path, force=force)
+    except (PinKeyError, OSError) as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    out.print(f"wrote PIN key {keyring.current_id} to {path} (mode 0600). Back it up apart "
+              "from the database: without it no stored password verifies.", highlight=False,
+              markup=False)
+    if file is not None and file != settings.pin_key_file:
+        out.print(f"point the hotline at it: {env_name('pin_key_file')}={path}",
+                  highlight=False, markup=False)
+
+
+@key.command("rotate")
+@_key_file_option
+@click.pass_context
+def key_rotate(ctx: click.Context, file: Path | None) -> None:
+    """Add a new current key; the older keys keep verifying, and each password is hashed anew
+    under the new key at its owner's next right entry."""
+    from ivr import pinkeys
+
+    settings = _settings(ctx)
+    path = _key_file(settings, file)
+    try:
+        keyring = pinkeys.rotate(path, permissive=settings.pin_key_permissive)
+    except (PinKeyError, OSError) as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    older = ", ".join(keyring.ids[:-1])
+    out.print(f"added PIN key {keyring.current_id} to {path}, now current (older, still "
+              f"verifying: {older}). Restart every server (all of them): until then they hash "
+              f"under the old key and cannot check a hash under {keyring.current_id}.",
+              highlight=False, markup=False)
+
+
+@key.command("status")
+@database_url_option
+@click.pass_context
+def key_status(ctx: click.Context) -> None:
+    """The keys' ids, and how many stored password hashes use each (counts only).
+
+    Exits 1 when some hashes name a key the keyring lacks (those passwords cannot verify).
+    """
+    from ivr.domain.accounts import hash_forms
+
+    settings = _settings(ctx)
+    keyring = _keyring(settings)
+    engine = _engine(settings)
+    try:
+        with engine.connect() as conn:
+            forms = hash_forms(conn)
+    except SQLAlchemyError as exc:
+        err.print(f"[red]error:[/] database error: {exc.__class__.__name__}", highlight=False)
+        sys.exit(2)
+    finally:
+        engine.dispose()
+    source = keyring.source
+    out.print(f"PIN keys ({source}):", highlight=False, markup=False)
+    for kid in reversed(keyring.ids):
+        mark = "current" if kid == keyring.current_id else "older  "
+        out.print(f"  {kid}  {mark}  {forms.pop(kid, 0)} password hashes", highlight=False,
+                  markup=False)
+    scrypt = forms.pop("scrypt", 0)
+    out.print(f"scrypt (the former form; hashed anew at the next right password): {scrypt}",
+              highlight=False, markup=False)
+    missing = {f: n for f, n in forms.items() if f != "other"}
+    if forms.get("other"):
+        out.print(f"unreadable: {forms['other']}", highlight=False, markup=False)
+    for kid, n in sorted(missing.items()):
+        out.print(f"under key {kid}, NOT in the keyring: {n} (they cannot verify: put that "
+                  "key back)", highlight=False, markup=False)
+    sys.exit(1 if missing or forms.get("other") else 0)

@@ -3,8 +3,7 @@
 Each call is what a caller checking their balance does: answer, Mandarin (1), balance (1),
 by ID number (1), the ID and #, confirm (1), the password and #, then hang up (the status
 callback). Calls run `concurrency` at a time on threads; every webhook request is timed and
-labelled with the step it belongs to, so the password check (a deliberately slow scrypt hash)
-can be told apart from the rest.
+labelled with the step it belongs to, so the password check can be told apart from the rest.
 """
 
 from __future__ import annotations

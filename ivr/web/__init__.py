@@ -11,6 +11,7 @@ from flask import Flask, Response
 
 from ivr.data.storage import ensure_schema
 from ivr.engine.hotline import Hotline
+from ivr.pinkeys import Keyring
 from ivr.settings import Settings
 from ivr.web import twiml
 from ivr.web.voice import bp
@@ -22,12 +23,14 @@ log = logging.getLogger("ivr.web")
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(settings: Settings, *, now: Callable[[], datetime] | None = None) -> Flask:
-    """Build the app on `settings`; `now` replaces the wall clock (tests, scripted calls)."""
+def create_app(settings: Settings, *, now: Callable[[], datetime] | None = None,
+               keyring: Keyring | None = None) -> Flask:
+    """Build the app on `settings`; `now` replaces the wall clock (tests, scripted calls);
+    `keyring`, the PIN keys the settings name. Raises PinKeyError without a usable keyring."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_BODY_BYTES
-    engine = Hotline(settings, now=now)
+    engine = Hotline(settings, now=now, keyring=keyring)
     try:
         ensure_schema(engine.db)
     except Exception as exc:  # keep serving: every call will hear the apology
