@@ -1,74 +1,46 @@
-"""The one module that builds TwiML: neutral instructions -> a TwiML document.
-
-The document is exactly what twilio's `VoiceResponse` serialises (attributes sorted by name,
-booleans as true/false, an empty element as `<Name />`, ElementTree's escaping), written as
-text: building the ElementTree cost about as much as the rest of a menu webhook's Python.
-tests/test_twiml.py holds the two equal, byte for byte.
-"""
+"""The one module that builds TwiML: neutral instructions -> a VoiceResponse document."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from twilio.twiml.voice_response import VoiceResponse
+
 from ivr.engine.instructions import Dial, Gather, Hangup, Instruction, Pause, Say
-
-DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
-_CDATA = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_ATTRIBUTE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
-                            "\r": "&#13;", "\n": "&#10;", "\t": "&#09;"})
-
-
-def _element(name: str, attrs: Mapping[str, str | int | bool | None], content: str = "") -> str:
-    """<name a="..."...>content</name>; `content` is TwiML already (escaped)."""
-    parts = [name]
-    for key in sorted(attrs):
-        value = attrs[key]
-        if value is None:
-            continue
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        parts.append(f'{key}="{text.translate(_ATTRIBUTE)}"')
-    opening = " ".join(parts)
-    return f"<{opening}>{content}</{name}>" if content else f"<{opening} />"
-
-
-def _say(say: Say, voices: Mapping[str, tuple[str, str]]) -> str:
-    voice, language = voices[say.locale]
-    return _element("Say", {"voice": voice, "language": language}, say.text.translate(_CDATA))
-
-
-def _pause(pause: Pause) -> str:
-    return _element("Pause", {"length": pause.seconds})
 
 
 def render(instructions: Sequence[Instruction], *, action_url: str, silence_url: str,
            dial_url: str, voices: Mapping[str, tuple[str, str]]) -> str:
     """TwiML for one turn; every Gather is followed by a Redirect that reports the silence."""
-    out = [DECLARATION, "<Response>"]
+    response = VoiceResponse()
     for ins in instructions:
         if isinstance(ins, Say):
-            out.append(_say(ins, voices))
+            voice, language = voices[ins.locale]
+            response.say(ins.text, voice=voice, language=language)
         elif isinstance(ins, Pause):
-            out.append(_pause(ins))
+            response.pause(length=ins.seconds)
         elif isinstance(ins, Gather):
-            prompts = "".join(_say(p, voices) if isinstance(p, Say) else _pause(p)
-                              for p in ins.prompts)
-            out.append(_element("Gather", {
-                "action": action_url, "method": "POST", "timeout": ins.timeout,
-                "numDigits": ins.num_digits, "finishOnKey": ins.finish_on_key,
-                "actionOnEmptyResult": False,
-            }, prompts))
-            out.append(_element("Redirect", {"method": "POST"}, silence_url.translate(_CDATA)))
+            gather = response.gather(
+                action=action_url, method="POST", timeout=ins.timeout,
+                num_digits=ins.num_digits, finish_on_key=ins.finish_on_key,
+                action_on_empty_result=False,
+            )
+            for p in ins.prompts:
+                if isinstance(p, Say):
+                    voice, language = voices[p.locale]
+                    gather.say(p.text, voice=voice, language=language)
+                else:
+                    gather.pause(length=p.seconds)
+            response.redirect(silence_url, method="POST")
         elif isinstance(ins, Dial):
-            out.append(_element("Dial", {"action": dial_url, "method": "POST",
-                                         "timeout": ins.timeout}, ins.number.translate(_CDATA)))
+            response.dial(ins.number, action=dial_url, method="POST", timeout=ins.timeout)
         elif isinstance(ins, Hangup):
-            out.append("<Hangup />")
-    if len(out) == 2:
-        return DECLARATION + "<Response />"
-    out.append("</Response>")
-    return "".join(out)
+            response.hangup()
+    return str(response)
 
 
 def hangup_only() -> str:
     """The answer to anything about a call that has ended."""
-    return render([Hangup()], action_url="", silence_url="", dial_url="", voices={})
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
