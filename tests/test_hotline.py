@@ -26,8 +26,8 @@ from simulator import Simulator, WsgiTransport
 
 # --- what the caller hears, by prompt id (zh-CN) -----------------------------------------------
 
-WELCOME = say("welcome")
-WELCOME_ENGLISH = say("welcome_english")
+WELCOME = say("welcome", line="医保服务热线")
+WELCOME_ENGLISH = say("welcome_english", line="Healthcare Security hotline")
 MAIN = say("main_menu")
 VERIFY_METHOD = say("verify_method")
 ID_ENTRY = say("id_entry")

@@ -44,7 +44,6 @@ def utc(y: int, mo: int, d: int, h: int, mi: int = 0, s: int = 0) -> datetime:
 ])
 def test_staffed_hours_in_shanghai_from_utc(now: datetime, staffed: bool) -> None:
     assert NANNING.is_staffed(now) is staffed
-    assert NANNING.can_transfer(now) is staffed
 
 
 def test_staffed_hours_from_another_zone() -> None:
@@ -61,14 +60,13 @@ def test_region_timezone_is_used() -> None:
     assert urumqi.is_staffed(utc(2026, 11, 23, 3, 0)) is True
 
 
-def test_can_transfer_needs_an_agent_number() -> None:
-    staffed, closed = utc(2026, 11, 23, 2, 0), utc(2026, 11, 28, 2, 0)
-    assert NANNING.can_transfer(staffed) is True
-    assert NANNING.can_transfer(closed) is False
-    for number in (None, ""):
-        nobody = Region(code="450100", agent_number=number)
-        assert nobody.is_staffed(staffed) is True
-        assert nobody.can_transfer(staffed) is False
+def test_holidays_are_closed_days_in_the_region_time_zone() -> None:
+    """2026-10-01 (a Thursday) is a public holiday: closed all day, local time."""
+    region = Region(code="450100", holidays=(date(2026, 10, 1),))
+    assert region.is_staffed(utc(2026, 10, 1, 2, 0)) is False  # Thu 10:00 local
+    assert region.is_staffed(utc(2026, 10, 2, 2, 0)) is True  # Fri 10:00 local
+    assert region.is_staffed(utc(2026, 9, 30, 17, 0)) is False  # 01:00 on the 1st locally
+    assert NANNING.is_staffed(utc(2026, 10, 1, 2, 0)) is True  # no holidays: a Thursday
 
 
 def test_custom_shifts_daily_and_weekend() -> None:

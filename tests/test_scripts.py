@@ -71,7 +71,8 @@ def test_every_script_calls_from_its_own_number() -> None:
     """`ivr12333 call --script tests/calls` runs them all on one database within the hour:
     the per-number verification limit must not carry over from one script to the next.
     The same-number calls share theirs, and no other script uses it."""
-    numbers = [load_script(path).from_ for path in SCRIPTS]
+    numbers = [call.from_ for path in SCRIPTS
+               for call in (load_script(path).calls or (load_script(path),))]
     assert None not in numbers
     assert len(set(numbers)) == len(numbers), numbers
     shared = {load_script(path).from_ for path in SEQUENCE}
@@ -172,7 +173,8 @@ def apps(demo_db_file: Path, tmp_path: Path) -> Iterator[_Apps]:
 
 #: Leaving a menu after the third silence or invalid entry in a row ends the call (or transfers
 #: it), so each needs a call of its own; and a password entry always fires `entered`.
-LIMIT_EXIT = re.compile(r"^\w+ --(silence|invalid)--> (goodbye|agent_dial)$")
+LIMIT_EXIT = re.compile(r"^\w+ --(silence|invalid)--> (goodbye|agent_queue)$"
+                        r"|^agent_pin --invalid-->")
 
 
 @pytest.mark.parametrize("now", [STAFFED, UNSTAFFED], ids=["monday-10h", "sunday-15h"])
@@ -186,10 +188,12 @@ def test_scripts_reach_every_state_and_every_transition_at_any_time(
     assert states == []
     assert [t for t in transitions if not LIMIT_EXIT.match(t)] == []
     taken = {f"{s} --{t}--> {d}" for s, t, d in apps.seen}
-    assert {"main --silence--> goodbye", "main --invalid--> agent_dial",
-            "agent --next--> main", "agent --next--> agent_dial",
+    assert {"main --silence--> goodbye", "main --invalid--> agent_queue",
+            "agent --next--> main", "agent --next--> agent_queue",
             "verification_failed --next--> goodbye",
-            "verification_failed --next--> agent_dial"} <= taken
+            "verification_failed --next--> agent_queue",
+            "agent_queue --left_queue--> goodbye", "agent_queue --left_queue--> main",
+            "agent_connect --dialed--> agent_menu"} <= taken
 
 
 # --- a failing script reads well ----------------------------------------------------------------

@@ -199,13 +199,15 @@ class Hotline:
             if key == "*":
                 self.queue.mark_leaving(call_sid, "key")
                 return [Leave()]
+            if entry.leaving == "timeout" and key is None:  # silence after "the line is busy"
+                return [Leave()]
             now = self.now()
             with self.db.connect() as conn:
                 region = accounts.region_for(conn)
             if now.timestamp() - entry.entered_at >= region.max_queue_wait:
                 self.queue.mark_leaving(call_sid, "timeout")
                 busy = (self._say("queue_busy", lang),)
-                return [Gather(busy, num_digits=1, timeout=self.timeouts["menu"]), Leave()]
+                return [Gather(busy, num_digits=1, timeout=self.timeouts["menu"])]
             position = self.queue.position(call_sid)
             if position <= 1:
                 said = [self._say("queue_next", lang)]
