@@ -352,10 +352,10 @@ class AgentCheck:
                 raise _Reject("pin_hash", "is not a PIN hash as the hotline stores them")
             pin_hash, pin = stored, ""
         else:
-            pin = a.get("pin")
-            if not isinstance(pin, str) or not _PASSWORD_RE.match(pin):
+            given = a.get("pin")
+            if not isinstance(given, str) or not _PASSWORD_RE.match(given):
                 raise _Reject("pin", "must be 6 digits as a string")
-            pin_hash = ""
+            pin_hash, pin = "", given
         return {"agent_id": agent_id, "name": name.strip(), "pin_hash": pin_hash, "_pin": pin,
                 "region_code": self._region.code}
 

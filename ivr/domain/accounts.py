@@ -280,6 +280,7 @@ def region_for(conn: Connection, code: str | None = None) -> Region:
         return Region()
     data = dict(row)
     data["agent_hours"] = json.loads(data["agent_hours"])
+    data["holidays"] = json.loads(data["holidays"])
     return Region.from_mapping(data)
 
 

@@ -167,8 +167,6 @@ class Region:
         if hours is not None:
             kwargs["agent_hours"] = tuple((str(d), str(h)) for d, h in hours)
         holidays = data.get("holidays")
-        if isinstance(holidays, str):
-            holidays = json.loads(holidays)
         if holidays is not None:
             if not isinstance(holidays, list | tuple):
                 raise ValueError("holidays must be a list of dates YYYY-MM-DD")

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from ivr.data.storage import make_engine
+from ivr.domain import accounts
 from ivr.engine.calldata import CallData
 from ivr.engine.flow import CallEvent, Flow
-from ivr.domain import accounts
 from ivr.engine.instructions import Gather, Hangup, Instruction, Leave, Pause, Play, Say
 from ivr.engine.model import CallModel, Services, speech_wait
 from ivr.engine.prompts import DEFAULT_LOCALE, Catalogue

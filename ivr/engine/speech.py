@@ -19,7 +19,6 @@ Everything here is pure Python and allocation-light: it runs on every webhook.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from datetime import date, time
 from decimal import Decimal
