@@ -292,3 +292,28 @@ def test_queue_command_on_an_empty_database(runner: CliRunner, tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert "0 waiting" in result.output
 
+
+
+def test_the_hours_name_the_closed_days_only_where_there_are_some(
+        client: Any, clock: FixedClock, db_url: str) -> None:
+    """2026-10-01 10:00 (a Thursday, a demo holiday): closed, and the hours end with 法定节假日除外;
+    a region without holidays does not claim them."""
+    clock.now = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
+    client.post("/voice", data={"CallSid": SID, "From": "+8613800000001"})
+    client.post("/voice/step?s=1", data={"CallSid": SID, "Digits": "1"})
+    body = client.post("/voice/step?s=2", data={"CallSid": SID, "Digits": "0"}).text
+    assert "人工服务时间为工作日上午9点至12点,下午1点至5点,法定节假日除外。" in body
+    assert "<Enqueue" not in body
+    from sqlalchemy import update
+
+    from ivr.data.storage import regions
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(update(regions).values(holidays="[]"))
+    engine.dispose()
+    body = client.post("/voice/step?s=3", data={"CallSid": SID, "Digits": "0"}).text
+    assert "<Enqueue" in body  # no holiday now: a Thursday morning on duty
+    clock.now = datetime(2026, 10, 3, 2, 0, tzinfo=UTC)  # a Saturday
+    client.post("/voice/step?s=4&e=queued", data={"CallSid": SID, "QueueResult": "leave"})
+    closed = client.post("/voice/step?s=5", data={"CallSid": SID, "Digits": "0"}).text
+    assert "下午1点至5点。" in closed and "节假日" not in closed
