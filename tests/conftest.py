@@ -186,7 +186,7 @@ def play_script(app_factory: Callable[..., Any], script: Path,
     app = app_factory(now=clock)
     if loaded.dataset not in (None, "demo"):  # the script's own data, as `call --script` does
         import_dataset(app.extensions["ivr12333"].db, load_file(Path(loaded.dataset)),
-                       scrypt_n=2**4)
+                       keyring=app.extensions["ivr12333"].keyring)
     simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock)
     return run_script(script, lambda: simulator, prompts=HotlinePrompts.load())
 

@@ -153,7 +153,7 @@ class _Apps:
                                   pin_key_file=key_file_of_tests()), now=clock)
         engine = app.extensions["ivr12333"]
         if first.dataset not in (None, "demo"):  # the script's own data
-            import_dataset(engine.db, load_file(Path(first.dataset)), scrypt_n=2**4)
+            import_dataset(engine.db, load_file(Path(first.dataset)), keyring=engine.keyring)
         try:
             self.flow = engine.flow
             engine.flow.observer = lambda s, t, d: self.seen.add((s, t, d))

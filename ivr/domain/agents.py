@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from ivr.data.storage import agents
 from ivr.domain import passwords
+from ivr.pinkeys import Keyring
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +48,16 @@ def count_in_region(conn: Connection, region_code: str) -> int:
 
 
 def check_pin(engine: Engine, agent_id: str, pin: str, region_code: str,
-              lockout_after: int) -> tuple[PinCheck, Agent | None]:
-    """An agent of the region and their PIN; every outcome costs one hash."""
+              lockout_after: int, keyring: Keyring) -> tuple[PinCheck, Agent | None]:
+    """An agent of the region and their PIN (hashed like callers' passwords, under
+    `keyring`); every outcome costs one hash."""
     params = {"p_id": agent_id, "p_region": region_code, "p_limit": lockout_after}
     with engine.begin() as conn:
         reserved = conn.execute(_RESERVE, params).first()
     if reserved is None:
-        passwords.verify_password(pin, passwords.DUMMY_HASH)
+        passwords.verify_password(pin, passwords.dummy_hash(keyring), keyring)
         return PinCheck.WRONG, None
-    if passwords.verify_password(pin, reserved.pin_hash):
+    if passwords.verify_password(pin, reserved.pin_hash, keyring):
         with engine.begin() as conn:
             if conn.execute(_SUCCEEDED, params).rowcount == 1:
                 return PinCheck.OK, Agent(agent_id, reserved.name, region_code)

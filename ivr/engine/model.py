@@ -235,7 +235,7 @@ class CallModel(FlowModel):
         def check() -> PinCheck:
             result, _ = agents.check_pin(self.services.db, self.data.agent_pending or "",
                                          self.digits, self.region.code,
-                                         self.region.lockout_after)
+                                         self.region.lockout_after, self.services.keyring)
             if result is not PinCheck.OK:
                 self.data.agent_failures += 1
             log.info("agent login %s call=%s", result.value, self.call_sid)
