@@ -75,6 +75,9 @@ class Settings(BaseModel):
     pin_key: str | None = Field(default=None, repr=False)
     #: accept a key file that its group or others may read (a secrets mount that must be so)
     pin_key_permissive: bool = False
+    #: what a caller in the agent queue hears between announcements: the URL of an audio file
+    #: of 30-60 s (unset: quiet)
+    hold_music_url: str | None = None
     #: a folder with zh-CN.yaml and en-US.yaml instead of the bundled prompts
     prompts_dir: Path | None = None
     #: a folder with hotline.yaml instead of the bundled flow
@@ -82,7 +85,7 @@ class Settings(BaseModel):
     log_level: LogLevel = "INFO"
 
     @field_validator("auth_token", "public_url", "prompts_dir", "flows_dir", "pin_key_file",
-                     "pin_key", mode="before")
+                     "pin_key", "hold_music_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

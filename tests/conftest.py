@@ -181,8 +181,12 @@ def play_script(app_factory: Callable[..., Any], script: Path,
                 default_start: datetime = STAFFED) -> ScriptResult:
     """Play one scripted call on its own app, whose time is the call's virtual time (from the
     script's `at:`, else `default_start`)."""
-    clock = VirtualClock(load_script(script).at or default_start)
+    loaded = load_script(script)
+    clock = VirtualClock(loaded.at or default_start)
     app = app_factory(now=clock)
+    if loaded.dataset not in (None, "demo"):  # the script's own data, as `call --script` does
+        import_dataset(app.extensions["ivr12333"].db, load_file(Path(loaded.dataset)),
+                       keyring=app.extensions["ivr12333"].keyring)
     simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock)
     return run_script(script, lambda: simulator, prompts=HotlinePrompts.load())
 

@@ -46,7 +46,7 @@ def test_graph_writes_an_svg_naming_every_state(runner: CliRunner, tmp_path: Pat
     assert "wrote" in result.output
     svg = target.read_text("utf-8")
     assert "<svg" in svg and svg.rstrip().endswith("</svg>")
-    for name in ("balance", "agent_dial", "welcome", "goodbye"):
+    for name in ("balance", "agent_queue", "agent_connect", "welcome", "goodbye"):
         assert f">{name}<" in svg, name
     missing = [s for s in _states() if f">{s}<" not in svg]
     assert missing == []

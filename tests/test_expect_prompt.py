@@ -198,7 +198,8 @@ def test_the_resolver_speaks_the_voice_languages_of_the_settings() -> None:
     assert default("goodbye", {}, "fr-FR") == []
     # the welcome's English line is said in the en-US voice in both catalogues
     assert default("welcome_english", {}, "cmn-CN") == []
-    assert default("welcome_english", {}, "en-US") == [Wording(("For English, press 2.",))]
+    assert default("welcome_english", {}, "en-US") == [
+        Wording(("Welcome to the ", ". For English, press 2."))]
     other = HotlinePrompts(catalogue, {"zh-CN": ("v", "zh-CN"), "en-US": ("v", "en-GB")})
     assert other("goodbye", {}, "zh-CN") == default("goodbye", {}, "cmn-CN")
     assert other("goodbye", {}, "cmn-CN") == []

@@ -3,7 +3,7 @@
 Properties checked on every response:
 - never a 5xx, never a Python traceback in the body;
 - every 200 (and every XML error page) parses with defusedxml, its root is <Response> and it
-  holds only the Twilio verbs this app speaks (Say, Gather, Redirect, Hangup, Dial, Pause);
+  holds only the Twilio verbs this app speaks (Say, Gather, Redirect, Hangup, Dial, Pause, Enqueue);
 - markup a caller sends (Digits, From, CallSid ...) never comes back as markup;
 - a real call hit by junk in the middle still takes its next valid key, or it has ended
   politely (goodbye, then <Hangup/>).
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from ivr.web import MAX_BODY_BYTES
 from ivr.web.voice import STRICT_FIELDS
 
-VERBS = {"Say", "Gather", "Redirect", "Hangup", "Dial", "Pause"}
+VERBS = {"Say", "Gather", "Redirect", "Hangup", "Dial", "Pause", "Enqueue"}
 IN_GATHER = {"Say", "Pause"}
 HANGUP_ONLY = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
 GOODBYES = (say("goodbye"), say("goodbye", "en-US"))
@@ -167,7 +167,7 @@ def test_new_call_with_junk_fields_is_answered_or_apologised(client: Any, digits
         return
     assert response.status_code == 200 and root is not None
     said = "".join(root.itertext())
-    assert say("welcome") in said or any(g in said for g in GOODBYES), said
+    assert say("welcome", line="医保服务热线") in said or any(g in said for g in GOODBYES), said
 
 
 # ---- a real call hit by junk in the middle --------------------------------------------------
@@ -177,7 +177,7 @@ fuzz_hits = st.fixed_dictionaries(
         "path": st.sampled_from(["/voice/step"] * 6 + ["/voice", "/status", "/nowhere"]),
         # mostly the step the call is at: only such a request can move the call on
         "s": weighted([CURRENT] * 4 + ["1", "0", None, JUNK, JUNK], query_values),
-        "e": weighted([None] * 5 + ["silence", "dialed", JUNK], texts),
+        "e": weighted([None] * 5 + ["silence", "dialed", "queued", JUNK], texts),
         "digits": weighted([*"0123456789*#", *"0123459", None, JUNK, JUNK, JUNK], texts),
         "status": weighted([None, None, None, "completed", "in-progress", "busy", JUNK], texts),
         "extra": forms,
@@ -190,7 +190,7 @@ NEXT_KEY = {
     "main": ("4", {"policy"}),
     "id_entry": ("450102197503150013", {"id_confirm"}),
     "card_entry": ("548426015", {"password"}),
-    "password": ("000000", {"password", "agent_dial", "goodbye"}),  # asked again, or no tries
+    "password": ("000000", {"password", "agent_queue", "goodbye"}),  # asked again, or no tries
 }
 MENUS_TO_MAIN = {"verify_method", "id_confirm", "balance", "pool", "transactions", "policy",
                  "policy_pool", "policy_withdrawal", "policy_fraud"}
@@ -299,7 +299,7 @@ def test_real_call_survives_junk_in_the_middle(app: Any, client: Any,
     # the answer the caller holds points at the session's current step
     assert store.answer(sid, session.step) == last_answer
     last = _twiml(last_answer)
-    gather, dial = last.find("Gather"), last.find("Dial")
+    gather, enqueue = last.find("Gather"), last.find("Enqueue")
     if gather is not None:
         action = str(gather.get("action"))
         assert _s_of(action) == session.step
@@ -307,11 +307,11 @@ def test_real_call_survives_junk_in_the_middle(app: Any, client: Any,
         assert session.state in NEXT_KEY or session.state in MENUS_TO_MAIN, session.state
         response = client.post(action, data={**caller, "Digits": key})
     else:
-        assert dial is not None and session.state == "agent_dial", last_answer
-        action = str(dial.get("action"))
+        assert enqueue is not None and session.state == "agent_queue", last_answer
+        action = str(enqueue.get("action"))
         assert _s_of(action) == session.step
         expected = {"main"}
-        response = client.post(action, data={**caller, "DialCallStatus": "no-answer"})
+        response = client.post(action, data={**caller, "QueueResult": "queue-full"})
     root = check_safe(response, "POST", [])
     assert response.status_code == 200 and root is not None
     after = store.load(sid)

@@ -26,8 +26,8 @@ from simulator import Simulator, WsgiTransport
 
 # --- what the caller hears, by prompt id (zh-CN) -----------------------------------------------
 
-WELCOME = say("welcome")
-WELCOME_ENGLISH = say("welcome_english")
+WELCOME = say("welcome", line="医保服务热线")
+WELCOME_ENGLISH = say("welcome_english", line="Healthcare Security hotline")
 MAIN = say("main_menu")
 VERIFY_METHOD = say("verify_method")
 ID_ENTRY = say("id_entry")
@@ -43,7 +43,10 @@ TOO_MANY_ATTEMPTS = say("too_many_attempts")
 RESULT_MENU = say("result_menu")
 POLICY_MENU = say("policy_menu")
 AGENT_CONNECTING = say("agent_connecting")
-AGENT_FAILED = say("agent_failed")
+QUEUE_NEXT = say("queue_next")
+QUEUE_LEAVE = say("queue_leave_key")
+#: what a caller hears on entering the agent queue, first in it
+QUEUED = [AGENT_CONNECTING, QUEUE_NEXT, QUEUE_LEAVE]
 NO_INPUT = say("no_input")
 INVALID = say("invalid_input")
 TOO_MANY_INVALID = say("too_many_invalid")
@@ -61,7 +64,7 @@ def agent_hours(locale: str = "zh-CN") -> str:
     return say("agent_days", locale, days=days, times=shifts)
 
 
-AGENT_CLOSED = say("agent_closed", hours=agent_hours())
+AGENT_CLOSED = say("agent_closed_holidays", hours=agent_hours())  # the demo lists holidays
 
 
 def readback(last4: str) -> str:
@@ -88,7 +91,6 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 ZH_VOICE = ("Polly.Zhiyu", "cmn-CN")
 EN_VOICE = ("Polly.Joanna", "en-US")
-AGENT_NUMBER = "+867711234567"
 
 
 # --- the demo people ----------------------------------------------------------------------------
@@ -175,7 +177,13 @@ def assert_goodbye_then_hangup(caller: Any, goodbye: str = GOODBYE) -> None:
 
 
 def assert_transferred(caller: Any) -> None:
-    assert dials(caller) == [AGENT_NUMBER], caller.call.transcript_text()
+    """The caller waits in the agent queue (nothing is dialled), and * leaves it for the main
+    menu."""
+    assert caller.call.on_hold == "queue", caller.call.transcript_text()
+    assert dials(caller) == []
+    caller.press("*")
+    assert texts(caller) == [MAIN]
+    assert caller.call.on_hold is None
 
 
 # --- 1. welcome and language --------------------------------------------------------------------
@@ -218,7 +226,7 @@ def test_english_holds_for_the_whole_call(caller: Any, clock: Any) -> None:
         return texts(caller)
 
     en = "en-US"
-    assert step("0") == [say("agent_closed", en, hours=agent_hours(en)), EN_MAIN]
+    assert step("0") == [say("agent_closed_holidays", en, hours=agent_hours(en)), EN_MAIN]
     step("1")
     step("1")
     assert step(JIANGUO.id_number + "#") == [say("id_readback", en, last4="0 0 1 3")]
@@ -383,9 +391,8 @@ def test_star_repeats_and_9_returns_to_main_in_every_menu(caller: Any, menu: str
 def test_0_asks_for_an_agent_from_every_menu(caller: Any, menu: str) -> None:
     MENUS[menu](caller)
     caller.press("0")
-    assert texts(caller) == [AGENT_CONNECTING, GOODBYE]  # the transfer completed, then bye
+    assert texts(caller) == QUEUED
     assert_transferred(caller)
-    assert_goodbye_then_hangup(caller)
 
 
 # --- 3. verification by ID number ---------------------------------------------------------------
@@ -463,9 +470,8 @@ def test_third_malformed_id_number_transfers_when_staffed(caller: Any) -> None:
     caller.press("450102197503150012#").press("45010219750315001#")
     assert texts(caller) == [ID_MALFORMED, ID_ENTRY]
     caller.press("450102197502300016#")
-    assert texts(caller) == [TOO_MANY_INVALID, AGENT_CONNECTING, GOODBYE]
+    assert texts(caller) == [TOO_MANY_INVALID, *QUEUED]
     assert_transferred(caller)
-    assert_goodbye_then_hangup(caller)
 
 
 def test_third_malformed_id_number_says_goodbye_when_unstaffed(caller: Any, clock: Any) -> None:
@@ -581,9 +587,8 @@ def test_third_wrong_length_in_a_row_transfers_when_staffed(caller: Any) -> None
     caller.press("12345#").press("1234567#")
     assert texts(caller) == [PASSWORD_MALFORMED, PASSWORD]
     caller.press("1#")
-    assert texts(caller) == [TOO_MANY_INVALID, AGENT_CONNECTING, GOODBYE]
+    assert texts(caller) == [TOO_MANY_INVALID, *QUEUED]
     assert_transferred(caller)
-    assert_goodbye_then_hangup(caller)
 
 
 def test_third_wrong_length_in_a_row_says_goodbye_when_unstaffed(caller: Any,
@@ -620,9 +625,8 @@ def _three_wrong_unknown_cards(caller: Any) -> None:
 def test_three_wrong_in_one_call_transfer_when_staffed(caller: Any) -> None:
     start(caller)
     _three_wrong_unknown_cards(caller)
-    assert texts(caller) == [VERIFICATION_FAILED, AGENT_CONNECTING, GOODBYE]
+    assert texts(caller) == [VERIFICATION_FAILED, *QUEUED]
     assert_transferred(caller)
-    assert_goodbye_then_hangup(caller)
 
 
 def test_three_wrong_in_one_call_say_goodbye_when_unstaffed(caller: Any, clock: Any) -> None:
@@ -650,12 +654,13 @@ def _three_wrong_for_one_person(caller: Any) -> None:
 def test_no_fourth_verification_in_a_call(caller: Any, three_failures: Any) -> None:
     """docs/call-flow.md §3.4: the third failed check in a call ends verification for the call.
 
-    Here the transfer is not answered, so the caller is back at the main menu; asking for
+    Here the caller leaves the agent queue, so is back at the main menu; asking for
     data again must not let a fourth number/password pair be tried in the same call.
     """
-    start(caller, dial_status="no-answer")
+    start(caller)
     three_failures(caller)
-    assert texts(caller)[-1] == MAIN
+    assert texts(caller)[-3:] == QUEUED
+    assert_transferred(caller)
     heard: list[str] = []
     caller.press("1")
     heard += texts(caller)
@@ -851,22 +856,12 @@ def test_transactions_leave_out_the_sixth_oldest(caller: Any) -> None:
 
 # --- 8. agent -----------------------------------------------------------------------------------
 
-def test_agent_staffed_transfers_then_goodbye(caller: Any) -> None:
+def test_agent_staffed_puts_the_caller_in_the_queue(caller: Any) -> None:
     start(caller).press("0")
-    assert texts(caller) == [AGENT_CONNECTING, GOODBYE]
+    assert texts(caller) == QUEUED
+    assert [e.text for e in caller.call.transcript if e.kind == "queue"][0].startswith(
+        "enters queue ivr12333-450100")
     assert_transferred(caller)
-    assert "+867711234567: DialCallStatus=completed" in [
-        e.text for e in caller.call.transcript if e.kind == "dial"
-    ]
-    assert_goodbye_then_hangup(caller)
-
-
-@pytest.mark.parametrize("status", ["no-answer", "busy", "failed", "canceled"])
-def test_agent_dial_fails_back_to_main(caller: Any, status: str) -> None:
-    start(caller, dial_status=status).press("0")
-    assert texts(caller) == [AGENT_CONNECTING, AGENT_FAILED, MAIN]
-    assert_transferred(caller)
-    assert not caller.ended
     caller.press("4")  # the call goes on
     assert texts(caller) == [POLICY_MENU]
 
@@ -902,15 +897,15 @@ def test_agent_outside_hours_says_the_hours(caller: Any, clock: Any, now: dateti
 def test_agent_within_hours_transfers(caller: Any, clock: Any, now: datetime) -> None:
     clock.now = now
     start(caller).press("0")
-    assert texts(caller) == [AGENT_CONNECTING, GOODBYE]
+    assert texts(caller) == QUEUED
     assert_transferred(caller)
 
 
 def test_suspended_caller_presses_0_from_the_balance(caller: Any) -> None:
-    verify_by_id(start(caller, dial_status="no-answer"), ZHOUQIANG, "1")
+    verify_by_id(start(caller), ZHOUQIANG, "1")
     assert texts(caller)[0] == BALANCE_SUSPENDED
     caller.press("0")
-    assert texts(caller) == [AGENT_CONNECTING, AGENT_FAILED, MAIN]
+    assert texts(caller) == QUEUED
     assert_transferred(caller)
 
 
@@ -1004,14 +999,14 @@ def test_third_invalid_key_transfers_when_staffed(caller: Any, menu: str) -> Non
     caller.press("5").press("6")
     assert not caller.ended and dials(caller) == []
     caller.press("7")
-    assert texts(caller) == [TOO_MANY_INVALID, AGENT_CONNECTING, GOODBYE]
+    assert texts(caller) == [TOO_MANY_INVALID, *QUEUED]
     assert_transferred(caller)
-    assert_goodbye_then_hangup(caller)
 
 
-def test_third_invalid_key_after_failed_transfer_is_back_at_main(caller: Any) -> None:
-    start(caller, dial_status="busy").press("5").press("6").press("7")
-    assert texts(caller) == [TOO_MANY_INVALID, AGENT_CONNECTING, AGENT_FAILED, MAIN]
+def test_third_invalid_key_after_leaving_the_queue_is_back_at_main(caller: Any) -> None:
+    start(caller).press("5").press("6").press("7")
+    assert texts(caller) == [TOO_MANY_INVALID, *QUEUED]
+    assert_transferred(caller)
     caller.press("5")  # the count starts again
     assert texts(caller) == [INVALID, MAIN]
 
@@ -1123,10 +1118,17 @@ from pathlib import Path  # noqa: E402
 
 from conftest import SCRIPTS, play_script  # noqa: E402
 from servers import key_file_of_tests, keyring_of_tests  # noqa: E402
-from sqlalchemy import update  # noqa: E402
+from sqlalchemy import delete, update  # noqa: E402
 
 from ivr.data.dataset import DatasetInvalid, import_dataset, load_file  # noqa: E402
-from ivr.data.storage import bindings, ensure_schema, make_engine, people, regions  # noqa: E402
+from ivr.data.storage import (  # noqa: E402
+    agents,
+    bindings,
+    ensure_schema,
+    make_engine,
+    people,
+    regions,
+)
 from ivr.domain.policy import relation_to_funder, relation_to_member  # noqa: E402
 from ivr.resources import demo_dataset  # noqa: E402
 
@@ -1185,7 +1187,7 @@ def test_a_suspended_caller_hears_the_balance_and_no_contradiction(
 
 
 def test_a_region_without_agents_offers_no_0(caller: Any, db_url: str) -> None:
-    _change(db_url, update(regions).values(agent_number=None))
+    _change(db_url, delete(agents))
     start(caller)
     assert texts(caller) == [say("main_menu_no_agent")]
     assert "按0" not in texts(caller)[0]

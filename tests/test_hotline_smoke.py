@@ -9,7 +9,7 @@ from conftest import say
 
 def test_balance_by_id_number(caller: Any) -> None:
     caller.dial()
-    assert say("welcome") in caller.heard
+    assert say("welcome", line="医保服务热线") in caller.heard
     caller.press("1")
     assert say("main_menu") in caller.heard
     caller.press("1").press("1").press("450102197503150013#")

@@ -33,7 +33,7 @@ SAY_CALLS = ("say", "render", "_say")
 #: tx_count_one for one thing (English needs the singular), else tx_count
 ID_HELPERS = {"_plural": ("", "_one")}
 #: values a flow-said prompt finds in the call's session (ivr.engine.model: data["values"])
-SESSION_VALUES = {"last4"}
+SESSION_VALUES = {"last4", "line"}  # line: the region's name for the line (CallModel.say)
 
 
 def _catalogue(locale: str) -> dict[str, Any]:

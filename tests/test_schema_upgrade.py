@@ -1,5 +1,5 @@
 """Schema upgrades: a v1 database gets the verify_attempts time index (v2) and the people's
-failure window (v3), its data intact."""
+failure window (v3), the region fields and queue tables (v4), its data intact."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _indexes(engine: object) -> set[str]:
 
 def test_a_new_database_has_the_index(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new.sqlite3'}")
-    assert ensure_schema(engine) == SCHEMA_VERSION == 3
+    assert ensure_schema(engine) == SCHEMA_VERSION == 4
     assert "ix_verify_attempts_at" in _indexes(engine)
     engine.dispose()
 
@@ -39,12 +39,44 @@ def test_a_v1_database_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.execute(verify_attempts.insert(), [{"caller": "+861", "at": 1.0},
                                                 {"caller": "+862", "at": 2.0}])
     assert "ix_verify_attempts_at" not in _indexes(engine)
-    assert ensure_schema(engine) == 3
+    assert ensure_schema(engine) == 4
     assert "ix_verify_attempts_at" in _indexes(engine)
     with engine.connect() as conn:
-        assert conn.execute(select(schema_version.c.version)).scalars().all() == [3]
+        assert conn.execute(select(schema_version.c.version)).scalars().all() == [4]
         columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(people)")}
         assert {"window_failures", "window_start"} <= columns
         assert conn.execute(select(verify_attempts.c.caller)).scalars().all() == ["+861", "+862"]
-    assert ensure_schema(engine) == 3  # and again: nothing to do
+    assert ensure_schema(engine) == 4  # and again: nothing to do
+    engine.dispose()
+
+
+def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Path) -> None:
+    """v4: the regions table gains holidays, max_queue_wait, line_name(_en) with their
+    defaults; the agents and queue tables appear; the region's row is intact."""
+    from ivr.data.storage import regions
+    from ivr.domain.accounts import region_for
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'v3.sqlite3'}")
+    ensure_schema(engine)
+    with engine.begin() as conn:  # what v3 left behind
+        for column in ("holidays", "max_queue_wait", "line_name", "line_name_en"):
+            conn.exec_driver_sql(f"ALTER TABLE regions DROP COLUMN {column}")
+        for table in ("queue_waits", "queue_entries", "agents"):
+            conn.exec_driver_sql(f"DROP TABLE {table}")
+        conn.exec_driver_sql(
+            "INSERT INTO regions (code, name, pool_relations, max_members, multiple_funders, "
+            "commercial_insurance, lockout_after, agent_number, agent_hours, timezone) VALUES "
+            "('450100', '南宁市', 'close_relatives', 7, 1, 1, 3, NULL, '[]', 'Asia/Shanghai')")
+        conn.execute(schema_version.update().values(version=3))
+    assert ensure_schema(engine) == SCHEMA_VERSION == 4
+    with engine.connect() as conn:
+        tables = {row[0] for row in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"agents", "queue_entries", "queue_waits"} <= tables
+        row = conn.execute(select(regions.c.name, regions.c.holidays, regions.c.max_queue_wait,
+                                  regions.c.line_name, regions.c.line_name_en)).one()
+        assert tuple(row) == ("南宁市", "[]", 600, "医保服务热线", "Healthcare Security hotline")
+        region = region_for(conn, "450100")
+    assert (region.holidays, region.max_queue_wait, region.line_name) == ((), 600, "医保服务热线")
+    assert ensure_schema(engine) == 4
     engine.dispose()

@@ -180,7 +180,7 @@ def test_app_accepts_a_request_signed_by_twilios_validator(signed_client: Any,
     response = signed_client.post("/voice", data=params, headers={SIGNATURE: signature})
     assert response.status_code == 200
     body = response.get_data(as_text=True)
-    assert say("welcome") in body
+    assert say("welcome", line="医保服务热线") in body
     assert gather_action(body) == f"{LOCAL}/voice/step?s=1"
     row = session_row(db_url, sid("signed"))
     assert row is not None and row[1] == 1 and row[0] == "welcome"

@@ -134,7 +134,7 @@ def test_the_example_call_in_mandarin(server: Server) -> None:
 def test_the_example_call_in_english(server: Server) -> None:
     call = server.simulator().dial()
     try:
-        assert say("welcome_english") in call.heard
+        assert say("welcome_english", line="Healthcare Security hotline") in call.heard
         _press(call, "2", "1", "1", JIANGUO_ID + "#")
         assert say("id_readback", "en-US", last4="0 0 1 3") in call.heard
         _press(call, "1", JIANGUO_PASSWORD + "#")
@@ -168,7 +168,7 @@ def test_unsigned_and_badly_signed_requests_are_refused(server: Server) -> None:
         # the same request signed with the right token is answered: the 403s are the signature's
         good = client.post(url, data=form, headers={"X-Twilio-Signature": tampered_sig})
         assert good.status_code == 200
-        assert "<Response>" in good.text and say("welcome") in good.text
+        assert "<Response>" in good.text and say("welcome", line="医保服务热线") in good.text
 
 
 def test_a_call_signed_with_the_wrong_token_is_an_application_error(server: Server) -> None:

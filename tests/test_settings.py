@@ -62,14 +62,14 @@ def test_the_operators_prompts_and_flow_folders_are_used(
     prompts = tmp_path / "prompts"
     shutil.copytree(data_dir("prompts"), prompts)
     zh = prompts / "zh-CN.yaml"
-    zh.write_text(zh.read_text("utf-8").replace("欢迎致电医保服务热线", "您好，这里是12333"),
+    zh.write_text(zh.read_text("utf-8").replace("欢迎致电{line}", "您好，这里是{line}"),
                   "utf-8")
     flows = tmp_path / "flows"
     shutil.copytree(data_dir("state_machines"), flows)
     app = app_factory(prompts_dir=prompts, flows_dir=flows)
     call = Simulator(WsgiTransport(app), "http://localhost/voice").dial()
     try:
-        assert call.heard.startswith("您好，这里是12333"), call.heard
+        assert call.heard.startswith("您好，这里是医保服务热线"), call.heard
     finally:
         call.hangup()
         call.close()
@@ -104,6 +104,8 @@ VARIABLES = [
     ("IVR_PIN_KEY_PERMISSIVE", "1", "pin_key_permissive", True),
     ("IVR_PROMPTS_DIR", "/srv/prompts", "prompts_dir", Path("/srv/prompts")),
     ("IVR_FLOWS_DIR", "/srv/flows", "flows_dir", Path("/srv/flows")),
+    ("IVR_HOLD_MUSIC_URL", "https://cdn.example/hold.mp3", "hold_music_url",
+     "https://cdn.example/hold.mp3"),
     ("IVR_LOG_LEVEL", "debug", "log_level", "DEBUG"),
 ]
 

@@ -20,6 +20,7 @@ from ivr.data.dataset_checks import (
     KEYS,
     KINDS,
     MAX_ERRORS,
+    AgentCheck,
     BindingCheck,
     Errors,
     KnownPeople,
@@ -31,7 +32,7 @@ from ivr.data.dataset_checks import (
     chunks,
     records,
 )
-from ivr.data.storage import bindings, meta, people, regions, transactions, upsert
+from ivr.data.storage import agents, bindings, meta, people, regions, transactions, upsert
 from ivr.domain import passwords
 from ivr.domain.identity import _china_today, mask_id_number
 from ivr.domain.policy import Region
@@ -77,6 +78,7 @@ class ImportReport:
     bindings: int = 0
     transactions: int = 0
     region: str = ""
+    agents: int = 0
 
 
 def load_file(path: Path) -> dict[str, Any]:
@@ -105,6 +107,7 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, keyring: Keyring,
     person_items = records(data, "people", errors)
     binding_items = records(data, "bindings", errors)
     tx_items = records(data, "transactions", errors)
+    agent_rows = AgentCheck(region, errors).rows(records(data, "agents", errors))
 
     today = _china_today()  # once: an import is checked against one day
     people_check = PeopleCheck(region, errors, today, keyring, progress)
@@ -117,9 +120,16 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, keyring: Keyring,
         DatasetInvalid.raise_any(errors)
 
         _hash_passwords(rows, keyring, progress)
+        for a in agent_rows:  # PINs are stored like callers' passwords
+            pin = a.pop("_pin")
+            if pin:
+                a["pin_hash"] = passwords.hash_password(pin, keyring)
         _write(conn, region, rows, binding_rows, tx_rows)
+        if agent_rows:  # a stored agent keeps their count of wrong PINs and their lock
+            upsert(conn, agents, agent_rows, ["agent_id"], keep=["failed_attempts", "locked"])
         _check_binding_limits(conn, region, binding_rows)
-    return ImportReport(len(rows), len(binding_rows), len(tx_rows), region.code)
+    return ImportReport(len(rows), len(binding_rows), len(tx_rows), region.code,
+                        len(agent_rows))
 
 
 def _hash_passwords(rows: list[Row], keyring: Keyring, progress: Progress | None) -> None:

@@ -122,7 +122,7 @@ def records(data: dict[str, Any], key: str, errors: Errors) -> list[Any]:
 #: The region's keys, in the order they are checked and named.
 _REGION_KEYS = ("code", "name", "pool_relations", "max_members", "multiple_funders",
                 "commercial_insurance", "lockout_after", "agent_number", "agent_hours",
-                "timezone")
+                "timezone", "holidays", "max_queue_wait", "line_name", "line_name_en")
 
 
 def check_region(raw: Any) -> Region:
@@ -308,6 +308,56 @@ def _account(scheme: str, account: Any) -> tuple[int | None, int | None, date | 
     except ValueError as exc:
         raise _Reject(f"account.{key}", str(exc)) from None
     return balance, credit, as_of
+
+
+_AGENT_ID_RE = re.compile(r"^\d{3,8}$")
+
+
+class AgentCheck:
+    """agents[]: the people who answer the queue -> rows of the agents table. A PIN given in
+    clear is left in the row as "_pin", hashed like a caller's password once the file passed."""
+
+    def __init__(self, region: Region, errors: Errors) -> None:
+        self._region = region
+        self._errors = errors
+        self._ids: dict[str, int] = {}
+
+    def rows(self, items: list[Any]) -> list[Row]:
+        rows = []
+        for i, a in enumerate(items):
+            label = f"agents[{i}]"
+            if isinstance(a, dict) and isinstance(a.get("id"), str):
+                label += f" ({a['id'][:8]})"
+            try:
+                rows.append(self._row(i, a))
+            except _Reject as exc:
+                self._errors.fail(label, exc.field, exc.problem)
+        return rows
+
+    def _row(self, i: int, a: Any) -> Row:
+        if not isinstance(a, dict):
+            raise _Reject("", "must be an object")
+        agent_id = a.get("id")
+        if not isinstance(agent_id, str) or not _AGENT_ID_RE.match(agent_id):
+            raise _Reject("id", "must be 3 to 8 digits as a string (the agent keys it in)")
+        if agent_id in self._ids:
+            raise _Reject("id", f"duplicates agents[{self._ids[agent_id]}]")
+        self._ids[agent_id] = i
+        name = a.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise _Reject("name", "is required (text)")
+        if "pin_hash" in a and "pin" not in a:
+            stored = a["pin_hash"]
+            if not isinstance(stored, str) or not passwords.is_password_hash(stored):
+                raise _Reject("pin_hash", "is not a PIN hash as the hotline stores them")
+            pin_hash, pin = stored, ""
+        else:
+            given = a.get("pin")
+            if not isinstance(given, str) or not _PASSWORD_RE.match(given):
+                raise _Reject("pin", "must be 6 digits as a string")
+            pin_hash, pin = "", given
+        return {"agent_id": agent_id, "name": name.strip(), "pin_hash": pin_hash, "_pin": pin,
+                "region_code": self._region.code}
 
 
 class KnownPeople:

@@ -52,8 +52,12 @@ if not any(isinstance(f, _NoRows) for f in _sql_log.filters):
 if logging.getLogger("sqlalchemy.engine").level == logging.NOTSET:
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
+#: the line's spoken name when the region does not give one (neutral: not 12333's nor 12393's)
+DEFAULT_LINE_NAME = "医保服务热线"
+DEFAULT_LINE_NAME_EN = "Healthcare Security hotline"
+
 #: Bump when the schema changes and add the step to _UPGRADES.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -81,6 +85,25 @@ regions = Table(
     Column("agent_number", String(32)),
     Column("agent_hours", Text, nullable=False),  # JSON list of [days, "HH:MM-HH:MM"]
     Column("timezone", String(64), nullable=False),
+    # v4: closed days, the longest wait in the agent queue, the line's spoken name
+    Column("holidays", Text, nullable=False, default="[]", server_default="[]"),  # JSON dates
+    Column("max_queue_wait", Integer, nullable=False, default=600, server_default="600"),
+    Column("line_name", Text, nullable=False, default=DEFAULT_LINE_NAME,
+           server_default=DEFAULT_LINE_NAME),
+    Column("line_name_en", Text, nullable=False, default=DEFAULT_LINE_NAME_EN,
+           server_default=DEFAULT_LINE_NAME_EN),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    # the people who answer the queue; they call /agent and key their id and PIN
+    Column("agent_id", String(8), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("pin_hash", Text, nullable=False),
+    Column("region_code", String(12), ForeignKey("regions.code"), nullable=False, index=True),
+    Column("failed_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("locked", Boolean, nullable=False, default=False, server_default="0"),
 )
 
 people = Table(
@@ -171,6 +194,34 @@ caller_locks = Table(
 )
 
 
+queue_entries = Table(
+    "queue_entries",
+    metadata,
+    # a caller waiting for an agent, in order of entry (id); only what the agent's summary
+    # needs, deleted when the call leaves the queue or ends
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_sid", String(64), nullable=False, unique=True),
+    Column("entered_at", Float, nullable=False),
+    Column("places", Integer, nullable=False),  # its position when it entered
+    Column("verified", Boolean, nullable=False),
+    Column("last4", String(4)),  # of the verified ID number
+    Column("last_menu", String(48), nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("taken_by", String(64), index=True),  # the agent's CallSid once an agent takes it
+    Column("leaving", String(16)),  # why the wait document sent <Leave>: key, timeout
+)
+
+queue_waits = Table(
+    "queue_waits",
+    metadata,
+    # how long each caller an agent took had waited (nothing else): today's average wait
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("waited", Float, nullable=False),
+    Column("places", Integer, nullable=False),  # its position when it entered the queue
+)
+
+
 def _index_attempts_by_time(conn: Connection) -> None:
     """v2: ix_verify_attempts_at (v1 databases have the table without it)."""
     next(i for i in verify_attempts.indexes if i.name == "ix_verify_attempts_at").create(
@@ -186,8 +237,22 @@ def _failure_window(conn: Connection) -> None:
                 f"ALTER TABLE people ADD COLUMN {name} {kind} NOT NULL DEFAULT 0")
 
 
+def _region_v4(conn: Connection) -> None:
+    """v4: regions.holidays, max_queue_wait, line_name, line_name_en (the agents and queue
+    tables are new tables: create_all made them)."""
+    have = {c["name"] for c in inspect(conn).get_columns("regions")}
+    for column in ("holidays", "max_queue_wait", "line_name", "line_name_en"):
+        if column not in have:
+            col = regions.c[column]
+            kind = col.type.compile(dialect=conn.dialect)
+            default = str(col.server_default.arg)  # type: ignore[union-attr]
+            literal = default if default.isdigit() else "'" + default.replace("'", "''") + "'"
+            conn.exec_driver_sql(
+                f"ALTER TABLE regions ADD COLUMN {column} {kind} NOT NULL DEFAULT {literal}")
+
+
 # version reached -> function upgrading the schema from the previous version
-_UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window}
+_UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window, 4: _region_v4}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -306,7 +371,8 @@ class Periodic:
 
 
 #: tables about calls in progress, not about people: a copy of a database leaves them empty
-CALL_TABLES = ("sessions", "answers", "verify_attempts", "caller_locks")
+CALL_TABLES = ("sessions", "answers", "verify_attempts", "caller_locks", "queue_entries",
+               "queue_waits")
 
 
 def copy_database(source: Engine, target: Engine) -> None:

@@ -295,6 +295,7 @@ def _parsed_region(names: tuple[str, ...], values: tuple[Any, ...]) -> Region:
     """A region row as a Region (immutable, so one may be shared by every turn and thread)."""
     data = dict(zip(names, values, strict=True))
     data["agent_hours"] = json.loads(data["agent_hours"])
+    data["holidays"] = json.loads(data["holidays"])
     return Region.from_mapping(data)
 
 

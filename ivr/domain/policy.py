@@ -9,6 +9,8 @@ from datetime import date, datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from ivr.data.storage import DEFAULT_LINE_NAME, DEFAULT_LINE_NAME_EN
+
 Sex = Literal["male", "female"]
 
 CLOSE_RELATIVES = (
@@ -71,6 +73,22 @@ class Shift:
 
 
 DEFAULT_HOURS = (("mon-fri", "09:00-12:00"), ("mon-fri", "13:00-17:00"))
+#: seconds a caller may wait in the agent queue before the line says it is busy
+DEFAULT_MAX_QUEUE_WAIT = 600
+MAX_QUEUE_WAIT_RANGE = (60, 3600)
+LINE_NAME_MAX = 40
+_LINE_NAME_EN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,.'&()-]*$")
+
+
+def _holiday(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"holidays must be dates YYYY-MM-DD: {value!r} is not one")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"holidays must be real dates: {value!r} is not one") from None
 
 
 @dataclass(frozen=True)
@@ -87,17 +105,23 @@ class Region:
     agent_number: str | None = None
     agent_hours: tuple[tuple[str, str], ...] = DEFAULT_HOURS
     timezone: str = "Asia/Shanghai"
+    #: closed days (public holidays), in the region's time zone
+    holidays: tuple[date, ...] = ()
+    max_queue_wait: int = DEFAULT_MAX_QUEUE_WAIT
+    #: the line's name as the greeting says it (digits are read one by one)
+    line_name: str = DEFAULT_LINE_NAME
+    line_name_en: str = DEFAULT_LINE_NAME_EN
     shifts: tuple[Shift, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         for name in ("multiple_funders", "commercial_insurance"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false")
-        for name in ("max_members", "lockout_after"):
+        for name in ("max_members", "lockout_after", "max_queue_wait"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"{name} must be a whole number")
-        for name in ("code", "name", "timezone"):
+        for name in ("code", "name", "timezone", "line_name", "line_name_en"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be text")
         if self.pool_relations not in POOL_RELATIONS:
@@ -106,6 +130,22 @@ class Region:
             raise ValueError("max_members must be at least 1")
         if self.lockout_after < 1:
             raise ValueError("lockout_after must be at least 1")
+        low, high = MAX_QUEUE_WAIT_RANGE
+        if not low <= self.max_queue_wait <= high:
+            raise ValueError(f"max_queue_wait must be {low} to {high} seconds")
+        line = self.line_name.strip()
+        if not line or len(line) > LINE_NAME_MAX or line != self.line_name:
+            raise ValueError(f"line_name must be text of 1 to {LINE_NAME_MAX} characters, "
+                             "without leading or trailing spaces")
+        if any(not (ch.isalnum() or ch in "()（）·") for ch in line):
+            raise ValueError("line_name may hold only letters and digits (a voice reads it: "
+                             "no * or other signs)")
+        if len(self.line_name_en) > 60 or not _LINE_NAME_EN_RE.match(self.line_name_en):
+            raise ValueError("line_name_en must be English text of at most 60 characters "
+                             "(letters, digits, spaces: the English voice reads it)")
+        if not isinstance(self.holidays, tuple) or not all(
+                isinstance(d, date) for d in self.holidays):
+            raise ValueError("holidays must be a list of dates YYYY-MM-DD")
         ZoneInfo(self.timezone)  # raises for an unknown zone
         shifts = tuple(Shift.parse(d, h) for d, h in self.agent_hours)
         object.__setattr__(self, "shifts", shifts)
@@ -117,6 +157,7 @@ class Region:
         for key in (
             "code", "name", "pool_relations", "max_members", "multiple_funders",
             "commercial_insurance", "lockout_after", "agent_number", "timezone",
+            "max_queue_wait", "line_name", "line_name_en",
         ):
             if data.get(key) is not None:
                 kwargs[key] = data[key]
@@ -125,6 +166,14 @@ class Region:
             hours = json.loads(hours)
         if hours is not None:
             kwargs["agent_hours"] = tuple((str(d), str(h)) for d, h in hours)
+        holidays = data.get("holidays")
+        if holidays is not None:
+            if not isinstance(holidays, list | tuple):
+                raise ValueError("holidays must be a list of dates YYYY-MM-DD")
+            days = [_holiday(d) for d in holidays]
+            if len(set(days)) != len(days):
+                raise ValueError("holidays must list each date once")
+            kwargs["holidays"] = tuple(sorted(days))
         return cls(**kwargs)
 
     def allows(self, relationship: str) -> bool:
@@ -134,12 +183,14 @@ class Region:
     def is_staffed(self, now: datetime) -> bool:
         """Are agents on duty at `now` (an aware datetime), in the region's time zone?"""
         local = now.astimezone(ZoneInfo(self.timezone))
+        if local.date() in self.holidays:
+            return False
         t = local.time()
         return any(local.weekday() in s.days and s.covers(t) for s in self.shifts)
 
-    def can_transfer(self, now: datetime) -> bool:
-        """An agent transfer needs a number and staffed hours."""
-        return bool(self.agent_number) and self.is_staffed(now)
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     def as_row(self) -> dict[str, Any]:
         """The columns of the regions table."""
@@ -154,6 +205,10 @@ class Region:
             "agent_number": self.agent_number,
             "agent_hours": json.dumps([list(h) for h in self.agent_hours]),
             "timezone": self.timezone,
+            "holidays": json.dumps([d.isoformat() for d in self.holidays]),
+            "max_queue_wait": self.max_queue_wait,
+            "line_name": self.line_name,
+            "line_name_en": self.line_name_en,
         }
 
 

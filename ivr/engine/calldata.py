@@ -22,6 +22,10 @@ class CallData:
     card_shared: bool = False  # the card number being verified is two people's
     verified: str | None = None  # the verified caller's ID number
     values: dict[str, str] = field(default_factory=dict)  # prompt values kept across turns
+    line: str = ""  # the entry the call came in by ("" callers, "agent" the agents' line)
+    agent_pending: str | None = None  # the agent id keyed in, before its PIN
+    agent: str | None = None  # the agent whose PIN was right
+    agent_failures: int = 0  # wrong agent PINs in this call
 
     def reset_counters(self) -> None:
         self.silences = self.invalids = 0

@@ -24,7 +24,7 @@ from transitions import Machine, Transition
 
 from ivr.engine import schemas
 from ivr.engine.calldata import CallData
-from ivr.engine.instructions import Dial, Gather, Hangup, Instruction, Say
+from ivr.engine.instructions import Dial, DialQueue, Enqueue, Gather, Hangup, Instruction, Say
 from ivr.engine.prompts import Catalogue, SafeLoader
 from ivr.engine.session import CallSession
 from ivr.errors import FlowError
@@ -35,25 +35,27 @@ from ivr.errors import FlowError
 if logging.getLogger("transitions").level == logging.NOTSET:
     logging.getLogger("transitions").setLevel(logging.WARNING)
 
-ENGINE_FIELDS = ("prompt", "gather", "hangup", "dial", "invalid_prompt", "conventions", "requires")
-FLOW_KEYS = ("limits", "conventions", "verification")
+ENGINE_FIELDS = ("prompt", "gather", "hangup", "dial", "enqueue", "dial_queue", "invalid_prompt",
+                 "conventions", "requires")
+FLOW_KEYS = ("limits", "conventions", "verification", "entries")
 CALLBACK_KEYS = ("on_enter", "on_exit", "before", "after", "prepare", "conditions", "unless")
 MACHINE_CALLBACK_KEYS = (
     "prepare_event", "before_state_change", "after_state_change", "finalize_event", "on_exception",
 )
 KEY_TRIGGERS = {"*": "press_star", "#": "press_hash", **{d: f"press_{d}" for d in "0123456789"}}
 # the engine fires these itself; a flow may use them without a key behind them
-ENGINE_TRIGGERS = ("silence", "invalid", "entered", "next", "dialed")
+ENGINE_TRIGGERS = ("silence", "invalid", "entered", "next", "dialed", "left_queue")
 #: the transition fields only the engine reads (the verification gate)
 GATE_FIELDS = ("remember", "when_target")
 
-EventKind = Literal["start", "digits", "silence", "dialed"]
+EventKind = Literal["start", "digits", "silence", "dialed", "left_queue"]
 
 
 @dataclass(frozen=True, slots=True)
 class CallEvent:
-    """What happened on the line since the last answer: the call started, keys were entered
-    (`value`), the caller was silent, or a transfer ended (`value`: its status)."""
+    """What happened on the line since the last answer: the call started (`value`: the entry,
+    "" for the flow's initial state), keys were entered (`value`), the caller was silent, a
+    transfer ended (`value`: its status), or the caller is out of the queue (`value`: how)."""
 
     kind: EventKind
     value: str = ""
@@ -61,11 +63,15 @@ class CallEvent:
 
 @dataclass(frozen=True)
 class Limits:
-    """Per call: silences and invalid entries in a row (in one state), wrong passwords."""
+    """Per call: silences and invalid entries in a row (in one state), wrong passwords; in the
+    agent queue, seconds between announcements and the wait per caller ahead before any wait
+    was measured."""
 
     silences: int = 3
     invalids: int = 3
     password_failures: int = 3
+    queue_announce_every: int = 45
+    queue_wait_per_caller: int = 120
 
 
 @dataclass(frozen=True)
@@ -78,10 +84,13 @@ class StateSpec:
     invalid_prompt: str | None
     conventions: bool = True
     requires_verified: bool = False
+    enqueue: bool = False
+    dial_queue: bool = False
 
     @property
     def passes_through(self) -> bool:
-        return self.gather is None and not self.hangup and not self.dial
+        return (self.gather is None and not self.hangup and not self.dial and not self.enqueue
+                and not self.dial_queue)
 
 
 class GateTransition(Transition):
@@ -131,6 +140,11 @@ class FlowModel:
     def dial_number(self) -> str:
         """Where a `dial: true` state transfers the call."""
         return ""
+
+    @property
+    def queue_name(self) -> str:
+        """The queue an `enqueue: true` state puts the caller in (and `dial_queue` takes from)."""
+        return "hotline"
 
     def say(self, prompt_id: str, **values: Any) -> None:
         merged = {**self.data.values, **values}
@@ -218,6 +232,7 @@ class Flow:
                 dial=bool(entry.get("dial")), invalid_prompt=entry.get("invalid_prompt"),
                 conventions=entry.get("conventions", True) is not False,
                 requires_verified=entry.get("requires") == "verified",
+                enqueue=bool(entry.get("enqueue")), dial_queue=bool(entry.get("dial_queue")),
             )
             if st.name in self.states:
                 raise FlowError(f"{path}: state {st.name!r} declared twice")
@@ -225,6 +240,12 @@ class Flow:
             machine_states.append({k: v for k, v in entry.items() if k not in ENGINE_FIELDS})
         kwargs["states"] = machine_states
         self.initial = str(kwargs.get("initial", ""))
+        #: other ways into the flow than `initial` (a call to another URL: the agents' line)
+        self.entries: dict[str, str] = {str(k): str(v)
+                                        for k, v in (spec.get("entries") or {}).items()}
+        for entry_name, entry_state in self.entries.items():
+            if entry_state not in self.states:
+                raise FlowError(f"{path}: entries.{entry_name}: unknown state {entry_state!r}")
         own = [dict(t) for t in kwargs.get("transitions") or []]
         self._check_names(own)
         #: every transition the Machine has, in the order tried: the flow's own, the
@@ -375,7 +396,8 @@ class Flow:
                 yield s, str(t["trigger"]), s if dest in (None, "=") else str(dest)
 
     def reachable(self) -> set[str]:
-        seen, todo = {self.initial}, deque([self.initial])
+        roots = {self.initial, *self.entries.values()}
+        seen, todo = set(roots), deque(roots)
         out: dict[str, set[str]] = {}
         for s, _, d in self.edges():
             out.setdefault(s, set()).add(d)
@@ -401,7 +423,9 @@ class Flow:
         if event.kind == "silence":
             return "silence" if spec.gather else None
         if event.kind == "dialed":
-            return "dialed" if spec.dial else None
+            return "dialed" if spec.dial or spec.dial_queue else None
+        if event.kind == "left_queue":
+            return "left_queue" if spec.enqueue else None
         if event.kind == "digits":
             if spec.gather == "number":
                 return "entered"
@@ -420,8 +444,9 @@ class Flow:
         before = model.state
         data = model.data
         if event.kind == "start":
-            self.machine.set_state(self.initial, model=model)
-            self._observe("", "start", self.initial)
+            first = self.entries.get(event.value, self.initial)
+            self.machine.set_state(first, model=model)
+            self._observe("", "start", first)
             self._speak_state(model)
         else:
             trig = self.trigger_for(before, event)
@@ -473,4 +498,8 @@ class Flow:
                            timeout=timeouts["number"])]
         if spec.dial:
             return [*said, Dial(model.dial_number)]
+        if spec.enqueue:
+            return [*said, Enqueue(model.queue_name)]
+        if spec.dial_queue:
+            return [*said, DialQueue(model.queue_name)]
         return [*said, Hangup()]

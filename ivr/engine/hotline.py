@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from ivr.data.storage import make_engine
+from ivr.domain import accounts
 from ivr.engine.calldata import CallData
 from ivr.engine.flow import CallEvent, Flow
-from ivr.engine.instructions import Gather, Hangup, Instruction, Say
-from ivr.engine.model import CallModel, Services
+from ivr.engine.instructions import Gather, Hangup, Instruction, Leave, Pause, Play, Say
+from ivr.engine.model import CallModel, Services, speech_wait
 from ivr.engine.prompts import DEFAULT_LOCALE, Catalogue
+from ivr.engine.queue import CallQueue
 from ivr.engine.session import CallSession, SessionStore
 from ivr.pinkeys import Keyring, load
 from ivr.resources import data_dir
@@ -51,7 +53,8 @@ class Hotline:
         self.db = db or make_engine(settings.database_url)
         self.catalogue = Catalogue.load(data_dir("prompts", settings.prompts_dir),
                                         liang=settings.zh_liang)
-        services = Services(self.db, settings, self.now, self.keyring)
+        self.queue = CallQueue(self.db, self.now)
+        services = Services(self.db, settings, self.now, self.keyring, self.queue)
         self.flow = Flow(data_dir("state_machines", settings.flows_dir) / "hotline.yaml",
                          CallModel, self.catalogue,
                          model_factory=lambda flow: CallModel(flow, services))
@@ -175,8 +178,12 @@ class Hotline:
         return Say(text, voice_locale)
 
     def recover(self, session: CallSession) -> list[Instruction]:
-        """After a failure: apologise and offer the main menu again (state reset to main)."""
+        """After a failure: apologise and offer the main menu again (state reset to main); on
+        the agents' line, apologise and hang up."""
         locale = session.data.lang
+        if session.data.line:
+            session.state = "goodbye"
+            return self.apology_goodbye(locale)
         session.state = "main"
         session.data.reset_counters()
         prompts = (self._say("system_busy", locale), self._say("main_menu", locale))
@@ -185,3 +192,61 @@ class Hotline:
     def apology_goodbye(self, locale: str = DEFAULT_LOCALE) -> list[Instruction]:
         """When nothing can be stored: apologise, say goodbye, hang up."""
         return [self._say("system_busy", locale), self._say("goodbye", locale), Hangup()]
+
+    # ---- the agent queue: what a waiting caller hears ------------------------------------------
+    def hold(self, call_sid: str, key: str | None = None) -> list[Instruction]:
+        """The wait document of a caller in the agent queue (Twilio asks for it again when it
+        ends): the position and the expected wait, then music or quiet while `*` is heard;
+        `*` (`key`) leaves for the main menu; at the region's maximum wait, the line is busy.
+        Not a step of the call: it changes nothing but why the caller is sent out."""
+        try:
+            session = self.store.load(call_sid)
+            entry = self.queue.entry(call_sid)
+            if session is None or session.ended or entry is None:
+                return [Leave()]
+            lang = session.data.lang
+            if key == "*":
+                self.queue.mark_leaving(call_sid, "key")
+                return [Leave()]
+            if entry.leaving == "timeout" and key is None:  # silence after "the line is busy"
+                return [Leave()]
+            now = self.now()
+            with self.db.connect() as conn:
+                region = accounts.region_for(conn)
+            if now.timestamp() - entry.entered_at >= region.max_queue_wait:
+                self.queue.mark_leaving(call_sid, "timeout")
+                busy = (self._say("queue_busy", lang),)
+                return [Gather(busy, num_digits=1, timeout=self.timeouts["menu"])]
+            position = self.queue.position(call_sid)
+            if position <= 1:
+                said = [self._say("queue_next", lang)]
+            else:
+                midnight = now.astimezone(region.zone).replace(hour=0, minute=0, second=0,
+                                                               microsecond=0)
+                _, per_place = self.queue.waits_since(midnight.timestamp())
+                per_place = per_place or self.flow.limits.queue_wait_per_caller
+                wait = speech_wait(self.catalogue, lang, position * per_place)
+                one = position == 2
+                text, voice = self.catalogue.render(
+                    "queue_position_one" if one else "queue_position", lang,
+                    {"wait": wait} if one else {"ahead": position - 1, "wait": wait})
+                said = [Say(text, voice)]
+            said.append(self._say("queue_leave_key", lang))
+            music = self.settings.hold_music_url
+            every = self.flow.limits.queue_announce_every
+            hold: Play | Pause = Play(music) if music else Pause(every)
+            return [Gather((*said, hold), num_digits=1, timeout=1)]
+        except Exception:
+            log.exception("call=%s the queue's hold failed", call_sid)
+            return [Pause(self.flow.limits.queue_announce_every)]
+
+    def connecting(self, call_sid: str) -> list[Instruction]:
+        """What the caller an agent takes hears before the bridge; their wait is measured."""
+        try:
+            session = self.store.load(call_sid)
+            self.queue.connected(call_sid)
+            lang = session.data.lang if session else DEFAULT_LOCALE
+        except Exception:
+            log.exception("call=%s the queue's connection failed", call_sid)
+            lang = DEFAULT_LOCALE
+        return [self._say("queue_connected", lang)]

@@ -17,10 +17,17 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
+class Play:
+    """Play an audio file (hold music)."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class Gather:
     """Wait for keys while the nested prompts play (barge-in); silence is handled after it."""
 
-    prompts: tuple[Say | Pause, ...]
+    prompts: tuple[Say | Pause | Play, ...]
     num_digits: int | None = 1
     finish_on_key: str = ""
     timeout: int = 5
@@ -35,8 +42,30 @@ class Dial:
 
 
 @dataclass(frozen=True, slots=True)
+class Enqueue:
+    """Put the caller in the agent queue: the hold (its wait document) comes from the engine's
+    `hold`; the way out comes back as a `left_queue` event (Twilio's QueueResult)."""
+
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialQueue:
+    """An agent takes the caller at the head of the queue; the caller first hears what the
+    engine's `connecting` says. The end comes back as a `dialed` event."""
+
+    queue: str
+    timeout: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """Leave the queue (in a hold answer): the call goes on with the `left_queue` event."""
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     pass
 
 
-Instruction = Say | Pause | Gather | Dial | Hangup
+Instruction = Say | Pause | Play | Gather | Dial | Enqueue | DialQueue | Leave | Hangup

@@ -15,12 +15,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ivr.domain import accounts, callers
+from ivr.domain import accounts, agents, callers
 from ivr.domain.accounts import PasswordCheck, Person
+from ivr.domain.agents import PinCheck
 from ivr.domain.identity import IdNumber, from_keypad, parse_id_number
 from ivr.domain.policy import Region
 from ivr.engine import speech
 from ivr.engine.flow import CallEvent, Flow, FlowModel
+from ivr.engine.queue import CallQueue, Entry
 from ivr.engine.session import CallSession
 from ivr.errors import InvalidIdNumber
 from ivr.pinkeys import Keyring
@@ -41,6 +43,17 @@ class Services:
     settings: Settings
     now: Callable[[], datetime]
     keyring: Keyring
+    queue: CallQueue
+
+
+def speech_wait(catalogue: Any, lang: str, seconds: float) -> str:
+    """A wait in words, rounded as people round it: under a minute, about N minutes."""
+    minutes = round(seconds / 60)
+    if seconds < 60 or minutes < 1:
+        return str(catalogue.render("wait_under_minute", lang, {})[0])
+    if minutes == 1:
+        return str(catalogue.render("wait_one_minute", lang, {})[0])
+    return str(catalogue.render("wait_minutes", lang, {"minutes": minutes})[0])
 
 
 class CallModel(FlowModel):
@@ -54,6 +67,8 @@ class CallModel(FlowModel):
         self.call_sid = ""
         self.digits = ""
         self.dial_status = ""
+        self.queue_result = ""
+        self.origin = ""  # the state the turn started in
         self._memo_values: dict[str, Any] = {}
 
     def begin(self, session: CallSession, event: CallEvent) -> None:
@@ -62,16 +77,24 @@ class CallModel(FlowModel):
         self.caller, self.call_sid = session.caller, session.call_sid
         self.digits = event.value if event.kind == "digits" else ""
         self.dial_status = event.value if event.kind == "dialed" else ""
+        self.queue_result = event.value if event.kind == "left_queue" else ""
+        self.origin = session.state
+        if event.kind == "start":
+            self.data.line = event.value
         self._memo_values = {}
 
     def say(self, prompt_id: str, **values: Any) -> None:
         """A region without agent service: the menus don't offer 0 for an agent."""
-        if prompt_id in ("main_menu", "result_menu") and not self.region.agent_number:
+        if prompt_id in ("main_menu", "result_menu") and not self.has_agents:
             if prompt_id == "main_menu":
                 super().say("main_menu_no_agent")
             else:
                 super().say("result_menu_no_agent")
             return
+        if prompt_id == "welcome":  # the line's name, its digits one by one (幺二三三三)
+            values = {"line": speech.line_name(self.region.line_name, "zh-CN"), **values}
+        elif prompt_id == "welcome_english":  # always in the English voice
+            values = {"line": speech.line_name(self.region.line_name_en, "en-US"), **values}
         super().say(prompt_id, **values)
 
     def word(self, group: str, key: str) -> str:
@@ -80,6 +103,18 @@ class CallModel(FlowModel):
     @property
     def dial_number(self) -> str:
         return self.region.agent_number or ""
+
+    @property
+    def queue_name(self) -> str:
+        return f"ivr12333-{self.region.code}"
+
+    @property
+    def has_agents(self) -> bool:
+        """The region has agent service: agents who answer its queue."""
+        def count() -> int:
+            with self.services.db.connect() as conn:
+                return agents.count_in_region(conn, self.region.code)
+        return bool(self._memo("agents", count))
 
     @property
     def region(self) -> Region:
@@ -104,10 +139,10 @@ class CallModel(FlowModel):
 
     # ---- agent ------------------------------------------------------------------------------
     def agent_available(self) -> bool:
-        return self.region.can_transfer(self.services.now())
+        return self.has_agents and self.region.is_staffed(self.services.now())
 
     def say_agent_hours(self) -> None:
-        if not self.region.agent_number:
+        if not self.has_agents:
             self.say("agent_unavailable")
             return
         by_days: dict[str, list[str]] = {}
@@ -126,7 +161,9 @@ class CallModel(FlowModel):
             })[0]
             for spec, times in by_days.items()
         ]
-        self.say("agent_closed", hours=self.word("punct", "list_major").join(shifts))
+        hours = self.word("punct", "list_major").join(shifts)
+        self.say("agent_closed_holidays" if self.region.holidays else "agent_closed",
+                 hours=hours)
 
     def _days_words(self, spec: str, days: frozenset[int]) -> str:
         catalogue = self.flow.catalogue
@@ -140,6 +177,115 @@ class CallModel(FlowModel):
 
     def dial_completed(self) -> bool:
         return self.dial_status in ("completed", "answered")
+
+    # ---- the agent queue: the caller's side ---------------------------------------------------
+    def join_queue(self) -> None:
+        """Into the queue's table: only what the agent's summary needs."""
+        verified = self.data.verified
+        self.services.queue.join(self.call_sid, verified=bool(verified),
+                                 last4=verified[-4:] if verified else None,
+                                 last_menu=self.origin, lang=self.data.lang)
+
+    def _leaving(self) -> str:
+        def read() -> str:
+            entry = self.services.queue.entry(self.call_sid)
+            return (entry.leaving or "") if entry else ""
+        reason: str = self._memo("leaving", read)
+        return reason
+
+    def queue_bridged(self) -> bool:
+        return self.queue_result in ("bridged", "bridging-in-process")
+
+    def queue_hung_up(self) -> bool:
+        return self.queue_result == "hangup"
+
+    def queue_left_by_key(self) -> bool:
+        return self.queue_result == "leave" and self._leaving() == "key"
+
+    def queue_timed_out(self) -> bool:
+        return self.queue_result == "leave" and self._leaving() == "timeout"
+
+    def leave_queue(self) -> None:
+        self.services.queue.leave(self.call_sid)
+
+    # ---- the agents' line -------------------------------------------------------------------
+    def has_agent_service(self) -> bool:
+        return self.has_agents
+
+    def say_agent_pin_wrong(self) -> None:
+        self.say("agent_pin_wrong")
+
+    def say_agent_pin_refused(self) -> None:
+        self.say("agent_pin_refused")
+
+    def say_agent_call_ended(self) -> None:
+        self.say("agent_call_ended")
+
+    def say_agent_caller_gone(self) -> None:
+        self.say("agent_caller_gone")
+
+    def agent_id_well_formed(self) -> bool:
+        d = self.digits
+        return d.isascii() and d.isdigit() and 3 <= len(d) <= 8
+
+    def remember_agent_id(self) -> None:
+        self.data.agent_pending = self.digits
+
+    def _pin_check(self) -> PinCheck:
+        def check() -> PinCheck:
+            result, _ = agents.check_pin(self.services.db, self.data.agent_pending or "",
+                                         self.digits, self.region.code,
+                                         self.region.lockout_after, self.services.keyring)
+            if result is not PinCheck.OK:
+                self.data.agent_failures += 1
+            log.info("agent login %s call=%s", result.value, self.call_sid)
+            return result
+        result: PinCheck = self._memo("pin", check)
+        return result
+
+    def agent_pin_ok(self) -> bool:
+        return self._pin_check() is PinCheck.OK
+
+    def agent_may_retry(self) -> bool:
+        return self.data.agent_failures < self.flow.limits.password_failures
+
+    def mark_agent(self) -> None:
+        self.data.agent, self.data.agent_pending = self.data.agent_pending, None
+
+    def forget_agent_id(self) -> None:
+        self.data.agent_pending = None
+
+    def _taken(self) -> Entry | None:
+        def take() -> Entry | None:
+            return self.services.queue.take_next(self.call_sid)
+        entry: Entry | None = self._memo("taken", take)
+        return entry
+
+    def caller_waiting(self) -> bool:
+        """Takes the caller at the head of the queue for this agent, if anyone waits."""
+        return self._taken() is not None
+
+    def speak_caller_summary(self) -> None:
+        """What the agent hears before the bridge: verified or not, the last four of the ID
+        number digit by digit, what the caller was doing, how long they waited."""
+        entry = self._taken()
+        if entry is None:
+            return
+        menu = (entry.last_menu if f"menu.{entry.last_menu}" in
+                self.flow.catalogue.words[self.data.lang] else "other")
+        waited = self.services.now().timestamp() - entry.entered_at
+        if entry.verified and entry.last4:
+            self.say("agent_summary_verified", last4=entry.last4,
+                     menu=self.word("menu", menu), waited=self.wait_words(waited))
+        else:
+            self.say("agent_summary_unverified", menu=self.word("menu", menu),
+                     waited=self.wait_words(waited))
+        if entry.lang != self.data.lang:
+            self.say("agent_summary_language", language=self.word("language", entry.lang))
+
+    def wait_words(self, seconds: float) -> str:
+        """A wait as a person says it: 不到一分钟, 约一分钟, 约两分钟."""
+        return speech_wait(self.flow.catalogue, self.data.lang, seconds)
 
     # ---- verification -----------------------------------------------------------------------
     def already_verified(self) -> bool:

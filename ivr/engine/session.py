@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Integer, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ivr.data.storage import Periodic, answers, sessions
+from ivr.data.storage import Periodic, answers, queue_entries, sessions
 from ivr.engine.calldata import CallData
 
 #: what an ended call keeps of its data: nothing
@@ -57,9 +57,16 @@ _FORGET_ANSWERS = delete(answers).where(answers.c.call_sid == _SID)
 # the end of a call: whatever ended it and whenever, nothing personal is left
 _END = (update(sessions).where(sessions.c.call_sid == _SID)
         .values(ended=True, data=SEALED, updated_at=_NOW))
+# nothing of a call outlives it in the agent queue either: its entry goes, and a caller an
+# agent's call had taken is free for the next agent
+_FORGET_QUEUED = delete(queue_entries).where(queue_entries.c.call_sid == _SID)
+_RELEASE_TAKEN = (update(queue_entries).where(queue_entries.c.taken_by == _SID)
+                  .values(taken_by=None))
 _CUTOFF = _param("p_cutoff", "updated_at")
 _STALE = select(sessions.c.call_sid).where(~sessions.c.ended, sessions.c.updated_at < _CUTOFF)
 _FORGET_STALE_ANSWERS = delete(answers).where(answers.c.call_sid.in_(_STALE.scalar_subquery()))
+_FORGET_STALE_QUEUED = delete(queue_entries).where(
+    queue_entries.c.call_sid.in_(_STALE.scalar_subquery()))
 _SEAL_STALE = (update(sessions).where(~sessions.c.ended, sessions.c.updated_at < _CUTOFF)
                .values(ended=True, data=SEALED))
 _PURGE = delete(sessions).where(sessions.c.ended,
@@ -162,6 +169,8 @@ class SessionStore:
                 return False
             if session.ended:
                 conn.execute(_FORGET_ANSWERS, {"p_sid": session.call_sid})
+                conn.execute(_FORGET_QUEUED, {"p_sid": session.call_sid})
+                conn.execute(_RELEASE_TAKEN, {"p_sid": session.call_sid})
             else:
                 conn.execute(_KEEP_ANSWER, {"call_sid": session.call_sid, "step": session.step,
                                             "body": answer})
@@ -173,11 +182,14 @@ class SessionStore:
         with self.engine.begin() as conn:
             conn.execute(_END, {"p_sid": call_sid, "p_now": self._time()})
             conn.execute(_FORGET_ANSWERS, {"p_sid": call_sid})
+            conn.execute(_FORGET_QUEUED, {"p_sid": call_sid})
+            conn.execute(_RELEASE_TAKEN, {"p_sid": call_sid})
 
     @staticmethod
     def _seal_stale(conn: Connection, now: float) -> None:
         params = {"p_cutoff": now - (MAX_CALL_SECONDS - SEAL_EVERY_SECONDS),
                   "p_before": now - KEEP_ENDED_SECONDS}
         conn.execute(_FORGET_STALE_ANSWERS, params)
+        conn.execute(_FORGET_STALE_QUEUED, params)
         conn.execute(_SEAL_STALE, params)
         conn.execute(_PURGE, params)

@@ -18,6 +18,7 @@ Everything here is pure Python and allocation-light: it runs on every webhook.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, time
 from decimal import Decimal
@@ -274,6 +275,20 @@ def digits(s: str, locale: str) -> str:
     """Read-back, one character at a time: "002X" → "0 0 2 X". Whitespace in s is dropped."""
     _check_locale(locale)
     return " ".join(ch for ch in s if not ch.isspace())
+
+
+#: digits of a phone number or a line's name, one by one: 1 is 幺 (一 sounds like 七 on a line)
+_ZH_PHONE_DIGITS = "零幺二三四五六七八九"
+
+
+def line_name(name: str, locale: str) -> str:
+    """A line's name as the greeting says it: a number in it digit by digit, never as an
+    amount (12333 is 幺二三三三, not 一万两千三百三十三; "1 2 3 3 3" in English)."""
+    _check_locale(locale)
+    if locale == "zh-CN":
+        return "".join(_ZH_PHONE_DIGITS[int(ch)] if ch.isascii() and ch.isdigit() else ch
+                       for ch in name)
+    return re.sub(r"[0-9]+", lambda m: " ".join(m[0]), name)
 
 
 def _is_ascii_letter(ch: str) -> bool:

@@ -1,4 +1,4 @@
-"""The `ivr12333` command: import, unlock, demo, serve, call, graph, load, key."""
+"""The `ivr12333` command: import, unlock, queue, demo, serve, call, graph, load, key."""
 
 from __future__ import annotations
 
@@ -145,7 +145,8 @@ def run_import(settings: Settings, path: Path, keyring: Keyring) -> None:
                   f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}", highlight=False)
         sys.exit(2)
     out.print(f"imported {report.people} people, {report.bindings} bindings, "
-              f"{report.transactions} transactions (region {report.region}) from {path}")
+              f"{report.transactions} transactions (region {report.region})"
+              + (f", {report.agents} agents" if report.agents else "") + f" from {path}")
 
 
 @main.command("import")
@@ -211,6 +212,42 @@ def run_synthetic(settings: Settings, people: int, seed: int, output: Path | Non
         run_import(settings, path, keyring)
     out.print(f"synthetic people (seed {seed}): passwords are derivable from the seed, "
               f"for load tests only (ivr12333 load --people {people} --seed {seed})")
+
+
+@main.command()
+@database_url_option
+@click.pass_context
+def queue(ctx: click.Context) -> None:
+    """Who waits for an agent now (masked), for how long, and today's average wait."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from ivr.domain import accounts
+    from ivr.engine.queue import CallQueue
+
+    engine = _engine(_settings(ctx))
+    now = datetime.now(UTC)
+    line = CallQueue(engine, lambda: now)
+    with engine.connect() as conn:
+        region = accounts.region_for(conn)
+    midnight = now.astimezone(region.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    average, _ = line.waits_since(midnight.timestamp())
+    waiting = line.waiting()
+    table = Table(title=f"agent queue, region {region.code}: {len(waiting)} waiting")
+    for column in ("#", "caller", "verified", "waiting", "last menu", "language", "agent"):
+        table.add_column(column)
+    for n, entry in enumerate(waiting, start=1):
+        waited = int(now.timestamp() - entry.entered_at)
+        table.add_row(str(n), f"**************{entry.last4}" if entry.last4 else "-",
+                      "yes" if entry.verified else "no", f"{waited // 60}:{waited % 60:02d}",
+                      entry.last_menu, entry.lang, "taken" if entry.taken_by else "")
+    out.print(table)
+    if average is None:
+        out.print("average wait today: nobody was taken by an agent yet", highlight=False)
+    else:
+        a = int(average)
+        out.print(f"average wait today: {a // 60}:{a % 60:02d}", highlight=False)
 
 
 @main.command()

@@ -42,6 +42,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("verification: ID or card", ("verify_method",)),
     ("results (verified callers)", ("balance", "pool", "transactions")),
     ("policy information", ("policy",)),
+    ("the agents' line (/agent)", ("agent_line",)),
 )
 
 FINGERPRINT_RE = re.compile(r"<!-- ivr12333 call-flow dot-sha256: ([0-9a-f]{64}) -->")
@@ -204,7 +205,7 @@ def _label(pairs: Iterable[tuple[str, str]]) -> str:
 def kind(spec: StateSpec) -> str:
     if spec.gather:
         return spec.gather
-    if spec.dial:
+    if spec.dial or spec.enqueue or spec.dial_queue:  # to an agent: dialled or queued
         return "dial"
     return "hangup" if spec.hangup else "pass"
 
@@ -233,18 +234,20 @@ def dominators(flow: Flow, edges: Iterable[tuple[str, str]]) -> dict[str, set[st
     for a, b in edges:
         preds[b].append(a)
         succs[a].append(b)
-    reach, todo = [flow.initial], [flow.initial]
+    roots = [flow.initial, *(s for s in flow.entries.values() if s != flow.initial)]
+    reach, todo = list(roots), list(roots)
     while todo:
         for b in succs[todo.pop()]:
             if b not in reach:
                 reach.append(b)
                 todo.append(b)
     dom = {s: set(reach) for s in reach}
-    dom[flow.initial] = {flow.initial}
+    for root in roots:  # where a call starts: nothing before it
+        dom[root] = {root}
     changed = True
     while changed:
         changed = False
-        for s in reach[1:]:
+        for s in reach[len(roots):]:
             new = set.intersection(*(dom[p] for p in preds[s] if p in dom)) | {s}
             if new != dom[s]:
                 dom[s], changed = new, True
@@ -298,6 +301,10 @@ def dot_source(flow: Flow, *, conventions: bool = False) -> str:
     g.node("_start", label="", shape="circle", style="filled", fillcolor="black",
            width="0.15", height="0.15")
     g.edge("_start", flow.initial, label=" call")
+    for n, (entry, state) in enumerate(flow.entries.items(), start=1):  # another way in
+        g.node(f"_start_{n}", label="", shape="circle", style="filled", fillcolor="black",
+               width="0.15", height="0.15")
+        g.edge(f"_start_{n}", state, label=f" {entry} call")
     for i, (title, members) in enumerate(clustered):
         g.open(f"cluster_{i}", label=title, labeljust="l", style="rounded,filled",
                color="#bbbbbb", fillcolor="#fafafa", fontsize="12", fontcolor="#444444")

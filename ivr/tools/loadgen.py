@@ -194,12 +194,14 @@ def _catalogue() -> Catalogue:
     return Catalogue.load(data_dir("prompts"))
 
 
-def _expected_after_password(catalogue: Catalogue | None = None) -> str:
-    """What the balance result ends with in Mandarin: the result menu (from the catalogue)."""
+def _expected_after_password(catalogue: Catalogue | None = None) -> tuple[str, ...]:
+    """What the balance result ends with in Mandarin: the result menu (from the catalogue),
+    with or without an agent to offer."""
     from ivr.engine.prompts import DEFAULT_LOCALE
 
-    text, _ = (catalogue or _catalogue()).render("result_menu", DEFAULT_LOCALE, {})
-    return text
+    cat = catalogue or _catalogue()
+    return tuple(cat.render(pid, DEFAULT_LOCALE, {})[0]
+                 for pid in ("result_menu", "result_menu_no_agent"))
 
 
 def failure_prompts(catalogue: Catalogue | None = None) -> list[tuple[str, str]]:
@@ -222,7 +224,7 @@ def _press(call: Call, step: str, keys: str) -> None:
 
 
 def full_call(simulator: Simulator, who: Identity, caller_number: str, *,
-              expect: str | None, think: float = 0.0,
+              expect: tuple[str, ...] | None, think: float = 0.0,
               prompts: Sequence[tuple[str, str]] = ()) -> Failure | None:
     """One verification + balance call; None when it went as expected, else why it failed.
 
@@ -252,7 +254,7 @@ def full_call(simulator: Simulator, who: Identity, caller_number: str, *,
             _press(call, step, keys)
             if call.ended:
                 return ended(call)
-        if expect is not None and expect not in call.heard:
+        if expect is not None and not any(text in call.heard for text in expect):
             reason = _heard_reason(call.heard, prompts)
             return Failure("password", reason or "the balance was not read (no known prompt "
                            "heard instead)", who_masked)

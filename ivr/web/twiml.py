@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from twilio.twiml.voice_response import Dial as DialVerb
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.engine.instructions import Dial, Gather, Hangup, Instruction, Pause, Say
+from ivr.engine.instructions import (
+    Dial,
+    DialQueue,
+    Enqueue,
+    Gather,
+    Hangup,
+    Instruction,
+    Leave,
+    Pause,
+    Play,
+    Say,
+)
 
 
 def render(instructions: Sequence[Instruction], *, action_url: str, silence_url: str,
-           dial_url: str, voices: Mapping[str, tuple[str, str]]) -> str:
-    """TwiML for one turn; every Gather is followed by a Redirect that reports the silence."""
+           dial_url: str, voices: Mapping[str, tuple[str, str]], queue_url: str = "",
+           wait_url: str = "", connect_url: str = "") -> str:
+    """TwiML for one turn; every Gather is followed by a Redirect that reports the silence.
+    An <Enqueue> reports its end to `queue_url` and holds with `wait_url`; a <Dial><Queue>
+    plays `connect_url` to the caller it takes."""
     response = VoiceResponse()
     for ins in instructions:
         if isinstance(ins, Say):
@@ -19,6 +34,8 @@ def render(instructions: Sequence[Instruction], *, action_url: str, silence_url:
             response.say(ins.text, voice=voice, language=language)
         elif isinstance(ins, Pause):
             response.pause(length=ins.seconds)
+        elif isinstance(ins, Play):
+            response.play(ins.url)
         elif isinstance(ins, Gather):
             gather = response.gather(
                 action=action_url, method="POST", timeout=ins.timeout,
@@ -29,11 +46,22 @@ def render(instructions: Sequence[Instruction], *, action_url: str, silence_url:
                 if isinstance(p, Say):
                     voice, language = voices[p.locale]
                     gather.say(p.text, voice=voice, language=language)
+                elif isinstance(p, Play):
+                    gather.play(p.url)
                 else:
                     gather.pause(length=p.seconds)
             response.redirect(silence_url, method="POST")
         elif isinstance(ins, Dial):
             response.dial(ins.number, action=dial_url, method="POST", timeout=ins.timeout)
+        elif isinstance(ins, Enqueue):
+            response.enqueue(ins.queue, action=queue_url, method="POST", wait_url=wait_url,
+                             wait_url_method="POST")
+        elif isinstance(ins, DialQueue):
+            dial = DialVerb(action=dial_url, method="POST", timeout=ins.timeout)
+            dial.queue(ins.queue, url=connect_url, method="POST")
+            response.append(dial)
+        elif isinstance(ins, Leave):
+            response.leave()
         elif isinstance(ins, Hangup):
             response.hangup()
     return str(response)

@@ -1,4 +1,6 @@
-"""Twilio voice webhooks: POST /voice (the number's Voice URL), /voice/step, /status."""
+"""Twilio voice webhooks: POST /voice (the number's Voice URL), /voice/step, /status; the
+agent queue's /voice/hold (a waiting caller's wait document) and /voice/connect (what a caller
+an agent takes hears); POST /agent (the agents' line: its own number's Voice URL)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ STRICT_FIELDS = {
         "Digits": r"[0-9*#]{0,64}",
         "FinishedOnKey": r"[0-9*#]?",
         "DialCallStatus": r"completed|answered|busy|no-answer|failed|canceled",
+        "QueueResult": r"bridged|bridging-in-process|queue-full|error|hangup|leave|redirected"
+                       r"|redirected-from-bridged|system-error",
         "From": _PARTY, "To": _PARTY, "Caller": _PARTY, "Called": _PARTY,
         # the geography of both parties: no field Twilio fills can swallow "Digits..."
         **{f"{party}{field}": rule
@@ -124,6 +128,9 @@ def _render(instructions: Sequence[Instruction], step: int) -> str:
         silence_url=f"{base}/voice/step?s={step}&e=silence",
         dial_url=f"{base}/voice/step?s={step}&e=dialed",
         voices=_hotline().settings.voices,
+        queue_url=f"{base}/voice/step?s={step}&e=queued",
+        wait_url=f"{base}/voice/hold",
+        connect_url=f"{base}/voice/connect",
     )
 
 
@@ -151,12 +158,39 @@ def step() -> Response:
         event = CallEvent("silence")
     elif kind == "dialed":
         event = CallEvent("dialed", _field("DialCallStatus") or "failed")
+    elif kind == "queued":
+        event = CallEvent("left_queue", _field("QueueResult") or "error")
     else:  # a <Gather> posts its keys: Twilio always sends Digits here
         if "Digits" not in request.form:
             abort(400, "a Gather's answer without Digits")
         digits = _field("Digits")
         event = CallEvent("digits", digits) if digits else CallEvent("silence")
     return _turn(seq, event)
+
+
+@bp.post("/agent")
+def agent() -> Response:
+    """A call to the agents' line: an agent keys their id and PIN, then takes callers."""
+    return _turn(0, CallEvent("start", "agent"))
+
+
+@bp.post("/voice/hold")
+def hold() -> Response:
+    """A waiting caller's wait document (Twilio requests it again when it ends); with `k`,
+    the key the caller pressed at the previous one."""
+    base = _hotline().settings.public_url or request.host_url.rstrip("/")
+    key = _field("Digits") if request.args.get("k") else None
+    instructions = _hotline().hold(_call_sid(), key)
+    return _xml(twiml.render(instructions, action_url=f"{base}/voice/hold?k=1",
+                             silence_url=f"{base}/voice/hold", dial_url="",
+                             voices=_hotline().settings.voices))
+
+
+@bp.post("/voice/connect")
+def connect() -> Response:
+    """Played to the caller an agent takes, before the two are connected."""
+    return _xml(twiml.render(_hotline().connecting(_call_sid()), action_url="", silence_url="",
+                             dial_url="", voices=_hotline().settings.voices))
 
 
 @bp.post("/status")

@@ -1,0 +1,76 @@
+"""The agents who answer the queue: who they are, and their PIN checks (locked like callers')."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
+
+from ivr.data.storage import agents
+from ivr.domain import passwords
+from ivr.pinkeys import Keyring
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    agent_id: str
+    name: str
+    region_code: str
+
+
+class PinCheck(Enum):
+    OK = "ok"
+    WRONG = "wrong"  # checked and wrong (or nobody has that id: a dummy check, the same cost)
+    LOCKED = "locked"  # locked, or this wrong PIN locked it
+
+
+_ID = bindparam("p_id", type_=agents.c.agent_id.type)
+_REGION = bindparam("p_region", type_=agents.c.region_code.type)
+# One check reserved before the hash, in one statement (it counts as a failure until the hash
+# says otherwise): concurrent guesses on any worker get at most `p_limit` checks in a row.
+_RESERVE = (
+    update(agents)
+    .where(agents.c.agent_id == _ID, agents.c.region_code == _REGION, ~agents.c.locked,
+           agents.c.failed_attempts < bindparam("p_limit"))
+    .values(failed_attempts=agents.c.failed_attempts + 1)
+    .returning(agents.c.pin_hash, agents.c.failed_attempts, agents.c.name)
+)
+_SUCCEEDED = (update(agents).where(agents.c.agent_id == _ID, ~agents.c.locked)
+              .values(failed_attempts=0))
+_LOCK = update(agents).where(agents.c.agent_id == _ID).values(locked=True)
+
+
+def count_in_region(conn: Connection, region_code: str) -> int:
+    """How many agents answer for the region (none: the line offers no agent)."""
+    return int(conn.execute(select(func.count()).select_from(agents)
+                            .where(agents.c.region_code == region_code)).scalar_one())
+
+
+def check_pin(engine: Engine, agent_id: str, pin: str, region_code: str,
+              lockout_after: int, keyring: Keyring) -> tuple[PinCheck, Agent | None]:
+    """An agent of the region and their PIN (hashed like callers' passwords, under
+    `keyring`); every outcome costs one hash."""
+    params = {"p_id": agent_id, "p_region": region_code, "p_limit": lockout_after}
+    with engine.begin() as conn:
+        reserved = conn.execute(_RESERVE, params).first()
+    if reserved is None:
+        passwords.verify_password(pin, passwords.dummy_hash(keyring), keyring)
+        return PinCheck.WRONG, None
+    if passwords.verify_password(pin, reserved.pin_hash, keyring):
+        with engine.begin() as conn:
+            if conn.execute(_SUCCEEDED, params).rowcount == 1:
+                return PinCheck.OK, Agent(agent_id, reserved.name, region_code)
+        return PinCheck.LOCKED, None
+    if reserved.failed_attempts >= lockout_after:
+        with engine.begin() as conn:
+            conn.execute(_LOCK, params)
+        return PinCheck.LOCKED, None
+    return PinCheck.WRONG, None
+
+
+def unlock(engine: Engine, agent_id: str) -> bool:
+    """Operator unlock of an agent's PIN; False when there is no such agent."""
+    with engine.begin() as conn:
+        return conn.execute(update(agents).where(agents.c.agent_id == agent_id)
+                            .values(locked=False, failed_attempts=0)).rowcount == 1

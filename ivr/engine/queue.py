@@ -1,0 +1,140 @@
+"""The agent queue as every worker sees it: who waits, in which order, and today's waits.
+
+Twilio holds the calls (<Enqueue>); this table holds what the hotline needs about them, shared
+across workers: the order of entry (a caller's position counts those still waiting before it),
+the agent's summary (verified or not, last four of the ID number, the last menu), why a
+caller was sent out. An entry goes when its caller leaves, is connected, or the call ends
+(session.py seals it with the call). What is measured (queue_waits) holds no person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ivr.data.storage import queue_entries, queue_waits
+
+#: measured waits are kept this long (today's average needs one day)
+KEEP_WAITS_SECONDS = 8 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One caller in the queue."""
+
+    call_sid: str
+    entered_at: float
+    verified: bool
+    last4: str | None
+    last_menu: str
+    lang: str
+    taken_by: str | None
+    leaving: str | None
+
+
+_COLUMNS = (queue_entries.c.call_sid, queue_entries.c.entered_at, queue_entries.c.verified,
+            queue_entries.c.last4, queue_entries.c.last_menu, queue_entries.c.lang,
+            queue_entries.c.taken_by, queue_entries.c.leaving)
+
+
+class CallQueue:
+    """The queue's rows; every change is one statement (or a conditional update), so two
+    workers never both take one caller."""
+
+    def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self._now = now
+
+    def _time(self) -> float:
+        return self._now().timestamp()
+
+    def join(self, call_sid: str, *, verified: bool, last4: str | None, last_menu: str,
+             lang: str) -> None:
+        """The caller enters the queue (again: nothing changes)."""
+        try:
+            with self.engine.begin() as conn:
+                ahead = conn.execute(select(func.count()).select_from(queue_entries)
+                                     .where(queue_entries.c.taken_by.is_(None))).scalar_one()
+                conn.execute(insert(queue_entries).values(
+                    call_sid=call_sid, entered_at=self._time(), verified=verified,
+                    last4=last4, last_menu=last_menu[:48], lang=lang, places=int(ahead) + 1))
+        except IntegrityError:
+            pass
+
+    def entry(self, call_sid: str) -> Entry | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_COLUMNS)
+                               .where(queue_entries.c.call_sid == call_sid)).first()
+        return Entry(*row) if row else None
+
+    def position(self, call_sid: str) -> int:
+        """1 for the next caller an agent takes; 0 when the caller is not waiting (any more)."""
+        mine = (select(queue_entries.c.id).where(queue_entries.c.call_sid == call_sid,
+                                                 queue_entries.c.taken_by.is_(None))
+                .scalar_subquery())
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(queue_entries)
+                .where(queue_entries.c.taken_by.is_(None), queue_entries.c.id <= mine)
+            ).scalar_one())
+
+    def mark_leaving(self, call_sid: str, reason: str) -> None:
+        """Why the caller is sent out (`key`: they pressed *; `timeout`: the maximum wait)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(queue_entries).where(queue_entries.c.call_sid == call_sid)
+                         .values(leaving=reason))
+
+    def leave(self, call_sid: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(queue_entries).where(queue_entries.c.call_sid == call_sid))
+
+    def take_next(self, agent_sid: str) -> Entry | None:
+        """The caller at the head, taken for this agent (no other agent gets them); None when
+        nobody waits."""
+        for _ in range(10):  # another agent took the head meanwhile: the next one
+            with self.engine.begin() as conn:
+                head = conn.execute(select(*_COLUMNS, queue_entries.c.id)
+                                    .where(queue_entries.c.taken_by.is_(None))
+                                    .order_by(queue_entries.c.id).limit(1)).first()
+                if head is None:
+                    return None
+                taken = conn.execute(update(queue_entries).where(
+                    queue_entries.c.id == head.id, queue_entries.c.taken_by.is_(None))
+                    .values(taken_by=agent_sid)).rowcount
+            if taken == 1:
+                return Entry(*head[:-3], agent_sid, head.leaving)
+        return None
+
+    def connected(self, call_sid: str) -> None:
+        """An agent has the caller: their wait is measured (nothing else) and the entry goes."""
+        now = self._time()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(queue_entries.c.entered_at, queue_entries.c.places)
+                               .where(queue_entries.c.call_sid == call_sid)).first()
+            if row is None:
+                return
+            conn.execute(delete(queue_waits).where(queue_waits.c.at < now - KEEP_WAITS_SECONDS))
+            conn.execute(insert(queue_waits).values(at=now, waited=now - row.entered_at,
+                                                    places=row.places))
+            conn.execute(delete(queue_entries).where(queue_entries.c.call_sid == call_sid))
+
+    def waiting(self) -> list[Entry]:
+        """Everyone in the queue, in order (those an agent has taken first)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*_COLUMNS).order_by(queue_entries.c.id)).all()
+        return [Entry(*r) for r in rows]
+
+    def waits_since(self, since: float) -> tuple[float | None, float | None]:
+        """(the average wait of the callers agents took since `since`, the wait per place in
+        the queue at their entry); None without any."""
+        with self.engine.connect() as conn:
+            n, waited, places = conn.execute(
+                select(func.count(), func.sum(queue_waits.c.waited), func.sum(queue_waits.c.places))
+                .where(and_(queue_waits.c.at >= since))).one()
+        if not n:
+            return None, None
+        return float(waited) / n, float(waited) / max(int(places), 1)

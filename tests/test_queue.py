@@ -1,0 +1,321 @@
+"""The agent queue's data: shared across workers in the database, nothing personal after a call;
+agent PINs locked like callers' passwords; the region's new fields checked at import; the
+`ivr12333 queue` command."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import STAFFED, FixedClock
+from servers import keyring_of_tests
+from sqlalchemy import Engine, select
+
+from ivr.data.dataset import DatasetInvalid, import_dataset, load_file
+from ivr.data.storage import agents, ensure_schema, make_engine, queue_entries, queue_waits
+from ivr.domain.agents import PinCheck, check_pin
+from ivr.domain.policy import Region
+from ivr.engine import speech
+from ivr.engine.queue import CallQueue
+from ivr.errors import DatasetError
+from ivr.resources import demo_dataset
+from ivr.tools.cli import main as cli
+
+KEYS = keyring_of_tests()
+SID = "CA" + "1" * 32
+OTHER = "CA" + "2" * 32
+AGENT_CALL = "CA" + "3" * 32
+
+
+@pytest.fixture
+def engine(db_url: str) -> Any:
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def _rows(engine: Engine, table: Any) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(table)).all())
+
+
+# --- the queue's table ------------------------------------------------------------------------
+
+def test_positions_follow_the_order_of_entry_among_those_still_waiting(engine: Engine) -> None:
+    clock = FixedClock(STAFFED)
+    line = CallQueue(engine, clock)
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US")
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")  # again
+    assert (line.position(SID), line.position(OTHER)) == (1, 2)
+    taken = line.take_next(AGENT_CALL)
+    assert taken is not None and (taken.call_sid, taken.last4, taken.taken_by) == (
+        SID, "0013", AGENT_CALL)
+    assert line.take_next(AGENT_CALL + "x") is not None  # the next agent gets the next caller
+    assert line.take_next("CA" + "4" * 32) is None  # nobody else waits
+    assert line.position(OTHER) == 0  # taken: not waiting any more
+
+
+def test_two_agents_at_once_never_take_one_caller(db_url: str) -> None:
+    engines = [make_engine(db_url) for _ in range(6)]
+    ensure_schema(engines[0])
+    first = CallQueue(engines[0], FixedClock(STAFFED))
+    for n in range(3):
+        first.join(f"CA{n:032d}", verified=False, last4=None, last_menu="main", lang="zh-CN")
+    got: list[str | None] = []
+    start = threading.Barrier(6)
+
+    def agent(k: int) -> None:
+        start.wait()
+        entry = CallQueue(engines[k], FixedClock(STAFFED)).take_next(f"CA{k + 10:032d}")
+        got.append(entry.call_sid if entry else None)
+
+    threads = [threading.Thread(target=agent, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in engines:
+        e.dispose()
+    taken = [g for g in got if g]
+    assert sorted(taken) == [f"CA{n:032d}" for n in range(3)]  # each caller once
+
+
+def test_a_connected_caller_leaves_only_their_wait(engine: Engine) -> None:
+    clock = FixedClock(STAFFED)
+    line = CallQueue(engine, clock)
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
+    clock.now = datetime(2026, 11, 23, 2, 3, tzinfo=UTC)  # three minutes later
+    line.take_next(AGENT_CALL)
+    line.connected(SID)
+    assert _rows(engine, queue_entries) == []
+    (row,) = _rows(engine, queue_waits)
+    assert (row.waited, row.places) == (180.0, 1)  # no CallSid, no ID number
+    assert line.waits_since(STAFFED.timestamp()) == (180.0, 180.0)
+
+
+def test_the_end_of_a_call_removes_its_entry_and_frees_what_its_agent_took(
+        app: Any, client: Any) -> None:
+    hotline = app.extensions["ivr12333"]
+    for sid in (SID, OTHER, AGENT_CALL):
+        client.post("/voice" if sid != AGENT_CALL else "/agent",
+                    data={"CallSid": sid, "From": "+8613800000001"})
+    client.post("/voice/step?s=1", data={"CallSid": SID, "Digits": "1"})
+    body = client.post("/voice/step?s=2", data={"CallSid": SID, "Digits": "0"}).text
+    assert "<Enqueue" in body and "waitUrl=\"http://localhost/voice/hold\"" in body
+    client.post("/voice/step?s=1", data={"CallSid": OTHER, "Digits": "1"})
+    client.post("/voice/step?s=2", data={"CallSid": OTHER, "Digits": "0"})
+    assert [e.call_sid for e in hotline.queue.waiting()] == [SID, OTHER]
+    assert hotline.queue.take_next(AGENT_CALL).call_sid == SID
+    client.post("/status", data={"CallSid": OTHER, "CallStatus": "completed"})
+    assert [e.call_sid for e in hotline.queue.waiting()] == [SID]
+    client.post("/status", data={"CallSid": AGENT_CALL, "CallStatus": "completed"})
+    assert hotline.queue.waiting()[0].taken_by is None  # free for the next agent
+    client.post("/status", data={"CallSid": SID, "CallStatus": "completed"})
+    assert hotline.queue.waiting() == []
+    # the hold of a call that is not (any more) in the queue: out of it
+    assert "<Leave" in client.post("/voice/hold", data={"CallSid": SID}).text
+
+
+def test_the_hold_says_the_position_and_a_natural_estimate(app: Any, client: Any) -> None:
+    for n, sid in enumerate((SID, OTHER, AGENT_CALL)):
+        client.post("/voice", data={"CallSid": sid, "From": f"+861380000000{n}"})
+        client.post("/voice/step?s=1", data={"CallSid": sid, "Digits": "1"})
+        client.post("/voice/step?s=2", data={"CallSid": sid, "Digits": "0"})
+    third = client.post("/voice/hold", data={"CallSid": AGENT_CALL}).text
+    assert "您前面还有两位,预计等待约三分钟。" in third  # 3 places x 60 s (nothing measured)
+    assert "<Pause length=\"45\"" in third and "hold?k=1" in third
+    second = client.post("/voice/hold", data={"CallSid": OTHER}).text
+    assert "您前面还有一位,预计等待约两分钟。" in second
+    first = client.post("/voice/hold", data={"CallSid": SID}).text
+    assert "您是下一位" in first and "预计" not in first
+    left = client.post("/voice/hold?k=1", data={"CallSid": SID, "Digits": "*"}).text
+    assert "<Leave" in left
+    after = client.post("/voice/step?s=3&e=queued",
+                        data={"CallSid": SID, "QueueResult": "leave"}).text
+    assert "账户余额查询请按1" in after  # * leads back to the main menu
+    assert app.extensions["ivr12333"].queue.position(OTHER) == 1
+
+
+def test_hold_music_is_played_when_set(app_factory: Callable[..., Any]) -> None:
+    client = app_factory(hold_music_url="https://cdn.example/hold.mp3").test_client()
+    client.post("/voice", data={"CallSid": SID, "From": "+8613800000001"})
+    client.post("/voice/step?s=1", data={"CallSid": SID, "Digits": "1"})
+    client.post("/voice/step?s=2", data={"CallSid": SID, "Digits": "0"})
+    body = client.post("/voice/hold", data={"CallSid": SID}).text
+    assert "<Play>https://cdn.example/hold.mp3</Play>" in body and "<Pause" not in body
+
+
+@pytest.mark.parametrize(("seconds", "zh", "en"), [
+    (20, "不到一分钟", "less than a minute"), (59, "不到一分钟", "less than a minute"),
+    (80, "约一分钟", "about one minute"), (120, "约两分钟", "about two minutes"),
+    (610, "约十分钟", "about ten minutes"),
+])
+def test_waits_are_spoken_naturally(seconds: int, zh: str, en: str) -> None:
+    from conftest import catalogue
+
+    from ivr.engine.model import speech_wait
+    assert speech_wait(catalogue(), "zh-CN", seconds) == zh
+    assert speech_wait(catalogue(), "en-US", seconds) == en
+
+
+def test_a_line_name_is_read_digit_by_digit() -> None:
+    assert speech.line_name("12333医疗保障服务热线", "zh-CN") == "幺二三三三医疗保障服务热线"
+    assert speech.line_name("the 12333 line", "en-US") == "the 1 2 3 3 3 line"
+
+
+# --- agent PINs -------------------------------------------------------------------------------
+
+def test_wrong_agent_pins_lock_under_concurrency(db_url: str) -> None:
+    """Six wrong PINs at once on six connections: at most lockout_after (3) are checked, the
+    PIN locks, and then even the right PIN is refused."""
+    engines = [make_engine(db_url) for _ in range(6)]
+    results: list[PinCheck] = []
+    start = threading.Barrier(6)
+
+    def guess(k: int) -> None:
+        start.wait()
+        results.append(check_pin(engines[k], "1001", f"00000{k}", "450100", 3, KEYS)[0])
+
+    threads = [threading.Thread(target=guess, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with engines[0].connect() as conn:
+        failed, locked = conn.execute(select(agents.c.failed_attempts, agents.c.locked)
+                                      .where(agents.c.agent_id == "1001")).one()
+    assert failed == 3 and locked
+    # locked: even the right PIN is refused, with the answer of a wrong one
+    assert check_pin(engines[0], "1001", "246810", "450100", 3, KEYS) == (PinCheck.WRONG, None)
+    for e in engines:
+        e.dispose()
+
+
+def test_an_agent_pin_is_checked_for_its_region_only(engine: Engine) -> None:
+    assert check_pin(engine, "1001", "246810", "999999", 3, KEYS) == (PinCheck.WRONG, None)
+    result, agent = check_pin(engine, "1001", "246810", "450100", 3, KEYS)
+    assert result is PinCheck.OK and agent is not None and agent.name == "张敏"
+    with engine.connect() as conn:
+        stored = conn.execute(select(agents.c.pin_hash)).scalars().all()
+    assert stored and not [h for h in stored if "246810" in h]  # hashed like passwords
+
+
+# --- the region's new fields and agents at import ---------------------------------------------
+
+def _demo() -> dict[str, Any]:
+    return load_file(demo_dataset())
+
+
+@pytest.mark.parametrize(("key", "value", "rule"), [
+    ("holidays", ["2026-13-01"], "holidays: must be real dates: '2026-13-01' is not one"),
+    ("holidays", ["2026/10/01"], "holidays: must be dates YYYY-MM-DD: '2026/10/01' is not one"),
+    ("holidays", "2026-10-01", "holidays: must be a list of dates YYYY-MM-DD"),
+    ("holidays", ["2026-10-01", "2026-10-01"], "holidays: must list each date once"),
+    ("max_queue_wait", 10, "max_queue_wait: must be 60 to 3600 seconds"),
+    ("max_queue_wait", "600", "max_queue_wait: must be a whole number"),
+    ("line_name", "12333*热线", "line_name: may hold only letters and digits"),
+    ("line_name", "", "line_name: must be text of 1 to 40 characters"),
+    ("line_name_en", "医保热线", "line_name_en: must be English text"),
+])
+def test_region_fields_are_checked_at_import(engine: Engine, key: str, value: Any,
+                                             rule: str) -> None:
+    data = _demo()
+    data["region"][key] = value
+    with pytest.raises(DatasetError) as info:
+        import_dataset(engine, data, keyring=keyring_of_tests())
+    assert info.value.record == "region"
+    assert info.value.rule.startswith(rule), info.value.rule
+
+
+def test_region_fields_absent_take_their_defaults(engine: Engine) -> None:
+    data = _demo()
+    for key in ("holidays", "max_queue_wait", "line_name"):
+        data["region"].pop(key)
+    import_dataset(engine, data, keyring=keyring_of_tests())
+    from ivr.domain.accounts import region_for
+    with engine.connect() as conn:
+        region = region_for(conn)
+    assert (region.holidays, region.max_queue_wait, region.line_name, region.line_name_en) == (
+        (), 600, "医保服务热线", "Healthcare Security hotline")
+    assert region == Region(code="450100", name="南宁市", agent_number="+867711234567")
+
+
+@pytest.mark.parametrize(("agent", "rule"), [
+    ({"id": 1001, "name": "张敏", "pin": "246810"}, "agents[0]: id: must be 3 to 8 digits"),
+    ({"id": "1001", "name": " ", "pin": "246810"}, "agents[0] (1001): name: is required"),
+    ({"id": "1001", "name": "张敏", "pin": "2468"}, "agents[0] (1001): pin: must be 6 digits"),
+    ({"id": "1001", "name": "张敏", "pin_hash": "x"}, "agents[0] (1001): pin_hash: is not"),
+])
+def test_agents_are_checked_at_import(engine: Engine, agent: dict[str, Any], rule: str) -> None:
+    data = _demo()
+    data["agents"] = [agent]
+    with pytest.raises(DatasetInvalid) as info:
+        import_dataset(engine, data, keyring=keyring_of_tests())
+    assert str(info.value).startswith(rule), str(info.value)
+
+
+def test_a_duplicate_agent_is_named(engine: Engine) -> None:
+    data = _demo()
+    data["agents"].append(dict(data["agents"][0]))
+    with pytest.raises(DatasetInvalid) as info:
+        import_dataset(engine, data, keyring=keyring_of_tests())
+    assert "agents[2] (1001): id: duplicates agents[0]" in str(info.value)
+
+
+# --- `ivr12333 queue` --------------------------------------------------------------------------
+
+def test_queue_command_lists_who_waits_masked(runner: CliRunner, engine: Engine,
+                                              db_url: str) -> None:
+    now = datetime.now(UTC)
+    line = CallQueue(engine, lambda: now)
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US")
+    result = runner.invoke(cli, ["queue", "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    assert "2 waiting" in result.output
+    assert "**************0013" in result.output and "450102197503150013" not in result.output
+    assert "balance" in result.output and "en-US" in result.output
+    assert "nobody was taken by an agent yet" in result.output
+    line.take_next(AGENT_CALL)
+    line.connected(SID)
+    result = runner.invoke(cli, ["--database-url", db_url, "queue"])
+    assert "1 waiting" in result.output and "average wait today: 0:00" in result.output
+
+
+def test_queue_command_on_an_empty_database(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["queue", "--database-url", f"sqlite:///{tmp_path / 'e.db'}"])
+    assert result.exit_code == 0, result.output
+    assert "0 waiting" in result.output
+
+
+
+def test_the_hours_name_the_closed_days_only_where_there_are_some(
+        client: Any, clock: FixedClock, db_url: str) -> None:
+    """2026-10-01 10:00 (a Thursday, a demo holiday): closed, and the hours end with 法定节假日除外;
+    a region without holidays does not claim them."""
+    clock.now = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
+    client.post("/voice", data={"CallSid": SID, "From": "+8613800000001"})
+    client.post("/voice/step?s=1", data={"CallSid": SID, "Digits": "1"})
+    body = client.post("/voice/step?s=2", data={"CallSid": SID, "Digits": "0"}).text
+    assert "人工服务时间为工作日上午9点至12点,下午1点至5点,法定节假日除外。" in body
+    assert "<Enqueue" not in body
+    from sqlalchemy import update
+
+    from ivr.data.storage import regions
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(update(regions).values(holidays="[]"))
+    engine.dispose()
+    body = client.post("/voice/step?s=3", data={"CallSid": SID, "Digits": "0"}).text
+    assert "<Enqueue" in body  # no holiday now: a Thursday morning on duty
+    clock.now = datetime(2026, 10, 3, 2, 0, tzinfo=UTC)  # a Saturday
+    client.post("/voice/step?s=4&e=queued", data={"CallSid": SID, "QueueResult": "leave"})
+    closed = client.post("/voice/step?s=5", data={"CallSid": SID, "Digits": "0"}).text
+    assert "下午1点至5点。" in closed and "节假日" not in closed
