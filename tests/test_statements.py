@@ -16,20 +16,23 @@ from simulator import Simulator, Transport, WebhookRequest, WebhookResponse, Wsg
 
 JIANGUO = ("450102197503150013", "135790")
 
-#: webhook -> (most statements, most checkouts). The start inserts the call and its first
-#: answer; a step's webhook claims its step and reads the call in one statement, then saves
-#: the session and its answer in one transaction; a menu that says the main menu reads the
+#: webhook -> (most statements, most checkouts). The start reads the region (the greeting
+#: says the line's name), inserts the call and its first answer; a step's webhook claims its
+#: step and reads the call in one statement, then saves the session and its answer in one
+#: transaction; a menu that says the main menu reads the
 #: region too. The password webhook adds the per-number reservation (3 statements) and the
-#: password check (reserve, then settle).
+#: password check (reserve, then settle). The region is read with how many agents answer for
+#: it, in one statement. The status callback also forgets the call's place in the agent queue
+#: and frees a caller an agent's call had taken (two indexed deletes/updates, same transaction).
 BOUNDS = {
-    "answer": (2, 1),
+    "answer": (3, 2),
     "language": (4, 3),
     "balance": (4, 3),
     "by ID": (4, 3),
     "ID number": (3, 2),
     "confirm": (4, 3),
     "password": (10, 7),
-    "status callback": (2, 1),
+    "status callback": (4, 1),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, case, func, literal, or_, select, update
 
-from ivr.data.storage import bindings, meta, people, regions, transactions
+from ivr.data.storage import agents, bindings, meta, people, regions, transactions
 from ivr.domain import passwords
 from ivr.domain.identity import IdNumber
 from ivr.domain.policy import Region, Sex, relation_to_funder, relation_to_member
@@ -270,14 +271,21 @@ def funders_of(conn: Connection, member: Person) -> list[PoolMember]:
     return _other_side(conn, member, bindings.c.member, bindings.c.funder, relation_to_member)
 
 
+#: how many agents answer for the region read, in the same statement as the region
+_AGENT_COUNT = (select(func.count()).select_from(agents)
+                .where(agents.c.region_code == regions.c.code)
+                .scalar_subquery().label("agent_count"))
 #: the line's region (the last one imported) in one statement: no row without either
-_LINE_REGION = (select(regions).select_from(regions.join(meta, meta.c.value == regions.c.code))
+_LINE_REGION = (select(regions, _AGENT_COUNT)
+                .select_from(regions.join(meta, meta.c.value == regions.c.code))
                 .where(meta.c.key == "line_region"))
-_REGION = select(regions).where(regions.c.code == bindparam("p_code", type_=regions.c.code.type))
+_REGION = select(regions, _AGENT_COUNT).where(
+    regions.c.code == bindparam("p_code", type_=regions.c.code.type))
 
 
 def region_for(conn: Connection, code: str | None = None) -> Region:
-    """The region by code, else the line's region (the last one imported), else the defaults.
+    """The region by code, else the line's region (the last one imported), else the defaults;
+    with how many agents answer for it (`Region.agents`).
 
     Read on every turn that needs it (an import may change it under running workers); only
     parsing it is cached, keyed on the row as read, so a changed row is parsed again."""
@@ -296,7 +304,7 @@ def _parsed_region(names: tuple[str, ...], values: tuple[Any, ...]) -> Region:
     data = dict(zip(names, values, strict=True))
     data["agent_hours"] = json.loads(data["agent_hours"])
     data["holidays"] = json.loads(data["holidays"])
-    return Region.from_mapping(data)
+    return dataclasses.replace(Region.from_mapping(data), agents=int(data["agent_count"]))
 
 
 def count_people(conn: Connection) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, update
 
 from ivr.data.storage import agents
 from ivr.domain import passwords
@@ -39,12 +39,6 @@ _RESERVE = (
 _SUCCEEDED = (update(agents).where(agents.c.agent_id == _ID, ~agents.c.locked)
               .values(failed_attempts=0))
 _LOCK = update(agents).where(agents.c.agent_id == _ID).values(locked=True)
-
-
-def count_in_region(conn: Connection, region_code: str) -> int:
-    """How many agents answer for the region (none: the line offers no agent)."""
-    return int(conn.execute(select(func.count()).select_from(agents)
-                            .where(agents.c.region_code == region_code)).scalar_one())
 
 
 def check_pin(engine: Engine, agent_id: str, pin: str, region_code: str,

@@ -111,6 +111,9 @@ class Region:
     #: the line's name as the greeting says it (digits are read one by one)
     line_name: str = DEFAULT_LINE_NAME
     line_name_en: str = DEFAULT_LINE_NAME_EN
+    #: how many agents answer its queue: read from the database with the region, never from a
+    #: dataset's region object (agents are records of their own)
+    agents: int = field(default=0, compare=False)
     shifts: tuple[Shift, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:

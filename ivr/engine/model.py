@@ -111,10 +111,7 @@ class CallModel(FlowModel):
     @property
     def has_agents(self) -> bool:
         """The region has agent service: agents who answer its queue."""
-        def count() -> int:
-            with self.services.db.connect() as conn:
-                return agents.count_in_region(conn, self.region.code)
-        return bool(self._memo("agents", count))
+        return self.region.agents > 0
 
     @property
     def region(self) -> Region:
