@@ -204,13 +204,16 @@ def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
     per_call = [run.worker_cpu / max(run.result.calls, 1) * 1000 for run in flat]
     tables.notes.append(
         f"server CPU per full call: floor {per_call[0]:.1f} ms, hotline {per_call[1]:.1f} ms")
-    columns = ["webhooks/s", "p50 (ms)", "p99 (ms)", "p50 / p99 without password webhook (ms)",
+    columns = ["server CPU / webhook (ms)", "CPU ratio floor/this", "webhooks/s", "p50 (ms)",
+               "p99 (ms)", "p50 / p99 without password webhook (ms)",
                "password webhook p50 / p99 (ms)", "worker peak RSS (MiB)",
                "other processes (cores)", "errors"]
     rows = []
     for run in paced:
         r = run.result
         rows.append(Row(run.label, {
+            "server CPU / webhook (ms)": ms(run.cpu_per_webhook_ms, 2),
+            "CPU ratio floor/this": ms(paced[0].cpu_per_webhook_ms / run.cpu_per_webhook_ms, 2),
             "webhooks/s": f"{r.requests / r.seconds:.0f}",
             "p50 (ms)": ms(r.p(50)), "p99 (ms)": ms(r.p(99)),
             "p50 / p99 without password webhook (ms)":

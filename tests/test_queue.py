@@ -198,6 +198,22 @@ def test_wrong_agent_pins_lock_under_concurrency(db_url: str) -> None:
         e.dispose()
 
 
+def test_unlock_agent_command_lets_a_locked_agent_in_again(db_url: str,
+                                                          engine: Engine) -> None:
+    for k in range(3):
+        check_pin(engine, "1001", f"00000{k}", "450100", 3, KEYS)
+    assert check_pin(engine, "1001", "246810", "450100", 3, KEYS) == (PinCheck.WRONG, None)
+    result = CliRunner().invoke(cli, ["--database-url", db_url, "unlock", "--agent", "1001"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "unlocked agent 1001"
+    assert check_pin(engine, "1001", "246810", "450100", 3, KEYS)[0] is PinCheck.OK
+    nobody = CliRunner().invoke(cli, ["--database-url", db_url, "unlock", "--agent", "9999"])
+    assert nobody.exit_code == 1 and "no agent 9999" in nobody.stderr
+    both = CliRunner().invoke(cli, ["--database-url", db_url, "unlock", "--agent", "1001",
+                                    "450102197503150013"])
+    assert both.exit_code == 2 and "either" in both.stderr
+
+
 def test_an_agent_pin_is_checked_for_its_region_only(engine: Engine) -> None:
     assert check_pin(engine, "1001", "246810", "999999", 3, KEYS) == (PinCheck.WRONG, None)
     result, agent = check_pin(engine, "1001", "246810", "450100", 3, KEYS)

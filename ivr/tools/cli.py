@@ -252,13 +252,26 @@ def queue(ctx: click.Context) -> None:
 
 @main.command()
 @database_url_option
-@click.argument("id_number")
+@click.option("--agent", "agent_id", default=None, metavar="AGENT_ID",
+              help="unlock an agent's PIN instead (agents' line)")
+@click.argument("id_number", required=False)
 @click.pass_context
-def unlock(ctx: click.Context, id_number: str) -> None:
-    """Unlock a person's query password after too many wrong attempts."""
-    from ivr.domain import accounts
+def unlock(ctx: click.Context, id_number: str | None, agent_id: str | None) -> None:
+    """Unlock a person's query password (ID_NUMBER), or an agent's PIN (--agent AGENT_ID),
+    after too many wrong attempts."""
+    from ivr.domain import accounts, agents
     from ivr.domain.identity import from_keypad, mask_id_number, parse_id_number
 
+    if (id_number is None) == (agent_id is None):
+        err.print("[red]error:[/] give either an ID number or --agent AGENT_ID", highlight=False)
+        sys.exit(2)
+    if agent_id is not None:
+        if agents.unlock(_engine(_settings(ctx)), agent_id):
+            out.print(f"unlocked agent {agent_id}", highlight=False)
+            return
+        err.print(f"[red]error:[/] no agent {agent_id}", highlight=False)
+        sys.exit(1)
+    assert id_number is not None
     try:
         ident = parse_id_number(from_keypad(id_number))
     except InvalidIdNumber as exc:
