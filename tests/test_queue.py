@@ -40,6 +40,17 @@ def engine(db_url: str) -> Any:
     engine.dispose()
 
 
+def _live(engine: Engine, *sids: str) -> None:
+    """Calls in progress (an agent is only ever told of a caller whose call goes on)."""
+    from ivr.data.storage import sessions
+    with engine.begin() as conn:
+        for sid in sids:
+            conn.execute(sessions.insert().values(call_sid=sid, state="agent_queue", step=3,
+                                                  data="{}", last_response="", ended=False,
+                                                  caller="+8613800000001",
+                                                  updated_at=STAFFED.timestamp()))
+
+
 def _rows(engine: Engine, table: Any) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(select(table)).all())
@@ -50,6 +61,7 @@ def _rows(engine: Engine, table: Any) -> list[Any]:
 def test_positions_follow_the_order_of_entry_among_those_still_waiting(engine: Engine) -> None:
     clock = FixedClock(STAFFED)
     line = CallQueue(engine, clock)
+    _live(engine, SID, OTHER)
     line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
     line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US")
     line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")  # again
@@ -66,6 +78,7 @@ def test_two_agents_at_once_never_take_one_caller(db_url: str) -> None:
     engines = [make_engine(db_url) for _ in range(6)]
     ensure_schema(engines[0])
     first = CallQueue(engines[0], FixedClock(STAFFED))
+    _live(engines[0], *(f"CA{n:032d}" for n in range(3)))
     for n in range(3):
         first.join(f"CA{n:032d}", verified=False, last4=None, last_menu="main", lang="zh-CN")
     got: list[str | None] = []
@@ -130,7 +143,9 @@ def test_the_hold_says_the_position_and_a_natural_estimate(app: Any, client: Any
         client.post("/voice/step?s=2", data={"CallSid": sid, "Digits": "0"})
     third = client.post("/voice/hold", data={"CallSid": AGENT_CALL}).text
     assert "您前面还有两位,预计等待约三分钟。" in third  # 3 places x 60 s (nothing measured)
-    assert "<Pause length=\"45\"" in third and "hold?k=1" in third
+    # no 45 s of silence without music: a reassurance halfway, then the next announcement
+    assert third.count("<Pause length=\"22\"") == 2 and "请不要挂机,正在为您排队。" in third
+    assert "hold?k=1" in third
     second = client.post("/voice/hold", data={"CallSid": OTHER}).text
     assert "您前面还有一位,预计等待约两分钟。" in second
     first = client.post("/voice/hold", data={"CallSid": SID}).text
@@ -141,6 +156,26 @@ def test_the_hold_says_the_position_and_a_natural_estimate(app: Any, client: Any
                         data={"CallSid": SID, "QueueResult": "leave"}).text
     assert "账户余额查询请按1" in after  # * leads back to the main menu
     assert app.extensions["ivr12333"].queue.position(OTHER) == 1
+
+
+def test_an_estimate_never_grows_the_position_alone_is_said_instead(app: Any,
+                                                                     client: Any) -> None:
+    """Bug: as today's measured waits came in, a caller moving up heard a longer wait
+    ("两位,约四分钟" then "一位,约五分钟")."""
+    queue = app.extensions["ivr12333"].queue
+    for n, sid in enumerate((SID, OTHER, AGENT_CALL)):
+        client.post("/voice", data={"CallSid": sid, "From": f"+861380000000{n}"})
+        client.post("/voice/step?s=1", data={"CallSid": sid, "Digits": "1"})
+        client.post("/voice/step?s=2", data={"CallSid": sid, "Digits": "0"})
+    assert "预计等待约三分钟" in client.post("/voice/hold", data={"CallSid": AGENT_CALL}).text
+    told = queue.entry(AGENT_CALL).told_until
+    assert told is not None
+    queue.told(AGENT_CALL, told - 150)  # as if told earlier that only 30 s were left
+    again = client.post("/voice/hold", data={"CallSid": AGENT_CALL}).text
+    assert "您前面还有两位。" in again and "预计" not in again
+    assert queue.entry(AGENT_CALL).told_until == told - 150  # what they were told stands
+    queue.told(AGENT_CALL, told + 600)  # a shorter estimate than promised is said
+    assert "预计等待约三分钟" in client.post("/voice/hold", data={"CallSid": AGENT_CALL}).text
 
 
 def test_hold_music_is_played_when_set(app_factory: Callable[..., Any]) -> None:
@@ -156,6 +191,8 @@ def test_hold_music_is_played_when_set(app_factory: Callable[..., Any]) -> None:
     (20, "不到一分钟", "less than a minute"), (59, "不到一分钟", "less than a minute"),
     (80, "约一分钟", "about one minute"), (120, "约两分钟", "about two minutes"),
     (610, "约十分钟", "about ten minutes"),
+    # halves round up, as people round (not to the even number)
+    (150, "约三分钟", "about three minutes"), (210, "约四分钟", "about four minutes"),
 ])
 def test_waits_are_spoken_naturally(seconds: int, zh: str, en: str) -> None:
     from conftest import catalogue
@@ -335,3 +372,77 @@ def test_the_hours_name_the_closed_days_only_where_there_are_some(
     client.post("/voice/step?s=4&e=queued", data={"CallSid": SID, "QueueResult": "leave"})
     closed = client.post("/voice/step?s=5", data={"CallSid": SID, "Digits": "0"}).text
     assert "下午1点至5点。" in closed and "节假日" not in closed
+
+
+# --- the queue against races (an outside security review's findings) --------------------------
+
+def test_an_entry_whose_call_ended_is_never_summarised_and_is_cleared(engine: Engine) -> None:
+    """Bug: a status callback landing between a step's claim and its joining the queue left an
+    entry (verified, last four) that outlived the call and was summarised to every agent."""
+    from ivr.engine.session import SessionStore
+
+    clock = FixedClock(STAFFED)
+    line = CallQueue(engine, clock)
+    _live(engine, OTHER)
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")  # no call
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="zh-CN")
+    taken = line.take_next(AGENT_CALL)
+    assert taken is not None and taken.call_sid == OTHER  # never the ended call's entry
+    with engine.begin() as conn:
+        SessionStore._seal_stale(conn, STAFFED.timestamp())
+    assert [r.call_sid for r in _rows(engine, queue_entries)] == [OTHER]
+    # the agent's call is not in progress either: the caller it took is free again
+    assert _rows(engine, queue_entries)[0].taken_by is None
+
+
+def test_a_caller_on_the_way_out_is_not_summarised(engine: Engine) -> None:
+    """Bug: a caller who had pressed * (sent <Leave>) was still summarised to an agent, who
+    was then bridged to the next caller in Twilio's queue."""
+    line = CallQueue(engine, FixedClock(STAFFED))
+    _live(engine, SID, OTHER)
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="zh-CN")
+    line.mark_leaving(SID, "key")
+    taken = line.take_next(AGENT_CALL)
+    assert taken is not None and taken.call_sid == OTHER
+
+
+def test_a_pin_under_a_key_this_server_lacks_is_not_counted(engine: Engine) -> None:
+    """Bug: a PIN hashed under a key missing here counted as a wrong PIN (three right PINs
+    locked the agent), where a caller's password check gives its reservation back."""
+    from ivr.domain import passwords
+    from ivr.pinkeys import Keyring, new_key
+
+    import_dataset(engine, load_file(demo_dataset()), keyring=KEYS)
+    other = Keyring.of(new_key())
+    with engine.begin() as conn:
+        conn.execute(agents.update().where(agents.c.agent_id == "1001")
+                     .values(pin_hash=passwords.hash_password("246810", other)))
+    for _ in range(3):
+        with pytest.raises(Exception):  # noqa: B017 - whatever the keyring raises
+            check_pin(engine, "1001", "246810", "450100", 3, KEYS)
+    with engine.connect() as conn:
+        row = conn.execute(select(agents.c.failed_attempts, agents.c.locked)
+                           .where(agents.c.agent_id == "1001")).one()
+    assert (row.failed_attempts, row.locked) == (0, False)
+
+
+def test_the_agents_line_limits_pin_checks_per_number(app_factory: Callable[..., Any]) -> None:
+    """Bug: one number could make any number of PIN checks (and so lock every agent): checks
+    are now counted per calling number, apart from the callers' line."""
+    from ivr.data.storage import verify_attempts
+
+    app = app_factory(verify_attempts_per_hour=2, now=FixedClock(STAFFED))
+    client = app.test_client()
+    hotline = app.extensions["ivr12333"]
+    for n in range(3):
+        sid = f"CA{n + 50:032d}"
+        client.post("/agent", data={"CallSid": sid, "From": "+867711239999"})
+        client.post("/voice/step?s=1", data={"CallSid": sid, "Digits": "1001"})
+        client.post("/voice/step?s=2", data={"CallSid": sid, "Digits": "000000"})
+    with hotline.db.connect() as conn:
+        failed = conn.execute(select(agents.c.failed_attempts)
+                              .where(agents.c.agent_id == "1001")).scalar_one()
+        counted = conn.execute(select(verify_attempts.c.caller)).scalars().all()
+    assert failed == 2  # the third check was refused before the agent's PIN was looked at
+    assert counted == ["agents +867711239999"] * 2

@@ -209,6 +209,8 @@ queue_entries = Table(
     Column("lang", String(8), nullable=False),
     Column("taken_by", String(64), index=True),  # the agent's CallSid once an agent takes it
     Column("leaving", String(16)),  # why the wait document sent <Leave>: key, timeout
+    # when the caller was last told they would be through (an estimate never grows)
+    Column("told_until", Float),
 )
 
 queue_waits = Table(

@@ -39,6 +39,8 @@ _RESERVE = (
 _SUCCEEDED = (update(agents).where(agents.c.agent_id == _ID, ~agents.c.locked)
               .values(failed_attempts=0))
 _LOCK = update(agents).where(agents.c.agent_id == _ID).values(locked=True)
+_RELEASE = (update(agents).where(agents.c.agent_id == _ID, agents.c.failed_attempts > 0)
+            .values(failed_attempts=agents.c.failed_attempts - 1))
 
 
 def check_pin(engine: Engine, agent_id: str, pin: str, region_code: str,
@@ -51,7 +53,13 @@ def check_pin(engine: Engine, agent_id: str, pin: str, region_code: str,
     if reserved is None:
         passwords.verify_password(pin, passwords.dummy_hash(keyring), keyring)
         return PinCheck.WRONG, None
-    if passwords.verify_password(pin, reserved.pin_hash, keyring):
+    try:
+        right = passwords.verify_password(pin, reserved.pin_hash, keyring)
+    except Exception:  # e.g. a key this server lacks: no check was made, none is counted
+        with engine.begin() as conn:
+            conn.execute(_RELEASE, params)
+        raise
+    if right:
         with engine.begin() as conn:
             if conn.execute(_SUCCEEDED, params).rowcount == 1:
                 return PinCheck.OK, Agent(agent_id, reserved.name, region_code)

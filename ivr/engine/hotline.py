@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -225,17 +226,29 @@ class Hotline:
                                                                microsecond=0)
                 _, per_place = self.queue.waits_since(midnight.timestamp())
                 per_place = per_place or self.flow.limits.queue_wait_per_caller
-                wait = speech_wait(self.catalogue, lang, position * per_place)
+                estimate = position * per_place
+                left = (entry.told_until - now.timestamp()
+                        if entry.told_until is not None else None)
                 one = position == 2
+                values: dict[str, Any] = {} if one else {"ahead": position - 1}
+                # never a longer wait than the caller was told: the position alone
+                only = left is not None and estimate > left
+                if not only:
+                    self.queue.told(call_sid, now.timestamp() + estimate)
+                    values["wait"] = speech_wait(self.catalogue, lang, estimate)
                 text, voice = self.catalogue.render(
-                    "queue_position_one" if one else "queue_position", lang,
-                    {"wait": wait} if one else {"ahead": position - 1, "wait": wait})
+                    ("queue_position_one_only" if one else "queue_position_only") if only
+                    else ("queue_position_one" if one else "queue_position"), lang, values)
                 said = [Say(text, voice)]
             said.append(self._say("queue_leave_key", lang))
             music = self.settings.hold_music_url
             every = self.flow.limits.queue_announce_every
-            hold: Play | Pause = Play(music) if music else Pause(every)
-            return [Gather((*said, hold), num_digits=1, timeout=1)]
+            if music:
+                return [Gather((*said, Play(music)), num_digits=1, timeout=1)]
+            # no music: never a long silence (a caller would think the line dropped)
+            half = Pause(max(every // 2, 1))
+            return [Gather((*said, half, self._say("queue_stay", lang), half), num_digits=1,
+                           timeout=1)]
         except Exception:
             log.exception("call=%s the queue's hold failed", call_sid)
             return [Pause(self.flow.limits.queue_announce_every)]

@@ -8,6 +8,7 @@ failure, recording a verification attempt) happens once per step, memoised, or i
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,9 +47,14 @@ class Services:
     queue: CallQueue
 
 
+#: what a queue entry's `last_menu` says when the caller comes from failing verification
+FAILED_VERIFICATION = "verification_failed"
+
+
 def speech_wait(catalogue: Any, lang: str, seconds: float) -> str:
-    """A wait in words, rounded as people round it: under a minute, about N minutes."""
-    minutes = round(seconds / 60)
+    """A wait in words, rounded as people round it (halves up): under a minute, about N
+    minutes."""
+    minutes = math.floor(seconds / 60 + 0.5)
     if seconds < 60 or minutes < 1:
         return str(catalogue.render("wait_under_minute", lang, {})[0])
     if minutes == 1:
@@ -179,9 +185,12 @@ class CallModel(FlowModel):
     def join_queue(self) -> None:
         """Into the queue's table: only what the agent's summary needs."""
         verified = self.data.verified
+        failed = (not verified
+                  and self.data.password_failures >= self.flow.limits.password_failures)
         self.services.queue.join(self.call_sid, verified=bool(verified),
                                  last4=verified[-4:] if verified else None,
-                                 last_menu=self.origin, lang=self.data.lang)
+                                 last_menu=FAILED_VERIFICATION if failed else self.origin,
+                                 lang=self.data.lang)
 
     def _leaving(self) -> str:
         def read() -> str:
@@ -230,6 +239,10 @@ class CallModel(FlowModel):
 
     def _pin_check(self) -> PinCheck:
         def check() -> PinCheck:
+            if self._agent_line_over_limit():
+                self.data.agent_failures += 1
+                log.info("agent login refused: attempt limit call=%s", self.call_sid)
+                return PinCheck.WRONG
             result, _ = agents.check_pin(self.services.db, self.data.agent_pending or "",
                                          self.digits, self.region.code,
                                          self.region.lockout_after, self.services.keyring)
@@ -239,6 +252,15 @@ class CallModel(FlowModel):
             return result
         result: PinCheck = self._memo("pin", check)
         return result
+
+    def _agent_line_over_limit(self) -> bool:
+        """PIN checks per calling number on the agents' line, counted apart from the callers'
+        line (an office's shared number must not use up its callers' checks): one number can't
+        walk through agent ids or lock every agent."""
+        caller = "agents " + callers.caller_class(self.caller)
+        return not callers.reserve_check(self.services.db, caller,
+                                         self.services.settings.verify_attempts_per_hour,
+                                         self.services.now().timestamp())
 
     def agent_pin_ok(self) -> bool:
         return self._pin_check() is PinCheck.OK
@@ -270,15 +292,16 @@ class CallModel(FlowModel):
             return
         menu = (entry.last_menu if f"menu.{entry.last_menu}" in
                 self.flow.catalogue.words[self.data.lang] else "other")
-        waited = self.services.now().timestamp() - entry.entered_at
+        waited = self.wait_words(self.services.now().timestamp() - entry.entered_at)
+        if entry.lang != self.data.lang:  # first: the agent greets the caller in it
+            self.say("agent_summary_language", language=self.word("language", entry.lang))
         if entry.verified and entry.last4:
             self.say("agent_summary_verified", last4=entry.last4,
-                     menu=self.word("menu", menu), waited=self.wait_words(waited))
+                     menu=self.word("menu", menu), waited=waited)
+        elif entry.last_menu == FAILED_VERIFICATION:
+            self.say("agent_summary_failed", waited=waited)
         else:
-            self.say("agent_summary_unverified", menu=self.word("menu", menu),
-                     waited=self.wait_words(waited))
-        if entry.lang != self.data.lang:
-            self.say("agent_summary_language", language=self.word("language", entry.lang))
+            self.say("agent_summary_unverified", menu=self.word("menu", menu), waited=waited)
 
     def wait_words(self, seconds: float) -> str:
         """A wait as a person says it: 不到一分钟, 约一分钟, 约两分钟."""

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ivr.data.storage import queue_entries, queue_waits
+from ivr.data.storage import queue_entries, queue_waits, sessions
 
 #: measured waits are kept this long (today's average needs one day)
 KEEP_WAITS_SECONDS = 8 * 24 * 3600
@@ -34,11 +34,17 @@ class Entry:
     lang: str
     taken_by: str | None
     leaving: str | None
+    told_until: float | None = None
 
 
 _COLUMNS = (queue_entries.c.call_sid, queue_entries.c.entered_at, queue_entries.c.verified,
             queue_entries.c.last4, queue_entries.c.last_menu, queue_entries.c.lang,
-            queue_entries.c.taken_by, queue_entries.c.leaving)
+            queue_entries.c.taken_by, queue_entries.c.leaving, queue_entries.c.told_until)
+
+
+#: calls still in progress: an entry of any other call (its end raced its joining) is never
+#: summarised to an agent, and housekeeping removes it (session.py)
+_LIVE = select(sessions.c.call_sid).where(~sessions.c.ended).scalar_subquery()
 
 
 class CallQueue:
@@ -82,6 +88,12 @@ class CallQueue:
                 .where(queue_entries.c.taken_by.is_(None), queue_entries.c.id <= mine)
             ).scalar_one())
 
+    def told(self, call_sid: str, until: float) -> None:
+        """The caller was just told they would be through by `until` (a timestamp)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(queue_entries).where(queue_entries.c.call_sid == call_sid)
+                         .values(told_until=until))
+
     def mark_leaving(self, call_sid: str, reason: str) -> None:
         """Why the caller is sent out (`key`: they pressed *; `timeout`: the maximum wait)."""
         with self.engine.begin() as conn:
@@ -98,7 +110,9 @@ class CallQueue:
         for _ in range(10):  # another agent took the head meanwhile: the next one
             with self.engine.begin() as conn:
                 head = conn.execute(select(*_COLUMNS, queue_entries.c.id)
-                                    .where(queue_entries.c.taken_by.is_(None))
+                                    .where(queue_entries.c.taken_by.is_(None),
+                                           queue_entries.c.leaving.is_(None),
+                                           queue_entries.c.call_sid.in_(_LIVE))
                                     .order_by(queue_entries.c.id).limit(1)).first()
                 if head is None:
                     return None
@@ -106,7 +120,7 @@ class CallQueue:
                     queue_entries.c.id == head.id, queue_entries.c.taken_by.is_(None))
                     .values(taken_by=agent_sid)).rowcount
             if taken == 1:
-                return Entry(*head[:-3], agent_sid, head.leaving)
+                return Entry(*head[:6], agent_sid, head.leaving, head.told_until)
         return None
 
     def connected(self, call_sid: str) -> None:

@@ -67,6 +67,14 @@ _STALE = select(sessions.c.call_sid).where(~sessions.c.ended, sessions.c.updated
 _FORGET_STALE_ANSWERS = delete(answers).where(answers.c.call_sid.in_(_STALE.scalar_subquery()))
 _FORGET_STALE_QUEUED = delete(queue_entries).where(
     queue_entries.c.call_sid.in_(_STALE.scalar_subquery()))
+# an entry whose call has ended or is unknown (its end raced its joining), and a caller
+# taken by an agent's call that has ended: gone, and free for the next agent
+_LIVE = select(sessions.c.call_sid).where(~sessions.c.ended).scalar_subquery()
+_FORGET_ORPHANED = delete(queue_entries).where(queue_entries.c.call_sid.not_in(_LIVE))
+_RELEASE_ORPHANED = (update(queue_entries)
+                     .where(queue_entries.c.taken_by.is_not(None),
+                            queue_entries.c.taken_by.not_in(_LIVE))
+                     .values(taken_by=None))
 _SEAL_STALE = (update(sessions).where(~sessions.c.ended, sessions.c.updated_at < _CUTOFF)
                .values(ended=True, data=SEALED))
 _PURGE = delete(sessions).where(sessions.c.ended,
@@ -192,4 +200,6 @@ class SessionStore:
         conn.execute(_FORGET_STALE_ANSWERS, params)
         conn.execute(_FORGET_STALE_QUEUED, params)
         conn.execute(_SEAL_STALE, params)
+        conn.execute(_FORGET_ORPHANED)
+        conn.execute(_RELEASE_ORPHANED)
         conn.execute(_PURGE, params)
