@@ -37,7 +37,9 @@ from ivr.data.storage import (
     make_engine,
     metadata,
     people,
+    queue_entries,
     schema_version,
+    sessions,
 )
 from ivr.domain import accounts
 from ivr.engine.calldata import CallData
@@ -490,3 +492,54 @@ def test_concurrent_creates_one_winner(pg_url: str, engines: Callable[[str], Eng
 
         assert conn.execute(select(func.count()).select_from(sessions)
                             .where(sessions.c.call_sid == "CA-create-race")).scalar() == 1
+
+
+# --- the agent queue on PostgreSQL --------------------------------------------------------------
+
+@pytest.mark.parametrize("script", ["queue_two_callers.yaml", "queue_failed_verification.yaml"])
+def test_queue_scenarios_on_postgres(demo_url: str, script: str) -> None:
+    """Two callers and an agent (and a failed verification) on one clock, the queue's table,
+    its order and its takes on PostgreSQL."""
+    from conftest import STATUS_URL, VOICE_URL
+
+    from ivr.tools.script_prompts import HotlinePrompts
+    from simulator import Clock as VirtualClock
+    from simulator.script import run_script
+
+    path = Path(__file__).parent / "calls" / script
+    clock = VirtualClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    app = create_app(Settings(database_url=demo_url, pin_key_file=key_file_of_tests()),
+                     now=clock)
+    try:
+        simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL,
+                              clock=clock)
+        result = run_script(path, lambda: simulator, prompts=HotlinePrompts.load())
+        assert result.passed, result
+        with app.extensions["ivr12333"].db.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(queue_entries)).scalar() == 0
+    finally:
+        app.extensions["ivr12333"].db.dispose()
+
+
+def test_orphaned_queue_entries_are_cleared_on_postgres(engine: Engine) -> None:
+    """Housekeeping's NOT IN (calls in progress) on PostgreSQL: an entry of an ended call goes,
+    a caller taken by an ended agent call is freed, a live caller's entry stays."""
+    from ivr.engine.queue import CallQueue
+
+    now = STAFFED.timestamp()
+    live, ended, agent = "CA" + "1" * 32, "CA" + "2" * 32, "CA" + "3" * 32
+    with engine.begin() as conn:
+        for sid, is_ended in ((live, False), (ended, True), (agent, True)):
+            conn.execute(sessions.insert().values(call_sid=sid, state="agent_queue", step=3,
+                                                  data="{}", last_response="", ended=is_ended,
+                                                  caller="+8613800000001", updated_at=now))
+    line = CallQueue(engine, FixedClock(STAFFED))
+    line.join(ended, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
+    line.join(live, verified=False, last4=None, last_menu="main", lang="zh-CN")
+    taken = line.take_next(agent)
+    assert taken is not None and taken.call_sid == live
+    with engine.begin() as conn:
+        SessionStore._seal_stale(conn, now)
+    with engine.connect() as conn:
+        rows = conn.execute(select(queue_entries.c.call_sid, queue_entries.c.taken_by)).all()
+    assert [tuple(r) for r in rows] == [(live, None)]
