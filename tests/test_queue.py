@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from ivr.data.dataset import DatasetInvalid, import_dataset, load_file
 from ivr.data.storage import agents, ensure_schema, make_engine, queue_entries, queue_waits
 from ivr.domain.agents import PinCheck, check_pin
+from ivr.domain.agents import unlock as agents_unlock
 from ivr.domain.policy import Region
 from ivr.engine import speech
 from ivr.engine.queue import CallQueue
@@ -446,3 +447,25 @@ def test_the_agents_line_limits_pin_checks_per_number(app_factory: Callable[...,
         counted = conn.execute(select(verify_attempts.c.caller)).scalars().all()
     assert failed == 2  # the third check was refused before the agent's PIN was looked at
     assert counted == ["agents +867711239999"] * 2
+
+
+def test_agent_pins_are_bounded_over_thirty_days_too(engine: Engine) -> None:
+    """Bug: two wrong guesses between each of the agent's own logins never locked the PIN;
+    as for callers' passwords, 10 failures in 30 days lock it."""
+    from ivr.domain.accounts import FAILURES_PER_WINDOW
+
+    import_dataset(engine, load_file(demo_dataset()), keyring=KEYS)
+    day = 24 * 3600.0
+    results = []
+    for n in range(FAILURES_PER_WINDOW // 2):
+        t = STAFFED.timestamp() + n * day
+        for k in range(2):
+            results.append(check_pin(engine, "1001", f"00000{k}", "450100", 3, KEYS, t)[0])
+        results.append(check_pin(engine, "1001", "246810", "450100", 3, KEYS, t + 60)[0])
+    assert results[-2] is PinCheck.LOCKED  # the tenth wrong PIN in the window locked it
+    assert results[-1] is PinCheck.WRONG  # even the right PIN now gets a wrong PIN's answer
+    assert results[:-3].count(PinCheck.OK) == FAILURES_PER_WINDOW // 2 - 1
+    # a month later, a new window: unlocking gives the agent their PIN back
+    assert agents_unlock(engine, "1001")
+    later = STAFFED.timestamp() + 40 * day
+    assert check_pin(engine, "1001", "246810", "450100", 3, KEYS, later)[0] is PinCheck.OK

@@ -104,6 +104,9 @@ agents = Table(
     Column("region_code", String(12), ForeignKey("regions.code"), nullable=False, index=True),
     Column("failed_attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("locked", Boolean, nullable=False, default=False, server_default="0"),
+    # failures in the current 30-day window, as for callers' passwords (accounts.py)
+    Column("window_failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("window_start", Float, nullable=False, default=0.0, server_default="0"),
 )
 
 people = Table(

@@ -245,7 +245,8 @@ class CallModel(FlowModel):
                 return PinCheck.WRONG
             result, _ = agents.check_pin(self.services.db, self.data.agent_pending or "",
                                          self.digits, self.region.code,
-                                         self.region.lockout_after, self.services.keyring)
+                                         self.region.lockout_after, self.services.keyring,
+                                         self.services.now().timestamp())
             if result is not PinCheck.OK:
                 self.data.agent_failures += 1
             log.info("agent login %s call=%s", result.value, self.call_sid)
