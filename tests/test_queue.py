@@ -452,7 +452,7 @@ def test_the_agents_line_limits_pin_checks_per_number(app_factory: Callable[...,
 def test_agent_pins_are_bounded_over_thirty_days_too(engine: Engine) -> None:
     """Bug: two wrong guesses between each of the agent's own logins never locked the PIN;
     as for callers' passwords, 10 failures in 30 days lock it."""
-    from ivr.domain.accounts import FAILURES_PER_WINDOW
+    from ivr.domain.failures import FAILURES_PER_WINDOW
 
     import_dataset(engine, load_file(demo_dataset()), keyring=KEYS)
     day = 24 * 3600.0

@@ -13,10 +13,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, literal, select, true, update
 
 from ivr.data.storage import agents, bindings, meta, people, regions, transactions
-from ivr.domain import passwords
+from ivr.domain import failures, passwords
 from ivr.domain.identity import IdNumber
 from ivr.domain.policy import Region, Sex, relation_to_funder, relation_to_member
 from ivr.pinkeys import ID_DIGITS, Keyring
@@ -90,40 +90,12 @@ class PasswordCheck(Enum):
     NOW_LOCKED = "now_locked"  # this wrong attempt reached a limit: now locked
 
 
-#: Failures are bounded over a longer window too, not only in a row: an attacker who guesses
-#: twice between the owner's logins still locks the password after this many in this window.
-FAILURES_PER_WINDOW = 10
-FAILURE_WINDOW_SECONDS = 30 * 24 * 3600
-
 _ID = bindparam("p_id", type_=people.c.id_number.type)
-_SINCE = bindparam("p_since", type_=people.c.window_start.type)
-_NOW = bindparam("p_now", type_=people.c.window_start.type)
-_WINDOW_OVER = people.c.window_start < _SINCE
 # Reserve one check before the costly hash, in one statement: it counts as a failure until the
 # hash says otherwise, and only a person with checks left gets one. Concurrent guesses queue on
 # the row (PostgreSQL) or the database's write lock (SQLite): at most `p_limit` in a row, ever.
-_RESERVE = (
-    update(people)
-    .where(people.c.id_number == _ID, ~people.c.locked,
-           people.c.failed_attempts < bindparam("p_limit"),
-           or_(_WINDOW_OVER, people.c.window_failures < FAILURES_PER_WINDOW))
-    .values(failed_attempts=people.c.failed_attempts + 1,
-            window_failures=case((_WINDOW_OVER, 1), else_=people.c.window_failures + 1),
-            window_start=case((_WINDOW_OVER, _NOW), else_=people.c.window_start))
-    .returning(people.c.password_hash, people.c.failed_attempts, people.c.window_failures)
-)
-# A right password gives its reservation back, unless the password was locked meanwhile.
-_SUCCEEDED = (
-    update(people).where(people.c.id_number == _ID, ~people.c.locked)
-    .values(failed_attempts=0, window_failures=people.c.window_failures - 1)
-)
-# A check that could not be made (a hash under a missing key) gives its reservation back.
-_RELEASE = (
-    update(people).where(people.c.id_number == _ID, people.c.failed_attempts > 0)
-    .values(failed_attempts=people.c.failed_attempts - 1,
-            window_failures=case((people.c.window_failures > 0, people.c.window_failures - 1),
-                                 else_=0))
-)
+_COUNTS = failures.failure_statements(people, people.c.id_number == _ID, true(),
+                                      people.c.password_hash)
 # A right password stored the old way (scrypt, or a key no longer current) is stored anew, unless
 # the stored hash changed meanwhile (an import, another call's upgrade).
 _REHASH = (
@@ -131,7 +103,6 @@ _REHASH = (
     .where(people.c.id_number == _ID, people.c.password_hash == bindparam("p_old"))
     .values(password_hash=bindparam("p_new"))
 )
-_LOCK = update(people).where(people.c.id_number == _ID).values(locked=True)
 _EXISTS = select(people.c.id_number).where(people.c.id_number == _ID)
 
 
@@ -143,12 +114,11 @@ def check_password(engine: Engine, id_number: str | None, password: str,
     reserved before the hash and decided after. Every outcome costs one hash; a right password
     stored the old way is stored anew under the current key."""
     now = time.time() if now is None else now
-    params = {"p_id": id_number, "p_limit": lockout_after,
-              "p_since": now - FAILURE_WINDOW_SECONDS, "p_now": now}
+    params = {"p_id": id_number, **failures.params(now, lockout_after)}
     reserved = None
     if id_number:
         with engine.begin() as conn:
-            reserved = conn.execute(_RESERVE, params).first()
+            reserved = conn.execute(_COUNTS.reserve, params).first()
             known = reserved is not None or conn.execute(_EXISTS, params).first() is not None
     else:
         known = False
@@ -160,20 +130,20 @@ def check_password(engine: Engine, id_number: str | None, password: str,
         right = passwords.verify_password(password, stored, keyring)
     except Exception:
         with engine.begin() as conn:
-            conn.execute(_RELEASE, params)
+            conn.execute(_COUNTS.release, params)
         raise
     if right:
         fresh = passwords.hash_password(password, keyring) \
             if passwords.needs_rehash(stored, keyring) else None
         with engine.begin() as conn:
-            if conn.execute(_SUCCEEDED, params).rowcount == 1:
+            if conn.execute(_COUNTS.succeeded, params).rowcount == 1:
                 if fresh is not None:
                     conn.execute(_REHASH, {**params, "p_old": stored, "p_new": fresh})
                 return PasswordCheck.OK
         return PasswordCheck.LOCKED  # locked by other guesses while this one was hashing
-    if reserved.failed_attempts >= lockout_after or reserved.window_failures >= FAILURES_PER_WINDOW:
+    if failures.reaches_limit(reserved, lockout_after):
         with engine.begin() as conn:
-            conn.execute(_LOCK, params)
+            conn.execute(_COUNTS.lock, params)
         return PasswordCheck.NOW_LOCKED
     return PasswordCheck.WRONG
 
