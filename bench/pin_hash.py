@@ -18,8 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ivr import pinkeys  # noqa: E402
-from ivr.domain import passwords  # noqa: E402
+from ivr.domain import (
+    passwords,  # noqa: E402
+    pinkeys,  # noqa: E402
+)
 
 
 def cpu_per_call(fn: Callable[[], object], calls: int, rounds: int = 5) -> float:

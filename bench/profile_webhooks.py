@@ -80,7 +80,8 @@ def _package(filename: str) -> str:
     """What a profiled function belongs to: a site package, the project's, or the stdlib."""
     if "site-packages/" in filename:
         return filename.split("site-packages/")[1].split("/")[0].removesuffix(".py")
-    for own in ("ivr/web", "ivr/engine", "ivr/domain", "ivr/data", "ivr/tools", "simulator"):
+    for own in ("ivr/web", "ivr/engine", "ivr/domain", "ivr/store", "ivr/dataset", "ivr/tools",
+                "simulator"):
         if f"/{own}/" in filename:
             return own
     if filename.startswith("~") or filename.startswith("<"):

@@ -44,8 +44,8 @@ from bench.harness import (  # noqa: E402
     hotline_server,
     machine_busy_seconds,
 )
-from ivr import pinkeys  # noqa: E402
-from ivr.data import synthetic  # noqa: E402
+from ivr.dataset import synthetic  # noqa: E402
+from ivr.domain import pinkeys  # noqa: E402
 from ivr.settings import Settings  # noqa: E402
 from ivr.tools import loadgen  # noqa: E402
 from ivr.tools.loadgen import LoadResult  # noqa: E402
@@ -99,8 +99,8 @@ def settings(url: str, token: str, folder: Path) -> Settings:
 
 def make_db(folder: Path, name: str, people: int) -> str:
     """A SQLite file holding `people` synthetic people (seed SEED), hashed under the run's key."""
-    from ivr.data.dataset import import_dataset, load_file
-    from ivr.data.storage import ensure_schema, make_engine
+    from ivr.dataset.importer import import_dataset, load_file
+    from ivr.store.schema import ensure_schema, make_engine
 
     keyring = pinkeys.read_file(key_file(folder))
     path = folder / f"{name}.json"

@@ -50,7 +50,7 @@ from bench.harness import (  # noqa: E402
     machine_busy_seconds,
 )
 from bench.run import SEED, Row, Tables, drive, key_file, machine, ms, say  # noqa: E402
-from ivr import pinkeys  # noqa: E402
+from ivr.domain import pinkeys  # noqa: E402
 from ivr.tools import loadgen  # noqa: E402
 
 LAYOUTS = ("sqlite-direct", "pg-direct", "pg-nginx-1", "pg-nginx-2", "floor-nginx-1",
@@ -60,9 +60,9 @@ LAYOUTS = ("sqlite-direct", "pg-direct", "pg-nginx-1", "pg-nginx-2", "floor-ngin
 def fill(url: str, folder: Path, people: int) -> None:
     """`people` synthetic people (seed SEED) hashed under the run's PIN key (bench/run.py's
     key_file, which every server of the run is given), imported into `url`."""
-    from ivr.data import synthetic
-    from ivr.data.dataset import import_dataset, load_file
-    from ivr.data.storage import ensure_schema, make_engine
+    from ivr.dataset import synthetic
+    from ivr.dataset.importer import import_dataset, load_file
+    from ivr.store.schema import ensure_schema, make_engine
 
     keyring = pinkeys.read_file(key_file(folder))
     path = folder / "people.json"

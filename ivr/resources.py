@@ -19,4 +19,4 @@ def data_dir(name: str, override: Path | None = None) -> Path:
 
 def demo_dataset() -> Path:
     """The bundled synthetic demo dataset (ships inside the package)."""
-    return Path(str(resources.files("ivr"))) / "data" / "demo" / "demo.json"
+    return Path(str(resources.files("ivr"))) / "dataset" / "demo" / "demo.json"

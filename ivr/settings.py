@@ -67,8 +67,8 @@ class Settings(BaseModel):
     verify_attempts_per_hour: int = Field(default=10, ge=1)
     #: password checks per hour for all withheld callers together (one class, one limit)
     withheld_attempts_per_hour: int = Field(default=30, ge=1)
-    #: the file of PIN keys that query passwords are hashed with (ivr/pinkeys.py), kept out of
-    #: the database (from_env's default: $XDG_CONFIG_HOME/ivr12333/pin-keys, unless
+    #: the file of PIN keys that query passwords are hashed with (ivr/domain/pinkeys.py), kept
+    #: out of the database (from_env's default: $XDG_CONFIG_HOME/ivr12333/pin-keys, unless
     #: IVR_PIN_KEY is set)
     pin_key_file: Path | None = None
     #: the PIN keys themselves instead of a file (the file's text); kept out of repr()

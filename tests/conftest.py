@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 from servers import key_file_of_tests, keyring_of_tests
 
-from ivr.data.dataset import import_dataset, load_file
-from ivr.data.storage import ensure_schema, make_engine
+from ivr.dataset.importer import import_dataset, load_file
 from ivr.engine.prompts import Catalogue
 from ivr.resources import data_dir, demo_dataset
 from ivr.settings import Settings
+from ivr.store.schema import ensure_schema, make_engine
 from ivr.tools.script_prompts import HotlinePrompts
 from ivr.web import create_app
 from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script

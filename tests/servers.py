@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ivr import pinkeys
+from ivr.domain import pinkeys
 
 LOOPBACK = "127.0.0.1"
 #: Variables of the developer's shell that would change what the server does.

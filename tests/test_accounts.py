@@ -12,8 +12,7 @@ from click.testing import CliRunner
 from servers import keyring_of_tests
 from sqlalchemy import Engine, select, update
 
-from ivr.data.dataset import import_dataset, load_file
-from ivr.data.storage import ensure_schema, make_engine, meta, people, regions
+from ivr.dataset.importer import import_dataset, load_file
 from ivr.domain.accounts import (
     PasswordCheck,
     PoolMember,
@@ -33,6 +32,7 @@ from ivr.domain.accounts import (
 from ivr.domain.identity import synthetic_id_number
 from ivr.domain.policy import Region
 from ivr.resources import demo_dataset
+from ivr.store.schema import ensure_schema, make_engine, meta, people, regions
 from ivr.tools.cli import main
 
 KEYS = keyring_of_tests()  # the tests' PIN keys

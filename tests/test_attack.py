@@ -30,10 +30,10 @@ from servers import (  # noqa: F401  (fixtures)
 from sqlalchemy import Engine, text
 from twilio.request_validator import RequestValidator
 
-from ivr.data.dataset import import_dataset, load_file
-from ivr.data.storage import ensure_schema, make_engine
+from ivr.dataset.importer import import_dataset, load_file
 from ivr.domain.identity import check_character
 from ivr.resources import demo_dataset
+from ivr.store.schema import ensure_schema, make_engine
 
 TOKEN = "attack-auth-token-0123456789abcdef"
 SIGNATURE = "X-Twilio-Signature"

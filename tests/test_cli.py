@@ -104,8 +104,8 @@ def test_graph_needs_an_output(runner: CliRunner) -> None:
 
 
 def _people_in(url: str) -> int:
-    from ivr.data.storage import ensure_schema, make_engine
     from ivr.domain.accounts import count_people
+    from ivr.store.schema import ensure_schema, make_engine
 
     engine = make_engine(url)
     try:
@@ -165,7 +165,7 @@ JIANGUO = "450102197503150013"  # a demo person
 def _lock_state(url: str, id_number: str) -> tuple[int, bool]:
     from sqlalchemy import select
 
-    from ivr.data.storage import make_engine, people
+    from ivr.store.schema import make_engine, people
 
     engine = make_engine(url)
     try:
@@ -178,8 +178,8 @@ def _lock_state(url: str, id_number: str) -> tuple[int, bool]:
 
 
 def _wrong_passwords(url: str, id_number: str, n: int) -> None:
-    from ivr.data.storage import make_engine
     from ivr.domain.accounts import check_password
+    from ivr.store.schema import make_engine
 
     engine = make_engine(url)
     try:

@@ -17,13 +17,13 @@ from click.testing import CliRunner
 from servers import keyring_of_tests
 from sqlalchemy import Engine, func, select
 
-from ivr.data.dataset import MAX_ERRORS, DatasetInvalid, import_dataset, load_file
-from ivr.data.storage import bindings, ensure_schema, make_engine, metadata, people, transactions
+from ivr.dataset.importer import MAX_ERRORS, DatasetInvalid, import_dataset, load_file
 from ivr.domain import passwords
 from ivr.domain.accounts import PasswordCheck, check_password
 from ivr.domain.identity import mask_id_number, synthetic_id_number
+from ivr.domain.pinkeys import Keyring
 from ivr.errors import DatasetError
-from ivr.pinkeys import Keyring
+from ivr.store.schema import bindings, ensure_schema, make_engine, metadata, people, transactions
 from ivr.tools.cli import main
 
 KEYS = keyring_of_tests()  # the tests' PIN keys

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from servers import keyring_of_tests
 
-from ivr.data.dataset import import_dataset, load_file
-from ivr.data.storage import ensure_schema, make_engine
+from ivr.dataset.importer import import_dataset, load_file
+from ivr.store.schema import ensure_schema, make_engine
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"

@@ -19,7 +19,7 @@ from conftest import say
 from defusedxml import ElementTree
 from servers import HotlineServer, free_port, run_cli
 
-from ivr.data.storage import make_engine
+from ivr.store.schema import make_engine
 from simulator import Call, HttpTransport, Simulator, WsgiTransport
 from simulator.transport import WEBHOOK_TIMEOUT_SECONDS
 

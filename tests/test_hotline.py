@@ -1120,8 +1120,10 @@ from conftest import SCRIPTS, play_script  # noqa: E402
 from servers import key_file_of_tests, keyring_of_tests  # noqa: E402
 from sqlalchemy import delete, update  # noqa: E402
 
-from ivr.data.dataset import DatasetInvalid, import_dataset, load_file  # noqa: E402
-from ivr.data.storage import (  # noqa: E402
+from ivr.dataset.importer import DatasetInvalid, import_dataset, load_file  # noqa: E402
+from ivr.domain.policy import relation_to_funder, relation_to_member  # noqa: E402
+from ivr.resources import demo_dataset  # noqa: E402
+from ivr.store.schema import (  # noqa: E402
     agents,
     bindings,
     ensure_schema,
@@ -1129,8 +1131,6 @@ from ivr.data.storage import (  # noqa: E402
     people,
     regions,
 )
-from ivr.domain.policy import relation_to_funder, relation_to_member  # noqa: E402
-from ivr.resources import demo_dataset  # noqa: E402
 
 
 def _change(db_url: str, *statements: Any) -> None:

@@ -53,7 +53,7 @@ def test_wheel_installs_and_runs_from_elsewhere(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
     assert "ivr/__init__.py" in names
-    assert "ivr/data/demo/demo.json" in names
+    assert "ivr/dataset/demo/demo.json" in names
     assert "simulator/__init__.py" in names
     assert not any(n.startswith("tests/") for n in names)
 

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 IVR = ROOT / "ivr"
 WEB_ONLY = ("flask", "twilio", "werkzeug", "gunicorn")
-BASE = ("ivr.errors", "ivr.settings", "ivr.resources", "ivr.pinkeys")
+BASE = ("ivr.errors", "ivr.settings", "ivr.resources")
 #: generic helpers of this project that any layer may use
 SHARED = ("schemacheck",)
 
@@ -24,11 +24,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "ivr.errors": (),
     "ivr.settings": ("ivr.errors",),
     "ivr.resources": ("ivr.errors",),
-    "ivr.pinkeys": ("ivr.errors", "ivr.settings"),
-    "ivr.domain": (*BASE, "ivr.domain", "ivr.data.storage"),
-    "ivr.data": (*BASE, "ivr.domain", "ivr.data"),
-    "ivr.engine": (*BASE, *SHARED, "ivr.domain", "ivr.data.storage", "ivr.engine"),
-    "ivr.web": (*BASE, "ivr.engine", "ivr.data.storage", "ivr.web"),
+    # from the floor up: store < domain < dataset, engine < web < tools; nothing imports upwards
+    "ivr.store": ("ivr.errors", "ivr.store"),
+    "ivr.domain": (*BASE, "ivr.store", "ivr.domain"),
+    "ivr.dataset": (*BASE, "ivr.store", "ivr.domain", "ivr.dataset"),
+    "ivr.engine": (*BASE, *SHARED, "ivr.store", "ivr.domain", "ivr.engine"),
+    "ivr.web": (*BASE, "ivr.store", "ivr.domain.pinkeys", "ivr.engine", "ivr.web"),
     "ivr.tools": ("ivr", "simulator", *SHARED),
     "simulator": ("simulator", *SHARED),
     "schemacheck": (),
@@ -107,7 +108,7 @@ def test_every_layer_states_its_rule_in_a_readme() -> None:
                if "_data" not in f.parts and "demo" not in f.parts
                and not (f / "README.md").is_file()]
     assert missing == []
-    for folder in ("engine", "domain", "data", "web", "tools"):
+    for folder in ("store", "domain", "dataset", "engine", "web", "tools"):
         text = (IVR / folder / "README.md").read_text(encoding="utf-8")
         assert "may import" in text and "never" in text, folder
 
@@ -117,6 +118,9 @@ def test_every_layer_states_its_rule_in_a_readme() -> None:
     ("def later():\n    from ivr.web import create_app\n", "ivr.engine.hotline"),
     ("from ..tools import cli\n", "ivr.domain.accounts"),
     ("import ivr.engine.flow\n", "simulator.call"),
+    ("from ivr.dataset import synthetic\n", "ivr.domain.accounts"),
+    ("from ivr.domain import accounts\n", "ivr.store.schema"),
+    ("from ivr.engine import flow\n", "ivr.dataset.importer"),
 ])
 def test_the_check_fails_on_a_forbidden_import_anywhere(tmp_path: Path, code: str,
                                                         where: str) -> None:
@@ -156,3 +160,31 @@ def test_no_module_outside_ivr_web_loads_flask_or_twilio_at_import() -> None:
         "assert not bad, bad\n"
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_no_import_runs_back_up_a_layer() -> None:
+    """The imports actually made between ivr's layers form no cycle: the graph of
+    layer -> layers it imports has an order (store at the bottom, tools at the top)."""
+    graph: dict[str, set[str]] = {}
+    for path in _files():
+        here = layer_of(module_name(path))
+        for _line, name in imports(path):
+            if name.split(".")[0] in PROJECT and name != "ivr":
+                there = layer_of(name)
+                if there != here:
+                    graph.setdefault(here, set()).add(there)
+    assert graph["ivr.domain"] >= {"ivr.store"} and graph["ivr.dataset"] >= {"ivr.domain"}
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(layer: str, path: tuple[str, ...]) -> None:
+        assert layer not in path, " -> ".join((*path, layer))
+        if layer not in done:
+            for below in sorted(graph.get(layer, ())):
+                visit(below, (*path, layer))
+            done.add(layer)
+            order.append(layer)
+
+    for layer in sorted(graph):
+        visit(layer, ())
+    assert order.index("ivr.store") < order.index("ivr.domain") < order.index("ivr.dataset")

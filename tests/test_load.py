@@ -21,10 +21,10 @@ import pytest
 from conftest import prompt_pattern
 from servers import HotlineServer, keyring_of_tests
 
-from ivr.data.dataset import import_dataset
-from ivr.data.storage import ensure_schema, make_engine
+from ivr.dataset.importer import import_dataset
 from ivr.domain.identity import synthetic_id_number
 from ivr.engine.speech import money_zh
+from ivr.store.schema import ensure_schema, make_engine
 from simulator import HttpTransport, Simulator
 
 pytestmark = pytest.mark.slow

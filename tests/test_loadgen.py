@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from servers import key_file_of_tests, keyring_of_tests
 from werkzeug.serving import make_server
 
-from ivr.data import synthetic
-from ivr.data.dataset import import_dataset
-from ivr.data.storage import ensure_schema, make_engine
+from ivr.dataset import synthetic
+from ivr.dataset.importer import import_dataset
 from ivr.domain.identity import mask_id_number
 from ivr.settings import Settings
+from ivr.store.schema import ensure_schema, make_engine
 from ivr.tools import loadgen
 from ivr.tools.cli import main as cli
 from ivr.web import create_app

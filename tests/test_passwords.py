@@ -21,7 +21,7 @@ from ivr.domain.passwords import (
     scrypt_hash,
     verify_password,
 )
-from ivr.pinkeys import Keyring, key_id
+from ivr.domain.pinkeys import Keyring, key_id
 
 N = 2**4  # scrypt cost of the former-form hashes these tests build
 KEY, OTHER_KEY = b"k" * 32, b"o" * 32

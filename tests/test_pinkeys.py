@@ -19,14 +19,13 @@ from conftest import prompt_pattern
 from servers import keyring_of_tests
 from sqlalchemy import Engine, select, update
 
-from ivr import pinkeys
-from ivr.data.dataset import import_dataset, load_file
-from ivr.data.storage import ensure_schema, make_engine, people
-from ivr.domain import passwords
+from ivr.dataset.importer import import_dataset, load_file
+from ivr.domain import passwords, pinkeys
 from ivr.domain.accounts import PasswordCheck, check_password
+from ivr.domain.pinkeys import Keyring
 from ivr.errors import PinKeyError
-from ivr.pinkeys import Keyring
 from ivr.resources import demo_dataset
+from ivr.store.schema import ensure_schema, make_engine, people
 from ivr.tools.cli import main as cli
 
 KEYS = keyring_of_tests()

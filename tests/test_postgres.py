@@ -30,8 +30,13 @@ from servers import (  # noqa: F401  (fixtures)
 from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.engine import make_url
 
-from ivr.data.dataset import DatasetError, DatasetInvalid, import_dataset, load_file
-from ivr.data.storage import (
+from ivr.dataset.importer import DatasetError, DatasetInvalid, import_dataset, load_file
+from ivr.domain import accounts
+from ivr.engine.calldata import CallData
+from ivr.engine.session import CallSession, SessionStore
+from ivr.resources import demo_dataset
+from ivr.settings import Settings
+from ivr.store.schema import (
     SCHEMA_VERSION,
     ensure_schema,
     make_engine,
@@ -41,11 +46,6 @@ from ivr.data.storage import (
     schema_version,
     sessions,
 )
-from ivr.domain import accounts
-from ivr.engine.calldata import CallData
-from ivr.engine.session import CallSession, SessionStore
-from ivr.resources import demo_dataset
-from ivr.settings import Settings
 from ivr.web import create_app
 from simulator import HttpTransport, Simulator, WsgiTransport
 
@@ -488,7 +488,7 @@ def test_concurrent_creates_one_winner(pg_url: str, engines: Callable[[str], Eng
         t.join(30)
     assert results.count(True) == 1 and results.count(False) == 5, results
     with engine.connect() as conn:
-        from ivr.data.storage import sessions
+        from ivr.store.schema import sessions
 
         assert conn.execute(select(func.count()).select_from(sessions)
                             .where(sessions.c.call_sid == "CA-create-race")).scalar() == 1

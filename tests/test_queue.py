@@ -16,8 +16,7 @@ from conftest import STAFFED, FixedClock
 from servers import keyring_of_tests
 from sqlalchemy import Engine, select
 
-from ivr.data.dataset import DatasetInvalid, import_dataset, load_file
-from ivr.data.storage import agents, ensure_schema, make_engine, queue_entries, queue_waits
+from ivr.dataset.importer import DatasetInvalid, import_dataset, load_file
 from ivr.domain.agents import PinCheck, check_pin
 from ivr.domain.agents import unlock as agents_unlock
 from ivr.domain.policy import Region
@@ -25,6 +24,7 @@ from ivr.engine import speech
 from ivr.engine.queue import CallQueue
 from ivr.errors import DatasetError
 from ivr.resources import demo_dataset
+from ivr.store.schema import agents, ensure_schema, make_engine, queue_entries, queue_waits
 from ivr.tools.cli import main as cli
 
 KEYS = keyring_of_tests()
@@ -43,7 +43,7 @@ def engine(db_url: str) -> Any:
 
 def _live(engine: Engine, *sids: str) -> None:
     """Calls in progress (an agent is only ever told of a caller whose call goes on)."""
-    from ivr.data.storage import sessions
+    from ivr.store.schema import sessions
     with engine.begin() as conn:
         for sid in sids:
             conn.execute(sessions.insert().values(call_sid=sid, state="agent_queue", step=3,
@@ -362,7 +362,7 @@ def test_the_hours_name_the_closed_days_only_where_there_are_some(
     assert "<Enqueue" not in body
     from sqlalchemy import update
 
-    from ivr.data.storage import regions
+    from ivr.store.schema import regions
     engine = make_engine(db_url)
     with engine.begin() as conn:
         conn.execute(update(regions).values(holidays="[]"))
@@ -412,7 +412,7 @@ def test_a_pin_under_a_key_this_server_lacks_is_not_counted(engine: Engine) -> N
     """Bug: a PIN hashed under a key missing here counted as a wrong PIN (three right PINs
     locked the agent), where a caller's password check gives its reservation back."""
     from ivr.domain import passwords
-    from ivr.pinkeys import Keyring, new_key
+    from ivr.domain.pinkeys import Keyring, new_key
 
     import_dataset(engine, load_file(demo_dataset()), keyring=KEYS)
     other = Keyring.of(new_key())
@@ -431,7 +431,7 @@ def test_a_pin_under_a_key_this_server_lacks_is_not_counted(engine: Engine) -> N
 def test_the_agents_line_limits_pin_checks_per_number(app_factory: Callable[..., Any]) -> None:
     """Bug: one number could make any number of PIN checks (and so lock every agent): checks
     are now counted per calling number, apart from the callers' line."""
-    from ivr.data.storage import verify_attempts
+    from ivr.store.schema import verify_attempts
 
     app = app_factory(verify_attempts_per_hour=2, now=FixedClock(STAFFED))
     client = app.test_client()

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ivr.data.storage import ensure_schema, make_engine
 from ivr.errors import SettingsError
 from ivr.settings import Settings
+from ivr.store.schema import ensure_schema, make_engine
 from ivr.tools.cli import main as cli
 from simulator import write_transcript
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ivr.data.storage import (
+from ivr.store.schema import (
     SCHEMA_VERSION,
     ensure_schema,
     make_engine,
@@ -53,8 +53,8 @@ def test_a_v1_database_is_upgraded_in_place(tmp_path: Path) -> None:
 def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Path) -> None:
     """v4: the regions table gains holidays, max_queue_wait, line_name(_en) with their
     defaults; the agents and queue tables appear; the region's row is intact."""
-    from ivr.data.storage import regions
     from ivr.domain.accounts import region_for
+    from ivr.store.schema import regions
 
     engine = make_engine(f"sqlite:///{tmp_path / 'v3.sqlite3'}")
     ensure_schema(engine)

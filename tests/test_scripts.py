@@ -35,7 +35,7 @@ from conftest import (
 )
 from servers import key_file_of_tests
 
-from ivr.data.dataset import import_dataset, load_file
+from ivr.dataset.importer import import_dataset, load_file
 from ivr.settings import Settings
 from ivr.tools.callcmd import coverage_gaps
 from ivr.tools.cli import main as cli
@@ -257,7 +257,7 @@ def _traces(url: str) -> dict[str, int]:
     """What calls leave in a database: sessions, attempt records, failure counters, locks."""
     from sqlalchemy import text
 
-    from ivr.data.storage import make_engine
+    from ivr.store.schema import make_engine
 
     engine = make_engine(url)
     try:

@@ -18,7 +18,7 @@ JIANGUO = "450102197503150013"
 def _data(app: Any, call_sid: str) -> str:
     from sqlalchemy import select
 
-    from ivr.data.storage import sessions
+    from ivr.store.schema import sessions
 
     with app.extensions["ivr12333"].db.connect() as conn:
         return str(conn.execute(select(sessions.c.data)

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from servers import keyring_of_tests
 from sqlalchemy import func, select
 
-from ivr.data import synthetic
-from ivr.data.dataset import import_dataset, load_file
-from ivr.data.storage import bindings, ensure_schema, make_engine, people, transactions
+from ivr.dataset import synthetic
+from ivr.dataset.importer import import_dataset, load_file
 from ivr.domain import passwords
 from ivr.domain.identity import card_digits, parse_id_number
+from ivr.store.schema import bindings, ensure_schema, make_engine, people, transactions
 from ivr.tools.cli import main as cli
 
 KEYS = keyring_of_tests()  # the tests' PIN keys

@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, case, func, literal, select, true, update
 
-from ivr.data.storage import agents, bindings, meta, people, regions, transactions
 from ivr.domain import failures, passwords
 from ivr.domain.identity import IdNumber
+from ivr.domain.pinkeys import ID_DIGITS, Keyring
 from ivr.domain.policy import Region, Sex, relation_to_funder, relation_to_member
-from ivr.pinkeys import ID_DIGITS, Keyring
+from ivr.store.schema import agents, bindings, meta, people, regions, transactions
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ from enum import Enum
 
 from sqlalchemy import Engine, bindparam, update
 
-from ivr.data.storage import agents
 from ivr.domain import failures, passwords
-from ivr.pinkeys import Keyring
+from ivr.domain.pinkeys import Keyring
+from ivr.store.schema import agents
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import weakref
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select
 
-from ivr.data.storage import Periodic, caller_locks, upsert, verify_attempts
+from ivr.store.schema import Periodic, caller_locks, upsert, verify_attempts
 
 #: every caller whose number is withheld or not a number shares this one class (and its limit)
 WITHHELD = "withheld"

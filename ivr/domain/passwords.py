@@ -20,8 +20,8 @@ import hmac
 import os
 from functools import lru_cache
 
+from ivr.domain.pinkeys import ID_DIGITS, Keyring
 from ivr.errors import PinKeyError
-from ivr.pinkeys import ID_DIGITS, Keyring
 
 HMAC_PREFIX = "hmac-sha256"
 SCRYPT_PREFIX = "scrypt"

@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from ivr.data.storage import DEFAULT_LINE_NAME, DEFAULT_LINE_NAME_EN
+from ivr.store.schema import DEFAULT_LINE_NAME, DEFAULT_LINE_NAME_EN
 
 Sex = Literal["male", "female"]
 

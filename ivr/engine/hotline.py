@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ivr.data.storage import make_engine
 from ivr.domain import accounts
+from ivr.domain.pinkeys import Keyring, load
 from ivr.engine.calldata import CallData
 from ivr.engine.flow import CallEvent, Flow
 from ivr.engine.instructions import Gather, Hangup, Instruction, Leave, Pause, Play, Say
@@ -24,9 +24,9 @@ from ivr.engine.model import CallModel, Services, speech_wait
 from ivr.engine.prompts import DEFAULT_LOCALE, Catalogue
 from ivr.engine.queue import CallQueue
 from ivr.engine.session import CallSession, SessionStore
-from ivr.pinkeys import Keyring, load
 from ivr.resources import data_dir
 from ivr.settings import Settings
+from ivr.store.schema import make_engine
 
 log = logging.getLogger("ivr.engine")
 

@@ -20,13 +20,13 @@ from ivr.domain import accounts, agents, callers
 from ivr.domain.accounts import PasswordCheck, Person
 from ivr.domain.agents import PinCheck
 from ivr.domain.identity import IdNumber, from_keypad, parse_id_number
+from ivr.domain.pinkeys import Keyring
 from ivr.domain.policy import Region
 from ivr.engine import speech
 from ivr.engine.flow import CallEvent, Flow, FlowModel
 from ivr.engine.queue import CallQueue, Entry
 from ivr.engine.session import CallSession
 from ivr.errors import InvalidIdNumber
-from ivr.pinkeys import Keyring
 from ivr.settings import Settings
 
 log = logging.getLogger("ivr.hotline")

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ivr.data.storage import queue_entries, queue_waits, sessions
+from ivr.store.schema import queue_entries, queue_waits, sessions
 
 #: measured waits are kept this long (today's average needs one day)
 KEEP_WAITS_SECONDS = 8 * 24 * 3600

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Integer, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ivr.data.storage import Periodic, answers, queue_entries, sessions
 from ivr.engine.calldata import CallData
+from ivr.store.schema import Periodic, answers, queue_entries, sessions
 
 #: what an ended call keeps of its data: nothing
 SEALED = "{}"

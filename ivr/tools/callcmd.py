@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ivr.pinkeys import Keyring
+from ivr.domain.pinkeys import Keyring
 from ivr.settings import Settings
 
 LOCAL_URL = "http://localhost/voice"
@@ -49,9 +49,9 @@ class _Lines:
     def _template(self, dataset: str | None) -> Path:
         """A SQLite file with what a batch starts from, built once per run."""
         if dataset not in self.templates:
-            from ivr.data.dataset import import_dataset, load_file
-            from ivr.data.storage import copy_database, ensure_schema, make_engine
+            from ivr.dataset.importer import import_dataset, load_file
             from ivr.resources import demo_dataset
+            from ivr.store.schema import copy_database, ensure_schema, make_engine
 
             path = self.folder / f"template-{len(self.templates)}.sqlite3"
             target = make_engine(f"sqlite:///{path}")

@@ -13,8 +13,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 
+from ivr.domain.pinkeys import Keyring
 from ivr.errors import DatasetError, InvalidIdNumber, PinKeyError, SettingsError, StorageError
-from ivr.pinkeys import Keyring
 from ivr.settings import Settings, env_name
 
 
@@ -61,7 +61,7 @@ database_url_option = click.option(
 
 def _keyring(settings: Settings) -> Keyring:
     """The PIN keys the settings name; none, or an unsafe file, ends the command (exit 2)."""
-    from ivr import pinkeys
+    from ivr.domain import pinkeys
 
     try:
         return pinkeys.load(settings)
@@ -73,7 +73,7 @@ def _keyring(settings: Settings) -> Keyring:
 def _demo_keyring(settings: Settings) -> Keyring:
     """The PIN keys, the key file created first when there is none (the demo needs nothing
     set up)."""
-    from ivr import pinkeys
+    from ivr.domain import pinkeys
 
     path = settings.pin_key_file
     if settings.pin_key is None and path is not None and not path.exists():
@@ -90,7 +90,7 @@ def _demo_keyring(settings: Settings) -> Keyring:
 
 
 def _engine(settings: Settings) -> Any:
-    from ivr.data.storage import ensure_schema, make_engine
+    from ivr.store.schema import ensure_schema, make_engine
 
     engine = make_engine(settings.database_url)
     try:
@@ -112,7 +112,7 @@ def main(ctx: click.Context) -> None:
 
 def run_import(settings: Settings, path: Path, keyring: Keyring) -> None:
     """Import with a progress bar; a bad file prints every broken record and exits 1."""
-    from ivr.data.dataset import DatasetInvalid, import_dataset, load_file
+    from ivr.dataset.importer import DatasetInvalid, import_dataset, load_file
 
     engine = _engine(settings)
     try:
@@ -189,7 +189,7 @@ def run_synthetic(settings: Settings, people: int, seed: int, output: Path | Non
     """Generate a synthetic dataset (streaming) and import it, or only write it to `output`."""
     import tempfile
 
-    from ivr.data import synthetic
+    from ivr.dataset import synthetic
 
     with tempfile.TemporaryDirectory(prefix="ivr12333-") as tmp:
         path = output or Path(tmp) / f"synthetic-{people}-{seed}.json"
@@ -526,7 +526,7 @@ def _key_file(settings: Settings, file: Path | None) -> Path:
 @click.pass_context
 def key_generate(ctx: click.Context, file: Path | None, force: bool) -> None:
     """Create a key file holding one new key (0600, its new folders 0700)."""
-    from ivr import pinkeys
+    from ivr.domain import pinkeys
 
     settings = _settings(ctx)
     path = _key_file(settings, file)
@@ -549,7 +549,7 @@ def key_generate(ctx: click.Context, file: Path | None, force: bool) -> None:
 def key_rotate(ctx: click.Context, file: Path | None) -> None:
     """Add a new current key; the older keys keep verifying, and each password is hashed anew
     under the new key at its owner's next right entry."""
-    from ivr import pinkeys
+    from ivr.domain import pinkeys
 
     settings = _settings(ctx)
     path = _key_file(settings, file)

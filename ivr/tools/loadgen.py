@@ -74,7 +74,7 @@ def demo_identities(path: Any = None) -> list[Identity]:
 
 def synthetic_identities(n: int, seed: int = 0) -> Sequence[Identity]:
     """People 0..n-1 of `ivr12333 demo --people n --seed seed`, derived, not read."""
-    from ivr.data import synthetic
+    from ivr.dataset import synthetic
 
     class _Lazy(Sequence[Identity]):
         def __len__(self) -> int:

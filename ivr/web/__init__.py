@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Flask, Response
 
-from ivr.data.storage import ensure_schema
+from ivr.domain.pinkeys import Keyring
 from ivr.engine.hotline import Hotline
-from ivr.pinkeys import Keyring
 from ivr.settings import Settings
+from ivr.store.schema import ensure_schema
 from ivr.web import twiml
 from ivr.web.voice import bp
 

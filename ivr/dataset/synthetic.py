@@ -28,8 +28,8 @@ from typing import IO, Any
 
 from ivr.domain import passwords
 from ivr.domain.identity import IdNumber, synthetic_id_number
+from ivr.domain.pinkeys import Keyring
 from ivr.domain.policy import POOL_RELATIONS
-from ivr.pinkeys import Keyring
 
 #: The line's region: the demo's policy under a code of its own.
 REGION: dict[str, Any] = {

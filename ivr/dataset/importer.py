@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
-from ivr.data.dataset_checks import (
+from ivr.dataset.checks import (
     KEYS,
     KINDS,
     MAX_ERRORS,
@@ -32,12 +32,12 @@ from ivr.data.dataset_checks import (
     chunks,
     records,
 )
-from ivr.data.storage import agents, bindings, meta, people, regions, transactions, upsert
 from ivr.domain import passwords
 from ivr.domain.identity import _china_today, mask_id_number
+from ivr.domain.pinkeys import Keyring
 from ivr.domain.policy import Region
 from ivr.errors import DatasetError
-from ivr.pinkeys import Keyring
+from ivr.store.schema import agents, bindings, meta, people, regions, transactions, upsert
 
 __all__ = ["KINDS", "MAX_ERRORS", "DatasetError", "DatasetInvalid", "ImportReport", "Progress",
            "import_dataset", "load_file"]

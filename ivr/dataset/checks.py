@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from sqlalchemy import BindParameter, Connection, bindparam, select
 
-from ivr.data.storage import people
 from ivr.domain import passwords
 from ivr.domain.identity import (
     IdNumber,
@@ -27,9 +26,10 @@ from ivr.domain.identity import (
     normalise_card_number,
     parse_id_number,
 )
+from ivr.domain.pinkeys import Keyring
 from ivr.domain.policy import CLOSE_RELATIVES, Region
 from ivr.errors import DatasetError, InvalidCardNumber, InvalidIdNumber
-from ivr.pinkeys import Keyring
+from ivr.store.schema import people
 
 KINDS = ("outpatient", "inpatient", "pharmacy", "pool_payment", "credit")
 _AMOUNT_RE = re.compile(r"^-?\d{1,13}(\.\d{1,2})?$")
