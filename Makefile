@@ -26,7 +26,7 @@ setup: $(VENV)/.installed
 test-setup: $(VENV)/.installed-test system-deps
 
 # graphviz draws the call-flow diagram (ivr12333 graph); PostgreSQL serves its tests; nginx
-# runs deploy/nginx-ivr12333.conf in tests/test_serving.py.
+# runs deploy/nginx-ivr12333.conf in tests/web/test_serving.py.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \

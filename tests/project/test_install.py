@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from servers import key_file_of_tests
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "docs" / "dataset-example.json"
 
 PROBE = """

@@ -31,7 +31,7 @@ from simulator.script_format import (
     load_folder_settings,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PUBLISHED = REPO / "docs" / "schemas"
 PROMPTS = REPO / "prompts"
 CALLS = REPO / "tests" / "calls"

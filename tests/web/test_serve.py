@@ -26,7 +26,7 @@ from simulator import Call, HttpTransport, Simulator, run_script
 pytestmark = pytest.mark.slow
 
 TOKEN = "test-auth-token-0123456789abcdef"
-CALLS = Path(__file__).parent / "calls"
+CALLS = Path(__file__).parent.parent / "calls"
 JIANGUO_ID, JIANGUO_PASSWORD = "450102197503150013", "135790"
 START_TIMEOUT = 20.0
 

@@ -53,7 +53,7 @@ KEYS = keyring_of_tests()  # the tests' PIN keys
 
 pytestmark = pytest.mark.postgres
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "dataset-example.json"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "dataset-example.json"
 LI_ID, LI_PASSWORD = "450102197503150013", "135790"
 LI_BALANCE = say("balance_employee", as_of="2026年11月21日",
                  balance="一千二百三十四元五角六分", credit="一百五十元")
@@ -506,7 +506,7 @@ def test_queue_scenarios_on_postgres(demo_url: str, script: str) -> None:
     from simulator import Clock as VirtualClock
     from simulator.script import run_script
 
-    path = Path(__file__).parent / "calls" / script
+    path = Path(__file__).parent.parent / "calls" / script
     clock = VirtualClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
     app = create_app(Settings(database_url=demo_url, pin_key_file=key_file_of_tests()),
                      now=clock)

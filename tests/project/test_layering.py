@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 IVR = ROOT / "ivr"
 WEB_ONLY = ("flask", "twilio", "werkzeug", "gunicorn")
 BASE = ("ivr.errors", "ivr.settings", "ivr.resources")

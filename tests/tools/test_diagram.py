@@ -15,7 +15,7 @@ from ivr.engine.flow import Flow
 from ivr.tools import diagram
 from ivr.tools.diagram import dot_source, draw, embedded_fingerprint, fingerprint, load_flow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLOW = ROOT / "state_machines" / "hotline.yaml"
 DOCS_SVG = ROOT / "docs" / "call-flow.svg"
 

@@ -16,13 +16,13 @@ from servers import LOOPBACK, HotlineServer, NginxServer, nginx_in_front  # noqa
 from ivr.tools.script_prompts import HotlinePrompts
 from simulator import HttpTransport, Simulator, run_script
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.slow_clients import measure  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "serving-test-token-0123456789"
-CALLS = Path(__file__).parent / "calls"
+CALLS = Path(__file__).parent.parent / "calls"
 TEN_MB = 10 * 1024 * 1024
 
 

@@ -20,7 +20,7 @@ from servers import keyring_of_tests
 from ivr.dataset.importer import import_dataset, load_file
 from ivr.store.schema import ensure_schema, make_engine
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 EXAMPLE = DOCS / "dataset-example.json"
 MARKDOWN = [REPO / "README.md", *sorted(DOCS.glob("*.md"))]

@@ -21,7 +21,7 @@ from ivr.engine.model import CallModel
 from ivr.engine.prompts import Catalogue
 from ivr.errors import FlowError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = ROOT / "prompts"
 FLOWS = ROOT / "state_machines"
 CODE = ROOT / "ivr"

@@ -110,7 +110,7 @@ VARIABLES = [
 ]
 
 
-#: fields whose variable is tested on its own (tests/test_safe_defaults.py: a file to read)
+#: fields whose variable is tested on its own (tests/web/test_safe_defaults.py: a file to read)
 ELSEWHERE = {"auth_token_file"}
 
 
@@ -230,7 +230,7 @@ def _placements(command: list[str], url: str, other: str) -> list[list[str]]:
 COMMANDS = {
     "unlock": ["unlock", "450102197503150013"],
     "call": ["call", "--live", "--script",
-             str(Path(__file__).parent / "calls" / "balance_by_id.yaml")],
+             str(Path(__file__).parent.parent / "calls" / "balance_by_id.yaml")],
     "load": ["load", "--calls", "1", "--concurrency", "1"],
 }
 

@@ -1,7 +1,7 @@
 """Every path of docs/call-flow.md, driven through the real WSGI app by a simulated caller.
 
 What the caller should hear is the catalogue's prompt by id (conftest.say), so a change of
-wording in prompts/*.yaml fails tests/test_prompts.py, not here. The data inside a prompt is
+wording in prompts/*.yaml fails tests/engine/test_prompts.py, not here. The data inside a prompt is
 literal here on purpose (amounts, dates and counts in words, masked names, read-back digits):
 a change in the way money, dates and counts are spoken, or in which data is read out, must
 fail here.

@@ -28,7 +28,7 @@ from ivr.tools.cli import main
 
 KEYS = keyring_of_tests()  # the tests' PIN keys
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "docs" / "dataset-example.json"
 
 JIANGUO = "450102197503150013"  # 李建国, active employee, funder of four

@@ -16,7 +16,7 @@ from ivr.tools.cli import main as cli
 
 KEYS = keyring_of_tests()  # the tests' PIN keys
 
-FLOW = Path(__file__).resolve().parent.parent / "state_machines" / "hotline.yaml"
+FLOW = Path(__file__).resolve().parents[2] / "state_machines" / "hotline.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

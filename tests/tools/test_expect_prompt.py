@@ -19,7 +19,7 @@ from ivr.tools.cli import main as cli
 from ivr.tools.script_prompts import HotlinePrompts
 from simulator import ScriptResult, Simulator, Wording, WsgiTransport, run_script
 
-PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 Play = Callable[..., ScriptResult]
 
 
