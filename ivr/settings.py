@@ -55,6 +55,17 @@ class Settings(BaseModel):
     auth_token_file: Path | None = None
     #: the public base URL Twilio calls, when a proxy or tunnel stands in front of the server
     public_url: str | None = None
+    #: the Twilio account (AC...) whose REST API moves a queued caller into an agent's room
+    account_sid: str | None = None
+    #: an API key (SK...) for that REST API; unset: the account's auth token is used
+    api_key_sid: str | None = None
+    #: the API key's secret; kept out of repr()
+    api_key_secret: str | None = Field(default=None, repr=False)
+    #: a file holding the API key's secret (kept out of `ps` and of the environment); it wins
+    #: over IVR_API_KEY_SECRET
+    api_key_secret_file: Path | None = None
+    #: where Twilio's REST API is (unset: Twilio's own); the simulator's REST API for local calls
+    rest_api_url: str | None = None
     voice_zh: str = "Polly.Zhiyu"
     voice_zh_language: str = "cmn-CN"
     voice_en: str = "Polly.Joanna"
@@ -85,7 +96,8 @@ class Settings(BaseModel):
     log_level: LogLevel = "INFO"
 
     @field_validator("auth_token", "public_url", "prompts_dir", "flows_dir", "pin_key_file",
-                     "pin_key", "hold_music_url", mode="before")
+                     "pin_key", "hold_music_url", "account_sid", "api_key_sid", "api_key_secret",
+                     "rest_api_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -98,7 +110,21 @@ class Settings(BaseModel):
                              "(Twilio's are 32)")
         return value
 
-    @field_validator("public_url")
+    @field_validator("account_sid")
+    @classmethod
+    def _an_account_sid(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"AC[0-9a-f]{32}", value):
+            raise ValueError("an Account SID is AC and 32 hex digits")
+        return value
+
+    @field_validator("api_key_sid")
+    @classmethod
+    def _an_api_key_sid(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"SK[0-9a-f]{32}", value):
+            raise ValueError("an API key SID is SK and 32 hex digits")
+        return value
+
+    @field_validator("public_url", "rest_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return (value.rstrip("/") or None) if value is not None else None
@@ -145,6 +171,19 @@ class _FromEnvironment(Settings, BaseSettings):
                                  f"token file ({exc.__class__.__name__})") from None
             data = {k: v for k, v in data.items() if k not in ("auth_token", "TWILIO_AUTH_TOKEN")}
             data["TWILIO_AUTH_TOKEN"] = token or None
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _api_secret_from_file(cls, data: Any) -> Any:
+        path = data.get("api_key_secret_file") if isinstance(data, dict) else None
+        if path:
+            try:
+                secret = Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{ENV_PREFIX}API_KEY_SECRET_FILE={str(path)!r}: cannot read "
+                                 f"the secret file ({exc.__class__.__name__})") from None
+            data = {**data, "api_key_secret": secret or None}
         return data
 
     #: IVR_DATABASE: a SQLite file, the shortcut for IVR_DATABASE_URL=sqlite:///FILE
@@ -195,7 +234,7 @@ def _describe(exc: ValidationError) -> str:
         field = str(error["loc"][0]) if error["loc"] else ""
         name = env_name(field) if field else "settings"
         value = error.get("input")
-        secret = name in ("TWILIO_AUTH_TOKEN", env_name("pin_key"))
+        secret = name in ("TWILIO_AUTH_TOKEN", env_name("pin_key"), env_name("api_key_secret"))
         shown = f"={value!r}" if isinstance(value, str) and not secret else ""
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{name}{shown}: {message}")

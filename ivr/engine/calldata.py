@@ -26,6 +26,7 @@ class CallData:
     agent_pending: str | None = None  # the agent id keyed in, before its PIN
     agent: str | None = None  # the agent whose PIN was right
     agent_failures: int = 0  # wrong agent PINs in this call
+    caller: str | None = None  # on the agents' line: the CallSid of the caller moved to the agent
 
     def reset_counters(self) -> None:
         self.silences = self.invalids = 0

@@ -24,7 +24,15 @@ from transitions import Machine, Transition
 
 from ivr.engine import schemas
 from ivr.engine.calldata import CallData
-from ivr.engine.instructions import Dial, DialQueue, Enqueue, Gather, Hangup, Instruction, Say
+from ivr.engine.instructions import (
+    Conference,
+    Dial,
+    Enqueue,
+    Gather,
+    Hangup,
+    Instruction,
+    Say,
+)
 from ivr.engine.prompts import Catalogue, SafeLoader
 from ivr.engine.session import CallSession
 from ivr.errors import FlowError
@@ -35,7 +43,7 @@ from ivr.errors import FlowError
 if logging.getLogger("transitions").level == logging.NOTSET:
     logging.getLogger("transitions").setLevel(logging.WARNING)
 
-ENGINE_FIELDS = ("prompt", "gather", "hangup", "dial", "enqueue", "dial_queue", "invalid_prompt",
+ENGINE_FIELDS = ("prompt", "gather", "hangup", "dial", "enqueue", "conference", "invalid_prompt",
                  "conventions", "requires")
 FLOW_KEYS = ("limits", "conventions", "verification", "entries")
 CALLBACK_KEYS = ("on_enter", "on_exit", "before", "after", "prepare", "conditions", "unless")
@@ -85,12 +93,12 @@ class StateSpec:
     conventions: bool = True
     requires_verified: bool = False
     enqueue: bool = False
-    dial_queue: bool = False
+    conference: bool = False
 
     @property
     def passes_through(self) -> bool:
         return (self.gather is None and not self.hangup and not self.dial and not self.enqueue
-                and not self.dial_queue)
+                and not self.conference)
 
 
 class GateTransition(Transition):
@@ -143,8 +151,13 @@ class FlowModel:
 
     @property
     def queue_name(self) -> str:
-        """The queue an `enqueue: true` state puts the caller in (and `dial_queue` takes from)."""
+        """The queue an `enqueue: true` state puts the caller in."""
         return "hotline"
+
+    @property
+    def room_name(self) -> str:
+        """The conference room a `conference: true` state joins."""
+        return ""
 
     def say(self, prompt_id: str, **values: Any) -> None:
         merged = {**self.data.values, **values}
@@ -232,7 +245,7 @@ class Flow:
                 dial=bool(entry.get("dial")), invalid_prompt=entry.get("invalid_prompt"),
                 conventions=entry.get("conventions", True) is not False,
                 requires_verified=entry.get("requires") == "verified",
-                enqueue=bool(entry.get("enqueue")), dial_queue=bool(entry.get("dial_queue")),
+                enqueue=bool(entry.get("enqueue")), conference=bool(entry.get("conference")),
             )
             if st.name in self.states:
                 raise FlowError(f"{path}: state {st.name!r} declared twice")
@@ -423,7 +436,7 @@ class Flow:
         if event.kind == "silence":
             return "silence" if spec.gather else None
         if event.kind == "dialed":
-            return "dialed" if spec.dial or spec.dial_queue else None
+            return "dialed" if spec.dial or spec.conference else None
         if event.kind == "left_queue":
             return "left_queue" if spec.enqueue else None
         if event.kind == "digits":
@@ -500,6 +513,6 @@ class Flow:
             return [*said, Dial(model.dial_number)]
         if spec.enqueue:
             return [*said, Enqueue(model.queue_name)]
-        if spec.dial_queue:
-            return [*said, DialQueue(model.queue_name)]
+        if spec.conference:
+            return [*said, Conference(model.room_name, waiting="agent")]
         return [*said, Hangup()]

@@ -19,10 +19,19 @@ from ivr.domain import accounts
 from ivr.domain.pinkeys import Keyring, load
 from ivr.engine.calldata import CallData
 from ivr.engine.flow import CallEvent, Flow
-from ivr.engine.instructions import Gather, Hangup, Instruction, Leave, Pause, Play, Say
+from ivr.engine.instructions import (
+    Conference,
+    Gather,
+    Hangup,
+    Instruction,
+    Leave,
+    Pause,
+    Play,
+    Say,
+)
 from ivr.engine.model import CallModel, Services, speech_wait
 from ivr.engine.prompts import DEFAULT_LOCALE, Catalogue
-from ivr.engine.queue import CallQueue
+from ivr.engine.queue import Bridge, CallQueue, NoBridge
 from ivr.engine.session import CallSession, SessionStore
 from ivr.resources import data_dir
 from ivr.settings import Settings
@@ -46,8 +55,9 @@ class Hotline:
 
     def __init__(self, settings: Settings, *, db: Engine | None = None,
                  now: Callable[[], datetime] | None = None,
-                 keyring: Keyring | None = None) -> None:
-        """Raises PinKeyError when `keyring` is not given and the settings name none usable."""
+                 keyring: Keyring | None = None, bridge: Bridge | None = None) -> None:
+        """Raises PinKeyError when `keyring` is not given and the settings name none usable.
+        `bridge` moves a queued caller into an agent's room (none: agents can take nobody)."""
         self.settings = settings
         self.now = now or _utcnow
         self.keyring = keyring or load(settings)
@@ -55,7 +65,8 @@ class Hotline:
         self.catalogue = Catalogue.load(data_dir("prompts", settings.prompts_dir),
                                         liang=settings.zh_liang)
         self.queue = CallQueue(self.db, self.now)
-        services = Services(self.db, settings, self.now, self.keyring, self.queue)
+        self.bridge = bridge or NoBridge()
+        services = Services(self.db, settings, self.now, self.keyring, self.queue, self.bridge)
         self.flow = Flow(data_dir("state_machines", settings.flows_dir) / "hotline.yaml",
                          CallModel, self.catalogue,
                          model_factory=lambda flow: CallModel(flow, services))
@@ -253,13 +264,37 @@ class Hotline:
             log.exception("call=%s the queue's hold failed", call_sid)
             return [Pause(self.flow.limits.queue_announce_every)]
 
-    def connecting(self, call_sid: str) -> list[Instruction]:
-        """What the caller an agent takes hears before the bridge; their wait is measured."""
+    def joined_room(self, call_sid: str, room: str) -> list[Instruction]:
+        """A queued caller an agent took, moved out of the queue (Twilio's REST API) into the
+        agent's room: told they are being connected, their wait measured; then with the agent,
+        and goodbye when the agent hangs up. Not a step of the call."""
         try:
             session = self.store.load(call_sid)
+            if session is None or session.ended:
+                return [Hangup()]
             self.queue.connected(call_sid)
-            lang = session.data.lang if session else DEFAULT_LOCALE
+            lang = session.data.lang
         except Exception:
-            log.exception("call=%s the queue's connection failed", call_sid)
+            log.exception("call=%s the move to an agent failed", call_sid)
             lang = DEFAULT_LOCALE
-        return [self._say("queue_connected", lang)]
+        return [self._say("queue_connected", lang), Conference(room),
+                self._say("goodbye", lang), Hangup()]
+
+    def agent_waiting(self, call_sid: str) -> list[Instruction]:
+        """An agent alone in their room (the caller moved into it has not arrived): while the
+        caller's call goes on, "connecting"; once it has ended, the room is ended, so the agent
+        is back at the agent menu at once instead of waiting alone."""
+        try:
+            session = self.store.load(call_sid)
+            caller = session.data.caller if session is not None else None
+            theirs = self.store.load(caller) if caller else None
+            gone = theirs is None or theirs.ended
+            lang = session.data.lang if session is not None else DEFAULT_LOCALE
+            if gone:
+                log.info("agent call=%s: the caller left before the bridge", call_sid)
+                self.bridge.end_room(call_sid)
+                return [Pause(1)]
+        except Exception:
+            log.exception("call=%s the agent's wait failed", call_sid)
+            return [Pause(5)]
+        return [self._say("agent_waiting_for_caller", lang), Pause(5)]

@@ -50,12 +50,14 @@ class Enqueue:
 
 
 @dataclass(frozen=True, slots=True)
-class DialQueue:
-    """An agent takes the caller at the head of the queue; the caller first hears what the
-    engine's `connecting` says. The end comes back as a `dialed` event."""
+class Conference:
+    """Join a conference room (an agent and the one caller moved into it). The room starts
+    with its second participant and ends when either leaves; the end comes back as a `dialed`
+    event. `waiting` names whose wait document plays while alone: the agent's asks the engine
+    whether the caller is still there (`Hotline.agent_waiting`)."""
 
-    queue: str
-    timeout: int = 30
+    room: str
+    waiting: str = ""  # "agent": the agents' wait document; "": Twilio's default music
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,4 +70,4 @@ class Hangup:
     pass
 
 
-Instruction = Say | Pause | Play | Gather | Dial | Enqueue | DialQueue | Leave | Hangup
+Instruction = Say | Pause | Play | Gather | Dial | Enqueue | Conference | Leave | Hangup

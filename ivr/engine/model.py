@@ -24,7 +24,7 @@ from ivr.domain.pinkeys import Keyring
 from ivr.domain.policy import Region
 from ivr.engine import speech
 from ivr.engine.flow import CallEvent, Flow, FlowModel
-from ivr.engine.queue import CallQueue, Entry
+from ivr.engine.queue import Bridge, CallQueue, Entry, Moved
 from ivr.engine.session import CallSession
 from ivr.errors import InvalidIdNumber
 from ivr.settings import Settings
@@ -45,6 +45,7 @@ class Services:
     now: Callable[[], datetime]
     keyring: Keyring
     queue: CallQueue
+    bridge: Bridge
 
 
 #: what a queue entry's `last_menu` says when the caller comes from failing verification
@@ -76,6 +77,8 @@ class CallModel(FlowModel):
         self.queue_result = ""
         self.origin = ""  # the state the turn started in
         self._memo_values: dict[str, Any] = {}
+        self._gone = 0  # callers an agent's turn found no longer in the queue
+        self._failed = False  # an agent's turn could not move its caller
 
     def begin(self, session: CallSession, event: CallEvent) -> None:
         """Take `session` for one turn: its data, the event's keys or transfer status."""
@@ -200,7 +203,8 @@ class CallModel(FlowModel):
         return reason
 
     def queue_bridged(self) -> bool:
-        return self.queue_result in ("bridged", "bridging-in-process")
+        """Out of the queue to an agent: bridged, or moved into an agent's room (redirected)."""
+        return self.queue_result in ("bridged", "bridging-in-process", "redirected")
 
     def queue_hung_up(self) -> bool:
         return self.queue_result == "hangup"
@@ -275,15 +279,50 @@ class CallModel(FlowModel):
     def forget_agent_id(self) -> None:
         self.data.agent_pending = None
 
+    @property
+    def room_name(self) -> str:
+        """An agent's conference room is named after the agent's call."""
+        return self.call_sid
+
     def _taken(self) -> Entry | None:
+        """The caller taken for this agent and moved out of the queue into the agent's room:
+        the one the agent is then told about. A caller no longer in the queue is dropped and
+        the next one taken; a caller whose move failed is given back to the queue."""
         def take() -> Entry | None:
-            return self.services.queue.take_next(self.call_sid)
+            queue, bridge = self.services.queue, self.services.bridge
+            self._gone = 0
+            self._failed = False
+            while (entry := queue.take_next(self.call_sid)) is not None:
+                moved = bridge.move(self.queue_name, entry.call_sid, self.room_name)
+                log.info("agent call=%s caller call=%s move %s", self.call_sid, entry.call_sid,
+                         moved.value)
+                if moved is Moved.MOVED:
+                    self.data.caller = entry.call_sid
+                    return entry
+                if moved is Moved.FAILED:
+                    queue.release(entry.call_sid)
+                    self._failed = True
+                    return None
+                queue.leave(entry.call_sid)
+                self._gone += 1
+            return None
         entry: Entry | None = self._memo("taken", take)
         return entry
 
     def caller_waiting(self) -> bool:
-        """Takes the caller at the head of the queue for this agent, if anyone waits."""
+        """Takes the caller at the head of the queue for this agent and moves them into the
+        agent's room, if anyone waits."""
         return self._taken() is not None
+
+    def bridge_failed(self) -> bool:
+        return self._taken() is None and self._failed
+
+    def say_agent_bridge_failed(self) -> None:
+        self.say("agent_bridge_failed")
+
+    def say_callers_gone(self) -> None:
+        if self._taken() is None and self._gone:
+            self.say("agent_callers_gone")
 
     def speak_caller_summary(self) -> None:
         """What the agent hears before the bridge: verified or not, the last four of the ID

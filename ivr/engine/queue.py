@@ -9,9 +9,11 @@ caller was sent out. An entry goes when its caller leaves, is connected, or the 
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +37,34 @@ class Entry:
     taken_by: str | None
     leaving: str | None
     told_until: float | None = None
+
+
+class Moved(enum.Enum):
+    """What became of a request to move a queued caller into an agent's room."""
+
+    MOVED = "moved"  # the caller left the queue for the room
+    GONE = "gone"  # the caller is no longer in the queue (hung up, left, bridged elsewhere)
+    FAILED = "failed"  # nobody knows: the telephony API did not answer as it should
+
+
+class Bridge(Protocol):
+    """Moves one particular queued caller (not the head of the queue) into a conference room,
+    and ends a room. Twilio's REST API does it (ivr/web/rest.py): a queue Member updated with
+    a Url."""
+
+    def move(self, queue: str, call_sid: str, room: str) -> Moved: ...
+
+    def end_room(self, room: str) -> bool: ...
+
+
+class NoBridge:
+    """No telephony API configured: nobody can be moved, and the agent is told so."""
+
+    def move(self, queue: str, call_sid: str, room: str) -> Moved:
+        return Moved.FAILED
+
+    def end_room(self, room: str) -> bool:
+        return False
 
 
 _COLUMNS = (queue_entries.c.call_sid, queue_entries.c.entered_at, queue_entries.c.verified,
@@ -122,6 +152,12 @@ class CallQueue:
             if taken == 1:
                 return Entry(*head[:6], agent_sid, head.leaving, head.told_until)
         return None
+
+    def release(self, call_sid: str) -> None:
+        """Give a taken caller back to the queue (their move failed: they still wait)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(queue_entries).where(queue_entries.c.call_sid == call_sid)
+                         .values(taken_by=None))
 
     def connected(self, call_sid: str) -> None:
         """An agent has the caller: their wait is measured (nothing else) and the entry goes."""

@@ -205,7 +205,7 @@ def _label(pairs: Iterable[tuple[str, str]]) -> str:
 def kind(spec: StateSpec) -> str:
     if spec.gather:
         return spec.gather
-    if spec.dial or spec.enqueue or spec.dial_queue:  # to an agent: dialled or queued
+    if spec.dial or spec.enqueue or spec.conference:  # to an agent: dialled, queued, bridged
         return "dial"
     return "hangup" if spec.hangup else "pass"
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from ivr.domain.pinkeys import Keyring
 from ivr.engine.hotline import Hotline
@@ -30,7 +30,13 @@ def create_app(settings: Settings, *, now: Callable[[], datetime] | None = None,
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_BODY_BYTES
-    engine = Hotline(settings, now=now, keyring=keyring)
+    bridge = None
+    if settings.account_sid:
+        from ivr.web.rest import TwilioBridge
+
+        bridge = TwilioBridge(settings, lambda: settings.public_url
+                              or request.host_url.rstrip("/"))
+    engine = Hotline(settings, now=now, keyring=keyring, bridge=bridge)
     try:
         ensure_schema(engine.db)
     except Exception as exc:  # keep serving: every call will hear the apology
@@ -38,6 +44,9 @@ def create_app(settings: Settings, *, now: Callable[[], datetime] | None = None,
     if not settings.auth_token:
         log.warning("no auth token: webhook signature validation is OFF. Anyone who can "
                     "reach this server can drive calls (ivr12333 serve --insecure).")
+    if bridge is None:
+        log.warning("no Twilio account (IVR_ACCOUNT_SID): agents cannot take callers from "
+                    "the queue (the REST API moves each caller to the agent described)")
     app.extensions["ivr12333"] = engine
     app.register_blueprint(bp)
 

@@ -8,8 +8,8 @@ from twilio.twiml.voice_response import Dial as DialVerb
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.engine.instructions import (
+    Conference,
     Dial,
-    DialQueue,
     Enqueue,
     Gather,
     Hangup,
@@ -23,10 +23,10 @@ from ivr.engine.instructions import (
 
 def render(instructions: Sequence[Instruction], *, action_url: str, silence_url: str,
            dial_url: str, voices: Mapping[str, tuple[str, str]], queue_url: str = "",
-           wait_url: str = "", connect_url: str = "") -> str:
+           wait_url: str = "", room_wait_url: str = "") -> str:
     """TwiML for one turn; every Gather is followed by a Redirect that reports the silence.
-    An <Enqueue> reports its end to `queue_url` and holds with `wait_url`; a <Dial><Queue>
-    plays `connect_url` to the caller it takes."""
+    An <Enqueue> reports its end to `queue_url` and holds with `wait_url`; an agent alone in
+    a conference room hears `room_wait_url`, and reports the room's end to `dial_url`."""
     response = VoiceResponse()
     for ins in instructions:
         if isinstance(ins, Say):
@@ -56,9 +56,13 @@ def render(instructions: Sequence[Instruction], *, action_url: str, silence_url:
         elif isinstance(ins, Enqueue):
             response.enqueue(ins.queue, action=queue_url, method="POST", wait_url=wait_url,
                              wait_url_method="POST")
-        elif isinstance(ins, DialQueue):
-            dial = DialVerb(action=dial_url, method="POST", timeout=ins.timeout)
-            dial.queue(ins.queue, url=connect_url, method="POST")
+        elif isinstance(ins, Conference):
+            agent = ins.waiting == "agent"
+            dial = DialVerb(action=dial_url if agent else None, method="POST" if agent else None)
+            dial.conference(ins.room, start_conference_on_enter=True,
+                            end_conference_on_exit=True, beep=False,
+                            wait_url=room_wait_url if agent else None,
+                            wait_method="POST" if agent else None)
             response.append(dial)
         elif isinstance(ins, Leave):
             response.leave()

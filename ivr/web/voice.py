@@ -1,6 +1,7 @@
 """Twilio voice webhooks: POST /voice (the number's Voice URL), /voice/step, /status; the
-agent queue's /voice/hold (a waiting caller's wait document) and /voice/connect (what a caller
-an agent takes hears); POST /agent (the agents' line: its own number's Voice URL)."""
+agent queue's /voice/hold (a waiting caller's wait document) and /voice/bridge (where the REST
+API moves the caller an agent takes); POST /agent (the agents' line: its own number's Voice
+URL) and /agent/wait (an agent's wait alone in their room)."""
 
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ def _render(instructions: Sequence[Instruction], step: int) -> str:
         voices=_hotline().settings.voices,
         queue_url=f"{base}/voice/step?s={step}&e=queued",
         wait_url=f"{base}/voice/hold",
-        connect_url=f"{base}/voice/connect",
+        room_wait_url=f"{base}/agent/wait",
     )
 
 
@@ -186,11 +187,25 @@ def hold() -> Response:
                              voices=_hotline().settings.voices))
 
 
-@bp.post("/voice/connect")
-def connect() -> Response:
-    """Played to the caller an agent takes, before the two are connected."""
-    return _xml(twiml.render(_hotline().connecting(_call_sid()), action_url="", silence_url="",
-                             dial_url="", voices=_hotline().settings.voices))
+_ROOM = re.compile(r"CA[0-9a-f]{32}")
+
+
+@bp.post("/voice/bridge")
+def bridge() -> Response:
+    """A queued caller an agent took, moved here out of the queue by the REST API (a queue
+    Member's Url): into the agent's room (named after the agent's call)."""
+    room = request.args.get("room", "")
+    if not _ROOM.fullmatch(room):
+        abort(400, "a bridge without its room")
+    return _xml(twiml.render(_hotline().joined_room(_call_sid(), room), action_url="",
+                             silence_url="", dial_url="", voices=_hotline().settings.voices))
+
+
+@bp.post("/agent/wait")
+def agent_wait() -> Response:
+    """An agent alone in their room (the conference's waitUrl)."""
+    return _xml(twiml.render(_hotline().agent_waiting(_call_sid()), action_url="",
+                             silence_url="", dial_url="", voices=_hotline().settings.voices))
 
 
 @bp.post("/status")
