@@ -69,14 +69,21 @@ NO_PROMPTS = (
 
 @dataclass(frozen=True)
 class Failure:
-    """One unmet expectation: which step, what was expected, what the caller actually heard."""
+    """Why a call failed: which step, what was expected, what the caller actually heard (the one
+    failure of scripted calls and load runs alike)."""
 
     step_index: int | None  # the step's number (1 = first); None when no single step is at fault
     step: str
-    expected: str
+    expected: str  # what was expected and did not happen (a load run: what went wrong instead)
     heard: str
     script: str = ""
     path: str = ""
+    who: str = ""  # who called, masked (a load run's failures, which keep no transcript)
+
+    @property
+    def kind(self) -> str:
+        """The failure without the person: what a load run's report groups calls by."""
+        return f"{self.step}: {self.expected}"
 
     @property
     def message(self) -> str:
