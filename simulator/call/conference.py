@@ -1,0 +1,95 @@
+"""Conferences: <Dial><Conference>, its attributes, starting, joining, leaving and ending a room."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin
+from xml.etree.ElementTree import Element
+
+from simulator import transcript as kind
+from simulator.call.dial import Dialling
+from simulator.call.state import (
+    CONFERENCE_WAIT_VERBS,
+    Hold,
+)
+from simulator.errors import ApplicationError
+from simulator.twiml import (
+    bool_attr,
+    count_attr,
+    method_attr,
+    text_of,
+)
+from simulator.world import (
+    MAX_CONFERENCE_PARTICIPANTS,
+    Participant,
+)
+
+
+class Conferencing(Dialling):
+    """A call joins a conference room and leaves it."""
+
+    def _dial_conference(self, verb: Element, noun: Element) -> None:
+        name = text_of(noun)
+        if not name:
+            raise ApplicationError("<Conference> has no room name")
+        room = self.world.conference(name)
+        self.dialled.append(f"conference:{name}")
+        limit = count_attr(noun, "maxParticipants", MAX_CONFERENCE_PARTICIPANTS, self._warn)
+        beep = noun.get("beep", "true")
+        if beep not in ("true", "false", "onEnter", "onExit"):
+            self._warn(f"<Conference beep={beep!r}> is not true, false, onEnter or onExit; true")
+            beep = "true"
+        action, method = self._dial_action(verb)
+        wait_url = noun.get("waitUrl")
+        hold = Hold("conference", verb, (self._verbs, self._next, self._document_url), action,
+                     method, urljoin(self._document_url, wait_url) if wait_url else None,
+                     method_attr(noun, self._warn, "waitMethod"), CONFERENCE_WAIT_VERBS,
+                     room=room, since=self.clock.now)
+        if wait_url == "":
+            hold.wait_url = None
+        if len(room.participants) >= (limit or MAX_CONFERENCE_PARTICIPANTS):
+            self._event(kind.CONFERENCE, f"{name} is full ({limit}): the <Dial> fails")
+            self._dial_done(action, method, {"DialCallStatus": "failed"})
+            return
+        participant = Participant(
+            self, bool_attr(noun, "startConferenceOnEnter", True, self._warn),
+            bool_attr(noun, "endConferenceOnExit", False, self._warn),
+            beep in ("true", "onEnter"), beep in ("true", "onExit"),
+            bool_attr(noun, "muted", False, self._warn), self.clock.now)
+        hold.participant = participant
+        self._hold = hold
+        others = list(room.participants)
+        room.participants.append(participant)
+        self._event(kind.CONFERENCE, f"joins conference {name} ({room.sid}) with "
+                                     f"{len(others)} other(s)" + (" (muted)" if participant.muted
+                                                                  else ""))
+        if participant.start_on_enter and not room.started:
+            room.started = True
+            self._event(kind.CONFERENCE, "the conference starts")
+            self._tell(others, ("conference-started",))
+        elif room.started and participant.beep_enter:
+            self._tell(others, ("beep", f"{self.name} joins"))
+        if not room.started:
+            self._note("the conference has not started: waiting for a participant with "
+                       "startConferenceOnEnter")
+
+    def _tell(self, others: list[Any], event: tuple[str, ...]) -> None:
+        """Give the other participants' calls an event and wake them to hear it."""
+        for other in others:
+            other.call._events.append(event)
+            self.world.wake(other.call)
+
+    def _leave_room(self, hold: Hold) -> None:
+        room, participant = hold.room, hold.participant
+        assert room is not None and participant is not None
+        if participant in room.participants:
+            room.participants.remove(participant)
+        others = list(room.participants)
+        if room.ended:
+            return
+        if participant.end_on_exit or not others:
+            room.ended = True
+            self._event(kind.CONFERENCE, f"the conference {room.name} ends")
+            self._tell(others, ("conference-ended",))
+        elif room.started and participant.beep_exit:
+            self._tell(others, ("beep", f"{self.name} leaves"))
