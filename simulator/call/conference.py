@@ -89,6 +89,7 @@ class Conferencing(Dialling):
             return
         if participant.end_on_exit or not others:
             room.ended = True
+            room.ended_at = self.clock.now
             self._event(kind.CONFERENCE, f"the conference {room.name} ends")
             self._tell(others, ("conference-ended",))
         elif room.started and participant.beep_exit:
