@@ -267,7 +267,7 @@ class Remote(Holding):
             (self.ended_at or self.clock.now) - self.answered_at)
         self._post("status callback (completed)", self.status_callback,
                    self.status_callback_method,
-                   {"CallDuration": str(duration), "Duration": str(math.ceil(duration / 60)),
+                   {"CallDuration": str(duration),
                     "Timestamp": format_datetime(self.clock.moment),
                     "CallbackSource": "call-progress-events",
                     "SequenceNumber": str(self._next_sequence())})

@@ -143,12 +143,12 @@ class RestApi:
                  start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
-        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        query = _form(environ.get("QUERY_STRING", ""))
         params = dict(query)
         if method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
-            params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            params = _form(body.decode("utf-8", "replace"))
         status, payload, resource = self.handle(method, path, query, params,
                                                 environ.get("HTTP_AUTHORIZATION", ""))
         data = json.dumps(payload).encode("utf-8")
@@ -216,6 +216,15 @@ class RestApi:
         if top in NOT_SIMULATED:
             raise not_simulated(f"The {top} resource")
         raise not_found(path)
+
+
+def _form(encoded: str) -> dict[str, str]:
+    """Form or query parameters; a repeated one (StatusCallbackEvent=a&StatusCallbackEvent=b,
+    as the twilio library sends a list) as its values joined by spaces."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(encoded, keep_blank_values=True):
+        params[name] = f"{params[name]} {value}" if name in params else value
+    return params
 
 
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",

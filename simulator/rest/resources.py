@@ -87,8 +87,8 @@ def _bool(request: Request, name: str, default: bool) -> bool:
 
 
 def _events(request: Request) -> tuple[str, ...]:
-    raw = [request.params[key] for key in request.params if key == "StatusCallbackEvent"]
-    events = tuple(" ".join(raw).replace(",", " ").split()) or ("completed",)
+    raw = request.params.get("StatusCallbackEvent", "")
+    events = tuple(raw.replace(",", " ").split()) or ("completed",)
     for event in events:
         if event not in CALL_EVENTS:
             raise RestError(400, 20001, f"StatusCallbackEvent {event!r} is not one of "
