@@ -15,7 +15,7 @@ from simulator.call.core import HONOURED, CallCore
 from simulator.call.dial import DIAL_STATUSES
 from simulator.call.record import Recording
 from simulator.call.remote import Remote
-from simulator.call.state import PendingRecord, Request
+from simulator.call.state import PendingRecord, Redirected, Request
 from simulator.errors import ApplicationError, CallEnded, NotWaiting
 from simulator.gather import Collected
 from simulator.twiml import method_attr, text_of
@@ -76,10 +76,15 @@ class Call(Remote, Recording):
                 return
             verb = self._verbs[self._next]
             self._next += 1
+            self._playing_verbs = True
             try:
                 self._execute(verb)
             except ApplicationError as exc:
                 self._fail(str(exc))
+            except Redirected:
+                continue  # the loop's top takes the REST request
+            finally:
+                self._playing_verbs = False
 
     def _execute(self, verb: Element, allowed: frozenset[str] | None = None) -> None:
         handler: Callable[[Element], None] | None = {

@@ -129,6 +129,7 @@ class CallCore:
         self._next_dial_status: str | None = None
         self._called_party: tuple[list[str], bool] | None = None  # keys, hangs up
         self._sequence = 0
+        self._playing_verbs = False  # the run loop plays the document (a REST request may cut)
 
     @property
     def said(self) -> list[Utterance]:
