@@ -55,7 +55,8 @@ class Conferencing(Dialling):
             self, bool_attr(noun, "startConferenceOnEnter", True, self._warn),
             bool_attr(noun, "endConferenceOnExit", False, self._warn),
             beep in ("true", "onEnter"), beep in ("true", "onExit"),
-            bool_attr(noun, "muted", False, self._warn), self.clock.now)
+            bool_attr(noun, "muted", False, self._warn), self.clock.now,
+            label=getattr(self, "rest_label", None))
         hold.participant = participant
         self._hold = hold
         others = list(room.participants)
@@ -89,6 +90,7 @@ class Conferencing(Dialling):
             return
         if participant.end_on_exit or not others:
             room.ended = True
+            room.ended_at = self.clock.now
             self._event(kind.CONFERENCE, f"the conference {room.name} ends")
             self._tell(others, ("conference-ended",))
         elif room.started and participant.beep_exit:

@@ -11,6 +11,7 @@ from xml.etree.ElementTree import Element
 from simulator import transcript as kind
 from simulator.call.state import (
     Cut,
+    Redirected,
     Sound,
 )
 from simulator.call.webhooks import Webhooks
@@ -103,7 +104,14 @@ class Sounds(Webhooks):
         if seconds <= 0:
             return
         if self._hold is None:
-            self.clock.advance(seconds)
+            if not self._playing_verbs:
+                self.clock.advance(seconds)
+                return
+            end = self.clock.now + seconds
+            while self.clock.now < end:  # a REST request may stop the document (Redirected)
+                if self.world.sleep(end - self.clock.now, interruptible=True) and any(
+                        str(event[0]).startswith("rest-") for event in self._events):
+                    raise Redirected(self.clock.now)
             return
         start = self.clock.now
         end = min(start + seconds, self._deadline)
