@@ -20,6 +20,7 @@ from ivr.engine.prompts import Catalogue
 from ivr.resources import data_dir, demo_dataset
 from ivr.settings import Settings
 from ivr.store.schema import ensure_schema, make_engine
+from ivr.tools.localrest import local_rest
 from ivr.tools.script_prompts import HotlinePrompts
 from ivr.web import create_app
 from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script
@@ -89,8 +90,10 @@ def clock() -> FixedClock:
 @pytest.fixture
 def app_settings(db_url: str) -> Settings:
     """The tests' settings: the test's own database, the rest the defaults. Built from
-    arguments, never from the environment, so a developer's IVR_* variables change nothing."""
-    return Settings(database_url=db_url, pin_key_file=key_file_of_tests())
+    arguments, never from the environment, so a developer's IVR_* variables change nothing.
+    Agents move callers through this process's simulated REST API."""
+    return Settings(database_url=db_url, pin_key_file=key_file_of_tests(),
+                    **local_rest().settings())
 
 
 @pytest.fixture
@@ -167,7 +170,8 @@ class Caller:
 
 @pytest.fixture
 def simulator(app: Any) -> Simulator:
-    return Simulator(WsgiTransport(app), VOICE_URL, status_callback="http://localhost/status")
+    return Simulator(WsgiTransport(app), VOICE_URL, status_callback="http://localhost/status",
+                     rest=local_rest().api)
 
 
 @pytest.fixture
@@ -187,7 +191,8 @@ def play_script(app_factory: Callable[..., Any], script: Path,
     if loaded.dataset not in (None, "demo"):  # the script's own data, as `call --script` does
         import_dataset(app.extensions["ivr12333"].db, load_file(Path(loaded.dataset)),
                        keyring=app.extensions["ivr12333"].keyring)
-    simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock)
+    simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock,
+                          rest=local_rest().api)
     return run_script(script, lambda: simulator, prompts=HotlinePrompts.load())
 
 

@@ -514,5 +514,6 @@ class Flow:
         if spec.enqueue:
             return [*said, Enqueue(model.queue_name)]
         if spec.conference:
-            return [*said, Conference(model.room_name, waiting="agent")]
+            waiting = "agent" if model.data.line == "agent" else ""
+            return [*said, Conference(model.room_name, waiting=waiting)]
         return [*said, Hangup()]

@@ -203,8 +203,11 @@ class CallModel(FlowModel):
         return reason
 
     def queue_bridged(self) -> bool:
-        """Out of the queue to an agent: bridged, or moved into an agent's room (redirected)."""
-        return self.queue_result in ("bridged", "bridging-in-process", "redirected")
+        return self.queue_result in ("bridged", "bridging-in-process")
+
+    def queue_moved(self) -> bool:
+        """Moved out of the queue into an agent's room by the REST API."""
+        return self.queue_result == "redirected"
 
     def queue_hung_up(self) -> bool:
         return self.queue_result == "hangup"
@@ -281,8 +284,12 @@ class CallModel(FlowModel):
 
     @property
     def room_name(self) -> str:
-        """An agent's conference room is named after the agent's call."""
-        return self.call_sid
+        """An agent's conference room is named after the agent's call; a caller's is the room
+        of the agent who took them (while their queue entry says so)."""
+        if self.data.line == "agent":
+            return self.call_sid
+        entry = self.services.queue.entry(self.call_sid)
+        return (entry.taken_by or "") if entry is not None else ""
 
     def _taken(self) -> Entry | None:
         """The caller taken for this agent and moved out of the queue into the agent's room:

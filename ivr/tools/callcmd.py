@@ -80,11 +80,13 @@ class _Lines:
         return self.keyring
 
     def _app(self, database_url: str, clock: Callable[[], datetime] | None) -> Any:
+        from ivr.tools.localrest import local_rest
         from ivr.web import create_app
 
-        app = create_app(self.settings.model_copy(update={  # called at LOCAL_URL, not public_url
-            "database_url": database_url, "auth_token": self.auth_token, "public_url": None}),
-            now=clock, keyring=self._keys())
+        # called at LOCAL_URL, not public_url; agents move callers through the simulated REST API
+        app = create_app(self.settings.model_copy(update={
+            "database_url": database_url, "auth_token": self.auth_token, "public_url": None,
+            **local_rest().settings()}), now=clock, keyring=self._keys())
         flow = app.extensions["ivr12333"].flow
         if self.observe is not None:
             flow.observer = self.observe
@@ -99,6 +101,10 @@ class _Lines:
                                   "dial_status": self.dial_status, "clock": clock}
         if self.from_:
             kwargs["from_"] = self.from_
+        if self.url is None:  # in-process: the hotline's REST requests reach this run's calls
+            from ivr.tools.localrest import local_rest
+
+            kwargs["rest"] = local_rest().api
         return Simulator(transport, url, **kwargs)
 
     @contextmanager
