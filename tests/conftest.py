@@ -182,15 +182,20 @@ def caller(simulator: Simulator) -> Iterator[Caller]:
 
 
 def play_script(app_factory: Callable[..., Any], script: Path,
-                default_start: datetime = STAFFED) -> ScriptResult:
-    """Play one scripted call on its own app, whose time is the call's virtual time (from the
-    script's `at:`, else `default_start`)."""
+                default_start: datetime = STAFFED,
+                prepare: Callable[[Any], None] | None = None,
+                **overrides: Any) -> ScriptResult:
+    """Play one scripted call (or scenario) on its own app, whose time is the call's virtual
+    time (from the script's `at:`, else `default_start`); `prepare(app)` runs before the call,
+    `overrides` are the app's settings."""
     loaded = load_script(script)
     clock = VirtualClock(loaded.at or default_start)
-    app = app_factory(now=clock)
+    app = app_factory(now=clock, **overrides)
     if loaded.dataset not in (None, "demo"):  # the script's own data, as `call --script` does
         import_dataset(app.extensions["ivr12333"].db, load_file(Path(loaded.dataset)),
                        keyring=app.extensions["ivr12333"].keyring)
+    if prepare is not None:
+        prepare(app)
     simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL, clock=clock,
                           rest=local_rest().api)
     return run_script(script, lambda: simulator, prompts=HotlinePrompts.load())

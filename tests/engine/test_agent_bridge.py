@@ -1,0 +1,189 @@
+"""The agent talks to the caller described: the caller an agent is told about is moved out of
+the queue by the REST API into the agent's room, and no other. Scenarios against the
+simulator's REST API: two agents at once, a caller who left with *, a caller whose end the
+hotline never heard of (Twilio's queue and the hotline's table disagree), a REST API that fails."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from conftest import SCRIPTS, play_script, say
+from sqlalchemy import select
+
+from ivr.engine.session import CallSession
+from ivr.store.schema import queue_entries
+from simulator import ScriptResult
+
+PHANTOM = "CA" + "9" * 32  # a caller whose hang-up never reached the hotline
+
+
+def sections(result: ScriptResult) -> dict[str, str]:
+    """A scenario's transcript, per call name."""
+    parts = re.split(r"^=== (.+) ===$", result.transcript_text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def call_sid(text: str) -> str:
+    match = re.search(r"^Call (CA[0-9a-f]{32})", text, re.M)
+    assert match, text[:200]
+    return match.group(1)
+
+
+def room_of(text: str) -> str | None:
+    """The conference a call joined (rooms are named after the agent's call)."""
+    match = re.search(r"joins conference (CA[0-9a-f]{32})", text)
+    return match.group(1) if match else None
+
+
+def described(agent_text: str) -> str:
+    """What the agent was told about their caller."""
+    if say("agent_summary_verified", last4="0013", menu="账户余额查询",
+           waited="约两分钟").split("。")[0] in agent_text:
+        return "verified"
+    if "下一位来电人未进行身份验证" in agent_text:
+        return "unverified"
+    return "nobody"
+
+
+def test_two_agents_at_once_each_talk_to_the_caller_they_were_told_about(
+        app_factory: Any) -> None:
+    result = play_script(app_factory, SCRIPTS / "agent_bridge_two_agents.yaml")
+    assert result.passed, result.report() + result.transcript_text
+    calls = sections(result)
+    rooms = {name: room_of(text) for name, text in calls.items() if "caller" in name}
+    agents = {call_sid(calls[name]): described(calls[name]) for name in ("agent 1001",
+                                                                         "agent 1002")}
+    assert sorted(agents.values()) == ["unverified", "verified"]
+    assert agents[rooms["verified caller"]] == "verified"
+    assert agents[rooms["unverified caller"]] == "unverified"
+
+
+def test_a_caller_who_left_with_star_is_neither_described_nor_bridged(app_factory: Any) -> None:
+    result = play_script(app_factory, SCRIPTS / "agent_bridge_caller_left.yaml")
+    assert result.passed, result.report() + result.transcript_text
+    calls = sections(result)
+    assert room_of(calls["leaving caller"]) is None
+    assert room_of(calls["waiting caller"]) == call_sid(calls["agent"])
+
+
+def _phantom(app: Any, verified_last4: str = "9999") -> None:
+    """A caller who hung up while waiting, whose status callback the hotline never got: its
+    session is live and its entry heads the queue, but Twilio's queue no longer holds it."""
+    hotline = app.extensions["ivr12333"]
+    hotline.store.create(CallSession(PHANTOM, "+8613800000299", "agent_queue"), "<Response/>")
+    hotline.queue.join(PHANTOM, verified=True, last4=verified_last4, last_menu="balance",
+                       lang="zh-CN")
+
+
+def _entries(app: Any) -> list[tuple[str, str | None]]:
+    with app.extensions["ivr12333"].db.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            select(queue_entries.c.call_sid, queue_entries.c.taken_by))]
+
+
+def test_a_caller_gone_from_twilios_queue_is_skipped_not_described(app_factory: Any,
+                                                                   tmp_path: Path) -> None:
+    """The hotline's table says the phantom is first; Twilio's queue answers 404 for it: the
+    agent hears about (and talks to) the caller really waiting, never the phantom's 9999."""
+    script = tmp_path / "phantom.yaml"
+    script.write_text((SCRIPTS / "agent_bridge_caller_left.yaml").read_text("utf-8"),
+                      encoding="utf-8")
+    made: list[Any] = []
+    result = play_script(app_factory, script, prepare=lambda app: (_phantom(app),
+                                                                   made.append(app)))
+    assert result.passed, result.report() + result.transcript_text
+    agent = sections(result)["agent"]
+    assert "9 9 9 9" not in agent and "9999" not in agent
+    assert say("agent_callers_gone") not in agent  # the agent was told about nobody gone
+    assert PHANTOM not in [sid for sid, _ in _entries(made[0])]
+
+
+def test_when_only_gone_callers_are_left_the_agent_hears_so(app_factory: Any,
+                                                            tmp_path: Path) -> None:
+    script = tmp_path / "only_phantom.yaml"
+    script.write_text("""\
+name: only a caller who is gone
+at: "2026-11-23T10:00:00+08:00"
+calls:
+  - name: agent
+    from: "+867711230041"
+    url: /agent
+    steps:
+      - expect_prompt: agent_id_entry
+      - press: "1001#"
+      - press: "246810#"
+      - expect_prompt: agent_callers_gone
+      - expect_prompt: agent_nobody_waiting
+      - expect_prompt: agent_menu
+      - hangup
+""", encoding="utf-8")
+    result = play_script(app_factory, script, prepare=_phantom)
+    assert result.passed, result.report() + result.transcript_text
+    assert "9 9 9 9" not in result.transcript_text
+
+
+def test_a_failing_rest_api_gives_the_caller_back_to_the_queue(app_factory: Any,
+                                                               tmp_path: Path) -> None:
+    """Nothing answers at the REST address: the agent is told the caller could not be
+    connected, is described nobody, and the caller keeps their place (not taken)."""
+    script = tmp_path / "rest_down.yaml"
+    script.write_text("""\
+name: the REST API does not answer
+at: "2026-11-23T10:00:00+08:00"
+calls:
+  - name: caller
+    from: "+8613800000251"
+    steps:
+      - press: "1"
+      - press: "0"
+      - expect_prompt: agent_connecting
+      - wait: 60
+      - hangup
+  - name: agent
+    from: "+867711230051"
+    url: /agent
+    start: 10
+    steps:
+      - expect_prompt: agent_id_entry
+      - press: "1001#"
+      - press: "246810#"
+      - expect_prompt: agent_bridge_failed
+      - expect_prompt: agent_menu
+      - hangup
+""", encoding="utf-8")
+    made: list[Any] = []
+    result = play_script(app_factory, script, prepare=made.append,
+                         rest_api_url="http://127.0.0.1:9")  # discard: nothing listens
+    assert result.passed, result.report() + result.transcript_text
+    agent = sections(result)["agent"]
+    assert "下一位来电人" not in agent  # no summary of a caller the agent will not talk to
+
+
+def test_without_an_account_agents_are_told_no_caller_can_be_connected(
+        app_factory: Any, tmp_path: Path) -> None:
+    script = tmp_path / "no_account.yaml"
+    script.write_text("""\
+name: no Twilio account configured
+at: "2026-11-23T10:00:00+08:00"
+calls:
+  - name: caller
+    from: "+8613800000261"
+    steps:
+      - press: "1"
+      - press: "0"
+      - wait: 60
+      - hangup
+  - name: agent
+    from: "+867711230061"
+    url: /agent
+    start: 10
+    steps:
+      - press: "1001#"
+      - press: "246810#"
+      - expect_prompt: agent_bridge_failed
+      - hangup
+""", encoding="utf-8")
+    result = play_script(app_factory, script, account_sid=None)
+    assert result.passed, result.report() + result.transcript_text
