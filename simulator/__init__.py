@@ -5,7 +5,7 @@ from simulator.client import WebhookClient
 from simulator.clock import Clock
 from simulator.dialer import Simulator
 from simulator.direct import DirectTransport
-from simulator.errors import CallEnded, ConnectionFailed, NotWaiting, SimulatorError
+from simulator.errors import CallEnded, ConnectionFailed, NotWaiting, SimulatorError, Stalled
 from simulator.gather import Collected, PendingGather
 from simulator.phone import run_phone
 from simulator.script import (
@@ -69,6 +69,7 @@ __all__ = [
     "Signed",
     "Simulator",
     "SimulatorError",
+    "Stalled",
     "Step",
     "Timed",
     "Transport",

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 from simulator.call import Call
 from simulator.clock import Clock
 from simulator.dialer import Simulator
-from simulator.errors import CallEnded, NotWaiting
+from simulator.errors import CallEnded, NotWaiting, Stalled
 from simulator.script_format import (
     FOLDER_FILE,
     PROMPT_STEPS,
@@ -210,6 +210,8 @@ def _check(call: Call, step: Step, prompts: PromptResolver | None = None) -> str
                 return "the application to end the call"
     except (CallEnded, NotWaiting) as exc:
         return f"the call to wait for the caller ({exc})"
+    except Stalled as exc:
+        return f"the call to make progress in virtual time ({exc})"
     except LookupError as exc:
         return f"prompt {value} to be known: {_lookup_message(exc)}"
     return None
@@ -341,10 +343,16 @@ def _play_scenario(
 
     def party(script: Script) -> Callable[[], None]:
         def run() -> None:
-            call = _dial(script, simulator, world)
+            label = f"{scenario.name} / {script.name}"
+            try:
+                call = _dial(script, simulator, world)
+            except Stalled as exc:  # while the call was placed: no step to blame
+                failures[script.name] = [Failure(None, "", f"the call to make progress in "
+                                                 f"virtual time ({exc})", "", script=label,
+                                                 path=str(scenario.path))]
+                return
             calls[script.name] = call
-            failures[script.name] = _drive(call, script, prompts,
-                                           f"{scenario.name} / {script.name}")
+            failures[script.name] = _drive(call, script, prompts, label)
         return run
 
     for script in scenario.calls:

@@ -6,6 +6,7 @@ Most tests go through the direct transport (fast); a few over real HTTP."""
 from __future__ import annotations
 
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from simulator import (
     run_script,
 )
 from simulator import transcript as kind
-from simulator.clock import speech_seconds
+from simulator.clock import Clock, speech_seconds
+from simulator.script import ScriptResult
 
 BASE = "http://conf.test"
 
@@ -201,6 +203,96 @@ def test_an_agent_on_an_empty_queue_waits_until_the_dial_timeout(app: Flask, log
     [done] = log.to("/agent-done")
     assert done.params["DialCallStatus"] == "no-answer"
     assert [r.at for r in call.requests if r.url.endswith("/agent-done")] == [60.0]
+
+
+#: a call hangs up during the bridge when its `wait` ends: at a moment a float sum would put a
+#: hair after every millisecond the clock shows (0.77 + 15.31, 5 + 11.06), where the old
+#: simulator waited forever at full CPU
+CALLER_HANGS_UP_IN_BRIDGE = """
+    calls:
+      - name: caller
+        url: /caller
+        steps:
+          - wait: 15.31
+          - expect: "Connecting you to an agent."
+          - hangup
+      - name: agent
+        url: /agent
+        start: 5
+        steps:
+          - wait: 60
+          - expect: "Call completed."
+          - hangup
+"""
+AGENT_HANGS_UP_IN_BRIDGE = """
+    calls:
+      - name: caller
+        url: /caller
+        steps:
+          - wait: 60
+          - expect: "Queue result bridged."
+          - expect_hangup
+      - name: agent
+        url: /agent
+        start: 5
+        steps:
+          - wait: 11.06
+          - hangup
+"""
+
+
+def run_to_its_end(path: Path, app: Flask) -> ScriptResult:
+    """Run a scenario, failing (not hanging) if it never ends: a spin is the bug under test."""
+    results: list[ScriptResult] = []
+    runner = threading.Thread(target=lambda: results.append(run_script(
+        path, lambda: Simulator(DirectTransport(app), BASE + "/voice"))), daemon=True)
+    runner.start()
+    runner.join(60)
+    if runner.is_alive():
+        pytest.fail("the scenario never ended: the simulator spins")
+    [result] = results
+    return result
+
+
+def test_the_queued_caller_hangs_up_during_the_bridge(
+        tmp_path: Path, app: Flask, log: Log) -> None:
+    result = run_to_its_end(scenario(tmp_path, CALLER_HANGS_UP_IN_BRIDGE), app)
+    assert result.passed, result.report()
+    caller = log.to("/caller")[0].params["CallSid"]
+    [left] = log.to("/left")
+    assert (left.params["CallSid"], left.params["QueueResult"]) == (caller, "bridged")
+    assert left.params["CallStatus"] == "completed"
+    [done] = log.to("/agent-done")
+    assert (done.params["DialCallStatus"], done.params["DialCallSid"]) == ("completed", caller)
+    assert done.params["DialCallDuration"] == "10"  # bridged at 6.61 s, hung up at 16.08 s
+    hung_up = [event.at for event in result.transcript if event.kind == kind.HANGUP]
+    assert hung_up[0] == 16.08
+
+
+def test_the_agent_hangs_up_during_the_bridge(tmp_path: Path, app: Flask, log: Log) -> None:
+    result = run_to_its_end(scenario(tmp_path, AGENT_HANGS_UP_IN_BRIDGE), app)
+    assert result.passed, result.report()
+    caller = log.to("/caller")[0].params["CallSid"]
+    [done] = log.to("/agent-done")
+    assert (done.params["DialCallStatus"], done.params["DialCallSid"]) == ("completed", caller)
+    assert done.params["CallStatus"] == "completed"  # posted as the agent's call ends
+    [left] = log.to("/left")
+    assert (left.params["CallSid"], left.params["QueueResult"]) == (caller, "bridged")
+    assert left.params["CallStatus"] == "in-progress"  # the caller's call goes on: its answer plays
+    hung_up = [event.at for event in result.transcript if event.kind == kind.HANGUP]
+    assert hung_up[0] == 16.06
+
+
+def test_a_hold_that_lets_no_time_pass_is_reported_not_spun(
+        tmp_path: Path, app: Flask, log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard: deadlines put between two milliseconds again (the old bug) stall the calls;
+    the scenario fails with a report naming the stall, and ends."""
+    monkeypatch.setattr(Clock, "after", lambda clock, seconds: clock.now + seconds)
+    result = run_to_its_end(scenario(tmp_path, CALLER_HANGS_UP_IN_BRIDGE), app)
+    assert not result.passed
+    report = result.report()
+    assert "expected the call to make progress in virtual time" in report
+    assert "made no progress" in report and "at 16.08 s of virtual time" in report
 
 
 # --- conferences -------------------------------------------------------------------------------

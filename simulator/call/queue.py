@@ -108,7 +108,7 @@ class Queueing(Dialling):
         hold = Hold("agent", verb, (self._verbs, self._next, self._document_url), action,
                      method, queue=queue, since=self.clock.now)
         timeout = number_attr(verb, "timeout", DIAL_TIMEOUT_SECONDS, self._warn)
-        hold.until = self.clock.now + timeout
+        hold.until = self.clock.after(timeout)
         url = noun.get("url")
         hold.wait_url = urljoin(self._document_url, url) if url else None
         hold.wait_method = method_attr(noun, self._warn)
