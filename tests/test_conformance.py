@@ -19,13 +19,13 @@ from simulator import (
     Call,
     DirectTransport,
     HttpTransport,
+    ScriptResult,
     Simulator,
     load_script,
     run_script,
 )
 from simulator import transcript as kind
 from simulator.clock import Clock, speech_seconds
-from simulator.script import ScriptResult
 
 BASE = "http://conf.test"
 
