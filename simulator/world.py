@@ -217,13 +217,16 @@ class Participant:
 
 @dataclass
 class Conference:
-    """A named conference room: started once a participant with startConferenceOnEnter joins."""
+    """A named conference room: started once two participants are in it, one of them with
+    startConferenceOnEnter; its status callback is the first participant's that gives one."""
 
     name: str
     sid: str
     participants: list[Participant] = field(default_factory=list)
     started: bool = False
     ended: bool = False
+    callback: tuple[str, str, frozenset[str]] | None = None  # URL, method, events
+    sequence: int = 0  # the status callback's SequenceNumber
 
 
 class World:

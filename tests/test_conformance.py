@@ -326,6 +326,61 @@ def test_a_conference_waits_for_its_host_and_ends_with_it(
     assert "DialCallSid" not in done.params and "DialCallDuration" not in done.params
 
 
+TEAM_SCENARIO = """
+    calls:
+      - name: moderator
+        url: /moderator
+        steps:
+          - wait: 30
+          - expect: "Waiting for the host."
+          - hangup
+      - name: member
+        url: /member
+        start: 20
+        steps:
+          - wait: 60
+          - expect: "Conference over: answered."
+"""
+
+
+def test_a_lone_moderator_waits_until_a_second_participant_joins(
+        tmp_path: Path, app: Flask, log: Log) -> None:
+    """Twilio: a conference does not start until at least two participants are in it, even
+    when the one alone has startConferenceOnEnter."""
+    result = run_script(scenario(tmp_path, TEAM_SCENARIO),
+                        lambda: Simulator(DirectTransport(app), BASE + "/voice"))
+    assert result.passed, result.report()
+    waits = log.to("/conf-wait")
+    assert len(waits) == 2  # 0 s and ~11 s, alone; the member joins at 20 s
+    starts = [event.at for event in result.transcript
+              if event.kind == kind.CONFERENCE and event.text == "the conference starts"]
+    assert starts and starts[0] == 20.0
+
+
+def test_conference_status_callbacks_report_join_start_leave_end(
+        tmp_path: Path, app: Flask, log: Log) -> None:
+    run_script(scenario(tmp_path, TEAM_SCENARIO),
+               lambda: Simulator(DirectTransport(app), BASE + "/voice"))
+    moderator = log.to("/moderator")[0].params["CallSid"]
+    member = log.to("/member")[0].params["CallSid"]
+    events = [(seen.params["StatusCallbackEvent"], seen.params.get("CallSid"))
+              for seen in log.to("/ok")]
+    assert events == [("participant-join", moderator), ("participant-join", member),
+                      ("conference-start", None), ("participant-leave", moderator),
+                      ("conference-end", None), ("participant-leave", member)]
+    assert "/later" not in log.paths()  # a later participant's statusCallback is ignored
+    seen = log.to("/ok")
+    assert [s.params["SequenceNumber"] for s in seen] == ["0", "1", "2", "3", "4", "5"]
+    assert len({s.params["ConferenceSid"] for s in seen}) == 1
+    assert {s.params["FriendlyName"] for s in seen} == {"team"}
+    join = seen[0].params
+    assert (join["Muted"], join["Hold"], join["EndConferenceOnExit"],
+            join["StartConferenceOnEnter"]) == ("false", "false", "true", "true")
+    end = seen[4].params
+    assert end["ReasonConferenceEnded"] == "participant-with-end-conference-on-exit-left"
+    assert end["CallSidEndingConference"] == moderator
+
+
 # --- Dial nouns --------------------------------------------------------------------------------
 
 

@@ -57,7 +57,8 @@ HONOURED: dict[str, frozenset[str]] = {
                       "statusCallbackMethod", "username", "password"}),
     "Queue": frozenset({"url", "method"}),
     "Conference": frozenset({"startConferenceOnEnter", "endConferenceOnExit", "waitUrl",
-                             "waitMethod", "beep", "muted", "maxParticipants"}),
+                             "waitMethod", "beep", "muted", "maxParticipants", "statusCallback",
+                             "statusCallbackEvent", "statusCallbackMethod"}),
 }
 
 

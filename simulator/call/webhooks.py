@@ -138,6 +138,10 @@ class Webhooks(CallCore):
         """A request whose answer is not played (callbacks): failures are warnings."""
         params = self._params(extra) if standard else {
             "AccountSid": self.account_sid, "CallSid": self.call_sid, **extra}
+        self._post_exactly(what, url, method, params)
+
+    def _post_exactly(self, what: str, url: str, method: str, params: dict[str, str]) -> None:
+        """A callback with these parameters and no others (a conference's status callback)."""
         self._record_request(kind.CALLBACK, method, url, params, what)
         try:
             reply = self._request(method, url, params)

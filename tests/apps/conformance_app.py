@@ -117,6 +117,17 @@ def create_app() -> Flask:
         return twiml('<Dial><Conference endConferenceOnExit="true">room</Conference></Dial>'
                      "<Say>The host has left.</Say>")
 
+    @app.post("/moderator")
+    def moderator() -> Response:
+        return twiml('<Dial action="/conf-done"><Conference waitUrl="/conf-wait" '
+                     'statusCallback="/ok" statusCallbackEvent="start end join leave" '
+                     'endConferenceOnExit="true">team</Conference></Dial>')
+
+    @app.post("/member")
+    def member() -> Response:
+        return twiml('<Dial action="/conf-done"><Conference waitUrl="/conf-wait" '
+                     'statusCallback="/later">team</Conference></Dial>')
+
     @app.post("/conf-done")
     def conf_done() -> Response:
         return twiml(f"<Say>Conference over: {request.form['DialCallStatus']}.</Say>")
