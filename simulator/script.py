@@ -143,7 +143,7 @@ def _check(call: Call, step: Step, prompts: PromptResolver | None = None) -> str
         elif step.kind == "silence":
             call.silence(int(value or 1))
         elif step.kind == "hangup":
-            call.hangup()
+            call.hangup(after=None if value is None else float(value["after"]))
         elif step.kind == "dial_status":
             call.set_dial_status(str(value))
         elif step.kind == "speak":

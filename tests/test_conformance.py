@@ -414,6 +414,32 @@ def test_a_called_party_that_presses_1_is_connected(tmp_path: Path, app: Flask,
     assert done["DialCallDuration"] == "30"
 
 
+def test_the_caller_hangs_up_in_the_middle_of_a_say(
+        tmp_path: Path, app: Flask, log: Log) -> None:
+    """Hanging up mid-prompt: only what was said before is heard, the <Gather>'s action is
+    never requested, the call ends completed at that moment."""
+    first = speech_seconds("For balances press one.")
+    path = scenario(tmp_path, f"""
+        name: hangs up mid-say
+        url: /long-menu
+        steps:
+          - hangup: {{after: {first + 2 + 0.5}}}
+          - expect: "For balances press one."
+          - expect: "For an agent press zero."
+          - expect_not: "[pause"
+    """)
+    result = run_script(path, lambda: Simulator(DirectTransport(app), BASE + "/voice"))
+    assert result.passed, result.report()
+    assert "/ok" not in log.paths()  # the <Gather>'s action: never requested
+    [hangup] = [event for event in result.transcript if event.kind == kind.HANGUP]
+    assert hangup.at == pytest.approx(first + 2 + 0.5)
+    assert hangup.text.endswith("not heard: For an agent press zero.")
+    assert "hung up by the caller (CallStatus=completed)" in result.transcript_text
+    call = dial(app, "/long-menu")
+    with pytest.raises(ValueError, match="the prompt lasts"):
+        call.hangup(after=60)
+
+
 # --- HTTP as Twilio does it --------------------------------------------------------------------
 
 

@@ -115,6 +115,21 @@ class Sounds(Webhooks):
         if woke or elapsed < seconds - 0.0005:  # the clock keeps milliseconds
             raise Cut(seconds - elapsed, woke)
 
+    def _play_prompt_for(self, seconds: float) -> list[str]:
+        """Play the waiting <Gather>'s prompt for `seconds` only (a sound cut short was heard
+        in part); returns the texts not heard, whole or in part."""
+        prompt, self._prompt = self._prompt, []
+        left = seconds
+        for index, sound in enumerate(prompt):
+            if left < sound.seconds:
+                if left > 0:
+                    self._play([replace(sound, seconds=round(left, 3))])
+                return [rest.text for rest in prompt[index:]
+                        if rest.kind != kind.PAUSE and not rest.resumed]
+            self._play([sound])
+            left -= sound.seconds
+        return []
+
     def _play_prompt(self) -> None:
         prompt, self._prompt = self._prompt, []
         self._play(prompt)

@@ -148,6 +148,11 @@ def create_app() -> Flask:
     def menu() -> Response:
         return twiml('<Gather numDigits="1" action="/transfer"><Say>Press 1.</Say></Gather>')
 
+    @app.post("/long-menu")
+    def long_menu() -> Response:
+        return twiml('<Gather numDigits="1" action="/ok"><Say>For balances press one.</Say>'
+                     '<Pause length="2"/><Say>For an agent press zero.</Say></Gather>')
+
     @app.post("/screen")
     def screen() -> Response:
         return twiml('<Gather numDigits="1" action="/screened">'
