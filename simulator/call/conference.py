@@ -10,22 +10,10 @@ from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
 from simulator.call.dial import Dialling
-from simulator.call.state import (
-    CONFERENCE_WAIT_VERBS,
-    Hold,
-)
+from simulator.call.state import CONFERENCE_WAIT_VERBS, Hold
 from simulator.errors import ApplicationError
-from simulator.twiml import (
-    bool_attr,
-    count_attr,
-    method_attr,
-    text_of,
-)
-from simulator.world import (
-    MAX_CONFERENCE_PARTICIPANTS,
-    Conference,
-    Participant,
-)
+from simulator.twiml import bool_attr, count_attr, method_attr, text_of
+from simulator.world import MAX_CONFERENCE_PARTICIPANTS, Conference, Participant
 
 #: the events a <Conference statusCallbackEvent> may ask for (mute and hold come from the REST
 #: API, not from TwiML; speaker, modify and announcement are not simulated)

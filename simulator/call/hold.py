@@ -11,12 +11,7 @@ from simulator import transcript as kind
 from simulator.call.conference import Conferencing
 from simulator.call.gather import Gathering
 from simulator.call.queue import Queueing
-from simulator.call.state import (
-    DEQUEUE_URL_VERBS,
-    Cut,
-    Hold,
-    Sound,
-)
+from simulator.call.state import DEQUEUE_URL_VERBS, Cut, Hold, Sound
 from simulator.errors import ApplicationError, CallEnded, NotWaiting, Stalled
 from simulator.gather import Collected, PendingGather
 

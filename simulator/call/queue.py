@@ -9,18 +9,10 @@ from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
 from simulator.call.dial import DIAL_TIMEOUT_SECONDS, Dialling
-from simulator.call.state import (
-    Hold,
-)
+from simulator.call.state import Hold
 from simulator.errors import ApplicationError
-from simulator.twiml import (
-    method_attr,
-    number_attr,
-    text_of,
-)
-from simulator.world import (
-    Member,
-)
+from simulator.twiml import method_attr, number_attr, text_of
+from simulator.world import Member
 
 if TYPE_CHECKING:
     from simulator.call import Call

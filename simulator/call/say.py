@@ -9,21 +9,12 @@ from urllib.parse import urljoin
 from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
-from simulator.call.state import (
-    Cut,
-    Sound,
-)
+from simulator.call.state import Cut, Sound
 from simulator.call.webhooks import Webhooks
-from simulator.clock import (
-    SECONDS_PER_PLAY,
-)
+from simulator.clock import SECONDS_PER_PLAY
 from simulator.sounds import digits_seconds, render_say, valid_digits
 from simulator.transcript import Utterance
-from simulator.twiml import (
-    count_attr,
-    number_attr,
-    text_of,
-)
+from simulator.twiml import count_attr, number_attr, text_of
 
 MANY_LOOPS = 3  # how many repetitions loop="0" ("until the call moves on") is simulated as
 SOUND_VERBS = ("Say", "Play", "Pause")

@@ -12,16 +12,11 @@ from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
 from simulator.call.core import CallCore
-from simulator.call.state import (
-    Request,
-)
+from simulator.call.state import Request
 from simulator.errors import ApplicationError, ConnectionFailed
 from simulator.geo import geo_params
 from simulator.transport import WEBHOOK_TIMEOUT_SECONDS, WebhookResponse
-from simulator.twiml import (
-    excerpt,
-    parse_document,
-)
+from simulator.twiml import excerpt, parse_document
 
 API_VERSION = "2010-04-01"
 MAX_REQUESTS_WITHOUT_INPUT = 200  # more than this between two caller actions is a redirect loop
