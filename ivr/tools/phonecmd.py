@@ -7,7 +7,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import datetime, tzinfo
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +15,9 @@ from rich.console import Console
 
 from ivr.pinkeys import Keyring
 from ivr.settings import Settings
+from ivr.tools.callcmd import region_zone
 from ivr.tools.synth import HOW_TO_GET, Synthesiser
 from ivr.tools.webphone import WebLine
-
-
-def region_zone(database_url: str) -> tzinfo:
-    """The time zone of the line's region, as the hotline reads it."""
-    from ivr.data.storage import make_engine
-    from ivr.domain import accounts
-
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return accounts.region_for(conn).zone
-    finally:
-        engine.dispose()
 
 
 def flow_svg(flow: Any) -> str | None:

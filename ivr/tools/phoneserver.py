@@ -32,6 +32,12 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "frame-ancestors 'none'")
 
 
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e6:
+        return float(value)
+    return None
+
+
 def static_file(name: str) -> bytes:
     return (resources.files("ivr.tools") / "phone" / name).read_bytes()
 
@@ -147,7 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
         actions: dict[str, Callable[[], dict[str, Any]]] = {
             "api/call": line.dial,
             "api/key": lambda: line.press(str(body.get("key", "")),
-                                          str(body.get("phase", "listening"))),
+                                          str(body.get("phase", "listening")),
+                                          _seconds(body.get("at"))),
             "api/timeout": line.timeout,
             "api/hangup": line.hangup,
         }

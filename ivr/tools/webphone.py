@@ -86,9 +86,10 @@ class WebLine:
         self.call = self._simulator(clock).dial()
         return self._turn()
 
-    def press(self, key: str, phase: str) -> dict[str, Any]:
+    def press(self, key: str, phase: str, at: float | None = None) -> dict[str, Any]:
         """One key. `phase`: what the page was doing (before: playing what comes before the
-        Gather; prompt: playing the Gather's own prompt; listening: the prompt has ended)."""
+        Gather; prompt: playing the Gather's own prompt; listening: the prompt has ended);
+        `at`: where in the line's time the page was when it was pressed."""
         call = self._require()
         if len(key) != 1 or key not in KEYS:
             raise ValueError(f"not a phone key: {key!r}")
@@ -103,6 +104,10 @@ class WebLine:
             return self._answer(turn, pending="", new=False)
         if not self._keys.keys:
             self._keys.barge_in = phase == "prompt"
+            if self._keys.barge_in and at is not None:  # the prompt played until the key
+                heard = min(at, call.listening_from) - call.clock.now
+                if heard > 0:
+                    call.clock.advance(round(heard, 3))
         self._keys.keys += key
         if gather.collect(self._keys.keys).timed_out:
             return self._answer(Turn(), pending=self._keys.keys, new=False)

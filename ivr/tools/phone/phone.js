@@ -19,6 +19,7 @@ let run = 0;                 // bumps when what plays is cut short or replaced
 let current = null;          // the <audio> playing now
 let timer = null;            // the Gather's timeout (or the hold's next step)
 let busy = Promise.resolve();
+let position = { at: 0, since: 0 };  // the line's virtual time where the playing item began
 
 function setPhase(phase) { document.body.dataset.phase = phase; }
 function phase() { return document.body.dataset.phase; }
@@ -159,6 +160,7 @@ async function playTurn(answer) {
     await sleep(scaled(item.at - end));      // a <Pause>: silence
     if (mine !== run) return;
     setPhase(item.barge ? "prompt" : "before");
+    position = { at: item.at, since: performance.now() };
     await playItem(item, mine);
     end = item.at + item.seconds;
   }
@@ -225,8 +227,9 @@ function press(key) {
   if (!inCall) return;
   clearTimeout(timer);
   const now = phase();
+  const at = position.at + (performance.now() - position.since) * hello.speed / 1000;
   act(async () => {
-    const answer = await api("api/key", { key, phase: now });
+    const answer = await api("api/key", { key, phase: now, at });
     if (!answer.new && answer.pending) {
       if (now === "prompt") stopPlaying();   // barge-in: the prompt stops at the first key
       $("#typed").textContent = answer.pending;

@@ -1,0 +1,190 @@
+"""The web phone in a real browser: `ivr12333 phone` started as a subprocess, its page driven
+in headless Chromium (Debian's chromium + chromium-driver, Selenium, offline) like a person
+keying a balance call on the dial pad."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from servers import _clean_environment, _stop_group, ivr12333_command
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+MISSING = ("the browser tests need Debian's chromium and chromium-driver "
+           "(make system-deps, or: sudo apt-get install chromium chromium-driver)")
+AT = "2026-11-23T10:00:00+08:00"  # a Monday, 10:00 in the demo region (Asia/Shanghai)
+ID_NUMBER, PASSWORD = "450102197503150013", "135790"  # the demo's first person
+BALANCE = "一千二百三十四元五角六分"
+SPEED = 8  # the page plays the line 8x faster: the same audio, pauses and timeouts, scaled
+
+
+@pytest.fixture(scope="module")
+def phone_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`ivr12333 phone` on the bundled demo, at a fixed time; its printed URL."""
+    log = tmp_path_factory.mktemp("phone") / "phone.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([*ivr12333_command(), "phone", "--at", AT, "--speed",
+                                 str(SPEED)], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=_clean_environment({"COLUMNS": "300"}))
+    try:
+        deadline = time.monotonic() + 60
+        found = None
+        while found is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            found = re.search(r"http://127\.0\.0\.1:\d+/[\w-]+/", log.read_text())
+        assert found, f"no URL printed: {log.read_text()}"
+        yield found[0]
+    finally:
+        _stop_group(proc, signal.SIGINT, 10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
+        pytest.fail(MISSING, pytrace=False)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--mute-audio",
+                "--autoplay-policy=no-user-gesture-required", "--window-size=1500,900",
+                "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
+                "--disable-background-networking", "--disable-component-update"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(driver: Any, condition: str, timeout: float = 30.0) -> Any:
+    """Poll a JavaScript expression until it is truthy; returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(f"return ({condition});")
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"never true within {timeout} s: {condition}\n"
+                         f"transcript:\n{transcript(driver)}")
+
+
+def transcript(driver: Any) -> str:
+    return str(driver.execute_script(
+        "return [...document.querySelectorAll('#transcript tr')]"
+        ".map(r => r.innerText.replace('\\t', ' ')).join('\\n');"))
+
+
+def state(driver: Any) -> str:
+    return str(driver.execute_script(
+        "const n = document.querySelector('#flow g.node.current title');"
+        "return n ? n.textContent : '';"))
+
+
+def tap(driver: Any, keys: str) -> None:
+    for key in keys:
+        driver.find_element("css selector", f'.key[data-key="{key}"]').click()
+
+
+def open_page(driver: Any, url: str) -> None:
+    driver.get(url)
+    wait_for(driver, "document.body.dataset.ready === '1'")
+
+
+def call(driver: Any) -> None:
+    driver.find_element("id", "call").click()
+    wait_for(driver, "document.querySelector('#flow').dataset.state === 'welcome'")
+
+
+def at_menu(driver: Any, name: str) -> None:
+    """Wait until the flow is in `name` and the page listens there."""
+    wait_for(driver, f"document.querySelector('#flow').dataset.state === '{name}'")
+    wait_for(driver, "['listening', 'prompt'].includes(document.body.dataset.phase)")
+
+
+def test_a_balance_call_keyed_on_the_dial_pad(browser: Any, phone_url: str,
+                                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    open_page(browser, phone_url)
+    call(browser)
+    assert state(browser) == "welcome"
+    # the greeting plays to its end before the first key (Mandarin, then English)
+    wait_for(browser, "document.body.dataset.phase === 'listening'")
+    moved = []
+    for keys, where in (("1", "main"), ("1", "verify_method"), ("1", "id_entry"),
+                        (ID_NUMBER + "#", "id_confirm"), ("1", "password"),
+                        (PASSWORD + "#", "balance")):
+        tap(browser, keys)  # during the prompt: barge-in cuts it
+        at_menu(browser, where)
+        moved.append(state(browser))
+    assert moved == ["main", "verify_method", "id_entry", "id_confirm", "password", "balance"]
+    wait_for(browser, f"document.querySelector('#transcript').innerText.includes('{BALANCE}')")
+    lines = transcript(browser)
+    assert re.search(rf"^\d\d:\d\d:\d\d .*{BALANCE}", lines, re.M), lines
+    assert lines.startswith("10:00:00 "), lines  # the region's time, as --at says
+    # the path is drawn: every state passed through is marked, and the arrows taken
+    visited = browser.execute_script(
+        "return [...document.querySelectorAll('#flow g.node.visited title')]"
+        ".map(t => t.textContent).sort();")
+    assert {"welcome", "main", "verify_method", "id_entry", "id_confirm", "password",
+            "balance"} <= set(visited)
+    assert browser.execute_script("return document.querySelectorAll('#flow g.edge.taken')"
+                                  ".length;") >= 4
+    # the balance sentence is played to its end, as audio rendered on the server
+    ended = wait_for(browser, f"[...document.querySelectorAll('#audio audio[data-ended]')]"
+                              f".filter(a => a.dataset.text.includes('{BALANCE}')).length")
+    assert ended == 1
+    shots = tmp_path_factory.mktemp("screenshots")
+    browser.save_screenshot(str(shots / "web-phone-balance.png"))
+    assert (shots / "web-phone-balance.png").stat().st_size > 10_000
+    played = browser.execute_script(
+        "return [...document.querySelectorAll('#audio audio')].map(a => ["
+        "a.dataset.text, !!a.dataset.ended, !!a.dataset.cut]);")
+    # the greeting was heard to its end; the prompts keys cut short were cut, not finished
+    assert played[0][1] is True and played[1][1] is True, played[:2]
+    assert any(cut and not ended for _, ended, cut in played), played
+    browser.find_element("id", "hangup").click()
+    wait_for(browser, "document.body.dataset.phase === 'ended'")
+
+
+def test_silence_at_a_menu_is_no_input_and_a_second_call_starts_afresh(
+        browser: Any, phone_url: str) -> None:
+    open_page(browser, phone_url)
+    call(browser)
+    wait_for(browser, "document.body.dataset.phase === 'listening'")
+    tap(browser, "1")
+    at_menu(browser, "main")
+    # nobody presses anything: after the Gather's timeout the line says so and asks again
+    wait_for(browser, "[...document.querySelectorAll('#transcript tr')]"
+                      ".some(r => r.dataset.kind === 'silence')", timeout=30)
+    lines = transcript(browser)
+    assert "(silence) the caller presses nothing for 5 s" in lines, lines
+    assert state(browser) == "main"
+    path = browser.execute_script(
+        "return [...document.querySelectorAll('#path li')].map(l => l.textContent);")
+    assert path[-1] == "silence → main", path
+    browser.find_element("id", "hangup").click()
+    wait_for(browser, "document.body.dataset.phase === 'ended'")
+    call(browser)  # no restart: the same server takes the next call
+    assert "(silence)" not in transcript(browser)
+    with contextlib.suppress(Exception):
+        browser.find_element("id", "hangup").click()
+
+
+def test_the_page_refuses_a_wrong_token(browser: Any, phone_url: str) -> None:
+    wrong = re.sub(r"/[\w-]+/$", "/not-the-token/", phone_url)
+    browser.get(wrong + "api/hello")
+    assert "not found" in browser.page_source
