@@ -30,8 +30,9 @@ HOW_TO_GET = "sudo apt-get install espeak-ng   (Debian, Ubuntu; GPL-3.0, run as 
              "program)"
 #: espeak-ng voice per language family of a <Say language>
 VOICES = {"zh": "cmn-latn-pinyin", "cmn": "cmn-latn-pinyin", "en": "en-us"}
-#: words per minute: a hotline speaks slowly and clearly (espeak-ng's default is 175)
-RATE = {"cmn-latn-pinyin": 150, "en-us": 160}
+#: words per minute (espeak-ng's default 175): Mandarin at ~3.7 syllables a second, near a
+#: recorded hotline's calm pace; docs/speech.md has the measurements
+RATE = {"cmn-latn-pinyin": 200, "en-us": 160}
 #: readings pypinyin guesses wrong in this line's sentences (longest match first)
 PINNED = {
     "重听": "chong2 ting1",

@@ -16,13 +16,12 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 
+from ivr.tools.synth import Synthesiser
 from simulator import Call, Clock, Simulator
 from simulator import transcript as kind
 from simulator.clock import speech_seconds
 from simulator.errors import SimulatorError
 from simulator.gather import KEYS
-
-from ivr.tools.synth import Synthesiser
 
 HOLD_STEP = 10.0  # on hold with nothing to press, the page lets this much time pass
 RECORD_STEP = 5.0  # at a <Record>, a key means: speak this long, then press it
