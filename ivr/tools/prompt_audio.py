@@ -128,7 +128,7 @@ def time_path(dial: Callable[[], Any], keys: tuple[str, ...], barge_in: bool) ->
         for k in keys:
             call.press(k, barge_in=barge_in)
         first: float = call.said[0].at if call.said else call.clock.now
-        return round(first - call.started, 2)
+        return round(first - float(call.started), 2)
     finally:
         if not call.ended:
             call.hangup()
