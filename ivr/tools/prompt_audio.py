@@ -182,18 +182,13 @@ def run_prompts_audio(settings: Settings, folder: Path, out: Console, err: Conso
             lines.from_ = f"+86138{next(calls):08d}"
             return lines.simulator(DirectTransport(app), LOCAL_URL, clock).dial()
 
-        timed: list[Timed] = []
-        estimated: dict[str, float] = {}
         flow = lines.flow
-        for state, keys in shortest_paths(dial, flow, path).items():
-            if RESULT_PROMPT in flow.states[state].prompts:
-                estimated[state] = time_path(dial, keys, False)
         with real_durations(lambda text, _v, language: synth.seconds(text, language)):
-            found = shortest_paths(dial, flow, path)
-            for state, keys in found.items():
-                if RESULT_PROMPT in flow.states[state].prompts:
-                    timed.append(Timed(state, keys, time_path(dial, keys, False),
-                                       time_path(dial, keys, True)))
+            found = {state: keys for state, keys in shortest_paths(dial, flow, path).items()
+                     if RESULT_PROMPT in flow.states[state].prompts}
+            timed = [Timed(state, keys, time_path(dial, keys, False),
+                           time_path(dial, keys, True)) for state, keys in found.items()]
+        estimated = {state: time_path(dial, keys, False) for state, keys in found.items()}
         app.extensions["ivr12333"].db.dispose()
         report = [f"{'result':<18} {'keys':<44} {'listening':>9} {'keying ahead':>12} "
                   f"{'(estimate)':>10}"]

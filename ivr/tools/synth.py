@@ -71,7 +71,7 @@ def normalise_zh(text: str) -> str:
 
 def pinyin(text: str) -> str:
     """Mandarin text as the tone-numbered pinyin the `cmn-latn-pinyin` voice reads."""
-    text = normalise_zh(text).translate(_PUNCT)
+    text = normalise_zh(text).replace("〇", "零").translate(_PUNCT)  # 〇 is read líng
     out: list[str] = []
     at = 0
     for m in _PINNED.finditer(text):
@@ -120,9 +120,10 @@ def wav_seconds(path: Path) -> float:
 class Synthesiser:
     """Renders texts to WAV files in `folder` with espeak-ng, each (text, voice) once."""
 
-    def __init__(self, folder: Path, program: str | None = None) -> None:
+    def __init__(self, folder: Path, program: str | None = PROGRAM) -> None:
+        """`program`: espeak-ng's name or path (None: no synthesiser, text only)."""
         self.folder = folder
-        self.program = program if program is not None else shutil.which(PROGRAM)
+        self.program = shutil.which(program) if program else None
         self._done: dict[tuple[str, str], Audio] = {}
 
     @property
