@@ -106,7 +106,9 @@ function showFlow(answer) {
   for (const edge of flow.querySelectorAll("g.edge")) {
     edge.classList.toggle("taken", taken.has(edge.querySelector("title").textContent));
   }
-  if (here) here.scrollIntoView({ block: "center", inline: "center" });
+  if (here && !flow.classList.contains("fit")) {
+    here.scrollIntoView({ block: "center", inline: "center" });
+  }
 }
 
 function stopPlaying() {
@@ -278,6 +280,10 @@ async function start() {
     b.addEventListener("click", () => press(b.dataset.key)));
   $("#call").addEventListener("click", call);
   $("#hangup").addEventListener("click", hangup);
+  $("#fit").addEventListener("click", () => {
+    const fit = $("#flow").classList.toggle("fit");
+    $("#fit").textContent = fit ? "around the caller" : "whole flow";
+  });
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (DTMF[e.key]) { press(e.key); e.preventDefault(); }
