@@ -10,9 +10,12 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from servers import _clean_environment, _stop_group, ivr12333_command
@@ -188,3 +191,70 @@ def test_the_page_refuses_a_wrong_token(browser: Any, phone_url: str) -> None:
     wrong = re.sub(r"/[\w-]+/$", "/not-the-token/", phone_url)
     browser.get(wrong + "api/hello")
     assert "not found" in browser.page_source
+
+
+def test_another_apps_documents_grow_into_a_graph() -> None:
+    """--url: the line is any app's; the page gets the documents it served, drawn in order."""
+    from twiml_app import create_app
+
+    from ivr.tools.phonecmd import documents_svg
+    from ivr.tools.synth import Synthesiser
+    from ivr.tools.webphone import WebLine
+    from simulator import Simulator, WsgiTransport
+
+    app = create_app()
+    line = WebLine(lambda clock: Simulator(WsgiTransport(app), "http://pizza.test/voice",
+                                           clock=clock),
+                   Synthesiser(Path("/nonexistent"), program=None), zone=ZoneInfo("UTC"),
+                   at=None, audio_url=lambda name: f"audio/{name}")
+    first = line.dial()
+    assert [url for _, url in first["documents"]] == ["/voice"]
+    assert first["items"][0]["text"] == "Welcome to Pizza Line." and first["items"][0]["audio"] \
+        is None  # no voice: the page shows the text
+    assert first["gather"]["num_digits"] == 1
+    answer = line.press("1", "listening")
+    assert answer["new"] and answer["documents"][-1][0] == "1"
+    assert len(answer["documents"]) == 2
+    svg = documents_svg(answer)
+    assert svg is not None and "/voice" in svg and answer["documents"][-1][1] in svg
+    not_heard = line.press("7", "before")  # while what comes before the Gather plays
+    assert not not_heard["new"] and not_heard["lines"][0]["kind"] == "not heard"
+
+
+@pytest.fixture(scope="module")
+def voiceless_phone_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The phone on a machine without espeak-ng (nor graphviz): a PATH with neither."""
+    log = tmp_path_factory.mktemp("voiceless") / "phone.log"
+    command = ivr12333_command()
+    with log.open("w") as out:
+        proc = subprocess.Popen([*command, "phone", "--at", AT, "--speed", str(SPEED)],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=_clean_environment(
+                                    {"PATH": str(Path(sys.executable).parent)}))
+    try:
+        deadline = time.monotonic() + 60
+        found = None
+        while found is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            found = re.search(r"http://127\.0\.0\.1:\d+/[\w-]+/", log.read_text())
+        assert found, f"no URL printed: {log.read_text()}"
+        assert "apt-get install espeak-ng" in log.read_text()
+        yield found[0]
+    finally:
+        _stop_group(proc, signal.SIGINT, 10)
+
+
+def test_without_a_voice_the_page_says_so_and_shows_the_words(browser: Any,
+                                                              voiceless_phone_url: str) -> None:
+    open_page(browser, voiceless_phone_url)
+    notice = browser.find_element("id", "novoice")
+    assert notice.is_displayed() and "apt-get install espeak-ng" in notice.text
+    browser.find_element("id", "call").click()
+    wait_for(browser, "document.querySelector('#now').textContent.includes('欢迎致电')")
+    wait_for(browser, "document.body.dataset.phase === 'listening'")
+    assert browser.execute_script("return document.querySelectorAll('#audio audio').length;") == 0
+    assert "欢迎致电" in transcript(browser)
+    tap(browser, "1")
+    wait_for(browser, "document.querySelector('#path').innerText.includes('main')")
+    browser.find_element("id", "hangup").click()
+    wait_for(browser, "document.body.dataset.phase === 'ended'")

@@ -9,27 +9,32 @@ timeout, which is when Twilio would post them.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ivr.tools.synth import Synthesiser
-from simulator import Call, Clock, Simulator
-from simulator import transcript as kind
-from simulator.clock import speech_seconds
-from simulator.errors import SimulatorError
-from simulator.gather import KEYS
+
+if TYPE_CHECKING:  # the simulator (and twilio, for its signatures) loads with the first call
+    from simulator import Call, Clock, Simulator
 
 HOLD_STEP = 10.0  # on hold with nothing to press, the page lets this much time pass
 RECORD_STEP = 5.0  # at a <Record>, a key means: speak this long, then press it
-#: transcript events the pane shows besides what is said, as the text phone marks them
-MARKS = {kind.SILENCE: "silence", kind.TIMEOUT: "no more keys", kind.KEYS: "keys",
-         kind.BARGE_IN: "barge-in", kind.IGNORED: "not heard", kind.DIAL: "transferring",
-         kind.ERROR: "error", kind.NOT_SIMULATED: "not simulated", kind.WARNING: "warning",
-         kind.HANGUP: "hang-up", kind.QUEUE: "queue"}
+
+
+@functools.cache
+def marks() -> dict[str, str]:
+    """Transcript events the pane shows besides what is said, as the text phone marks them."""
+    from simulator import transcript as kind
+
+    return {kind.SILENCE: "silence", kind.TIMEOUT: "no more keys", kind.KEYS: "keys",
+            kind.BARGE_IN: "barge-in", kind.IGNORED: "not heard", kind.DIAL: "transferring",
+            kind.ERROR: "error", kind.NOT_SIMULATED: "not simulated", kind.WARNING: "warning",
+            kind.HANGUP: "hang-up", kind.QUEUE: "queue"}
 
 
 @dataclass
@@ -73,6 +78,8 @@ class WebLine:
 
     # --- caller actions --------------------------------------------------------------------
     def dial(self) -> dict[str, Any]:
+        from simulator import Clock
+
         if self.call is not None and not self.call.ended:
             self.call.hangup()
             self.call.close()
@@ -89,6 +96,8 @@ class WebLine:
         """One key. `phase`: what the page was doing (before: playing what comes before the
         Gather; prompt: playing the Gather's own prompt; listening: the prompt has ended);
         `at`: where in the line's time the page was when it was pressed."""
+        from simulator.gather import KEYS
+
         call = self._require()
         if len(key) != 1 or key not in KEYS:
             raise ValueError(f"not a phone key: {key!r}")
@@ -134,6 +143,8 @@ class WebLine:
         return self._turn()
 
     def _require(self) -> Call:
+        from simulator import SimulatorError
+
         if self.call is None or self.call.ended:
             raise SimulatorError("no call is up: press the call button")
         return self.call
@@ -145,9 +156,12 @@ class WebLine:
         return moment.astimezone(self.zone).strftime("%H:%M:%S")
 
     def _turn(self) -> dict[str, Any]:
+        from simulator import transcript as kind
+
         call = self.call
         assert call is not None
         turn = Turn()
+        shown = marks()
         events = call.transcript[self._shown:]
         self._shown = len(call.transcript)
         gather_at: float | None = None
@@ -158,8 +172,8 @@ class WebLine:
             elif event.kind == kind.REQUEST and not event.text.startswith("fallback"):
                 method, _, url = event.text.partition(" ")
                 self.documents.append((event.params.get("Digits", ""), url))
-            if event.kind in MARKS:
-                lines.append((event.at, MARKS[event.kind], event.text))
+            if event.kind in shown:
+                lines.append((event.at, shown[event.kind], event.text))
         for utterance in call.said:
             barge = (call.waiting is not None and gather_at is not None
                      and utterance.at >= gather_at)
@@ -174,6 +188,8 @@ class WebLine:
         return self._answer(turn, pending="")
 
     def _item(self, text: str, language: str | None, at: float, barge: bool) -> dict[str, Any]:
+        from simulator.clock import speech_seconds
+
         item: dict[str, Any] = {"text": text, "language": language, "at": at, "barge": barge,
                                 "clock": self._clock(at), "audio": None, "kind": "say",
                                 "seconds": speech_seconds(text)}
