@@ -54,7 +54,7 @@ def example_values(text: str, locale: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Timed:
+class ResultTime:
     """A result reached, the keys that reach it, and when its first word is heard."""
 
     state: str
@@ -186,7 +186,7 @@ def run_prompts_audio(settings: Settings, folder: Path, out: Console, err: Conso
         with real_durations(lambda text, _v, language: synth.seconds(text, language)):
             found = {state: keys for state, keys in shortest_paths(dial, flow, path).items()
                      if RESULT_PROMPT in flow.states[state].prompts}
-            timed = [Timed(state, keys, time_path(dial, keys, False),
+            timed = [ResultTime(state, keys, time_path(dial, keys, False),
                            time_path(dial, keys, True)) for state, keys in found.items()]
         estimated = {state: time_path(dial, keys, False) for state, keys in found.items()}
         app.extensions["ivr12333"].db.dispose()
