@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -258,3 +259,34 @@ def test_without_a_voice_the_page_says_so_and_shows_the_words(browser: Any,
     wait_for(browser, "document.querySelector('#path').innerText.includes('main')")
     browser.find_element("id", "hangup").click()
     wait_for(browser, "document.body.dataset.phase === 'ended'")
+
+
+def test_a_given_database_is_called_live(tmp_path: Path) -> None:
+    """--database-url: the hotline in-process on that database, its region's clock, and what
+    the calls do there stays (a wrong password is counted)."""
+    from servers import keyring_of_tests, run_cli
+    from sqlalchemy import create_engine, text
+
+    from ivr.settings import Settings
+    from ivr.tools.phonecmd import _line_for
+    from ivr.tools.synth import Synthesiser
+
+    url = f"sqlite:///{tmp_path}/live.sqlite3"
+    assert run_cli("--database-url", url, "demo").returncode == 0
+    settings = Settings.from_env(database_url=url)
+    with _line_for(settings, database=url, keyring=keyring_of_tests(), url=None,
+                   at=datetime.fromisoformat("2026-11-23T02:00:00+00:00"), auth_token=None,
+                   from_=None, folder=tmp_path, synth=Synthesiser(tmp_path, program=None),
+                   audio_url=str, fetch_play=lambda _: None) as (line, hello):
+        assert hello["hotline"] and hello["zone"] == "Asia/Shanghai" and hello["svg"]
+        answer = line.dial()
+        assert answer["state"] == "welcome" and answer["lines"][0]["clock"] == "10:00:00"
+        for key in "111" + ID_NUMBER + "#1" + "000000#":
+            answer = line.press(key, "listening")
+        assert [d for _, _, d in answer["path"][-3:]] == ["password_check", "password_wrong",
+                                                          "password"], answer["path"]
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        failed = conn.execute(text("SELECT failed_attempts FROM people")).scalars().all()
+    engine.dispose()
+    assert sorted(failed)[-1] == 1
