@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import shutil
 import string
 import tempfile
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -68,17 +70,20 @@ def write_prompts(catalogue: Any, synth: Synthesiser, folder: Path) -> list[list
     from simulator.clock import speech_seconds
 
     rows = [["locale", "prompt", "voice", "seconds", "estimate", "text"]]
-    for locale, prompts in catalogue.prompts.items():
+    texts = {(locale, pid): catalogue.render(pid, locale, example_values(prompt.text, locale))
+             for locale, prompts in catalogue.prompts.items()
+             for pid, prompt in sorted(prompts.items())}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # one espeak-ng each
+        audios = dict(zip(texts, pool.map(lambda tv: synth.render(*tv), texts.values()),
+                          strict=True))
+    for (locale, pid), (text, voice_locale) in texts.items():
         (folder / locale).mkdir(parents=True, exist_ok=True)
-        for pid, prompt in sorted(prompts.items()):
-            text, voice_locale = catalogue.render(pid, locale,
-                                                  example_values(prompt.text, locale))
-            audio = synth.render(text, voice_locale)
-            if audio is None:
-                continue
-            shutil.copyfile(audio.path, folder / locale / f"{pid}.wav")
-            rows.append([locale, pid, voice_locale, f"{audio.seconds:.2f}",
-                         f"{speech_seconds(text):.2f}", text])
+        audio = audios[(locale, pid)]
+        if audio is None:
+            continue
+        shutil.copyfile(audio.path, folder / locale / f"{pid}.wav")
+        rows.append([locale, pid, voice_locale, f"{audio.seconds:.2f}",
+                     f"{speech_seconds(text):.2f}", text])
     return rows
 
 

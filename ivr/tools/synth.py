@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,7 +147,7 @@ class Synthesiser:
         return self._done[key]
 
     def _run(self, words: str, voice: str, path: Path) -> None:
-        partial = path.with_suffix(".part")
+        partial = path.with_suffix(f".{threading.get_ident()}.part")  # renders may run at once
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
         assert self.program is not None
