@@ -172,7 +172,9 @@ class WebLine:
             elif event.kind == kind.REQUEST and not event.text.startswith("fallback"):
                 method, _, url = event.text.partition(" ")
                 self.documents.append((event.params.get("Digits", ""), url))
-            if event.kind in shown:
+            if event.kind == kind.BARGE_IN:  # the page heard the prompt up to the key
+                lines.append((event.at, shown[event.kind], "keys stop the prompt"))
+            elif event.kind in shown:
                 lines.append((event.at, shown[event.kind], event.text))
         for utterance in call.said:
             barge = (call.waiting is not None and gather_at is not None
