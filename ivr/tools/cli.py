@@ -606,3 +606,7 @@ def key_status(ctx: click.Context) -> None:
         out.print(f"under key {kid}, NOT in the keyring: {n} (they cannot verify: put that "
                   "key back)", highlight=False, markup=False)
     sys.exit(1 if missing or forms.get("other") else 0)
+
+
+# `phone` and `prompts` live in their own module; importing it adds them to `main`
+from ivr.tools import cli_phone  # noqa: E402, F401
