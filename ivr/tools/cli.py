@@ -16,7 +16,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from ivr.domain.pinkeys import Keyring
 from ivr.errors import DatasetError, InvalidIdNumber, PinKeyError, SettingsError, StorageError
 from ivr.settings import Settings, env_name
-from ivr.tools.staffing import staffing
 
 
 class _Console(Console):
@@ -109,9 +108,6 @@ def _engine(settings: Settings) -> Any:
 def main(ctx: click.Context) -> None:
     """ivr12333 — the 12333 medical-insurance hotline: serve it, call it, load its data."""
     ctx.ensure_object(dict)
-
-
-main.add_command(staffing)
 
 
 def run_import(settings: Settings, path: Path, keyring: Keyring) -> None:
