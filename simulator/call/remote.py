@@ -109,8 +109,11 @@ class Remote(Holding):
         elif name == "rest-announce":
             texts = self._fetch_sounds("announcement", event[1], event[2])
             self._hear(texts, "announcement")
-            for other in event[3]:
-                other._remote(("rest-heard", texts))
+            for other in event[3]:  # heard before an end the room may have been given since
+                ends = [i for i, e in enumerate(other._events) if e[0] == "conference-ended"]
+                other._events.insert(ends[0] if ends else len(other._events),
+                                     ("rest-heard", texts))
+                other.world.wake(other)
         elif name == "rest-heard":
             self._hear(event[1], "announcement")
 
