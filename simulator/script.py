@@ -358,8 +358,8 @@ def _play_scenario(
             scheduler.run()
     finally:
         clock.scheduler = None
-    for call, script in placer.placed:
-        if script is None:
+    for call, answering in placer.placed:
+        if answering is None:
             calls.setdefault(call.name, call)
     for script in placer.unused():
         failures[script.name] = [Failure(

@@ -317,9 +317,9 @@ def _find_room(request: Request) -> Conference:
 
 
 def list_conferences(request: Request) -> tuple[int, dict[str, Any]]:
-    for name in request.query:
-        if name.startswith(("DateCreated", "DateUpdated")):
-            raise not_simulated(f"listing conferences by {name}")
+    for key in request.query:
+        if key.startswith(("DateCreated", "DateUpdated")):
+            raise not_simulated(f"listing conferences by {key}")
     status = request.query.get("Status")
     if status is not None and status not in ("init", "in-progress", "completed"):
         raise RestError(400, 20001, f"Status {status!r} is not init, in-progress or completed")
