@@ -162,10 +162,12 @@ def test_calls_create_fetch_list_and_update_a_live_call(server: RestServer,
         return '<Gather numDigits="1" action="/end"><Say>Again.</Say></Gather>'
 
     def end(client: Any, form: Any) -> str:
+        got["moved"] = client.calls(got["sid"]).update(url=f"{BASE}/again", method="GET").sid
         got["ended"] = client.calls(got["sid"]).update(status="completed").status
         return "<Say>Bye.</Say>"
 
     result, seen = play(server, tmp_path, {"voice": voice, "pressed": pressed, "end": end,
+                                           "again": lambda c, f: '<Pause length="9"/>',
                                            "callee": lambda c, f: "<Say>Hello callee.</Say>"
                                                                   "<Pause length=\"60\"/>"
                                            }, """
@@ -185,7 +187,7 @@ calls:
     assert got["created"] == ("queued", "outbound-api")
     assert got["fetched"] == ("in-progress", "human", "+15550001")
     assert got["listed"] == [got["sid"]]
-    assert got["ended"] == "completed"
+    assert got["ended"] == "completed" and got["moved"] == got["sid"]
     callee_requests = [(name, p.get("CallStatus"), p.get("Direction"), p.get("AnsweredBy"))
                        for name, p in seen if name in ("callee", "status")]
     assert callee_requests == [
@@ -193,6 +195,8 @@ calls:
         ("status", "in-progress", "outbound-api", None),
         ("callee", "in-progress", "outbound-api", "human"),
         ("status", "completed", "outbound-api", None)]
+    again = [(p["CallSid"], p["Direction"]) for name, p in seen if name == "again"]
+    assert again == [(got["sid"], "outbound-api")]
     assert "Redirected inline." in result.transcript_text
     assert "MachineDetection=Enable" in result.transcript_text
 
