@@ -108,7 +108,8 @@ class Sounds(Webhooks):
                 self.clock.advance(seconds)
                 return
             end = self.clock.now + seconds
-            while self.clock.now < end:  # a REST request may stop the document (Redirected)
+            while end - self.clock.now > 0.0005:  # the clock keeps milliseconds; a REST
+                # request may stop the document (Redirected)
                 if self.world.sleep(end - self.clock.now, interruptible=True) and any(
                         str(event[0]).startswith("rest-") for event in self._events):
                     raise Redirected(self.clock.now)
