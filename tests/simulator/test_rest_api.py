@@ -333,3 +333,19 @@ calls:
                    "guest": "guest", "ended": "completed"}
     assert len(got["listed_muted"]) == 1
     assert result.transcript_text.count("the conference ends") >= 2
+
+
+def test_a_lone_call_its_app_reads_it_over_rest(server: RestServer) -> None:
+    """The phones place one call: the REST API serves it; placing calls needs a scenario."""
+    def voice(client: Any, form: Any) -> str:
+        me = client.calls(form["CallSid"]).fetch()
+        try:
+            client.calls.create(to="+1555", from_="+1556", url=f"{BASE}/x")
+        except TwilioRestException as exc:
+            refused = exc.status
+        return f"<Say>{me.status} {me.direction} {me.account_sid} {refused}</Say>"
+
+    app = create_app(server.client(), {"voice": voice})
+    call = Simulator(DirectTransport(app), BASE + "/voice", rest=server.api).dial()
+    assert call.heard == f"in-progress inbound {ACCOUNT} 501"
+    assert call.account_sid == ACCOUNT
