@@ -3,7 +3,8 @@ check a parsed YAML document against it, and say what is wrong in words: where (
 list indexes that lead to it) and which rule.
 
 Generic, and shared by the packages that ship formats (the simulator, the hotline engine),
-which import nothing of each other: each has its own formats/ folder and a `Formats` for it;
+which import nothing of each other: each has its own formats/ folder, reached with
+`formats_of(package)`;
 docs/schemas/ holds the published copies, for editors (docs/schemas/README.md).
 
 The rules' words come from the schemas themselves: a node's `errorMessage` (which VS Code and
@@ -18,6 +19,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,13 @@ class Formats:
     def problems(self, name: str, document: object) -> list[Problem]:
         """Every rule of schema `name` that `document` breaks (see `problems`)."""
         return problems(_validator(self.schema_file(name)), document)
+
+
+@cache
+def formats_of(package: str) -> Formats:
+    """The schemas a package ships in its formats/ folder (e.g. "simulator", "ivr.engine"):
+    the one way the packages reach their formats."""
+    return Formats(Path(str(resources.files(package) / "formats")))
 
 
 @cache

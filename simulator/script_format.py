@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
+from schemacheck import Problem, formats_of
 from simulator.errors import SimulatorError
-from simulator.schemas import Problem, problems
 
 TOP_LEVEL_KEYS = ("name", "from", "to", "url", "voice_method", "fallback_url", "geo",
                   "dial_status", "strict", "at", "dataset", "queues", "calls", "steps")
@@ -162,7 +162,7 @@ def _timestamp_as_text(document: object) -> object:
 def _check(path: Path, schema: str, document: object) -> None:
     """Raise ScriptError for the first place where the document breaks the schema: every rule
     broken there."""
-    found = problems(schema, document)
+    found = formats_of("simulator").problems(schema, document)
     if found:
         first = found[0].place
         rules = "; ".join(problem.rule for problem in found if problem.place == first)

@@ -22,12 +22,12 @@ from typing import Any, Literal
 import yaml
 from transitions import Machine, Transition
 
-from ivr.engine import schemas
 from ivr.engine.calldata import CallData
 from ivr.engine.instructions import Dial, DialQueue, Enqueue, Gather, Hangup, Instruction, Say
 from ivr.engine.prompts import Catalogue, SafeLoader
 from ivr.engine.session import CallSession
 from ivr.errors import FlowError
+from schemacheck import Place, formats_of
 
 # transitions logs every callback and state change at INFO: four or five lines a webhook once
 # the server logs at INFO, each formatted and written. The engine logs one line a webhook;
@@ -185,14 +185,14 @@ def _read(path: Path) -> dict[str, Any]:
         spec = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise FlowError(f"{path}: {exc}") from None
-    found = schemas.problems("flow", spec)
+    found = formats_of("ivr.engine").problems("flow", spec)
     if found:
         raise FlowError("\n".join(f"{path}{_place(spec, p.place)}: {p.rule}" for p in found))
     assert isinstance(spec, dict)
     return spec
 
 
-def _place(spec: Any, place: schemas.Place) -> str:
+def _place(spec: Any, place: Place) -> str:
     """`, state welcome`, `, transitions[3] (press_1 from main)`, `, limits silences` …"""
     if len(place) >= 2 and place[0] == "states":
         raw = spec["states"][place[1]]

@@ -10,8 +10,9 @@ from typing import Any
 
 import yaml
 
-from ivr.engine import schemas, speech
+from ivr.engine import speech
 from ivr.errors import FlowError
+from schemacheck import Place, formats_of
 
 #: libyaml's loader when available: start-up parses the catalogues ~15x faster
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -75,7 +76,7 @@ def _check(path: Path, text: str, doc: object) -> None:
     """FlowError naming the file, the place (prompt id, word) and the rule, one line each."""
     if text in _CHECKED:
         return
-    found = schemas.problems(SCHEMA, doc)
+    found = formats_of("ivr.engine").problems(SCHEMA, doc)
     if found:
         rules: dict[str, list[str]] = {}  # place -> its rules, in the file's order
         for problem in found:
@@ -85,7 +86,7 @@ def _check(path: Path, text: str, doc: object) -> None:
     _CHECKED.add(text)
 
 
-def _place(place: schemas.Place) -> str:
+def _place(place: Place) -> str:
     """`, prompt goodbye`, `, word relation.husband`, `, words` … ('' for the whole file)."""
     if len(place) >= 2 and place[0] == "prompts":
         return f", prompt {place[1]}"

@@ -23,7 +23,7 @@ from ivr.domain.identity import mask_id_number
 
 if TYPE_CHECKING:  # the simulator (and with it twilio) is loaded only when a run starts
     from ivr.engine.prompts import Catalogue
-    from simulator import Call, Simulator, Transport
+    from simulator import Call, Failure, Simulator, Transport
 
 #: The steps of a call, in order, as the latency report names them.
 STEPS = ("answer", "menu", "id", "password", "status")
@@ -96,21 +96,12 @@ _step = threading.local()  # the step each caller thread is at: what its webhook
 
 
 # ---- results --------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """Why one call failed: at which step, the reason, and who called (ID number masked)."""
+def _failure(step: str, reason: str, who: str) -> Failure:
+    """A load call's failure: at `step`, `reason`, who called (ID number masked); no transcript
+    is kept (what a caller keyed is personal)."""
+    from simulator import Failure  # the simulator loads twilio: only when a load runs
 
-    step: str
-    reason: str
-    who: str
-
-    @property
-    def kind(self) -> str:
-        """The failure without the person: what the report groups calls by."""
-        return f"{self.step}: {self.reason}"
-
-    def __str__(self) -> str:
-        return f"{self.kind} ({self.who})"
+    return Failure(None, step, reason, "", who=who)
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -239,9 +230,9 @@ def full_call(simulator: Simulator, who: Identity, caller_number: str, *,
 
     def ended(call: Call) -> Failure:
         if call.error:
-            return Failure(step, f"application error: {_short(call.error)}", who_masked)
+            return _failure(step, f"application error: {_short(call.error)}", who_masked)
         reason = _heard_reason(call.heard, prompts)
-        return Failure(step, reason or f"the call ended ({_short(call.outcome)})", who_masked)
+        return _failure(step, reason or f"the call ended ({_short(call.outcome)})", who_masked)
 
     try:
         call = simulator.dial(from_=caller_number)
@@ -256,18 +247,18 @@ def full_call(simulator: Simulator, who: Identity, caller_number: str, *,
                 return ended(call)
         if expect is not None and not any(text in call.heard for text in expect):
             reason = _heard_reason(call.heard, prompts)
-            return Failure("password", reason or "the balance was not read (no known prompt "
+            return _failure("password", reason or "the balance was not read (no known prompt "
                            "heard instead)", who_masked)
         step = "status"
         _step.name = "status"
         call.hangup()
         if call.error:
-            return Failure("status", _short(call.error), who_masked)
+            return _failure("status", _short(call.error), who_masked)
         return None
     except SimulatorError as exc:  # the call could not go on: no more detail (keys are PII)
-        return Failure(step, type(exc).__name__, who_masked)
+        return _failure(step, type(exc).__name__, who_masked)
     except Exception as exc:  # a load run reports failures, it does not stop at the first
-        return Failure(step, f"{type(exc).__name__}: {_short(str(exc))}", who_masked)
+        return _failure(step, f"{type(exc).__name__}: {_short(str(exc))}", who_masked)
     finally:
         if call is not None and not call.ended:
             _step.name = "status"

@@ -399,7 +399,7 @@ def update_participant(request: Request) -> tuple[int, dict[str, Any]]:
     call = participant.call
     if "Muted" in request.params:
         participant.muted = _bool(request, "Muted", participant.muted)
-        call.remote_note(f"{'muted' if participant.muted else 'unmuted'} over the REST API")
+        call.remote_mute(participant.muted)
     if "EndConferenceOnExit" in request.params:
         participant.end_on_exit = _bool(request, "EndConferenceOnExit", participant.end_on_exit)
     if "Hold" in request.params:

@@ -14,12 +14,10 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from ivr.engine import prompts as catalogue_module
-from ivr.engine import schemas as engine_schemas
+import schemacheck
 from ivr.engine.prompts import FORMAT_SPECS, LOCALES, Catalogue
 from ivr.errors import FlowError
 from simulator import ScriptError, load_script
-from simulator import schemas as simulator_schemas
 from simulator.call import DIAL_STATUSES
 from simulator.gather import KEYS
 from simulator.script import plan
@@ -37,9 +35,11 @@ PROMPTS = REPO / "prompts"
 CALLS = REPO / "tests" / "calls"
 #: where the programs load each schema from (the helper's formats/ folder of each package); a
 #: schema added to either folder is published and checked here as it is
+ENGINE_FORMATS = schemacheck.formats_of("ivr.engine")
+SIMULATOR_FORMATS = schemacheck.formats_of("simulator")
 SHIPPED = {
     path.name.removesuffix(".schema.json"): folder
-    for folder in (simulator_schemas.FORMATS, engine_schemas.FORMATS)
+    for folder in (SIMULATOR_FORMATS.folder, ENGINE_FORMATS.folder)
     for path in sorted(folder.glob("*.schema.json"))
 }
 CALL_FILES = sorted(CALLS.rglob("*.yaml"))
@@ -76,14 +76,11 @@ def test_the_published_schemas_are_the_ones_the_programs_load() -> None:
 
 
 def test_the_checker_is_one_module_for_both_packages() -> None:
-    """The simulator and the engine import nothing of each other; both check their formats
-    with the one shared checker, each on its own folder."""
-    import schemacheck
-
-    assert simulator_schemas.problems.__self__.folder == simulator_schemas.FORMATS
-    assert engine_schemas.problems.__self__.folder == engine_schemas.FORMATS
-    assert type(simulator_schemas.problems.__self__) is schemacheck.Formats
-    assert type(engine_schemas.problems.__self__) is schemacheck.Formats
+    """The simulator and the engine import nothing of each other; both reach their formats
+    through the one shared checker, each its own folder."""
+    assert schemacheck.formats_of("simulator").folder == REPO / "simulator" / "formats"
+    assert schemacheck.formats_of("ivr.engine").folder == REPO / "ivr" / "engine" / "formats"
+    assert type(schemacheck.formats_of("simulator")) is schemacheck.Formats
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -132,7 +129,7 @@ def test_the_prompts_schema_has_the_catalogues_locales_and_formats() -> None:
     pattern = schema("prompts")["$defs"]["text"]["pattern"]  # type: ignore[index]
     assert f"(?:{'|'.join(FORMAT_SPECS)})" in pattern
     for spec in FORMAT_SPECS:
-        assert not engine_schemas.problems(
+        assert not ENGINE_FORMATS.problems(
             "prompts", {"prompts": {"x": f"a {{value:{spec}}} b {{plain}} {{{{literal}}}}"}})
 
 
@@ -141,18 +138,18 @@ def test_the_prompts_schema_has_the_catalogues_locales_and_formats() -> None:
 
 @pytest.mark.parametrize("path", sorted(PROMPTS.glob("*.yaml")), ids=lambda p: p.name)
 def test_the_prompt_catalogues_have_the_format(path: Path) -> None:
-    assert engine_schemas.problems("prompts", yaml.safe_load(path.read_text("utf-8"))) == []
+    assert ENGINE_FORMATS.problems("prompts", yaml.safe_load(path.read_text("utf-8"))) == []
 
 
 @pytest.mark.parametrize("path", SCRIPT_FILES, ids=lambda p: str(p.relative_to(CALLS)))
 def test_every_scripted_call_has_the_format(path: Path) -> None:
-    assert simulator_schemas.problems("script", yaml.safe_load(path.read_text("utf-8"))) == []
+    assert SIMULATOR_FORMATS.problems("script", yaml.safe_load(path.read_text("utf-8"))) == []
     load_script(path)
 
 
 @pytest.mark.parametrize("path", FOLDER_FILES, ids=lambda p: str(p.relative_to(CALLS)))
 def test_every_folder_file_has_the_format(path: Path) -> None:
-    assert simulator_schemas.problems("folder", yaml.safe_load(path.read_text("utf-8"))) == []
+    assert SIMULATOR_FORMATS.problems("folder", yaml.safe_load(path.read_text("utf-8"))) == []
     load_folder_settings(path.parent)
 
 
@@ -296,5 +293,5 @@ def test_a_catalogue_with_several_problems_names_each(catalogues: Path) -> None:
 def test_a_catalogue_text_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every app loads the catalogues; an unchanged file is not checked again."""
     Catalogue.load(PROMPTS)
-    monkeypatch.setattr(catalogue_module.schemas, "problems", lambda *a: pytest.fail("again"))
+    monkeypatch.setattr(schemacheck.Formats, "problems", lambda *a: pytest.fail("again"))
     Catalogue.load(PROMPTS)

@@ -276,10 +276,11 @@ calls:
 def test_conference_and_participants_list_fetch_mute_hold_announce_end(
         server: RestServer, tmp_path: Path) -> None:
     got: dict[str, Any] = {}
-    join = '<Dial><Conference beep="false">room</Conference></Dial>'
+    join = ('<Dial><Conference beep="false" statusCallback="/confcb" '
+            'statusCallbackEvent="mute hold">room</Conference></Dial>')
 
-    def boss(client: Any, form: Any) -> str:
-        (room,) = client.conferences.list(friendly_name="room", status="in-progress")
+    def boss(client: Any, form: Any) -> str:  # one participant: the room has not started
+        (room,) = client.conferences.list(friendly_name="room", status="init")
         conference = client.conferences(room.sid)
         got["fetched"] = conference.fetch().status
         parts = conference.participants.list()
@@ -303,7 +304,7 @@ def test_conference_and_participants_list_fetch_mute_hold_announce_end(
         got["ended"] = conference.update(status="completed").status
         return "<Say>Finished.</Say>"
 
-    result, _seen = play(server, tmp_path, {
+    result, seen = play(server, tmp_path, {
         "voice": lambda c, f: join, "boss": boss, "finish": finish,
         "holdmusic": lambda c, f: "<Say>Held here.</Say>",
         "private": lambda c, f: "<Say>Just for you.</Say>",
@@ -328,10 +329,15 @@ calls:
       - expect: "For everyone."
 """)
     assert result.passed, result.report() + result.transcript_text
-    assert got == {"fetched": "in-progress", "count": 1, "muted": True,
+    assert got == {"fetched": "init", "count": 1, "muted": True,
                    "listed_muted": got["listed_muted"], "created": ("queued", "guest"),
                    "guest": "guest", "ended": "completed"}
     assert len(got["listed_muted"]) == 1
+    events = [(p["StatusCallbackEvent"], p["Muted"], p["Hold"]) for name, p in seen
+              if name == "confcb"]
+    assert events == [("participant-mute", "true", "false"),
+                      ("participant-hold", "true", "true"),
+                      ("participant-unhold", "true", "false")]
     assert result.transcript_text.count("the conference ends") >= 2
 
 
