@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from simulator.call import DIAL_STATUSES, Call
@@ -37,6 +38,7 @@ class Simulator:
         clock: Clock | None = None,
         method: str = "POST",
         fallback_url: str | None = None,
+        rest: Any = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -56,6 +58,10 @@ class Simulator:
             raise ValueError(f"the voice URL's method must be GET or POST, not {method!r}")
         self.method = method  # how the voice URL is requested, as set on a Twilio number
         self.fallback_url = fallback_url  # the number's voice fallback URL
+        #: the simulated REST API (simulator.rest.RestApi) a scenario's apps may call; its
+        #: account SID is every call's AccountSid
+        self.rest: Any = rest
+        self.account_sid: str | None = rest.account_sid if rest is not None else None
 
     def dial(
         self,
@@ -86,6 +92,9 @@ class Simulator:
             clock = Clock(at)
         elif at is not None and at > clock.moment:
             clock.advance((at - clock.moment).total_seconds())
+        if world is None and self.rest is not None:  # a lone call (the phones): the REST API
+            world = World(clock)  # serves its world until the next run or call
+            self.rest.world = world
         transport = self.transport
         if self.auth_token:
             transport = Signed(transport, self.auth_token)
@@ -103,12 +112,32 @@ class Simulator:
             fallback_url=fallback_url or self.fallback_url,
             geo=geo,
             name=name,
+            account_sid=self.account_sid,
         )
         try:
             call.start()
         except BaseException:
             client.close()
             raise
+        return call
+
+
+    def outbound(self, world: World, *, to: str, from_: str, url: str | None, method: str,
+                 fallback_url: str | None, fallback_method: str, status_callback: str | None,
+                 status_callback_method: str, status_callback_events: tuple[str, ...],
+                 name: str) -> Call:
+        """A call an application places over the REST API, not yet placed (`Call.place`)."""
+        transport = self.transport
+        if self.auth_token:
+            transport = Signed(transport, self.auth_token)
+        call = Call(WebhookClient(transport), url or self.url, from_=from_, to=to,
+                    status_callback=status_callback, dial_status=self.dial_status,
+                    account_sid=self.account_sid, world=world, method=method,
+                    fallback_url=fallback_url, fallback_method=fallback_method, name=name)
+        call.status = "queued"
+        call.direction = "outbound-api"
+        call.status_callback_method = status_callback_method
+        call.status_callback_events = status_callback_events
         return call
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from simulator.call import Call
 from simulator.clock import Clock
 from simulator.dialer import Simulator
 from simulator.errors import CallEnded, NotWaiting, Stalled
+from simulator.rest.placing import Placer, expect_rest
 from simulator.results import Failure, ScriptResult
 from simulator.script_format import (
     FOLDER_FILE,
@@ -136,6 +137,8 @@ def _check(call: Call, step: Step, prompts: PromptResolver | None = None) -> str
                 f"a <Dial> to {value!r} (dialled: {', '.join(call.dialled) or 'nothing'})")
         if step.kind == "expect_request":
             return _expect_request(call, value)
+        if step.kind == "expect_rest":
+            return expect_rest(call.world, value)
         if step.kind == "press":
             call.press(str(value))
         elif step.kind == "barge_in":
@@ -270,8 +273,10 @@ def _play(
 ) -> ScriptResult:
     if script.scenario:
         return _play_scenario(script, simulator, prompts)
-    call = _dial(script, simulator)
-    failures = _drive(call, script, prompts, script.name)
+    world = None if simulator.rest is None else World(simulator.clock or Clock(script.at))
+    with _serving(simulator, world):
+        call = _dial(script, simulator, world)
+        failures = _drive(call, script, prompts, script.name)
     return ScriptResult(
         script.name,
         script.path,
@@ -296,6 +301,10 @@ def _play_scenario(
     calls: dict[str, Call] = {}
     failures: dict[str, list[Failure]] = {}
 
+    def drive(call: Call, script: Script) -> None:
+        calls[script.name] = call
+        failures[script.name] = _drive(call, script, prompts, f"{scenario.name} / {script.name}")
+
     def party(script: Script) -> Callable[[], None]:
         def run() -> None:
             label = f"{scenario.name} / {script.name}"
@@ -306,23 +315,42 @@ def _play_scenario(
                                                  f"virtual time ({exc})", "", script=label,
                                                  path=str(scenario.path))]
                 return
-            calls[script.name] = call
-            failures[script.name] = _drive(call, script, prompts, label)
+            drive(call, script)
         return run
 
+    parties = [script for script in scenario.calls if script.answers is not None]
+    placer = Placer(simulator, world, parties, drive)
+    world.outbound = placer
     for script in scenario.calls:
-        scheduler.spawn(script.name, begin + script.start, party(script))
+        if script.answers is None:
+            scheduler.spawn(script.name, begin + script.start, party(script))
     clock.scheduler = scheduler
     try:
-        scheduler.run()
+        with _serving(simulator, world):
+            scheduler.run()
     finally:
         clock.scheduler = None
+    for call, answering in placer.placed:
+        if answering is None:
+            calls.setdefault(call.name, call)
+    for script in placer.unused():
+        failures[script.name] = [Failure(
+            None, "", f"a call to {script.answers} placed over the REST API for this party",
+            "(no call to that number was placed)", script=f"{scenario.name} / {script.name}",
+            path=str(scenario.path))]
     found = [failure for script in scenario.calls for failure in failures.get(script.name, [])]
     events = sorted((event for call in calls.values() for event in call.transcript),
                     key=lambda event: event.at)
     text = "\n".join(f"=== {name} ===\n{call.transcript_text()}" for name, call in calls.items())
     return ScriptResult(scenario.name, scenario.path, passed=not found, failures=found,
                         transcript=events, transcript_text=text)
+
+
+def _serving(simulator: Simulator, world: World | None) -> AbstractContextManager[Any]:
+    """The simulated REST API serves `world` for the run, when the simulator has one."""
+    if simulator.rest is None or world is None:
+        return nullcontext()
+    return simulator.rest.attach(world)  # type: ignore[no-any-return]
 
 
 def run_script(

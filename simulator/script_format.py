@@ -34,7 +34,7 @@ KEY_STEPS = ("press", "barge_in")  # barge_in: an extension, keys that interrupt
 BARE_STEPS = ("hangup", "expect_hangup")
 #: caller actions beyond keys and silence, and expectations about the call's requests
 MORE_STEPS = ("speak", "record", "wait", "called_party", "expect_error", "expect_dial",
-              "expect_request")
+              "expect_request", "expect_rest")
 STEP_KINDS = (*TEXT_STEPS, *PROMPT_STEPS, *KEY_STEPS, "silence", "dial_status", *BARE_STEPS,
               *MORE_STEPS)
 SCRIPT_SCHEMA = "script"
@@ -96,6 +96,12 @@ class Script:
     calls: tuple[Script, ...] = ()
     queues: Mapping[str, int] = field(default_factory=dict)
     start: float = 0.0  # a scenario's call: seconds after the scenario starts
+    #: a scenario's called party: the number it answers when an app calls it over REST, how
+    #: (answered, busy, no-answer, failed), after how many seconds of ringing, AnsweredBy
+    answers: str | None = None
+    answer: str = "answered"
+    ring: float = 5.0
+    answered_by: str = "human"
 
     @property
     def scenario(self) -> bool:
@@ -241,19 +247,28 @@ def _call(path: Path, document: Mapping[str, Any], defaults: Mapping[str, Any]) 
         from_=document.get("from"),
         to=document.get("to"),
         dial_status=get("dial_status"),
-        steps=tuple(_step(raw) for raw in document["steps"]),
+        steps=tuple(_step(raw) for raw in document.get("steps") or ()),
         url=document.get("url"),
         voice_method=get("voice_method"),
         fallback_url=get("fallback_url"),
         geo=get("geo") or {},
         strict=bool(get("strict")),
         start=float(document.get("start", 0)),
+        answers=document.get("answers"),
+        answer=document.get("answer", "answered"),
+        ring=float(document.get("ring", 5)),
+        answered_by=document.get("answered_by", "human"),
     )
 
 
 def _scenario(path: Path, document: dict[str, Any]) -> Script:
     defaults = {key: document[key] for key in SCENARIO_DEFAULTS if key in document}
     calls = tuple(_call(path, raw, defaults) for raw in document["calls"])
+    for raw, call in zip(document["calls"], calls, strict=True):
+        given = [key for key in ("answer", "ring", "answered_by") if key in raw]
+        if given and call.answers is None:
+            raise ScriptError(path, f"call {call.name}: `{given[0]}` is for a party that "
+                              "answers a REST call (`answers:`)")
     names = [call.name for call in calls]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:

@@ -65,14 +65,25 @@ class Scheduler:
         self._current: _Party | None = None
         self._parties: list[_Party] = []
         self._local = threading.local()
+        self._running = False
         self._still = 0  # turns taken in a row at the same moment
         self._still_at = -1.0
 
     def spawn(self, name: str, at: float, target: Callable[[], None]) -> None:
-        """Add a party that starts at clock second `at` (before `run`)."""
+        """Add a party that starts at clock second `at`: before `run`, or while the run goes on
+        (a call placed over the REST API), from any thread; it takes its turn in time order."""
         party = _Party(name, target)
-        self._parties.append(party)
-        heapq.heappush(self._heap, (at, next(self._order), party.token, party))
+        with self._cv:
+            self._parties.append(party)
+            heapq.heappush(self._heap, (max(at, self.clock.now), next(self._order), party.token,
+                                        party))
+            if self._running:
+                self._start(party)
+
+    def _start(self, party: _Party) -> None:
+        party.thread = threading.Thread(target=self._main, args=(party,), daemon=True,
+                                        name=f"sim-{party.name}")
+        party.thread.start()
 
     def party(self) -> _Party | None:
         """The party the calling thread runs, or None outside a scenario's threads."""
@@ -81,15 +92,15 @@ class Scheduler:
 
     def run(self) -> None:
         """Run every party to its end; re-raise the first exception one of them raised."""
-        for party in self._parties:
-            party.thread = threading.Thread(target=self._main, args=(party,), daemon=True,
-                                            name=f"sim-{party.name}")
-            party.thread.start()
         with self._cv:
+            self._running = True
+            for party in self._parties:
+                self._start(party)
             self._switch()
             while not all(party.done for party in self._parties):
                 self._cv.wait()
-        for party in self._parties:
+            self._running = False
+        for party in list(self._parties):
             assert party.thread is not None
             party.thread.join()
         for party in self._parties:
@@ -189,6 +200,7 @@ class Queue:
     members: list[Member] = field(default_factory=list)
     agents: list[Any] = field(default_factory=list)  # calls dialling the queue while it is empty
     waited: list[float] = field(default_factory=list)  # seconds each dequeued caller waited
+    created: float = 0.0  # clock seconds when it was first used or created over REST
 
     def position(self, call: Any) -> int:
         """1 for the head of the queue; 0 when `call` is not in it."""
@@ -213,6 +225,8 @@ class Participant:
     beep_exit: bool
     muted: bool
     since: float
+    hold: bool = False  # put on hold over the REST API (Participant update Hold=true)
+    label: str | None = None  # the Label given when it was dialled in over the REST API
 
 
 @dataclass
@@ -225,6 +239,8 @@ class Conference:
     participants: list[Participant] = field(default_factory=list)
     started: bool = False
     ended: bool = False
+    created: float = 0.0
+    ended_at: float | None = None
     callback: tuple[str, str, frozenset[str]] | None = None  # URL, method, events
     sequence: int = 0  # the status callback's SequenceNumber
 
@@ -241,18 +257,24 @@ class World:
         self.conferences: dict[str, Conference] = {}
         self.max_queue_sizes = dict(max_queue_sizes or {})
         self.calls: list[Any] = []  # every call placed in this world, in order
+        self.rooms: list[Conference] = []  # every conference room, ended ones included
+        #: the REST requests applications made during the run (simulator.rest), in order
+        self.rest_requests: list[Any] = []
+        #: places a call over the REST API (set by the scenario runner; None: not possible)
+        self.outbound: Callable[..., Any] | None = None
 
     def queue(self, name: str) -> Queue:
         if name not in self.queues:
             size = self.max_queue_sizes.get(name, DEFAULT_MAX_QUEUE_SIZE)
-            self.queues[name] = Queue(name, sid("QU"), size)
+            self.queues[name] = Queue(name, sid("QU"), size, created=self.clock.now)
         return self.queues[name]
 
     def conference(self, name: str) -> Conference:
         room = self.conferences.get(name)
         if room is None or room.ended:
-            room = Conference(name, sid("CF"))
+            room = Conference(name, sid("CF"), created=self.clock.now)
             self.conferences[name] = room
+            self.rooms.append(room)
         return room
 
     def sleep(self, seconds: float, interruptible: bool = False) -> bool:

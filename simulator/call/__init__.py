@@ -13,9 +13,9 @@ from xml.etree.ElementTree import Element
 from simulator import transcript as kind
 from simulator.call.core import HONOURED, CallCore
 from simulator.call.dial import DIAL_STATUSES
-from simulator.call.hold import Holding
 from simulator.call.record import Recording
-from simulator.call.state import PendingRecord, Request
+from simulator.call.remote import Remote
+from simulator.call.state import PendingRecord, Redirected, Request
 from simulator.errors import ApplicationError, CallEnded, NotWaiting
 from simulator.gather import Collected
 from simulator.twiml import method_attr, text_of
@@ -27,7 +27,7 @@ NOT_SIMULATED_VERBS = ("Connect", "Pay", "Prompt", "Refer", "Start", "Stop", "Ec
 __all__ = ["DIAL_STATUSES", "HONOURED", "Call", "CallCore", "PendingRecord", "Request"]
 
 
-class Call(Holding, Recording):
+class Call(Remote, Recording):
     """Plays one call. Caller actions: press, speak, record, silence, wait, hangup; everything
     else is the application's (and, in a scenario, the other calls')."""
 
@@ -42,6 +42,7 @@ class Call(Holding, Recording):
     def hangup(self, *, after: float | None = None) -> None:
         """The caller hangs up: at a Gather (after its prompt, or `after` seconds into it: the
         rest is not heard, and `said` is then what was), a Record, or on hold."""
+        self._remote_first()
         if self.ended:
             raise CallEnded(f"cannot hang up: the call has ended ({self.outcome})")
         if self._waiting is None and self._recording is None and self._hold is None:
@@ -82,6 +83,8 @@ class Call(Holding, Recording):
 
     def _run(self) -> None:
         while not self.ended:
+            if self._hold is None and self._take_remote():
+                continue
             if self._hold is not None:
                 self._hold_loop()
                 if self._hold is not None or self._holding:
@@ -95,10 +98,15 @@ class Call(Holding, Recording):
                 return
             verb = self._verbs[self._next]
             self._next += 1
+            self._playing_verbs = True
             try:
                 self._execute(verb)
             except ApplicationError as exc:
                 self._fail(str(exc))
+            except Redirected:
+                continue  # the loop's top takes the REST request
+            finally:
+                self._playing_verbs = False
 
     def _execute(self, verb: Element, allowed: frozenset[str] | None = None) -> None:
         handler: Callable[[Element], None] | None = {

@@ -51,7 +51,8 @@ class Conferencing(Dialling):
             self, bool_attr(noun, "startConferenceOnEnter", True, self._warn),
             bool_attr(noun, "endConferenceOnExit", False, self._warn),
             beep in ("true", "onEnter"), beep in ("true", "onExit"),
-            bool_attr(noun, "muted", False, self._warn), self.clock.now)
+            bool_attr(noun, "muted", False, self._warn), self.clock.now,
+            label=getattr(self, "rest_label", None))
         hold.participant = participant
         self._hold = hold
         others = list(room.participants)
@@ -94,14 +95,15 @@ class Conferencing(Dialling):
 
     def _conference_event(self, room: Conference, event: str,
                           participant: Participant | None = None,
-                          extra: Mapping[str, str] | None = None) -> None:
+                          extra: Mapping[str, str] | None = None,
+                          name: str | None = None) -> None:
         """Post one conference event (start, end, join, leave, mute, hold) to the room's
         statusCallback, when it asked for it: Twilio's parameters, in Twilio's order."""
         if room.callback is None or event not in room.callback[2]:
             return
         url, method, _ = room.callback
-        name = (f"participant-{event}" if participant is not None
-                else f"conference-{event}")
+        name = name or (f"participant-{event}" if participant is not None
+                        else f"conference-{event}")
         params = {"ConferenceSid": room.sid, "FriendlyName": room.name,
                   "AccountSid": self.account_sid, "SequenceNumber": str(room.sequence),
                   "Timestamp": format_datetime(self.clock.moment),
@@ -110,7 +112,8 @@ class Conferencing(Dialling):
         if participant is not None:
             params.update({
                 "CallSid": participant.call.call_sid,
-                "Muted": str(participant.muted).lower(), "Hold": "false", "Coaching": "false",
+                "Muted": str(participant.muted).lower(),
+                "Hold": str(participant.hold).lower(), "Coaching": "false",
                 "EndConferenceOnExit": str(participant.end_on_exit).lower(),
                 "StartConferenceOnEnter": str(participant.start_on_enter).lower()})
         params.update(extra or {})
@@ -133,6 +136,7 @@ class Conferencing(Dialling):
             return
         if participant.end_on_exit or not others:
             room.ended = True
+            room.ended_at = self.clock.now
             self._event(kind.CONFERENCE, f"the conference {room.name} ends")
             if room.started:
                 self._conference_event(room, "end", extra={

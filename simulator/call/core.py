@@ -97,6 +97,10 @@ class CallCore:
         self.party: Any = (self.world.scheduler.party()
                            if self.world.scheduler is not None else None)
         self.ended_at: float | None = None
+        self.direction = "inbound"  # outbound-api: a call placed over the REST API
+        self.answered_at: float | None = None  # an outbound-api call: when it was answered
+        self.answered_by: str | None = None  # AnsweredBy, with MachineDetection
+        self.parent_call_sid: str | None = None
         self._geo = geo_params(from_, to, geo)
         self._client = client
         self._said: list[Utterance] = []
@@ -115,6 +119,7 @@ class CallCore:
         self._next_dial_status: str | None = None
         self._called_party: tuple[list[str], bool] | None = None  # keys, hangs up
         self._sequence = 0
+        self._playing_verbs = False  # the run loop plays the document (a REST request may cut)
 
     @property
     def said(self) -> list[Utterance]:
@@ -239,6 +244,7 @@ class CallCore:
         self._requests_since_input = 0
 
     def _require_waiting(self, action: str) -> PendingGather:
+        self._remote_first()
         if self.ended:
             raise CallEnded(f"cannot {action}: the call has ended ({self.outcome})")
         if self._waiting is None:
@@ -293,6 +299,9 @@ class CallCore:
     def hangup(self) -> None:
         """Provided by simulator.call.Call."""
         raise NotImplementedError
+
+    def _remote_first(self) -> None:
+        """Provided by simulator.call.remote: REST requests made meanwhile come first."""
 
     def _post_status_callback(self) -> None:
         """Provided by simulator.call.webhooks."""

@@ -28,6 +28,7 @@ class Holding(Queueing, Conferencing, Gathering):
         """Let `seconds` pass while on hold (in a queue, a conference, a bridge): the hold plays
         and others act. Ends early when the call leaves hold and comes to wait for the caller
         (a Gather, a Record) or ends."""
+        self._remote_first()
         if self.ended:
             raise CallEnded(f"cannot wait: the call has ended ({self.outcome})")
         if self._hold is None:

@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
-from simulator.call.state import Cut, Sound
+from simulator.call.state import Cut, Redirected, Sound
 from simulator.call.webhooks import Webhooks
 from simulator.clock import SECONDS_PER_PLAY
 from simulator.sounds import digits_seconds, render_say, valid_digits
@@ -94,7 +94,15 @@ class Sounds(Webhooks):
         if seconds <= 0:
             return
         if self._hold is None:
-            self.clock.advance(seconds)
+            if not self._playing_verbs:
+                self.clock.advance(seconds)
+                return
+            end = self.clock.now + seconds
+            while end - self.clock.now > 0.0005:  # the clock keeps milliseconds; a REST
+                # request may stop the document (Redirected)
+                if self.world.sleep(end - self.clock.now, interruptible=True) and any(
+                        str(event[0]).startswith("rest-") for event in self._events):
+                    raise Redirected(self.clock.now)
             return
         start = self.clock.now
         end = min(start + seconds, self._deadline)

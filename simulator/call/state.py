@@ -98,6 +98,10 @@ class Cut(Exception):  # noqa: N818 - control flow
         self.interrupted = interrupted
 
 
+class Redirected(Exception):  # noqa: N818 - control flow
+    """A REST request (simulator.call.remote) stopped what the call was playing."""
+
+
 @dataclass(frozen=True)
 class Request:
     """A request the call made: when, how, where, with what (`what`: a callback's kind)."""

@@ -43,7 +43,7 @@ class Webhooks(CallCore):
         return params
 
     def _params(self, extra: Mapping[str, str]) -> dict[str, str]:
-        params = self._base_params(self.call_sid, self.from_, self.to, "inbound")
+        params = self._base_params(self.call_sid, self.from_, self.to, self.direction)
         params["CallStatus"] = self.status
         params.update(extra)
         return params
