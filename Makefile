@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup test-setup system-deps demo serve test lint diagram clean
+.PHONY: setup test-setup system-deps demo phone serve test lint diagram clean
 
 # the product alone: all `make demo` needs is Python
 $(VENV)/.installed: pyproject.toml
@@ -26,7 +26,10 @@ setup: $(VENV)/.installed
 test-setup: $(VENV)/.installed-test system-deps
 
 # graphviz draws the call-flow diagram (ivr12333 graph); PostgreSQL serves its tests; nginx
-# runs deploy/nginx-ivr12333.conf in tests/web/test_serving.py.
+# runs deploy/nginx-ivr12333.conf in tests/web/test_serving.py; espeak-ng speaks for the web phone
+# and `ivr12333 prompts --audio` (GPL: run as a separate program, optional for `make demo`);
+# chromium and chromium-driver drive the web phone in tests/tools/test_web_phone.py (offline), with a
+# CJK font (fonts-wqy-microhei) so its screenshots show the Chinese.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -40,10 +43,25 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >/dev/null; \
 	  else echo "please install nginx, e.g. sudo apt-get install nginx"; exit 1; fi; }
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng) >/dev/null; \
+	  else echo "please install espeak-ng, e.g. sudo apt-get install espeak-ng"; exit 1; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
+	   && [ -d /usr/share/fonts/truetype/wqy ]; } || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	      chromium-driver fonts-wqy-microhei) >/dev/null; \
+	  else echo "please install chromium, its driver and a CJK font, e.g. sudo apt-get install" \
+	    "chromium chromium-driver fonts-wqy-microhei"; exit 1; fi; }
 
 demo: setup
 	$(BIN)/ivr12333 demo
 	$(BIN)/ivr12333 call
+
+# the web phone on the demo people: spoken if espeak-ng is installed, shown as text if not
+phone: setup
+	$(BIN)/ivr12333 phone --open
 
 serve: setup
 	$(BIN)/ivr12333 demo

@@ -5,24 +5,20 @@ from simulator.client import WebhookClient
 from simulator.clock import Clock
 from simulator.dialer import Simulator
 from simulator.direct import DirectTransport
-from simulator.errors import CallEnded, ConnectionFailed, NotWaiting, SimulatorError
+from simulator.errors import CallEnded, ConnectionFailed, NotWaiting, SimulatorError, Stalled
 from simulator.gather import Collected, PendingGather
 from simulator.phone import run_phone
+from simulator.results import Failure, ScriptResult, summary, write_transcript, write_transcripts
 from simulator.script import (
     Batch,
-    Failure,
     LineOpener,
     PromptResolver,
-    ScriptResult,
     Wording,
     expand,
     plan,
     run_batch,
     run_script,
     run_scripts,
-    summary,
-    write_transcript,
-    write_transcripts,
 )
 from simulator.script_format import (
     FolderSettings,
@@ -69,6 +65,7 @@ __all__ = [
     "Signed",
     "Simulator",
     "SimulatorError",
+    "Stalled",
     "Step",
     "Timed",
     "Transport",

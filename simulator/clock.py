@@ -13,6 +13,7 @@ SECONDS_PER_PLAY = 1.0
 SECONDS_PER_BEEP = 0.5
 SECONDS_PER_DTMF_TONE = 0.2  # <Play digits>: one tone
 SECONDS_PER_DTMF_WAIT = 0.5  # <Play digits>: each "w"
+DIGITS = 3  # the clock keeps milliseconds: every moment it shows is rounded to them
 
 
 def _is_cjk(char: str) -> bool:
@@ -59,6 +60,12 @@ class Clock:
         """The current virtual moment (`start` plus the seconds simulated so far)."""
         return self.start + timedelta(seconds=self._now)
 
+    def after(self, seconds: float) -> float:
+        """The moment `seconds` from now, as the clock can show it (milliseconds): a deadline
+        computed otherwise may lie a hair past every moment the clock reaches, and a call
+        waiting for it would wait forever."""
+        return round(self._now + seconds, DIGITS)
+
     def __call__(self) -> datetime:
         """The clock as an application's `now()`: the current virtual moment."""
         return self.moment
@@ -74,5 +81,5 @@ class Clock:
         if not scheduled and seconds and scheduler is not None and scheduler.party() is not None:
             scheduler.sleep(seconds)
             return self._now
-        self._now = round(self._now + seconds, 3)
+        self._now = round(self._now + seconds, DIGITS)
         return self._now

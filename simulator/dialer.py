@@ -92,6 +92,9 @@ class Simulator:
             clock = Clock(at)
         elif at is not None and at > clock.moment:
             clock.advance((at - clock.moment).total_seconds())
+        if world is None and self.rest is not None:  # a lone call (the phones): the REST API
+            world = World(clock)  # serves its world until the next run or call
+            self.rest.world = world
         transport = self.transport
         if self.auth_token:
             transport = Signed(transport, self.auth_token)

@@ -15,6 +15,11 @@ class NotWaiting(SimulatorError):
     """The caller pressed keys while no <Gather> was listening (never raised by a sane call)."""
 
 
+class Stalled(SimulatorError):
+    """A call or scenario made no progress in virtual time for too many steps in a row: a loop
+    (in the simulator, or in documents that let no time pass) reported instead of a hang."""
+
+
 class ConnectionFailed(SimulatorError):
     """A webhook request could not be delivered (connection refused, timeout, app crashed)."""
 

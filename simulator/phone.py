@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 
 from rich.console import Console
 from rich.markup import escape
@@ -29,14 +29,15 @@ MARKS = {
 class _Screen:
     """What the phone prints: times as a clock on the wall, the voice only when it changes."""
 
-    def __init__(self, call: Call, console: Console, verbose: bool) -> None:
-        self.call, self.console, self.verbose = call, console, verbose
+    def __init__(self, call: Call, console: Console, verbose: bool,
+                 zone: tzinfo | None = None) -> None:
+        self.call, self.console, self.verbose, self.zone = call, console, verbose, zone
         self.voice: str | None = None
         self.shown = 0  # transcript events already looked at
 
     def time(self, seconds: float) -> str:
         moment = self.call.clock.start + timedelta(seconds=seconds)
-        return moment.strftime("%H:%M:%S")
+        return moment.astimezone(self.zone or moment.tzinfo).strftime("%H:%M:%S")
 
     def show(self) -> None:
         """Print what happened since the caller's last action, in time order."""
@@ -83,19 +84,23 @@ def run_phone(
     *,
     where: str | None = None,
     verbose: bool = False,
+    zone: tzinfo | None = None,
 ) -> Call:
     """Place a call and let a person drive it from the keyboard; returns the ended call.
 
     `where` names what is called (default: the voice URL); `verbose` shows the voice of every
-    line instead of only when it changes. Ctrl-C or end of input hangs up.
+    line instead of only when it changes; `zone`, the time zone times are shown in (the
+    line's region; default: the clock's own). Ctrl-C or end of input hangs up.
     """
     console = console or Console()
     call = simulator.dial()
     start = call.clock.start + timedelta(seconds=call.started)
+    if zone is not None:
+        start = start.astimezone(zone)
     console.print(f"[bold]Calling {escape(where or simulator.url)}[/bold]  "
                   f"[dim]{start.isoformat(sep=' ', timespec='minutes')} (virtual time)[/dim]")
     console.print(f"[dim]{HELP}[/dim]")
-    screen = _Screen(call, console, verbose)
+    screen = _Screen(call, console, verbose, zone)
     try:
         screen.show()
         while not call.ended:

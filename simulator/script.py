@@ -1,12 +1,12 @@
-"""Running scripted calls and reporting them: failures people can act on, transcripts, a summary."""
+"""Running scripted calls: each step checked against what the caller heard, scenarios on one
+clock, folders in batches (their results: simulator.results)."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -14,8 +14,9 @@ from urllib.parse import parse_qsl, urlsplit
 from simulator.call import Call
 from simulator.clock import Clock
 from simulator.dialer import Simulator
-from simulator.errors import CallEnded, NotWaiting
+from simulator.errors import CallEnded, NotWaiting, Stalled
 from simulator.rest.placing import Placer, expect_rest
+from simulator.results import Failure, ScriptResult
 from simulator.script_format import (
     FOLDER_FILE,
     PROMPT_STEPS,
@@ -27,7 +28,7 @@ from simulator.script_format import (
     load_folder_settings,
     load_script,
 )
-from simulator.transcript import Event, Utterance
+from simulator.transcript import Utterance
 from simulator.world import Scheduler, World
 
 SimulatorFactory = Callable[[], Simulator]
@@ -66,52 +67,6 @@ NO_PROMPTS = (
     "this run has no prompt catalogue to look prompt ids up in (the runner's `prompts=`): "
     "`ivr12333 call --script` gives it the hotline's"
 )
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why a call failed: which step, what was expected, what the caller actually heard (the one
-    failure of scripted calls and load runs alike)."""
-
-    step_index: int | None  # the step's number (1 = first); None when no single step is at fault
-    step: str
-    expected: str  # what was expected and did not happen (a load run: what went wrong instead)
-    heard: str
-    script: str = ""
-    path: str = ""
-    who: str = ""  # who called, masked (a load run's failures, which keep no transcript)
-
-    @property
-    def kind(self) -> str:
-        """The failure without the person: what a load run's report groups calls by."""
-        return f"{self.step}: {self.expected}"
-
-    @property
-    def message(self) -> str:
-        """Script, step (number and text), expectation and what was heard, on a few lines."""
-        where = "" if self.step_index is None else f" step {self.step_index} ({self.step})"
-        heard = self.heard.replace("\n", "\n    ") if self.heard else "(nothing)"
-        return (
-            f"{self.script} [{self.path}]{where}: expected {self.expected}\n  heard:\n    {heard}"
-        )
-
-
-@dataclass(frozen=True)
-class ScriptResult:
-    """The outcome of one scripted call."""
-
-    name: str
-    path: Path
-    passed: bool
-    failures: list[Failure]
-    transcript: list[Event] = field(default_factory=list)
-    transcript_text: str = ""
-
-    def report(self) -> str:
-        """`PASS name [path]`, or `FAIL` and the message of each failure."""
-        if self.passed:
-            return f"PASS {self.name} [{self.path}]"
-        return "\n".join(f"FAIL {failure.message}" for failure in self.failures)
 
 
 def _heard(call: Call) -> str:
@@ -191,7 +146,7 @@ def _check(call: Call, step: Step, prompts: PromptResolver | None = None) -> str
         elif step.kind == "silence":
             call.silence(int(value or 1))
         elif step.kind == "hangup":
-            call.hangup()
+            call.hangup(after=None if value is None else float(value["after"]))
         elif step.kind == "dial_status":
             call.set_dial_status(str(value))
         elif step.kind == "speak":
@@ -213,6 +168,8 @@ def _check(call: Call, step: Step, prompts: PromptResolver | None = None) -> str
                 return "the application to end the call"
     except (CallEnded, NotWaiting) as exc:
         return f"the call to wait for the caller ({exc})"
+    except Stalled as exc:
+        return f"the call to make progress in virtual time ({exc})"
     except LookupError as exc:
         return f"prompt {value} to be known: {_lookup_message(exc)}"
     return None
@@ -350,7 +307,15 @@ def _play_scenario(
 
     def party(script: Script) -> Callable[[], None]:
         def run() -> None:
-            drive(_dial(script, simulator, world), script)
+            label = f"{scenario.name} / {script.name}"
+            try:
+                call = _dial(script, simulator, world)
+            except Stalled as exc:  # while the call was placed: no step to blame
+                failures[script.name] = [Failure(None, "", f"the call to make progress in "
+                                                 f"virtual time ({exc})", "", script=label,
+                                                 path=str(scenario.path))]
+                return
+            drive(call, script)
         return run
 
     parties = [script for script in scenario.calls if script.answers is not None]
@@ -365,8 +330,8 @@ def _play_scenario(
             scheduler.run()
     finally:
         clock.scheduler = None
-    for call, script in placer.placed:
-        if script is None:
+    for call, answering in placer.placed:
+        if answering is None:
             calls.setdefault(call.name, call)
     for script in placer.unused():
         failures[script.name] = [Failure(
@@ -544,40 +509,3 @@ def run_scripts(
         for batch in batches:
             results.extend(run_batch(batch, line, prompts))
     return results
-
-
-def summary(results: Iterable[ScriptResult]) -> str:
-    """The last line of a run: `N passed, M failed` (counting scripts)."""
-    outcomes = [result.passed for result in results]
-    return f"{outcomes.count(True)} passed, {outcomes.count(False)} failed"
-
-
-def write_transcript(target: Path, text: str) -> None:
-    """Write one transcript, readable by its owner only (0600 whatever the umask): what a
-    caller typed, ID numbers and passwords among it, is in it. Its folder is created 0700."""
-    if not target.parent.exists():
-        target.parent.mkdir(mode=0o700, parents=True)
-    fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(text)
-
-
-def write_transcripts(results: Iterable[ScriptResult], directory: str | Path) -> list[Path]:
-    """Write one readable transcript file per call into `directory`; returns the files."""
-    directory = Path(directory)
-    if not directory.exists():
-        directory.mkdir(mode=0o700, parents=True)
-    written: list[Path] = []
-    taken: set[str] = set()
-    for result in results:
-        stem = re.sub(r"[^\w.-]+", "_", result.path.stem) or "call"
-        name, number = f"{stem}.txt", 2
-        while name in taken:
-            name, number = f"{stem}-{number}.txt", number + 1
-        taken.add(name)
-        target = directory / name
-        body = result.transcript_text or "(no call was placed)\n"
-        write_transcript(target, f"{body}\n{result.report()}\n")
-        written.append(target)
-    return written

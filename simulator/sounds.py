@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from xml.etree.ElementTree import Element
 
 from simulator.clock import SECONDS_PER_DTMF_TONE, SECONDS_PER_DTMF_WAIT, speech_seconds
@@ -17,6 +19,21 @@ PLAIN_TAGS = frozenset({"emphasis", "lang", "phoneme", "w", "amazon:domain", "am
 BLOCK_TAGS = frozenset({"p", "s"})  # sentences and paragraphs: said with a pause between
 SPELLED = frozenset({"characters", "spell-out", "digits", "telephone"})
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
+
+#: (text, voice, language) -> the seconds a plain <Say> really plays, or None if unknown
+SayDurations = Callable[[str, "str | None", "str | None"], "float | None"]
+_durations: list[SayDurations] = []
+
+
+@contextmanager
+def real_durations(lookup: SayDurations) -> Iterator[None]:
+    """While in this block, a plain-text <Say> takes the time `lookup` gives (rendered audio)
+    instead of the per-character estimate; SSML and unknown texts keep the estimate."""
+    _durations.append(lookup)
+    try:
+        yield
+    finally:
+        _durations.remove(lookup)
 
 
 class Rendered:
@@ -105,6 +122,10 @@ def render_say(verb: Element) -> Rendered:
     """The words a <Say> (plain text or SSML) makes heard, and the seconds they take."""
     rendered = Rendered()
     _walk(verb, rendered, 1.0)
+    if _durations and len(verb) == 0 and rendered.text:
+        known = _durations[-1](rendered.text, verb.get("voice"), verb.get("language"))
+        if known is not None:
+            rendered.seconds = known
     rendered.seconds = round(rendered.seconds, 3)
     return rendered
 

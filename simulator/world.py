@@ -22,8 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.clock import Clock
+from simulator.errors import Stalled
 
 DEFAULT_MAX_QUEUE_SIZE = 1000  # Twilio's default maximum length of a queue
+#: turns taken in a row with the clock standing still, after which a scenario is stalled (a
+#: loop that lets no virtual time pass): the party asking for one more is told (Stalled)
+MAX_TURNS_WITHOUT_TIME = 10_000
 MAX_CONFERENCE_PARTICIPANTS = 250
 
 
@@ -62,6 +66,8 @@ class Scheduler:
         self._parties: list[_Party] = []
         self._local = threading.local()
         self._running = False
+        self._still = 0  # turns taken in a row at the same moment
+        self._still_at = -1.0
 
     def spawn(self, name: str, at: float, target: Callable[[], None]) -> None:
         """Add a party that starts at clock second `at`: before `run`, or while the run goes on
@@ -136,12 +142,13 @@ class Scheduler:
         party = self.party()
         assert party is not None and self._current is party, "sleep outside the party's turn"
         with self._cv:
+            self._count_turn(party)
             if interruptible and party.interrupted:
                 party.interrupted = False
                 return True
             party.token += 1
             party.interruptible = interruptible
-            heapq.heappush(self._heap, (self.clock.now + seconds, next(self._order),
+            heapq.heappush(self._heap, (self.clock.after(seconds), next(self._order),
                                         party.token, party))
             self._switch()
             while self._current is not party:
@@ -151,6 +158,17 @@ class Scheduler:
                 party.interrupted = False
                 return True
             return False
+
+    def _count_turn(self, party: _Party) -> None:
+        """A scenario whose clock stands still turn after turn is stalled: fail, never spin."""
+        if self.clock.now != self._still_at:
+            self._still_at, self._still = self.clock.now, 0
+            return
+        self._still += 1
+        if self._still > MAX_TURNS_WITHOUT_TIME:
+            raise Stalled(f"the scenario made no progress: {self._still} turns in a row at "
+                          f"{self.clock.now:g} s of virtual time ({party.name} asked for one "
+                          "more)")
 
     def interrupt(self, party: _Party) -> None:
         """Wake `party` now if it sleeps interruptibly; else at its next interruptible sleep."""
@@ -213,7 +231,8 @@ class Participant:
 
 @dataclass
 class Conference:
-    """A named conference room: started once a participant with startConferenceOnEnter joins."""
+    """A named conference room: started once two participants are in it, one of them with
+    startConferenceOnEnter; its status callback is the first participant's that gives one."""
 
     name: str
     sid: str
@@ -222,6 +241,8 @@ class Conference:
     ended: bool = False
     created: float = 0.0
     ended_at: float | None = None
+    callback: tuple[str, str, frozenset[str]] | None = None  # URL, method, events
+    sequence: int = 0  # the status callback's SequenceNumber
 
 
 class World:

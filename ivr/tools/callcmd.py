@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -188,16 +188,18 @@ def _phone(lines: _Lines, settings: Settings, at: datetime | None, transcript: P
     from simulator import Clock, DirectTransport, HttpTransport, run_phone
 
     clock = Clock(at)
+    zone = None  # another app: the time of --at, else this machine's
     if lines.url is not None:
         simulator = lines.simulator(HttpTransport(), lines.url, clock)
         where = lines.url
     else:
+        zone = region_zone(settings.database_url)  # the hotline's own: its region's
         app = lines._app(settings.database_url, clock)
         lines.status_callback = lines.status_callback or LOCAL_STATUS_URL
         simulator = lines.simulator(DirectTransport(app), LOCAL_URL, clock)
         where = "the hotline, in-process"
     try:
-        call = run_phone(simulator, console=console, where=where, verbose=verbose)
+        call = run_phone(simulator, console=console, where=where, verbose=verbose, zone=zone)
     finally:
         if lines.url is None:
             app.extensions["ivr12333"].db.dispose()
@@ -206,6 +208,20 @@ def _phone(lines: _Lines, settings: Settings, at: datetime | None, transcript: P
 
         write_transcript(transcript / "interactive.txt", call.transcript_text())
     return 0
+
+
+def region_zone(database_url: str) -> tzinfo:
+    """The time zone of the line's region, as the hotline reads it (times callers hear)."""
+    from ivr.data.storage import ensure_schema, make_engine
+    from ivr.domain import accounts
+
+    engine = make_engine(database_url)
+    try:
+        ensure_schema(engine)
+        with engine.connect() as conn:
+            return accounts.region_for(conn).zone
+    finally:
+        engine.dispose()
 
 
 def _note_remote_time(scripts: tuple[Path, ...], url: str, console: Console) -> None:

@@ -16,7 +16,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from ivr.domain.pinkeys import Keyring
 from ivr.errors import DatasetError, InvalidIdNumber, PinKeyError, SettingsError, StorageError
 from ivr.settings import Settings, env_name
-from ivr.tools.staffing import staffing
 
 
 class _Console(Console):
@@ -109,9 +108,6 @@ def _engine(settings: Settings) -> Any:
 def main(ctx: click.Context) -> None:
     """ivr12333 — the 12333 medical-insurance hotline: serve it, call it, load its data."""
     ctx.ensure_object(dict)
-
-
-main.add_command(staffing)
 
 
 def run_import(settings: Settings, path: Path, keyring: Keyring) -> None:
@@ -606,3 +602,7 @@ def key_status(ctx: click.Context) -> None:
         out.print(f"under key {kid}, NOT in the keyring: {n} (they cannot verify: put that "
                   "key back)", highlight=False, markup=False)
     sys.exit(1 if missing or forms.get("other") else 0)
+
+
+# `phone` and `prompts` live in their own module; importing it adds them to `main`
+from ivr.tools import cli_phone  # noqa: E402, F401

@@ -39,13 +39,17 @@ class Call(Remote, Recording):
         if self._fetch(self.url, self.method, {}):
             self._run()
 
-    def hangup(self) -> None:
-        """The caller hangs up: at a Gather (after its prompt), a Record, or on hold."""
+    def hangup(self, *, after: float | None = None) -> None:
+        """The caller hangs up: at a Gather (after its prompt, or `after` seconds into it: the
+        rest is not heard, and `said` is then what was), a Record, or on hold."""
         self._remote_first()
         if self.ended:
             raise CallEnded(f"cannot hang up: the call has ended ({self.outcome})")
         if self._waiting is None and self._recording is None and self._hold is None:
             raise NotWaiting("cannot hang up: nothing waits for the caller")
+        if after is not None:
+            self._hang_up_during_prompt(after)
+            return
         if self._hold is None:
             self._play_prompt()
         self._begin_action()
@@ -57,6 +61,24 @@ class Call(Remote, Recording):
             record, self._recording = self._recording, None
             self._note("the <Record> has recorded nothing: no recording, no action")
             self._recording_callbacks(record, None, 0, None)
+        self._end("caller", "completed")
+
+    def _hang_up_during_prompt(self, after: float) -> None:
+        """Twilio requests no action when the caller hangs up while a <Gather> plays its
+        prompt: the call just ends (CallStatus=completed)."""
+        if self._waiting is None or self._hold is not None:
+            raise NotWaiting(f"cannot hang up {after:g} s into a prompt: no <Gather> plays one "
+                             f"({self.state})")
+        length = sum(sound.seconds for sound in self._prompt)
+        if not 0 <= after < length:
+            raise ValueError(f"hang up after {after:g} s: the prompt lasts {length:g} s; "
+                             "to hang up after it, hang up bare")
+        self._begin_action()
+        unheard = self._play_prompt_for(after)
+        self._event(kind.HANGUP, f"by the caller, {after:g} s into the prompt; not heard: "
+                                 + " / ".join(unheard))
+        self._waiting = None
+        self.status = "completed"
         self._end("caller", "completed")
 
     def _run(self) -> None:

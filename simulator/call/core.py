@@ -11,25 +11,14 @@ from urllib.parse import urljoin
 from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
-from simulator.call.state import (
-    EndedBy,
-    Hold,
-    PendingRecord,
-    Request,
-    Sound,
-    new_sid,
-)
+from simulator.call.state import EndedBy, Hold, PendingRecord, Request, Sound, new_sid
 from simulator.client import WebhookClient
-from simulator.clock import (
-    Clock,
-)
+from simulator.clock import Clock
 from simulator.errors import CallEnded, NotWaiting
 from simulator.gather import PendingGather
 from simulator.geo import geo_params
 from simulator.transcript import Event, Utterance, format_events
-from simulator.world import (
-    World,
-)
+from simulator.world import World
 
 #: attributes simulated per verb and noun (docs/simulator.md §3); any other attribute of
 #: Twilio's is reported as not simulated, never silently dropped
@@ -57,7 +46,8 @@ HONOURED: dict[str, frozenset[str]] = {
                       "statusCallbackMethod", "username", "password"}),
     "Queue": frozenset({"url", "method"}),
     "Conference": frozenset({"startConferenceOnEnter", "endConferenceOnExit", "waitUrl",
-                             "waitMethod", "beep", "muted", "maxParticipants"}),
+                             "waitMethod", "beep", "muted", "maxParticipants", "statusCallback",
+                             "statusCallbackEvent", "statusCallbackMethod"}),
 }
 
 

@@ -13,21 +13,12 @@ from xml.etree.ElementTree import Element
 from simulator import transcript as kind
 from simulator.call.core import HONOURED
 from simulator.call.say import SOUND_VERBS, Sounds
-from simulator.call.state import (
-    WHISPER_VERBS,
-    new_sid,
-)
+from simulator.call.state import WHISPER_VERBS, new_sid
 from simulator.call.webhooks import MAX_REQUESTS_WITHOUT_INPUT
-from simulator.clock import (
-    SECONDS_PER_KEY,
-)
+from simulator.clock import SECONDS_PER_KEY
 from simulator.errors import ApplicationError
 from simulator.sounds import digits_seconds, valid_digits
-from simulator.twiml import (
-    method_attr,
-    number_attr,
-    text_of,
-)
+from simulator.twiml import method_attr, number_attr, text_of
 
 DIAL_TALK_SECONDS = 30  # how long an answered <Dial> to a number lasts
 DIAL_TIMEOUT_SECONDS = 30.0  # Twilio's default <Dial timeout>

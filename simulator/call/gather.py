@@ -7,21 +7,11 @@ from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
 from simulator.call.say import SOUND_VERBS, Sounds
-from simulator.call.state import (
-    Sound,
-)
-from simulator.clock import (
-    SECONDS_PER_KEY,
-    speech_seconds,
-)
+from simulator.call.state import Sound
+from simulator.clock import SECONDS_PER_KEY, speech_seconds
 from simulator.errors import ApplicationError, NotWaiting
 from simulator.gather import KEYS, Collected, PendingGather
-from simulator.twiml import (
-    bool_attr,
-    count_attr,
-    method_attr,
-    number_attr,
-)
+from simulator.twiml import bool_attr, count_attr, method_attr, number_attr
 
 
 class Gathering(Sounds):

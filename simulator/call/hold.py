@@ -11,16 +11,14 @@ from simulator import transcript as kind
 from simulator.call.conference import Conferencing
 from simulator.call.gather import Gathering
 from simulator.call.queue import Queueing
-from simulator.call.state import (
-    DEQUEUE_URL_VERBS,
-    Cut,
-    Hold,
-    Sound,
-)
-from simulator.errors import ApplicationError, CallEnded, NotWaiting
+from simulator.call.state import DEQUEUE_URL_VERBS, Cut, Hold, Sound
+from simulator.errors import ApplicationError, CallEnded, NotWaiting, Stalled
 from simulator.gather import Collected, PendingGather
 
 DEFAULT_HOLD_MUSIC = "[hold music: Twilio's default classical playlist]"
+#: steps of a hold in a row with the clock standing still, after which the call is stalled (a
+#: loop that lets no time pass): the caller's action raises Stalled instead of never returning
+MAX_HOLD_STEPS_WITHOUT_TIME = 1000
 
 
 class Holding(Queueing, Conferencing, Gathering):
@@ -40,7 +38,7 @@ class Holding(Queueing, Conferencing, Gathering):
             raise ValueError("wait() needs a positive number of seconds")
         self._begin_action()
         self._event(kind.WAIT, f"the caller waits up to {seconds:g} s")
-        self._deadline = self.clock.now + seconds
+        self._deadline = self.clock.after(seconds)
         self._run()
 
     def _hold_loop(self) -> None:
@@ -49,8 +47,14 @@ class Holding(Queueing, Conferencing, Gathering):
         if self._holding:
             return
         self._holding = True
+        still, at = 0, self.clock.now
         try:
             while not self.ended and self._hold is not None:
+                if self.clock.now != at:
+                    still, at = 0, self.clock.now
+                still += 1
+                if still > MAX_HOLD_STEPS_WITHOUT_TIME:
+                    self._stalled(still)
                 if self._events:
                     self._on_event(self._events.pop(0))
                     continue
@@ -64,6 +68,13 @@ class Holding(Queueing, Conferencing, Gathering):
                     self._fail(str(exc))
         finally:
             self._holding = False
+
+    def _stalled(self, steps: int) -> None:
+        """A hold that lets no time pass step after step is a loop: reported, never spun."""
+        message = (f"the call made no progress: {steps} steps on hold ({self.state}) at "
+                   f"{self.clock.now:g} s of virtual time")
+        self._event(kind.ERROR, message)
+        raise Stalled(message)
 
     def _hold_step(self, hold: Hold) -> bool:
         """One step of the hold; False when parked at the caller's deadline."""

@@ -9,18 +9,10 @@ from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
 from simulator.call.dial import DIAL_TIMEOUT_SECONDS, Dialling
-from simulator.call.state import (
-    Hold,
-)
+from simulator.call.state import Hold
 from simulator.errors import ApplicationError
-from simulator.twiml import (
-    method_attr,
-    number_attr,
-    text_of,
-)
-from simulator.world import (
-    Member,
-)
+from simulator.twiml import method_attr, number_attr, text_of
+from simulator.world import Member
 
 if TYPE_CHECKING:
     from simulator.call import Call
@@ -108,7 +100,7 @@ class Queueing(Dialling):
         hold = Hold("agent", verb, (self._verbs, self._next, self._document_url), action,
                      method, queue=queue, since=self.clock.now)
         timeout = number_attr(verb, "timeout", DIAL_TIMEOUT_SECONDS, self._warn)
-        hold.until = self.clock.now + timeout
+        hold.until = self.clock.after(timeout)
         url = noun.get("url")
         hold.wait_url = urljoin(self._document_url, url) if url else None
         hold.wait_method = method_attr(noun, self._warn)

@@ -9,23 +9,11 @@ from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
 from simulator.call.say import Sounds
-from simulator.call.state import (
-    RECORD_MAX_LENGTH,
-    PendingRecord,
-    Sound,
-    new_sid,
-)
-from simulator.clock import (
-    SECONDS_PER_BEEP,
-    SECONDS_PER_KEY,
-)
+from simulator.call.state import RECORD_MAX_LENGTH, PendingRecord, Sound, new_sid
+from simulator.clock import SECONDS_PER_BEEP, SECONDS_PER_KEY
 from simulator.errors import CallEnded, NotWaiting
 from simulator.gather import KEYS
-from simulator.twiml import (
-    bool_attr,
-    method_attr,
-    number_attr,
-)
+from simulator.twiml import bool_attr, method_attr, number_attr
 
 TRANSCRIBE_MAX_SECONDS = 120  # Twilio transcribes recordings of up to 2 minutes
 RECORDINGS = "https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{sid}"

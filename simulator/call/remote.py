@@ -49,6 +49,9 @@ class Remote(Holding):
     def remote_hold(self, hold: bool, url: str | None, method: str) -> None:
         self._remote(("rest-hold", hold, url, method))
 
+    def remote_mute(self, muted: bool) -> None:
+        self._remote(("rest-mute", muted))
+
     def remote_announce(self, url: str, method: str, *, fetch: bool = True,
                         others: Sequence[Any] = ()) -> None:
         if fetch:
@@ -106,13 +109,30 @@ class Remote(Holding):
             self._end("application", "completed" if event[1] == "completed" else "canceled")
         elif name == "rest-hold":
             self._remote_hold(bool(event[1]), event[2], event[3])
+            self._room_event("hold", "hold" if event[1] else "unhold",
+                             {"Hold": str(bool(event[1])).lower()})
+        elif name == "rest-mute":
+            self._note(f"{'muted' if event[1] else 'unmuted'} over the REST API")
+            self._room_event("mute", "mute" if event[1] else "unmute",
+                             {"Muted": str(bool(event[1])).lower()})
         elif name == "rest-announce":
             texts = self._fetch_sounds("announcement", event[1], event[2])
             self._hear(texts, "announcement")
-            for other in event[3]:
-                other._remote(("rest-heard", texts))
+            for other in event[3]:  # heard before an end the room may have been given since
+                ends = [i for i, e in enumerate(other._events) if e[0] == "conference-ended"]
+                other._events.insert(ends[0] if ends else len(other._events),
+                                     ("rest-heard", texts))
+                other.world.wake(other)
         elif name == "rest-heard":
             self._hear(event[1], "announcement")
+
+    def _room_event(self, event: str, name: str, state: dict[str, str]) -> None:
+        """A conference status callback event (participant-hold, -unhold, -mute, -unmute), with
+        the state the request set (a later request may have changed it since)."""
+        hold = self._hold
+        if hold is not None and hold.room is not None and hold.participant is not None:
+            self._conference_event(hold.room, event, hold.participant, state,
+                                   name=f"participant-{name}")
 
     def _leave_everything(self, result: str) -> None:
         """Leave hold as a REST redirect does: a queue (its action told QueueResult), a

@@ -9,22 +9,12 @@ from urllib.parse import urljoin
 from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
-from simulator.call.state import (
-    Cut,
-    Redirected,
-    Sound,
-)
+from simulator.call.state import Cut, Redirected, Sound
 from simulator.call.webhooks import Webhooks
-from simulator.clock import (
-    SECONDS_PER_PLAY,
-)
+from simulator.clock import SECONDS_PER_PLAY
 from simulator.sounds import digits_seconds, render_say, valid_digits
 from simulator.transcript import Utterance
-from simulator.twiml import (
-    count_attr,
-    number_attr,
-    text_of,
-)
+from simulator.twiml import count_attr, number_attr, text_of
 
 MANY_LOOPS = 3  # how many repetitions loop="0" ("until the call moves on") is simulated as
 SOUND_VERBS = ("Say", "Play", "Pause")
@@ -108,7 +98,8 @@ class Sounds(Webhooks):
                 self.clock.advance(seconds)
                 return
             end = self.clock.now + seconds
-            while self.clock.now < end:  # a REST request may stop the document (Redirected)
+            while end - self.clock.now > 0.0005:  # the clock keeps milliseconds; a REST
+                # request may stop the document (Redirected)
                 if self.world.sleep(end - self.clock.now, interruptible=True) and any(
                         str(event[0]).startswith("rest-") for event in self._events):
                     raise Redirected(self.clock.now)
@@ -122,6 +113,21 @@ class Sounds(Webhooks):
         elapsed = self.clock.now - start
         if woke or elapsed < seconds - 0.0005:  # the clock keeps milliseconds
             raise Cut(seconds - elapsed, woke)
+
+    def _play_prompt_for(self, seconds: float) -> list[str]:
+        """Play the waiting <Gather>'s prompt for `seconds` only (a sound cut short was heard
+        in part); returns the texts not heard, whole or in part."""
+        prompt, self._prompt = self._prompt, []
+        left = seconds
+        for index, sound in enumerate(prompt):
+            if left < sound.seconds:
+                if left > 0:
+                    self._play([replace(sound, seconds=round(left, 3))])
+                return [rest.text for rest in prompt[index:]
+                        if rest.kind != kind.PAUSE and not rest.resumed]
+            self._play([sound])
+            left -= sound.seconds
+        return []
 
     def _play_prompt(self) -> None:
         prompt, self._prompt = self._prompt, []

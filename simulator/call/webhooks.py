@@ -12,16 +12,11 @@ from xml.etree.ElementTree import Element
 
 from simulator import transcript as kind
 from simulator.call.core import CallCore
-from simulator.call.state import (
-    Request,
-)
+from simulator.call.state import Request
 from simulator.errors import ApplicationError, ConnectionFailed
 from simulator.geo import geo_params
 from simulator.transport import WEBHOOK_TIMEOUT_SECONDS, WebhookResponse
-from simulator.twiml import (
-    excerpt,
-    parse_document,
-)
+from simulator.twiml import excerpt, parse_document
 
 API_VERSION = "2010-04-01"
 MAX_REQUESTS_WITHOUT_INPUT = 200  # more than this between two caller actions is a redirect loop
@@ -138,6 +133,10 @@ class Webhooks(CallCore):
         """A request whose answer is not played (callbacks): failures are warnings."""
         params = self._params(extra) if standard else {
             "AccountSid": self.account_sid, "CallSid": self.call_sid, **extra}
+        self._post_exactly(what, url, method, params)
+
+    def _post_exactly(self, what: str, url: str, method: str, params: dict[str, str]) -> None:
+        """A callback with these parameters and no others (a conference's status callback)."""
         self._record_request(kind.CALLBACK, method, url, params, what)
         try:
             reply = self._request(method, url, params)

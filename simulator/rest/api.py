@@ -32,7 +32,7 @@ NOT_SIMULATED = ("Messages", "Recordings", "Transcriptions", "IncomingPhoneNumbe
                  "Balance", "ConnectApps", "AuthorizedConnectApps", "ShortCodes", "SMS",
                  "Feedback", "Events", "Payments", "Siprec", "Streams",
                  "UserDefinedMessageSubscriptions", "UserDefinedMessages")
-DOCS = "docs/simulator.md#the-rest-api"
+DOCS = "docs/simulator.md#15-the-rest-api"
 
 
 class RestError(Exception):

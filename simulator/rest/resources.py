@@ -317,9 +317,9 @@ def _find_room(request: Request) -> Conference:
 
 
 def list_conferences(request: Request) -> tuple[int, dict[str, Any]]:
-    for name in request.query:
-        if name.startswith(("DateCreated", "DateUpdated")):
-            raise not_simulated(f"listing conferences by {name}")
+    for key in request.query:
+        if key.startswith(("DateCreated", "DateUpdated")):
+            raise not_simulated(f"listing conferences by {key}")
     status = request.query.get("Status")
     if status is not None and status not in ("init", "in-progress", "completed"):
         raise RestError(400, 20001, f"Status {status!r} is not init, in-progress or completed")
@@ -399,7 +399,7 @@ def update_participant(request: Request) -> tuple[int, dict[str, Any]]:
     call = participant.call
     if "Muted" in request.params:
         participant.muted = _bool(request, "Muted", participant.muted)
-        call.remote_note(f"{'muted' if participant.muted else 'unmuted'} over the REST API")
+        call.remote_mute(participant.muted)
     if "EndConferenceOnExit" in request.params:
         participant.end_on_exit = _bool(request, "EndConferenceOnExit", participant.end_on_exit)
     if "Hold" in request.params:

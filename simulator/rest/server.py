@@ -68,7 +68,7 @@ class RestServer:
         self.close()
 
 
-class LocalHttpClient(TwilioHttpClient):
+class LocalHttpClient(TwilioHttpClient):  # type: ignore[misc]
     """A twilio `http_client` that sends Twilio's REST requests to a local base URL."""
 
     def __init__(self, base_url: str, **kwargs: Any) -> None:

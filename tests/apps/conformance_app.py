@@ -117,6 +117,17 @@ def create_app() -> Flask:
         return twiml('<Dial><Conference endConferenceOnExit="true">room</Conference></Dial>'
                      "<Say>The host has left.</Say>")
 
+    @app.post("/moderator")
+    def moderator() -> Response:
+        return twiml('<Dial action="/conf-done"><Conference waitUrl="/conf-wait" '
+                     'statusCallback="/ok" statusCallbackEvent="start end join leave" '
+                     'endConferenceOnExit="true">team</Conference></Dial>')
+
+    @app.post("/member")
+    def member() -> Response:
+        return twiml('<Dial action="/conf-done"><Conference waitUrl="/conf-wait" '
+                     'statusCallback="/later">team</Conference></Dial>')
+
     @app.post("/conf-done")
     def conf_done() -> Response:
         return twiml(f"<Say>Conference over: {request.form['DialCallStatus']}.</Say>")
@@ -136,6 +147,11 @@ def create_app() -> Flask:
     @app.post("/menu")
     def menu() -> Response:
         return twiml('<Gather numDigits="1" action="/transfer"><Say>Press 1.</Say></Gather>')
+
+    @app.post("/long-menu")
+    def long_menu() -> Response:
+        return twiml('<Gather numDigits="1" action="/ok"><Say>For balances press one.</Say>'
+                     '<Pause length="2"/><Say>For an agent press zero.</Say></Gather>')
 
     @app.post("/screen")
     def screen() -> Response:

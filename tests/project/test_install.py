@@ -55,6 +55,9 @@ def test_wheel_installs_and_runs_from_elsewhere(tmp_path: Path) -> None:
     assert "ivr/__init__.py" in names
     assert "ivr/dataset/demo/demo.json" in names
     assert "simulator/__init__.py" in names
+    # the web phone's page ships with it
+    assert {"ivr/tools/phone/index.html", "ivr/tools/phone/phone.js",
+            "ivr/tools/phone/phone.css"} <= set(names)
     assert not any(n.startswith("tests/") for n in names)
 
     installed = run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",

@@ -6,6 +6,7 @@ Most tests go through the direct transport (fast); a few over real HTTP."""
 from __future__ import annotations
 
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +19,13 @@ from simulator import (
     Call,
     DirectTransport,
     HttpTransport,
+    ScriptResult,
     Simulator,
     load_script,
     run_script,
 )
 from simulator import transcript as kind
-from simulator.clock import speech_seconds
+from simulator.clock import Clock, speech_seconds
 
 BASE = "http://conf.test"
 
@@ -203,6 +205,96 @@ def test_an_agent_on_an_empty_queue_waits_until_the_dial_timeout(app: Flask, log
     assert [r.at for r in call.requests if r.url.endswith("/agent-done")] == [60.0]
 
 
+#: a call hangs up during the bridge when its `wait` ends: at a moment a float sum would put a
+#: hair after every millisecond the clock shows (0.77 + 15.31, 5 + 11.06), where the old
+#: simulator waited forever at full CPU
+CALLER_HANGS_UP_IN_BRIDGE = """
+    calls:
+      - name: caller
+        url: /caller
+        steps:
+          - wait: 15.31
+          - expect: "Connecting you to an agent."
+          - hangup
+      - name: agent
+        url: /agent
+        start: 5
+        steps:
+          - wait: 60
+          - expect: "Call completed."
+          - hangup
+"""
+AGENT_HANGS_UP_IN_BRIDGE = """
+    calls:
+      - name: caller
+        url: /caller
+        steps:
+          - wait: 60
+          - expect: "Queue result bridged."
+          - expect_hangup
+      - name: agent
+        url: /agent
+        start: 5
+        steps:
+          - wait: 11.06
+          - hangup
+"""
+
+
+def run_to_its_end(path: Path, app: Flask) -> ScriptResult:
+    """Run a scenario, failing (not hanging) if it never ends: a spin is the bug under test."""
+    results: list[ScriptResult] = []
+    runner = threading.Thread(target=lambda: results.append(run_script(
+        path, lambda: Simulator(DirectTransport(app), BASE + "/voice"))), daemon=True)
+    runner.start()
+    runner.join(60)
+    if runner.is_alive():
+        pytest.fail("the scenario never ended: the simulator spins")
+    [result] = results
+    return result
+
+
+def test_the_queued_caller_hangs_up_during_the_bridge(
+        tmp_path: Path, app: Flask, log: Log) -> None:
+    result = run_to_its_end(scenario(tmp_path, CALLER_HANGS_UP_IN_BRIDGE), app)
+    assert result.passed, result.report()
+    caller = log.to("/caller")[0].params["CallSid"]
+    [left] = log.to("/left")
+    assert (left.params["CallSid"], left.params["QueueResult"]) == (caller, "bridged")
+    assert left.params["CallStatus"] == "completed"
+    [done] = log.to("/agent-done")
+    assert (done.params["DialCallStatus"], done.params["DialCallSid"]) == ("completed", caller)
+    assert done.params["DialCallDuration"] == "10"  # bridged at 6.61 s, hung up at 16.08 s
+    hung_up = [event.at for event in result.transcript if event.kind == kind.HANGUP]
+    assert hung_up[0] == 16.08
+
+
+def test_the_agent_hangs_up_during_the_bridge(tmp_path: Path, app: Flask, log: Log) -> None:
+    result = run_to_its_end(scenario(tmp_path, AGENT_HANGS_UP_IN_BRIDGE), app)
+    assert result.passed, result.report()
+    caller = log.to("/caller")[0].params["CallSid"]
+    [done] = log.to("/agent-done")
+    assert (done.params["DialCallStatus"], done.params["DialCallSid"]) == ("completed", caller)
+    assert done.params["CallStatus"] == "completed"  # posted as the agent's call ends
+    [left] = log.to("/left")
+    assert (left.params["CallSid"], left.params["QueueResult"]) == (caller, "bridged")
+    assert left.params["CallStatus"] == "in-progress"  # the caller's call goes on: its answer plays
+    hung_up = [event.at for event in result.transcript if event.kind == kind.HANGUP]
+    assert hung_up[0] == 16.06
+
+
+def test_a_hold_that_lets_no_time_pass_is_reported_not_spun(
+        tmp_path: Path, app: Flask, log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard: deadlines put between two milliseconds again (the old bug) stall the calls;
+    the scenario fails with a report naming the stall, and ends."""
+    monkeypatch.setattr(Clock, "after", lambda clock, seconds: clock.now + seconds)
+    result = run_to_its_end(scenario(tmp_path, CALLER_HANGS_UP_IN_BRIDGE), app)
+    assert not result.passed
+    report = result.report()
+    assert "expected the call to make progress in virtual time" in report
+    assert "made no progress" in report and "at 16.08 s of virtual time" in report
+
+
 # --- conferences -------------------------------------------------------------------------------
 
 CONFERENCE_SCENARIO = """
@@ -232,6 +324,61 @@ def test_a_conference_waits_for_its_host_and_ends_with_it(
     [done] = log.to("/conf-done")
     assert done.params["DialCallStatus"] == "answered"
     assert "DialCallSid" not in done.params and "DialCallDuration" not in done.params
+
+
+TEAM_SCENARIO = """
+    calls:
+      - name: moderator
+        url: /moderator
+        steps:
+          - wait: 30
+          - expect: "Waiting for the host."
+          - hangup
+      - name: member
+        url: /member
+        start: 20
+        steps:
+          - wait: 60
+          - expect: "Conference over: answered."
+"""
+
+
+def test_a_lone_moderator_waits_until_a_second_participant_joins(
+        tmp_path: Path, app: Flask, log: Log) -> None:
+    """Twilio: a conference does not start until at least two participants are in it, even
+    when the one alone has startConferenceOnEnter."""
+    result = run_script(scenario(tmp_path, TEAM_SCENARIO),
+                        lambda: Simulator(DirectTransport(app), BASE + "/voice"))
+    assert result.passed, result.report()
+    waits = log.to("/conf-wait")
+    assert len(waits) == 2  # 0 s and ~11 s, alone; the member joins at 20 s
+    starts = [event.at for event in result.transcript
+              if event.kind == kind.CONFERENCE and event.text == "the conference starts"]
+    assert starts and starts[0] == 20.0
+
+
+def test_conference_status_callbacks_report_join_start_leave_end(
+        tmp_path: Path, app: Flask, log: Log) -> None:
+    run_script(scenario(tmp_path, TEAM_SCENARIO),
+               lambda: Simulator(DirectTransport(app), BASE + "/voice"))
+    moderator = log.to("/moderator")[0].params["CallSid"]
+    member = log.to("/member")[0].params["CallSid"]
+    events = [(seen.params["StatusCallbackEvent"], seen.params.get("CallSid"))
+              for seen in log.to("/ok")]
+    assert events == [("participant-join", moderator), ("participant-join", member),
+                      ("conference-start", None), ("participant-leave", moderator),
+                      ("conference-end", None), ("participant-leave", member)]
+    assert "/later" not in log.paths()  # a later participant's statusCallback is ignored
+    seen = log.to("/ok")
+    assert [s.params["SequenceNumber"] for s in seen] == ["0", "1", "2", "3", "4", "5"]
+    assert len({s.params["ConferenceSid"] for s in seen}) == 1
+    assert {s.params["FriendlyName"] for s in seen} == {"team"}
+    join = seen[0].params
+    assert (join["Muted"], join["Hold"], join["EndConferenceOnExit"],
+            join["StartConferenceOnEnter"]) == ("false", "false", "true", "true")
+    end = seen[4].params
+    assert end["ReasonConferenceEnded"] == "participant-with-end-conference-on-exit-left"
+    assert end["CallSidEndingConference"] == moderator
 
 
 # --- Dial nouns --------------------------------------------------------------------------------
@@ -265,6 +412,32 @@ def test_a_called_party_that_presses_1_is_connected(tmp_path: Path, app: Flask,
     assert log.to("/screened")[0].params["Digits"] == "1"
     done = log.to("/transfer-done")[0].params
     assert done["DialCallDuration"] == "30"
+
+
+def test_the_caller_hangs_up_in_the_middle_of_a_say(
+        tmp_path: Path, app: Flask, log: Log) -> None:
+    """Hanging up mid-prompt: only what was said before is heard, the <Gather>'s action is
+    never requested, the call ends completed at that moment."""
+    first = speech_seconds("For balances press one.")
+    path = scenario(tmp_path, f"""
+        name: hangs up mid-say
+        url: /long-menu
+        steps:
+          - hangup: {{after: {first + 2 + 0.5}}}
+          - expect: "For balances press one."
+          - expect: "For an agent press zero."
+          - expect_not: "[pause"
+    """)
+    result = run_script(path, lambda: Simulator(DirectTransport(app), BASE + "/voice"))
+    assert result.passed, result.report()
+    assert "/ok" not in log.paths()  # the <Gather>'s action: never requested
+    [hangup] = [event for event in result.transcript if event.kind == kind.HANGUP]
+    assert hangup.at == pytest.approx(first + 2 + 0.5)
+    assert hangup.text.endswith("not heard: For an agent press zero.")
+    assert "hung up by the caller (CallStatus=completed)" in result.transcript_text
+    call = dial(app, "/long-menu")
+    with pytest.raises(ValueError, match="the prompt lasts"):
+        call.hangup(after=60)
 
 
 # --- HTTP as Twilio does it --------------------------------------------------------------------

@@ -162,10 +162,12 @@ def test_calls_create_fetch_list_and_update_a_live_call(server: RestServer,
         return '<Gather numDigits="1" action="/end"><Say>Again.</Say></Gather>'
 
     def end(client: Any, form: Any) -> str:
+        got["moved"] = client.calls(got["sid"]).update(url=f"{BASE}/again", method="GET").sid
         got["ended"] = client.calls(got["sid"]).update(status="completed").status
         return "<Say>Bye.</Say>"
 
     result, seen = play(server, tmp_path, {"voice": voice, "pressed": pressed, "end": end,
+                                           "again": lambda c, f: '<Pause length="9"/>',
                                            "callee": lambda c, f: "<Say>Hello callee.</Say>"
                                                                   "<Pause length=\"60\"/>"
                                            }, """
@@ -185,7 +187,7 @@ calls:
     assert got["created"] == ("queued", "outbound-api")
     assert got["fetched"] == ("in-progress", "human", "+15550001")
     assert got["listed"] == [got["sid"]]
-    assert got["ended"] == "completed"
+    assert got["ended"] == "completed" and got["moved"] == got["sid"]
     callee_requests = [(name, p.get("CallStatus"), p.get("Direction"), p.get("AnsweredBy"))
                        for name, p in seen if name in ("callee", "status")]
     assert callee_requests == [
@@ -193,6 +195,8 @@ calls:
         ("status", "in-progress", "outbound-api", None),
         ("callee", "in-progress", "outbound-api", "human"),
         ("status", "completed", "outbound-api", None)]
+    again = [(p["CallSid"], p["Direction"]) for name, p in seen if name == "again"]
+    assert again == [(got["sid"], "outbound-api")]
     assert "Redirected inline." in result.transcript_text
     assert "MachineDetection=Enable" in result.transcript_text
 
@@ -272,10 +276,11 @@ calls:
 def test_conference_and_participants_list_fetch_mute_hold_announce_end(
         server: RestServer, tmp_path: Path) -> None:
     got: dict[str, Any] = {}
-    join = '<Dial><Conference beep="false">room</Conference></Dial>'
+    join = ('<Dial><Conference beep="false" statusCallback="/confcb" '
+            'statusCallbackEvent="mute hold">room</Conference></Dial>')
 
-    def boss(client: Any, form: Any) -> str:
-        (room,) = client.conferences.list(friendly_name="room", status="in-progress")
+    def boss(client: Any, form: Any) -> str:  # one participant: the room has not started
+        (room,) = client.conferences.list(friendly_name="room", status="init")
         conference = client.conferences(room.sid)
         got["fetched"] = conference.fetch().status
         parts = conference.participants.list()
@@ -299,7 +304,7 @@ def test_conference_and_participants_list_fetch_mute_hold_announce_end(
         got["ended"] = conference.update(status="completed").status
         return "<Say>Finished.</Say>"
 
-    result, _seen = play(server, tmp_path, {
+    result, seen = play(server, tmp_path, {
         "voice": lambda c, f: join, "boss": boss, "finish": finish,
         "holdmusic": lambda c, f: "<Say>Held here.</Say>",
         "private": lambda c, f: "<Say>Just for you.</Say>",
@@ -324,8 +329,29 @@ calls:
       - expect: "For everyone."
 """)
     assert result.passed, result.report() + result.transcript_text
-    assert got == {"fetched": "in-progress", "count": 1, "muted": True,
+    assert got == {"fetched": "init", "count": 1, "muted": True,
                    "listed_muted": got["listed_muted"], "created": ("queued", "guest"),
                    "guest": "guest", "ended": "completed"}
     assert len(got["listed_muted"]) == 1
+    events = [(p["StatusCallbackEvent"], p["Muted"], p["Hold"]) for name, p in seen
+              if name == "confcb"]
+    assert events == [("participant-mute", "true", "false"),
+                      ("participant-hold", "true", "true"),
+                      ("participant-unhold", "true", "false")]
     assert result.transcript_text.count("the conference ends") >= 2
+
+
+def test_a_lone_call_its_app_reads_it_over_rest(server: RestServer) -> None:
+    """The phones place one call: the REST API serves it; placing calls needs a scenario."""
+    def voice(client: Any, form: Any) -> str:
+        me = client.calls(form["CallSid"]).fetch()
+        try:
+            client.calls.create(to="+1555", from_="+1556", url=f"{BASE}/x")
+        except TwilioRestException as exc:
+            refused = exc.status
+        return f"<Say>{me.status} {me.direction} {me.account_sid} {refused}</Say>"
+
+    app = create_app(server.client(), {"voice": voice})
+    call = Simulator(DirectTransport(app), BASE + "/voice", rest=server.api).dial()
+    assert call.heard == f"in-progress inbound {ACCOUNT} 501"
+    assert call.account_sid == ACCOUNT

@@ -6,6 +6,7 @@ import io
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from flask import Flask
 from rich.console import Console
@@ -121,3 +122,26 @@ def test_ignored_keys_and_application_errors_are_shown() -> None:
     assert "Gather" not in output
     assert call.ended_by == "error"
     assert "Call ended: application error: http://pizza.test/broken answered HTTP 500" in output
+
+
+def test_times_are_shown_in_the_zone_given() -> None:
+    from zoneinfo import ZoneInfo
+
+    output, prompts, _ = phone(create_app(), ["h"], zone=ZoneInfo("Asia/Shanghai"))
+    assert "Calling http://pizza.test/voice  2026-11-23 10:00+08:00 (virtual time)" in output
+    assert "10:00:00  Welcome to Pizza Line." in output
+    assert prompts[0].startswith("10:00:")
+
+
+def test_the_text_phone_shows_the_hotline_regions_time(tmp_path: Path) -> None:
+    """`ivr12333 call` in-process: the clock on the wall of the line's region (Asia/Shanghai
+    for the demo), whatever zone --at was given in or the machine is set to."""
+    from servers import run_cli
+
+    url = f"sqlite:///{tmp_path}/demo.sqlite3"
+    assert run_cli("--database-url", url, "demo").returncode == 0
+    done = run_cli("--database-url", url, "call", "--at", "2026-11-23T02:00:00+00:00",
+                   env={"TZ": "UTC"})
+    assert done.returncode == 0, done.stderr
+    assert "2026-11-23 10:00+08:00 (virtual time)" in done.stdout, done.stdout
+    assert re.search(r"^10:00:00  欢迎致电", done.stdout, re.M), done.stdout

@@ -12,8 +12,9 @@ from twilio.request_validator import RequestValidator
 
 from simulator import Event, PendingGather, Signed, WebhookClient, WebhookResponse, WsgiTransport
 from simulator.clock import Clock, speech_seconds
-from simulator.errors import ApplicationError
+from simulator.errors import ApplicationError, Stalled
 from simulator.twiml import parse_document
+from simulator.world import Scheduler
 
 KEYS = "0123456789*#"
 
@@ -158,3 +159,30 @@ def test_event_format_puts_params_on_their_own_lines() -> None:
     assert event.format() == (
         "    1.50s  request         POST http://x.test/v\n" + " " * 27 + "Digits=1"
     )
+
+
+def test_a_scenario_whose_clock_stands_still_is_stalled_not_spun() -> None:
+    """Two parties that let only sub-millisecond time pass, turn after turn: the scheduler
+    raises Stalled in the party that asks for one more turn, and the run ends."""
+    clock = Clock()
+    scheduler = Scheduler(clock)
+    clock.scheduler = scheduler
+
+    def spinner() -> None:
+        while True:
+            clock.advance(0.0001)  # rounds to the same millisecond: no progress
+
+    scheduler.spawn("one", 0.0, spinner)
+    scheduler.spawn("two", 0.0, spinner)
+    with pytest.raises(Stalled, match=r"no progress: 100\d\d turns in a row at 0 s"):
+        scheduler.run()
+    assert clock.now == 0.0
+
+
+def test_deadlines_are_moments_the_clock_can_show() -> None:
+    clock = Clock()
+    clock.advance(21.23)
+    assert 21.23 + 18 != 39.23  # the float sum: a hair past every millisecond the clock shows
+    assert clock.after(18) == 39.23
+    clock.advance(18)
+    assert clock.now == clock.after(0) == 39.23
