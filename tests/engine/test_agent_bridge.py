@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from conftest import SCRIPTS, play_script, say
+from conftest import CALLS, play_script, prompt_pattern, say
 from sqlalchemy import select
 
 from ivr.engine.session import CallSession
@@ -39,17 +39,16 @@ def room_of(text: str) -> str | None:
 
 def described(agent_text: str) -> str:
     """What the agent was told about their caller."""
-    if say("agent_summary_verified", last4="0013", menu="账户余额查询",
-           waited="约两分钟").split("。")[0] in agent_text:
+    if prompt_pattern("agent_summary_verified").search(agent_text):
         return "verified"
-    if "下一位来电人未进行身份验证" in agent_text:
+    if prompt_pattern("agent_summary_unverified").search(agent_text):
         return "unverified"
     return "nobody"
 
 
 def test_two_agents_at_once_each_talk_to_the_caller_they_were_told_about(
         app_factory: Any) -> None:
-    result = play_script(app_factory, SCRIPTS / "agent_bridge_two_agents.yaml")
+    result = play_script(app_factory, CALLS / "agent_bridge_two_agents.yaml")
     assert result.passed, result.report() + result.transcript_text
     calls = sections(result)
     rooms = {name: room_of(text) for name, text in calls.items() if "caller" in name}
@@ -61,7 +60,7 @@ def test_two_agents_at_once_each_talk_to_the_caller_they_were_told_about(
 
 
 def test_a_caller_who_left_with_star_is_neither_described_nor_bridged(app_factory: Any) -> None:
-    result = play_script(app_factory, SCRIPTS / "agent_bridge_caller_left.yaml")
+    result = play_script(app_factory, CALLS / "agent_bridge_caller_left.yaml")
     assert result.passed, result.report() + result.transcript_text
     calls = sections(result)
     assert room_of(calls["leaving caller"]) is None
@@ -88,7 +87,7 @@ def test_a_caller_gone_from_twilios_queue_is_skipped_not_described(app_factory: 
     """The hotline's table says the phantom is first; Twilio's queue answers 404 for it: the
     agent hears about (and talks to) the caller really waiting, never the phantom's 9999."""
     script = tmp_path / "phantom.yaml"
-    script.write_text((SCRIPTS / "agent_bridge_caller_left.yaml").read_text("utf-8"),
+    script.write_text((CALLS / "agent_bridge_caller_left.yaml").read_text("utf-8"),
                       encoding="utf-8")
     made: list[Any] = []
     result = play_script(app_factory, script, prepare=lambda app: (_phantom(app),
@@ -158,7 +157,7 @@ calls:
                          rest_api_url="http://127.0.0.1:9")  # discard: nothing listens
     assert result.passed, result.report() + result.transcript_text
     agent = sections(result)["agent"]
-    assert "下一位来电人" not in agent  # no summary of a caller the agent will not talk to
+    assert described(agent) == "nobody"  # no summary of a caller the agent will not talk to
 
 
 def test_without_an_account_agents_are_told_no_caller_can_be_connected(

@@ -496,29 +496,65 @@ def test_concurrent_creates_one_winner(pg_url: str, engines: Callable[[str], Eng
 
 # --- the agent queue on PostgreSQL --------------------------------------------------------------
 
-@pytest.mark.parametrize("script", ["queue_two_callers.yaml", "queue_failed_verification.yaml"])
-def test_queue_scenarios_on_postgres(demo_url: str, script: str) -> None:
-    """Two callers and an agent (and a failed verification) on one clock, the queue's table,
-    its order and its takes on PostgreSQL."""
+def _play_on_postgres(demo_url: str, script: str | Path,
+                     prepare: Callable[[Any], None] | None = None) -> tuple[Any, Any]:
+    """A scenario of tests/calls on the PostgreSQL demo database, agents moving callers through
+    the simulated REST API; (the result, the queue's rows after it)."""
     from conftest import STATUS_URL, VOICE_URL
 
+    from ivr.tools.localrest import local_rest
     from ivr.tools.script_prompts import HotlinePrompts
     from simulator import Clock as VirtualClock
     from simulator.script import run_script
 
     path = Path(__file__).parent.parent / "calls" / script
     clock = VirtualClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
-    app = create_app(Settings(database_url=demo_url, pin_key_file=key_file_of_tests()),
-                     now=clock)
+    app = create_app(Settings(database_url=demo_url, pin_key_file=key_file_of_tests(),
+                              **local_rest().settings()), now=clock)
     try:
+        if prepare is not None:
+            prepare(app)
         simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL,
-                              clock=clock)
+                              clock=clock, rest=local_rest().api)
         result = run_script(path, lambda: simulator, prompts=HotlinePrompts.load())
-        assert result.passed, result
         with app.extensions["ivr12333"].db.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(queue_entries)).scalar() == 0
+            rows = conn.execute(select(queue_entries.c.call_sid)).all()
+        return result, [r[0] for r in rows]
     finally:
         app.extensions["ivr12333"].db.dispose()
+
+
+@pytest.mark.parametrize("script", ["queue_two_callers.yaml", "queue_failed_verification.yaml",
+                                    "agent_bridge_two_agents.yaml",
+                                    "agent_bridge_caller_left.yaml",
+                                    "queue_caller_hangs_up_bridged.yaml",
+                                    "queue_agent_hangs_up_bridged.yaml"])
+def test_queue_scenarios_on_postgres(demo_url: str, script: str) -> None:
+    """Two callers and an agent (a failed verification, two agents at once, a caller who left
+    with *, hang-ups during the bridge) on one clock, the queue's table, its order and its
+    takes on PostgreSQL."""
+    result, left = _play_on_postgres(demo_url, script)
+    assert result.passed, result.report() + result.transcript_text
+    assert left == []
+
+
+def test_a_caller_gone_from_twilios_queue_is_skipped_on_postgres(demo_url: str) -> None:
+    """The queue's table heads with a caller Twilio's queue no longer holds (its hang-up never
+    reached the hotline): the agent is told about, and talks to, the caller really waiting."""
+    from ivr.engine.session import CallSession
+
+    phantom = "CA" + "8" * 32
+
+    def prepare(app: Any) -> None:
+        hotline = app.extensions["ivr12333"]
+        hotline.store.create(CallSession(phantom, "+8613800000298", "agent_queue"),
+                             "<Response/>")
+        hotline.queue.join(phantom, verified=True, last4="8888", last_menu="balance",
+                           lang="zh-CN")
+
+    result, left = _play_on_postgres(demo_url, "agent_bridge_caller_left.yaml", prepare)
+    assert result.passed, result.report() + result.transcript_text
+    assert "8 8 8 8" not in result.transcript_text and phantom not in left
 
 
 def test_orphaned_queue_entries_are_cleared_on_postgres(engine: Engine) -> None:
