@@ -27,6 +27,7 @@ class CallData:
     agent: str | None = None  # the agent whose PIN was right
     agent_failures: int = 0  # wrong agent PINs in this call
     caller: str | None = None  # on the agents' line: the CallSid of the caller moved to the agent
+    agent_retries: int = 0  # the agent waited for a caller Twilio's queue did not hold yet
 
     def reset_counters(self) -> None:
         self.silences = self.invalids = 0

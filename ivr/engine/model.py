@@ -48,6 +48,9 @@ class Services:
     bridge: Bridge
 
 
+#: how many times an agent waits for a caller in the table whom Twilio's queue does not hold
+AGENT_RETRIES = 3
+
 #: what a queue entry's `last_menu` says when the caller comes from failing verification
 FAILED_VERIFICATION = "verification_failed"
 
@@ -77,8 +80,8 @@ class CallModel(FlowModel):
         self.queue_result = ""
         self.origin = ""  # the state the turn started in
         self._memo_values: dict[str, Any] = {}
-        self._gone = 0  # callers an agent's turn found no longer in the queue
         self._failed = False  # an agent's turn could not move its caller
+        self._skipped = 0  # callers in the table whom Twilio's queue did not hold
 
     def begin(self, session: CallSession, event: CallEvent) -> None:
         """Take `session` for one turn: its data, the event's keys or transfer status."""
@@ -293,26 +296,33 @@ class CallModel(FlowModel):
 
     def _taken(self) -> Entry | None:
         """The caller taken for this agent and moved out of the queue into the agent's room:
-        the one the agent is then told about. A caller no longer in the queue is dropped and
-        the next one taken; a caller whose move failed is given back to the queue."""
+        the one the agent is then told about. A caller Twilio's queue does not hold (not yet:
+        still hearing what precedes <Enqueue>; or no longer, their end not yet heard of) is
+        skipped for this turn and left in the table; a caller whose move failed is given back
+        to the queue."""
         def take() -> Entry | None:
             queue, bridge = self.services.queue, self.services.bridge
-            self._gone = 0
+            skipped: list[str] = []
             self._failed = False
-            while (entry := queue.take_next(self.call_sid)) is not None:
-                moved = bridge.move(self.queue_name, entry.call_sid, self.room_name)
-                log.info("agent call=%s caller call=%s move %s", self.call_sid, entry.call_sid,
-                         moved.value)
-                if moved is Moved.MOVED:
-                    self.data.caller = entry.call_sid
-                    return entry
-                if moved is Moved.FAILED:
-                    queue.release(entry.call_sid)
-                    self._failed = True
-                    return None
-                queue.leave(entry.call_sid)
-                self._gone += 1
-            return None
+            self._skipped = 0
+            try:
+                while (entry := queue.take_next(self.call_sid)) is not None:
+                    moved = bridge.move(self.queue_name, entry.call_sid, self.room_name)
+                    log.info("agent call=%s caller call=%s move %s", self.call_sid,
+                             entry.call_sid, moved.value)
+                    if moved is Moved.MOVED:
+                        self.data.caller = entry.call_sid
+                        self.data.agent_retries = 0
+                        return entry
+                    skipped.append(entry.call_sid)
+                    self._skipped += 1
+                    if moved is Moved.FAILED:
+                        self._failed = True
+                        return None
+                return None
+            finally:
+                for call_sid in skipped:
+                    queue.release(call_sid)
         entry: Entry | None = self._memo("taken", take)
         return entry
 
@@ -321,15 +331,23 @@ class CallModel(FlowModel):
         agent's room, if anyone waits."""
         return self._taken() is not None
 
+    def caller_on_the_way(self) -> bool:
+        """A caller is in the table but not (yet) in Twilio's queue: the agent waits a moment
+        and the hotline looks again, a few times (a caller whose end was never heard of stays
+        in the table until it is sealed)."""
+        if self._taken() is not None or not self._skipped:
+            return False
+        self.data.agent_retries += 1
+        if self.data.agent_retries > AGENT_RETRIES:
+            self.data.agent_retries = 0
+            return False
+        return True
+
     def bridge_failed(self) -> bool:
         return self._taken() is None and self._failed
 
     def say_agent_bridge_failed(self) -> None:
         self.say("agent_bridge_failed")
-
-    def say_callers_gone(self) -> None:
-        if self._taken() is None and self._gone:
-            self.say("agent_callers_gone")
 
     def speak_caller_summary(self) -> None:
         """What the agent hears before the bridge: verified or not, the last four of the ID

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ivr.pinkeys import Keyring
+from ivr.domain.pinkeys import Keyring
 from ivr.settings import Settings
 from ivr.tools.callcmd import region_zone
 from ivr.tools.synth import HOW_TO_GET, Synthesiser
@@ -67,7 +67,7 @@ def _line_for(settings: Settings, *, database: str | None, keyring: Keyring | No
               fetch_play: Callable[[str], str | None]) -> Iterator[tuple[WebLine, dict[str, Any]]]:
     """The line and what the page is told first: the same simulator the text phone uses,
     on the demo people (default), a given database, or a server at `url`."""
-    from ivr.pinkeys import new_key
+    from ivr.domain.pinkeys import new_key
     from ivr.tools.callcmd import LOCAL_STATUS_URL, LOCAL_URL, _Lines
     from simulator import DirectTransport, HttpTransport
 

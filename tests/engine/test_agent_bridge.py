@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from conftest import CALLS, play_script, prompt_pattern, say
+from conftest import CALLS, play_script, prompt_pattern
 from sqlalchemy import select
 
 from ivr.engine.session import CallSession
@@ -85,7 +85,8 @@ def _entries(app: Any) -> list[tuple[str, str | None]]:
 def test_a_caller_gone_from_twilios_queue_is_skipped_not_described(app_factory: Any,
                                                                    tmp_path: Path) -> None:
     """The hotline's table says the phantom is first; Twilio's queue answers 404 for it: the
-    agent hears about (and talks to) the caller really waiting, never the phantom's 9999."""
+    agent hears about (and talks to) the caller really waiting, never the phantom's 9999; the
+    phantom is left in the table, taken by nobody (its end, when heard of, removes it)."""
     script = tmp_path / "phantom.yaml"
     script.write_text((CALLS / "agent_bridge_caller_left.yaml").read_text("utf-8"),
                       encoding="utf-8")
@@ -95,12 +96,14 @@ def test_a_caller_gone_from_twilios_queue_is_skipped_not_described(app_factory: 
     assert result.passed, result.report() + result.transcript_text
     agent = sections(result)["agent"]
     assert "9 9 9 9" not in agent and "9999" not in agent
-    assert say("agent_callers_gone") not in agent  # the agent was told about nobody gone
-    assert PHANTOM not in [sid for sid, _ in _entries(made[0])]
+    assert described(agent) == "unverified"
+    assert (PHANTOM, None) in _entries(made[0])
 
 
-def test_when_only_gone_callers_are_left_the_agent_hears_so(app_factory: Any,
-                                                            tmp_path: Path) -> None:
+def test_when_only_a_caller_twilio_lacks_is_left_nobody_is_described(
+        app_factory: Any, tmp_path: Path) -> None:
+    """The agent waits a moment, a few times, for a caller in the table whom Twilio's queue
+    does not hold (yet); then hears that nobody waits, and about nobody."""
     script = tmp_path / "only_phantom.yaml"
     script.write_text("""\
 name: only a caller who is gone
@@ -113,7 +116,8 @@ calls:
       - expect_prompt: agent_id_entry
       - press: "1001#"
       - press: "246810#"
-      - expect_prompt: agent_callers_gone
+      - expect_prompt: agent_waiting_for_caller
+      - silence: 3
       - expect_prompt: agent_nobody_waiting
       - expect_prompt: agent_menu
       - hangup
@@ -121,6 +125,7 @@ calls:
     result = play_script(app_factory, script, prepare=_phantom)
     assert result.passed, result.report() + result.transcript_text
     assert "9 9 9 9" not in result.transcript_text
+    assert described(result.transcript_text) == "nobody"
 
 
 def test_a_failing_rest_api_gives_the_caller_back_to_the_queue(app_factory: Any,

@@ -18,6 +18,7 @@ from ivr.errors import SettingsError
 from ivr.resources import data_dir, demo_dataset
 from ivr.settings import Settings, env_name
 from ivr.tools.cli import main as cli
+from ivr.tools.localrest import local_rest
 from simulator import Simulator, WsgiTransport
 
 #: what a developer may have exported in the shell the tests run from
@@ -39,7 +40,8 @@ def test_a_developers_environment_does_not_reach_the_tests_apps(
         monkeypatch.setenv(name, value)
     app = app_factory()
     settings = app.extensions["ivr12333"].settings
-    assert settings == Settings(database_url=db_url, pin_key_file=key_file_of_tests())
+    assert settings == Settings(database_url=db_url, pin_key_file=key_file_of_tests(),
+                                **local_rest().settings())
     # unsigned requests are served (no token), on the test's database, with the default voice
     call = Simulator(WsgiTransport(app), "http://localhost/voice").dial()
     try:
@@ -107,11 +109,15 @@ VARIABLES = [
     ("IVR_HOLD_MUSIC_URL", "https://cdn.example/hold.mp3", "hold_music_url",
      "https://cdn.example/hold.mp3"),
     ("IVR_LOG_LEVEL", "debug", "log_level", "DEBUG"),
+    ("IVR_ACCOUNT_SID", "AC" + "ab" * 16, "account_sid", "AC" + "ab" * 16),
+    ("IVR_API_KEY_SID", "SK" + "cd" * 16, "api_key_sid", "SK" + "cd" * 16),
+    ("IVR_API_KEY_SECRET", "a-secret-of-the-key", "api_key_secret", "a-secret-of-the-key"),
+    ("IVR_REST_API_URL", "http://127.0.0.1:8089/", "rest_api_url", "http://127.0.0.1:8089"),
 ]
 
 
 #: fields whose variable is tested on its own (tests/web/test_safe_defaults.py: a file to read)
-ELSEWHERE = {"auth_token_file"}
+ELSEWHERE = {"auth_token_file", "api_key_secret_file"}
 
 
 def test_the_table_names_every_field() -> None:
@@ -289,3 +295,25 @@ def test_in_process_calls_ignore_the_public_url(db_url: str) -> None:
 def test_the_auth_token_is_not_in_the_settings_repr() -> None:
     settings = Settings(database_url="sqlite://", auth_token="s3cr3t-token")
     assert "s3cr3t-token" not in repr(settings) and "s3cr3t-token" not in str(settings)
+
+
+def test_the_api_key_secret_comes_from_its_file(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    secret = tmp_path / "api-secret"
+    secret.write_text("from-the-file\n", encoding="utf-8")
+    monkeypatch.setenv("IVR_API_KEY_SECRET", "from-the-environment")
+    monkeypatch.setenv("IVR_API_KEY_SECRET_FILE", str(secret))
+    assert Settings.from_env().api_key_secret == "from-the-file"
+    assert "from-the-file" not in repr(Settings.from_env())
+    monkeypatch.setenv("IVR_API_KEY_SECRET_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match="IVR_API_KEY_SECRET_FILE=.*cannot read the secret"):
+        Settings.from_env()
+
+
+@pytest.mark.parametrize("name, value", [("IVR_ACCOUNT_SID", "AC123"),
+                                         ("IVR_API_KEY_SID", "AC" + "ab" * 16)])
+def test_a_sid_of_the_wrong_form_is_named(monkeypatch: pytest.MonkeyPatch, name: str,
+                                          value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env()

@@ -16,6 +16,7 @@ from conftest import CALLS, SCRIPTS, SHARED, STATUS_URL, VOICE_URL
 
 from ivr.engine.prompts import LOCALES, Catalogue
 from ivr.tools.cli import main as cli
+from ivr.tools.localrest import local_rest
 from ivr.tools.script_prompts import HotlinePrompts
 from simulator import ScriptResult, Simulator, Wording, WsgiTransport, run_script
 
@@ -31,7 +32,8 @@ def play(app_factory: Callable[..., Any], tmp_path: Path) -> Play:
         path = tmp_path / "call.yaml"
         path.write_text("steps:\n" + textwrap.indent(textwrap.dedent(steps).strip(), "  ")
                         + "\n", encoding="utf-8")
-        simulator = Simulator(WsgiTransport(app_factory()), VOICE_URL, status_callback=STATUS_URL)
+        simulator = Simulator(WsgiTransport(app_factory()), VOICE_URL, status_callback=STATUS_URL,
+                              rest=local_rest().api)
         resolver = HotlinePrompts.load() if prompts == "hotline" else prompts
         return run_script(path, lambda: simulator, prompts=resolver)
 

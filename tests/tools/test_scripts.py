@@ -39,6 +39,7 @@ from ivr.dataset.importer import import_dataset, load_file
 from ivr.settings import Settings
 from ivr.tools.callcmd import coverage_gaps
 from ivr.tools.cli import main as cli
+from ivr.tools.localrest import local_rest
 from ivr.tools.script_prompts import HotlinePrompts
 from ivr.web import create_app
 from simulator import Clock as VirtualClock
@@ -103,7 +104,7 @@ def test_at_drives_the_hotline_time(tmp_path: Path, app_factory: Any) -> None:
     for script, passes in ((CALLS / "agent_transfer.yaml", True), (sunday, False)):
         clock = VirtualClock(_at(script))
         app = app_factory(now=clock)
-        simulator = Simulator(WsgiTransport(app), VOICE_URL, clock=clock)
+        simulator = Simulator(WsgiTransport(app), VOICE_URL, clock=clock, rest=local_rest().api)
         result = _play(script, simulator)
         assert result.passed is passes, result.report()
     assert prompt_pattern("agent_closed").search(result.failures[0].heard)
@@ -150,7 +151,8 @@ class _Apps:
         shutil.copyfile(self.template, db)
         clock = VirtualClock(first.at or self.now)
         app = create_app(Settings(database_url=f"sqlite:///{db}",
-                                  pin_key_file=key_file_of_tests()), now=clock)
+                                  pin_key_file=key_file_of_tests(), **local_rest().settings()),
+                         now=clock)
         engine = app.extensions["ivr12333"]
         if first.dataset not in (None, "demo"):  # the script's own data
             import_dataset(engine.db, load_file(Path(first.dataset)), keyring=engine.keyring)
@@ -158,7 +160,7 @@ class _Apps:
             self.flow = engine.flow
             engine.flow.observer = lambda s, t, d: self.seen.add((s, t, d))
             yield lambda: Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL,
-                                    clock=clock)
+                                    clock=clock, rest=local_rest().api)
         finally:
             engine.db.dispose()
 
@@ -179,7 +181,13 @@ def apps(demo_db_file: Path, tmp_path: Path) -> Iterator[_Apps]:
 #: Leaving a menu after the third silence or invalid entry in a row ends the call (or transfers
 #: it), so each needs a call of its own; and a password entry always fires `entered`.
 LIMIT_EXIT = re.compile(r"^\w+ --(silence|invalid)--> (goodbye|agent_queue)$"
-                        r"|^agent_pin --invalid-->")
+                        r"|^agent_pin --invalid-->"
+                        # a REST API that fails, a caller Twilio's queue does not hold: no
+                        # script can arrange either; tests/engine/test_agent_bridge.py does
+                        r"|^agent_ready --next--> agent_(menu|waiting)$"
+                        r"|^agent_waiting --")
+#: reached only when Twilio's queue and the hotline's table disagree (test_agent_bridge.py)
+UNSCRIPTABLE_STATES = ["agent_waiting"]
 
 
 @pytest.mark.parametrize("now", [STAFFED, UNSTAFFED], ids=["monday-10h", "sunday-15h"])
@@ -190,7 +198,7 @@ def test_scripts_reach_every_state_and_every_transition_at_any_time(
     every transition but leaving a menu at its limit; some of those too."""
     assert apps.run_all(now) == []
     states, transitions = coverage_gaps(apps.flow, apps.seen)
-    assert states == []
+    assert states == UNSCRIPTABLE_STATES
     assert [t for t in transitions if not LIMIT_EXIT.match(t)] == []
     taken = {f"{s} --{t}--> {d}" for s, t, d in apps.seen}
     assert {"main --silence--> goodbye", "main --invalid--> agent_queue",
@@ -288,8 +296,10 @@ def test_cli_runs_every_script_twice_in_a_row_leaving_no_trace(
         ])
         assert result.exit_code == 0, result.output
         assert _last_line(result.output) == f"{total} passed, 0 failed"
-        assert f"flow coverage: {len(apps_states())}/{len(apps_states())} states" in result.output
-        assert "state never reached" not in result.output
+        reached = len(apps_states()) - len(UNSCRIPTABLE_STATES)
+        assert f"flow coverage: {reached}/{len(apps_states())} states" in result.output
+        assert [line.split(": ")[1] for line in result.output.splitlines()
+                if "state never reached" in line] == UNSCRIPTABLE_STATES
         assert _traces(demo_url) == before
     names = sorted(f.name for f in transcripts.iterdir())
     assert names == sorted(f"{s.stem}.txt" for s in SCRIPTS + SHARED)
