@@ -212,8 +212,8 @@ def _phone(lines: _Lines, settings: Settings, at: datetime | None, transcript: P
 
 def region_zone(database_url: str) -> tzinfo:
     """The time zone of the line's region, as the hotline reads it (times callers hear)."""
-    from ivr.store.schema import ensure_schema, make_engine
     from ivr.domain import accounts
+    from ivr.store.schema import ensure_schema, make_engine
 
     engine = make_engine(database_url)
     try:

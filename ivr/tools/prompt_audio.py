@@ -141,8 +141,8 @@ def time_path(dial: Callable[[], Any], keys: tuple[str, ...], barge_in: bool) ->
 
 
 def run_prompts_audio(settings: Settings, folder: Path, out: Console, err: Console) -> int:
-    from ivr.engine.prompts import Catalogue
     from ivr.domain.pinkeys import Keyring, new_key
+    from ivr.engine.prompts import Catalogue
     from ivr.resources import data_dir
     from ivr.tools.callcmd import LOCAL_STATUS_URL, LOCAL_URL, _Lines, region_zone
     from simulator import Clock, DirectTransport
