@@ -67,6 +67,11 @@ class Settings(BaseModel):
     verify_attempts_per_hour: int = Field(default=10, ge=1)
     #: password checks per hour for all withheld callers together (one class, one limit)
     withheld_attempts_per_hour: int = Field(default=30, ge=1)
+    #: places in the agent queue one calling number may hold at once (one number cannot
+    #: fill the queue); a caller over it hears so and is back at the main menu
+    queue_places_per_number: int = Field(default=2, ge=1)
+    #: places in the agent queue all withheld callers together may hold at once
+    withheld_queue_places: int = Field(default=5, ge=1)
     #: the file of PIN keys that query passwords are hashed with (ivr/domain/pinkeys.py), kept
     #: out of the database (from_env's default: $XDG_CONFIG_HOME/ivr12333/pin-keys, unless
     #: IVR_PIN_KEY is set)
