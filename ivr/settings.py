@@ -78,7 +78,9 @@ class Settings(BaseModel):
     pin_key_file: Path | None = None
     #: the PIN keys themselves instead of a file (the file's text); kept out of repr()
     pin_key: str | None = Field(default=None, repr=False)
-    #: accept a key file that its group or others may read (a secrets mount that must be so)
+    #: accept a key file that is not safe as ssh judges its keys (open to its group or others,
+    #: owned by another user, in a folder others own or may write), with a warning in the log:
+    #: a secrets mount that must be so
     pin_key_permissive: bool = False
     #: what a caller in the agent queue hears between announcements: the URL of an audio file
     #: of 30-60 s (unset: quiet)
