@@ -205,6 +205,9 @@ class CallModel(FlowModel):
         taken: bool = self._memo("queue_place", join)
         return taken
 
+    def say_queue_number_waiting(self) -> None:
+        self.say("queue_number_waiting")
+
     def _leaving(self) -> str:
         def read() -> str:
             entry = self.services.queue.entry(self.call_sid)
