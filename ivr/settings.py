@@ -78,13 +78,20 @@ class Settings(BaseModel):
     verify_attempts_per_hour: int = Field(default=10, ge=1)
     #: password checks per hour for all withheld callers together (one class, one limit)
     withheld_attempts_per_hour: int = Field(default=30, ge=1)
+    #: places in the agent queue one calling number may hold at once (one number cannot
+    #: fill the queue); a caller over it hears so and is back at the main menu
+    queue_places_per_number: int = Field(default=2, ge=1)
+    #: places in the agent queue all withheld callers together may hold at once
+    withheld_queue_places: int = Field(default=5, ge=1)
     #: the file of PIN keys that query passwords are hashed with (ivr/domain/pinkeys.py), kept
     #: out of the database (from_env's default: $XDG_CONFIG_HOME/ivr12333/pin-keys, unless
     #: IVR_PIN_KEY is set)
     pin_key_file: Path | None = None
     #: the PIN keys themselves instead of a file (the file's text); kept out of repr()
     pin_key: str | None = Field(default=None, repr=False)
-    #: accept a key file that its group or others may read (a secrets mount that must be so)
+    #: accept a key file that is not safe as ssh judges its keys (open to its group or others,
+    #: owned by another user, in a folder others own or may write), with a warning in the log:
+    #: a secrets mount that must be so
     pin_key_permissive: bool = False
     #: what a caller in the agent queue hears between announcements: the URL of an audio file
     #: of 30-60 s (unset: quiet)

@@ -281,13 +281,20 @@ def count_people(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(people)).scalar_one())
 
 
-def hash_forms(conn: Connection) -> dict[str, int]:
-    """How many stored password hashes each form has: a PIN key id (hmac-sha256), "scrypt"
-    (the former form) or "other" (counts only; never a hash)."""
-    stored = people.c.password_hash
+#: the secrets hashed under the PIN keys, by kind (what `key status` and `key drop` count)
+HASHED_SECRETS = {"password": people.c.password_hash, "agent PIN": agents.c.pin_hash}
+
+
+def hash_forms(conn: Connection) -> dict[str, dict[str, int]]:
+    """How many stored hashes of each kind (HASHED_SECRETS) each form has: a PIN key id
+    (hmac-sha256), "scrypt" (the former form) or "other" (counts only; never a hash)."""
     start = len(passwords.HMAC_PREFIX) + 2  # 1-based, after "hmac-sha256$"
-    form = case(
-        (stored.like(passwords.HMAC_PREFIX + "$%"), func.substr(stored, start, ID_DIGITS)),
-        (stored.like(passwords.SCRYPT_PREFIX + "$%"), literal(passwords.SCRYPT_PREFIX)),
-        else_=literal("other"))
-    return {str(f): int(n) for f, n in conn.execute(select(form, func.count()).group_by(form))}
+    counts: dict[str, dict[str, int]] = {}
+    for kind, stored in HASHED_SECRETS.items():
+        form = case(
+            (stored.like(passwords.HMAC_PREFIX + "$%"), func.substr(stored, start, ID_DIGITS)),
+            (stored.like(passwords.SCRYPT_PREFIX + "$%"), literal(passwords.SCRYPT_PREFIX)),
+            else_=literal("other"))
+        counts[kind] = {str(f): int(n)
+                        for f, n in conn.execute(select(form, func.count()).group_by(form))}
+    return counts

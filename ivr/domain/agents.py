@@ -33,6 +33,13 @@ _REGION = bindparam("p_region", type_=agents.c.region_code.type)
 _COUNTS = failures.failure_statements(agents, agents.c.agent_id == _ID,
                                       agents.c.region_code == _REGION,
                                       agents.c.pin_hash, agents.c.name)
+# A right PIN stored the old way (scrypt, or a key no longer current) is stored anew under the
+# current key, over the very hash that was checked (never over one changed meanwhile).
+_REHASH = (
+    update(agents)
+    .where(agents.c.agent_id == _ID, agents.c.pin_hash == bindparam("p_old"))
+    .values(pin_hash=bindparam("p_new"))
+)
 
 
 def check_pin(engine: Engine, agent_id: str, pin: str, region_code: str,
@@ -40,7 +47,8 @@ def check_pin(engine: Engine, agent_id: str, pin: str, region_code: str,
               now: float | None = None) -> tuple[PinCheck, Agent | None]:
     """An agent of the region and their PIN (hashed like callers' passwords, under
     `keyring`); every outcome costs one hash. At most `lockout_after` failures in a row and
-    FAILURES_PER_WINDOW in FAILURE_WINDOW_SECONDS, as for callers' passwords."""
+    FAILURES_PER_WINDOW in FAILURE_WINDOW_SECONDS, as for callers' passwords; a right PIN
+    stored under an older key (or as scrypt) moves to the current key, as passwords do."""
     now = time.time() if now is None else now
     params = {"p_id": agent_id, "p_region": region_code, **failures.params(now, lockout_after)}
     with engine.begin() as conn:
@@ -55,8 +63,13 @@ def check_pin(engine: Engine, agent_id: str, pin: str, region_code: str,
             conn.execute(_COUNTS.release, params)
         raise
     if right:
+        stored = reserved.pin_hash
+        fresh = passwords.hash_password(pin, keyring) \
+            if passwords.needs_rehash(stored, keyring) else None
         with engine.begin() as conn:
             if conn.execute(_COUNTS.succeeded, params).rowcount == 1:
+                if fresh is not None:
+                    conn.execute(_REHASH, {**params, "p_old": stored, "p_new": fresh})
                 return PinCheck.OK, Agent(agent_id, reserved.name, region_code)
         return PinCheck.LOCKED, None
     if failures.reaches_limit(reserved, lockout_after):

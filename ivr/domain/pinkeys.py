@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import fcntl
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
 import stat
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +40,8 @@ HEADER = ("# ivr12333 PIN keys: one KEY_ID:KEY (base64) a line, oldest first; th
           "# current key. Keep this file out of the database and its backups; never share it.\n")
 NO_KEY = ("no PIN key: run `ivr12333 key generate` or set IVR_PIN_KEY_FILE "
           "(a file holding the keys)")
+#: how long a key command waits for another one to finish with the key file before refusing
+LOCK_WAIT_SECONDS = 10.0
 _ENTRY = re.compile(rf"^([0-9a-f]{{{ID_DIGITS}}}):([A-Za-z0-9+/]+={{0,2}})$")
 
 
@@ -92,6 +99,10 @@ class Keyring:
                 return key
         return None
 
+    def without(self, kid: str) -> Keyring:
+        """This keyring without key `kid` (the current one stays the last one left)."""
+        return Keyring(tuple((k, key) for k, key in self.keys if k != kid), self.source)
+
     def with_new_key(self, key: bytes | None = None) -> Keyring:
         """This keyring with a new current key; the others keep verifying."""
         return Keyring.of(*(k for _, k in self.keys), key or new_key(), source=self.source)
@@ -131,9 +142,43 @@ def parse(text: str, source: str) -> Keyring:
     return Keyring(tuple(entries), source)
 
 
+log = logging.getLogger("ivr.pinkeys")
+
+
+def _trusted_owner(uid: int) -> bool:
+    return uid in (os.geteuid(), 0)
+
+
+def _unsafe(path: Path, info: os.stat_result) -> list[str]:
+    """What makes a key file untrustworthy, as ssh judges its keys: the file open to its
+    group or others, the file or its folder owned by another user than this one or root, the
+    folder writable by its group or others (anyone could swap the file)."""
+    found = []
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        found.append(f"the file is open to its group or others (mode {mode:04o}): run "
+                     f"`chmod 600 {path}`")
+    if not _trusted_owner(info.st_uid):
+        found.append(f"the file is owned by uid {info.st_uid}, not by this user "
+                     f"(uid {os.geteuid()}) or root")
+    folder = path.resolve().parent
+    try:
+        where = folder.stat()
+    except OSError as exc:
+        return [*found, f"its folder {folder} cannot be examined ({exc.__class__.__name__})"]
+    folder_mode = stat.S_IMODE(where.st_mode)
+    if not _trusted_owner(where.st_uid):
+        found.append(f"its folder {folder} is owned by uid {where.st_uid}, not by this user "
+                     f"(uid {os.geteuid()}) or root")
+    if folder_mode & 0o022:
+        found.append(f"its folder {folder} is writable by its group or others (mode "
+                     f"{folder_mode:04o}): run `chmod go-w {folder}`")
+    return found
+
+
 def read_file(path: Path, *, permissive: bool = False) -> Keyring:
-    """The keyring in `path`, refused when its group or others may read or write it (unless
-    `permissive`), when it is not a regular file, or when it is missing."""
+    """The keyring in `path`; refused when it is missing, not a regular file, or unsafe
+    (`_unsafe`): with `permissive`, an unsafe file is accepted with a warning in the log."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -143,11 +188,13 @@ def read_file(path: Path, *, permissive: bool = False) -> Keyring:
                           f"({exc.__class__.__name__})") from None
     if not stat.S_ISREG(info.st_mode):
         raise PinKeyError(f"{path}: the PIN key file is not a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077 and not permissive:
-        raise PinKeyError(f"{path}: the PIN key file is open to its group or others (mode "
-                          f"{mode:04o}): run `chmod 600 {path}`, or set "
-                          f"{env_name('pin_key_permissive')}=1 if it must be shared so")
+    unsafe = _unsafe(path, info)
+    if unsafe and not permissive:
+        raise PinKeyError(f"{path}: the PIN key file is not safe: {'; '.join(unsafe)}. Set "
+                          f"{env_name('pin_key_permissive')}=1 only if it must be so")
+    if unsafe:
+        log.warning("INSECURE PIN key file accepted (%s=1): %s: %s",
+                    env_name("pin_key_permissive"), path, "; ".join(unsafe))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -208,11 +255,35 @@ def write(path: Path, keyring: Keyring, *, replace: bool) -> None:
         os.close(dir_fd)
 
 
+@contextlib.contextmanager
+def locked(path: Path, *, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """Hold the key file's lock (a lock file beside it, 0600) for a read-modify-write: key
+    commands run one after the other; after `wait` seconds a command is refused."""
+    _private_folder(path.parent)
+    lock_path = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise PinKeyError(f"{path}: another key command holds the key file (its "
+                                      f"lock {lock_path}): nothing changed; try again") from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def generate(path: Path, *, force: bool = False) -> Keyring:
     """A new key file holding one new key; an existing file is refused unless `force`."""
     keyring = Keyring.of(new_key(), source=str(path))
     try:
-        write(path, keyring, replace=force)
+        with locked(path):
+            write(path, keyring, replace=force)
     except FileExistsError:
         raise PinKeyError(f"{path} exists: it may hold the keys of stored passwords. "
                           "`ivr12333 key rotate` adds a key to it; --force replaces it "
@@ -221,7 +292,30 @@ def generate(path: Path, *, force: bool = False) -> Keyring:
 
 
 def rotate(path: Path, *, permissive: bool = False) -> Keyring:
-    """Add a new current key to the key file; the older keys keep verifying."""
-    keyring = read_file(path, permissive=permissive).with_new_key()
-    write(path, keyring, replace=True)
+    """Add a new current key to the key file; the older keys keep verifying. Concurrent
+    rotations run one after the other (the file's lock): each key lands."""
+    with locked(path):
+        keyring = read_file(path, permissive=permissive).with_new_key()
+        write(path, keyring, replace=True)
     return keyring
+
+
+def drop(path: Path, kid: str, in_use: int, *, force: bool = False,
+         permissive: bool = False) -> Keyring:
+    """Remove key `kid` from the key file. Refused for the current key, a key the file lacks,
+    and, unless `force`, while `in_use` stored hashes name it (they would stop verifying)."""
+    with locked(path):
+        keyring = read_file(path, permissive=permissive)
+        if keyring.key(kid) is None:
+            raise PinKeyError(f"{path} holds no key {kid} (it holds {', '.join(keyring.ids)})")
+        if kid == keyring.current_id:
+            raise PinKeyError(f"{kid} is the current key: new hashes are made under it. "
+                              "`ivr12333 key rotate` first, and drop it once no hash uses it")
+        if in_use and not force:
+            raise PinKeyError(f"{in_use} stored hash(es) still use key {kid}: dropped, they "
+                              "could never verify again (those people and agents could not "
+                              "log in). Wait until `ivr12333 key status` counts none under "
+                              "it; --force drops it anyway")
+        remaining = keyring.without(kid)
+        write(path, remaining, replace=True)
+    return remaining

@@ -188,15 +188,31 @@ class CallModel(FlowModel):
         return self.dial_status in ("completed", "answered")
 
     # ---- the agent queue: the caller's side ---------------------------------------------------
-    def join_queue(self) -> None:
-        """Into the queue's table: only what the agent's summary needs."""
-        verified = self.data.verified
-        failed = (not verified
-                  and self.data.password_failures >= self.flow.limits.password_failures)
-        self.services.queue.join(self.call_sid, verified=bool(verified),
-                                 last4=verified[-4:] if verified else None,
-                                 last_menu=FAILED_VERIFICATION if failed else self.origin,
-                                 lang=self.data.lang)
+    def queue_place_taken(self) -> bool:
+        """Into the queue's table (only what the agent's summary needs, and the number's keyed
+        hash), unless this number (or the withheld class) holds its places already: the cap
+        is decided in the same transaction that enqueues, across workers."""
+        def join() -> bool:
+            verified = self.data.verified
+            failed = (not verified
+                      and self.data.password_failures >= self.flow.limits.password_failures)
+            who = callers.caller_key(self.services.keyring, self.caller, "queue")
+            settings = self.services.settings
+            cap = (settings.withheld_queue_places if who.withheld
+                   else settings.queue_places_per_number)
+            joined = self.services.queue.join(
+                self.call_sid, verified=bool(verified),
+                last4=verified[-4:] if verified else None,
+                last_menu=FAILED_VERIFICATION if failed else self.origin,
+                lang=self.data.lang, caller=who, places_per_caller=cap)
+            if not joined:
+                log.info("queue refused: places per number call=%s", self.call_sid)
+            return joined
+        taken: bool = self._memo("queue_place", join)
+        return taken
+
+    def say_queue_number_waiting(self) -> None:
+        self.say("queue_number_waiting")
 
     def _leaving(self) -> str:
         def read() -> str:
@@ -268,8 +284,8 @@ class CallModel(FlowModel):
         """PIN checks per calling number on the agents' line, counted apart from the callers'
         line (an office's shared number must not use up its callers' checks): one number can't
         walk through agent ids or lock every agent."""
-        caller = "agents " + callers.caller_class(self.caller)
-        return not callers.reserve_check(self.services.db, caller,
+        who = callers.caller_key(self.services.keyring, self.caller, "agents")
+        return not callers.reserve_check(self.services.db, who,
                                          self.services.settings.verify_attempts_per_hour,
                                          self.services.now().timestamp())
 
@@ -427,11 +443,11 @@ class CallModel(FlowModel):
         """Per caller number (withheld numbers are one class), across calls and workers: one
         phone can't walk through ID numbers. Reserves the check when there is one left."""
         def reserve() -> bool:
-            caller = callers.caller_class(self.caller)
+            who = callers.caller_key(self.services.keyring, self.caller, "verify")
             settings = self.services.settings
-            limit = (settings.withheld_attempts_per_hour if caller == callers.WITHHELD
+            limit = (settings.withheld_attempts_per_hour if who.withheld
                      else settings.verify_attempts_per_hour)
-            return callers.reserve_check(self.services.db, caller, limit,
+            return callers.reserve_check(self.services.db, who, limit,
                                          self.services.now().timestamp())
         return not self._memo("reserved", reserve)
 

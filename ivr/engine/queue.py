@@ -18,6 +18,7 @@ from typing import Protocol
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ivr.domain.callers import CallerKey, forget_expired, lock_caller
 from ivr.store.schema import queue_entries, queue_waits, sessions
 
 #: measured waits are kept this long (today's average needs one day)
@@ -89,17 +90,34 @@ class CallQueue:
         return self._now().timestamp()
 
     def join(self, call_sid: str, *, verified: bool, last4: str | None, last_menu: str,
-             lang: str) -> None:
-        """The caller enters the queue (again: nothing changes)."""
+             lang: str, caller: CallerKey, places_per_caller: int) -> bool:
+        """The caller enters the queue, unless `caller` (a number's keyed hash, or the
+        withheld class) already holds `places_per_caller` places: False. Decided and written
+        in one transaction that holds the caller's lock row, so concurrent joins of one
+        number on any worker never pass the cap. Joining again changes nothing (True)."""
+        now = self._time()
+        mine = queue_entries.c.caller_key.in_(caller.hashes)
         try:
             with self.engine.begin() as conn:
+                lock_caller(conn, caller, now)
+                if conn.execute(select(queue_entries.c.id)
+                                .where(queue_entries.c.call_sid == call_sid)).first():
+                    return True
+                held = conn.execute(select(func.count()).select_from(queue_entries)
+                                    .where(mine, queue_entries.c.call_sid.in_(_LIVE))
+                                    ).scalar_one()
+                if held >= places_per_caller:
+                    return False
                 ahead = conn.execute(select(func.count()).select_from(queue_entries)
                                      .where(queue_entries.c.taken_by.is_(None))).scalar_one()
                 conn.execute(insert(queue_entries).values(
-                    call_sid=call_sid, entered_at=self._time(), verified=verified,
-                    last4=last4, last_menu=last_menu[:48], lang=lang, places=int(ahead) + 1))
-        except IntegrityError:
-            pass
+                    call_sid=call_sid, entered_at=now, verified=verified, last4=last4,
+                    last_menu=last_menu[:48], lang=lang, places=int(ahead) + 1,
+                    caller_key=caller.current))
+                forget_expired(self.engine, conn, now)
+        except IntegrityError:  # another delivery of this turn joined it first
+            return True
+        return True
 
     def entry(self, call_sid: str) -> Entry | None:
         with self.engine.connect() as conn:

@@ -15,6 +15,9 @@ from ivr.store.schema import Periodic, answers, queue_entries, sessions
 
 #: what an ended call keeps of its data: nothing
 SEALED = "{}"
+#: what an ended call keeps of its caller's number: nothing (PIPL: the number is personal data;
+#: the limits that count numbers key on a keyed hash, ivr/domain/callers.py)
+NO_CALLER = ""
 
 #: Ended calls are kept this long (replayed webhooks of an ended call change nothing), then purged.
 KEEP_ENDED_SECONDS = 7 * 24 * 3600
@@ -56,7 +59,8 @@ _KEEP_ANSWER = insert(answers)
 _FORGET_ANSWERS = delete(answers).where(answers.c.call_sid == _SID)
 # the end of a call: whatever ended it and whenever, nothing personal is left
 _END = (update(sessions).where(sessions.c.call_sid == _SID)
-        .values(ended=True, data=SEALED, updated_at=_NOW))
+        .values(ended=True, data=SEALED, caller=NO_CALLER, updated_at=_NOW))
+_FORGET_CALLER = update(sessions).where(sessions.c.call_sid == _SID).values(caller=NO_CALLER)
 # nothing of a call outlives it in the agent queue either: its entry goes, and a caller an
 # agent's call had taken is free for the next agent
 _FORGET_QUEUED = delete(queue_entries).where(queue_entries.c.call_sid == _SID)
@@ -76,7 +80,7 @@ _RELEASE_ORPHANED = (update(queue_entries)
                             queue_entries.c.taken_by.not_in(_LIVE))
                      .values(taken_by=None))
 _SEAL_STALE = (update(sessions).where(~sessions.c.ended, sessions.c.updated_at < _CUTOFF)
-               .values(ended=True, data=SEALED))
+               .values(ended=True, data=SEALED, caller=NO_CALLER))
 _PURGE = delete(sessions).where(sessions.c.ended,
                                 sessions.c.updated_at < _param("p_before", "updated_at"))
 
@@ -130,7 +134,8 @@ class SessionStore:
                 if sealing:
                     self._seal_stale(conn, now)
                 conn.execute(_CREATE, {
-                    "call_sid": session.call_sid, "caller": session.caller,
+                    "call_sid": session.call_sid,
+                    "caller": NO_CALLER if session.ended else session.caller,
                     "state": session.state, "step": session.step,
                     "data": SEALED if session.ended else session.data.to_json(),
                     "last_response": "", "ended": session.ended, "updated_at": now,
@@ -166,7 +171,7 @@ class SessionStore:
 
     def save(self, session: CallSession, answer: str) -> bool:
         """Write the session and its answer at `session.step`, unless the call has ended
-        meanwhile (False). A call that ends here keeps no data and no answers."""
+        meanwhile (False). A call that ends here keeps no data, no number and no answers."""
         with self.engine.begin() as conn:
             result = conn.execute(_SAVE, {
                 "p_sid": session.call_sid, "p_step": session.step, "p_state": session.state,
@@ -176,6 +181,7 @@ class SessionStore:
             if result.rowcount != 1:
                 return False
             if session.ended:
+                conn.execute(_FORGET_CALLER, {"p_sid": session.call_sid})
                 conn.execute(_FORGET_ANSWERS, {"p_sid": session.call_sid})
                 conn.execute(_FORGET_QUEUED, {"p_sid": session.call_sid})
                 conn.execute(_RELEASE_TAKEN, {"p_sid": session.call_sid})
@@ -185,8 +191,8 @@ class SessionStore:
             return True
 
     def end(self, call_sid: str) -> None:
-        """Close a call (its status callback): forget its data and answers, keep the row so
-        replays get a hang-up."""
+        """Close a call (its status callback): forget its data, its caller's number and its
+        answers, keep the row so replays get a hang-up."""
         with self.engine.begin() as conn:
             conn.execute(_END, {"p_sid": call_sid, "p_now": self._time()})
             conn.execute(_FORGET_ANSWERS, {"p_sid": call_sid})

@@ -57,7 +57,7 @@ DEFAULT_LINE_NAME = "医保服务热线"
 DEFAULT_LINE_NAME_EN = "Healthcare Security hotline"
 
 #: Bump when the schema changes and add the step to _UPGRADES.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -179,6 +179,7 @@ verify_attempts = Table(
     "verify_attempts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    # v5: the keyed hash of the caller's class (ivr/domain/callers.py), never a number
     Column("caller", String(64), nullable=False),
     Column("at", Float, nullable=False),
     Index("ix_verify_attempts_caller_at", "caller", "at"),
@@ -191,7 +192,8 @@ verify_attempts = Table(
 caller_locks = Table(
     "caller_locks",
     metadata,
-    # one row per caller with checks in the past hour: reserving a check locks it first
+    # one row per caller (its keyed hash) with checks or a queue place in the past hour:
+    # reserving a check or a place locks it first
     Column("caller", String(64), primary_key=True),
     Column("at", Float, nullable=False, index=True),
 )
@@ -214,6 +216,9 @@ queue_entries = Table(
     Column("leaving", String(16)),  # why the wait document sent <Leave>: key, timeout
     # when the caller was last told they would be through (an estimate never grows)
     Column("told_until", Float),
+    # v5: the keyed hash of the calling number (ivr/domain/callers.py), never the number:
+    # places per number are capped
+    Column("caller_key", String(64), index=True),
 )
 
 queue_waits = Table(
@@ -256,8 +261,24 @@ def _region_v4(conn: Connection) -> None:
                 f"ALTER TABLE regions ADD COLUMN {column} {kind} NOT NULL DEFAULT {literal}")
 
 
+def _hashed_numbers(conn: Connection) -> None:
+    """v5: no caller number in clear outside the imported people. The per-number limits'
+    rows held numbers: they are dropped (they count one hour; the keyring that hashes them
+    now is not the schema's to hold); ended sessions forget their number; queue entries get
+    `caller_key` (the number's keyed hash) for the places-per-number cap."""
+    have = {c["name"] for c in inspect(conn).get_columns("queue_entries")}
+    if "caller_key" not in have:
+        conn.exec_driver_sql("ALTER TABLE queue_entries ADD COLUMN caller_key VARCHAR(64)")
+        next(i for i in queue_entries.indexes if "caller_key" in i.columns).create(
+            conn, checkfirst=True)
+    conn.execute(verify_attempts.delete())
+    conn.execute(caller_locks.delete())
+    conn.execute(sessions.update().where(sessions.c.ended).values(caller=""))
+
+
 # version reached -> function upgrading the schema from the previous version
-_UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window, 4: _region_v4}
+_UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window, 4: _region_v4,
+                             5: _hashed_numbers}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

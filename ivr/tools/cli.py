@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -15,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.domain.pinkeys import Keyring
 from ivr.errors import DatasetError, InvalidIdNumber, PinKeyError, SettingsError, StorageError
-from ivr.settings import Settings, env_name
+from ivr.settings import Settings
 
 
 class _Console(Console):
@@ -51,8 +52,10 @@ def _database_url_given(ctx: click.Context, _param: click.Parameter, value: str 
         ctx.ensure_object(dict)["database_url"] = value
 
 
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
 #: the same option on the group and on every command that uses the database
-database_url_option = click.option(
+database_url_option: Callable[[_Command], _Command] = click.option(
     "--database-url", metavar="URL", default=None, expose_value=False,
     callback=_database_url_given,
     help="SQLAlchemy URL (default: $IVR_DATABASE_URL, else a SQLite file in "
@@ -494,115 +497,10 @@ def load(ctx: click.Context, calls: int, concurrency: int, url: str | None,
     sys.exit(1 if result.error_count else 0)
 
 
-@main.group()
-def key() -> None:
-    """The PIN keys query passwords are hashed with, kept out of the database.
+# the key commands live in their own module; imported last, as they use the helpers above
+from ivr.tools.keycmd import key  # noqa: E402
 
-    A file, one key a line, the last one current (IVR_PIN_KEY_FILE, default
-    ~/.config/ivr12333/pin-keys; or IVR_PIN_KEY holding its text). A stolen database without
-    it reveals no password.
-    """
-
-
-_key_file_option = click.option(
-    "--file", "file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-    help="the key file (default: $IVR_PIN_KEY_FILE, else ~/.config/ivr12333/pin-keys)")
-
-
-def _key_file(settings: Settings, file: Path | None) -> Path:
-    path = file or settings.pin_key_file
-    if path is None:
-        err.print(f"[red]error:[/] {env_name('pin_key')} holds the keys, not a file: give "
-                  "--file PATH", highlight=False)
-        sys.exit(2)
-    return path
-
-
-@key.command("generate")
-@_key_file_option
-@click.option("--force", is_flag=True,
-              help="replace an existing key file: every password hashed under its keys stops "
-                   "verifying")
-@click.pass_context
-def key_generate(ctx: click.Context, file: Path | None, force: bool) -> None:
-    """Create a key file holding one new key (0600, its new folders 0700)."""
-    from ivr.domain import pinkeys
-
-    settings = _settings(ctx)
-    path = _key_file(settings, file)
-    try:
-        keyring = pinkeys.generate(path, force=force)
-    except (PinKeyError, OSError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    out.print(f"wrote PIN key {keyring.current_id} to {path} (mode 0600). Back it up apart "
-              "from the database: without it no stored password verifies.", highlight=False,
-              markup=False)
-    if file is not None and file != settings.pin_key_file:
-        out.print(f"point the hotline at it: {env_name('pin_key_file')}={path}",
-                  highlight=False, markup=False)
-
-
-@key.command("rotate")
-@_key_file_option
-@click.pass_context
-def key_rotate(ctx: click.Context, file: Path | None) -> None:
-    """Add a new current key; the older keys keep verifying, and each password is hashed anew
-    under the new key at its owner's next right entry."""
-    from ivr.domain import pinkeys
-
-    settings = _settings(ctx)
-    path = _key_file(settings, file)
-    try:
-        keyring = pinkeys.rotate(path, permissive=settings.pin_key_permissive)
-    except (PinKeyError, OSError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    older = ", ".join(keyring.ids[:-1])
-    out.print(f"added PIN key {keyring.current_id} to {path}, now current (older, still "
-              f"verifying: {older}). Restart every server (all of them): until then they hash "
-              f"under the old key and cannot check a hash under {keyring.current_id}.",
-              highlight=False, markup=False)
-
-
-@key.command("status")
-@database_url_option
-@click.pass_context
-def key_status(ctx: click.Context) -> None:
-    """The keys' ids, and how many stored password hashes use each (counts only).
-
-    Exits 1 when some hashes name a key the keyring lacks (those passwords cannot verify).
-    """
-    from ivr.domain.accounts import hash_forms
-
-    settings = _settings(ctx)
-    keyring = _keyring(settings)
-    engine = _engine(settings)
-    try:
-        with engine.connect() as conn:
-            forms = hash_forms(conn)
-    except SQLAlchemyError as exc:
-        err.print(f"[red]error:[/] database error: {exc.__class__.__name__}", highlight=False)
-        sys.exit(2)
-    finally:
-        engine.dispose()
-    source = keyring.source
-    out.print(f"PIN keys ({source}):", highlight=False, markup=False)
-    for kid in reversed(keyring.ids):
-        mark = "current" if kid == keyring.current_id else "older  "
-        out.print(f"  {kid}  {mark}  {forms.pop(kid, 0)} password hashes", highlight=False,
-                  markup=False)
-    scrypt = forms.pop("scrypt", 0)
-    out.print(f"scrypt (the former form; hashed anew at the next right password): {scrypt}",
-              highlight=False, markup=False)
-    missing = {f: n for f, n in forms.items() if f != "other"}
-    if forms.get("other"):
-        out.print(f"unreadable: {forms['other']}", highlight=False, markup=False)
-    for kid, n in sorted(missing.items()):
-        out.print(f"under key {kid}, NOT in the keyring: {n} (they cannot verify: put that "
-                  "key back)", highlight=False, markup=False)
-    sys.exit(1 if missing or forms.get("other") else 0)
-
+main.add_command(key)
 
 # `phone` and `prompts` live in their own module; importing it adds them to `main`
 from ivr.tools import cli_phone  # noqa: E402, F401

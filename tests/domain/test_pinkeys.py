@@ -94,7 +94,9 @@ def test_generate_writes_0600_in_new_0700_folders_and_never_overwrites(tmp_path:
         pinkeys.generate(path)
     assert path.read_bytes() == before
     assert pinkeys.generate(path, force=True) != ring
-    assert [p.name for p in path.parent.iterdir()] == ["pin-keys"]  # no temporary file left
+    # no temporary file left; the lock file beside it is private too
+    assert sorted(p.name for p in path.parent.iterdir()) == [".pin-keys.lock", "pin-keys"]
+    assert mode(path.with_name(".pin-keys.lock")) == 0o600
 
 
 def test_generate_is_0600_whatever_the_umask(tmp_path: Path) -> None:
@@ -207,9 +209,10 @@ def test_key_rotate_and_status_count_the_hashes_of_each_key(tmp_path: Path) -> N
     status = runner.invoke(cli, ["key", "status", "--database-url", url])
     assert status.exit_code == 0, status.output
     lines = [" ".join(line.split()) for line in status.output.splitlines()]
-    assert f"{second.current_id} current 1 password hashes" in lines
-    assert f"{first.current_id} older 7 password hashes" in lines
-    assert any(line.startswith("scrypt") and line.endswith(": 1") for line in lines)
+    assert f"{second.current_id} current 1 password hash, 0 agent PINs" in lines
+    assert f"{first.current_id} older 7 password hashes, 2 agent PINs" in lines
+    assert any(line.startswith("scrypt") and line.endswith(": 1 password hash, 0 agent PINs")
+               for line in lines)
     assert all(k not in status.output for k in keys_in(path))
 
 
@@ -221,7 +224,8 @@ def test_key_status_says_when_hashes_name_a_key_the_keyring_lacks(tmp_path: Path
     result = CliRunner().invoke(cli, ["key", "status", "--database-url", url],
                                 env={"IVR_PIN_KEY_FILE": str(path)})
     assert result.exit_code == 1
-    assert f"under key {KEYS.current_id}, NOT in the keyring: 9" in flat(result)
+    assert (f"under key {KEYS.current_id}, NOT in the keyring: 9 password hashes, 2 agent PINs"
+            in flat(result))
 
 
 @pytest.fixture(autouse=True)

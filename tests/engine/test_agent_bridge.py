@@ -12,6 +12,7 @@ from typing import Any
 from conftest import CALLS, play_script, prompt_pattern
 from sqlalchemy import select
 
+from ivr.domain.callers import caller_key
 from ivr.engine.session import CallSession
 from ivr.store.schema import queue_entries
 from simulator import ScriptResult
@@ -73,7 +74,8 @@ def _phantom(app: Any, verified_last4: str = "9999") -> None:
     hotline = app.extensions["ivr12333"]
     hotline.store.create(CallSession(PHANTOM, "+8613800000299", "agent_queue"), "<Response/>")
     hotline.queue.join(PHANTOM, verified=True, last4=verified_last4, last_menu="balance",
-                       lang="zh-CN")
+                       lang="zh-CN", places_per_caller=2,
+                       caller=caller_key(hotline.keyring, "+8613800000299", "queue"))
 
 
 def _entries(app: Any) -> list[tuple[str, str | None]]:

@@ -17,6 +17,7 @@ from servers import keyring_of_tests
 from sqlalchemy import Engine, select
 
 from ivr.dataset.importer import DatasetInvalid, import_dataset, load_file
+from ivr.domain import callers
 from ivr.domain.agents import PinCheck, check_pin
 from ivr.domain.agents import unlock as agents_unlock
 from ivr.domain.policy import Region
@@ -31,6 +32,9 @@ KEYS = keyring_of_tests()
 SID = "CA" + "1" * 32
 OTHER = "CA" + "2" * 32
 AGENT_CALL = "CA" + "3" * 32
+#: one caller's number, its places not capped here (the cap: tests/web/test_queue_cap.py)
+ANYONE: dict[str, Any] = {"caller": callers.caller_key(KEYS, "+8613800000001", "queue"),
+                          "places_per_caller": 10}
 
 
 @pytest.fixture
@@ -63,9 +67,10 @@ def test_positions_follow_the_order_of_entry_among_those_still_waiting(engine: E
     clock = FixedClock(STAFFED)
     line = CallQueue(engine, clock)
     _live(engine, SID, OTHER)
-    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
-    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US")
-    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")  # again
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN", **ANYONE)
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US", **ANYONE)
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN",
+              **ANYONE)  # again
     assert (line.position(SID), line.position(OTHER)) == (1, 2)
     taken = line.take_next(AGENT_CALL)
     assert taken is not None and (taken.call_sid, taken.last4, taken.taken_by) == (
@@ -81,7 +86,8 @@ def test_two_agents_at_once_never_take_one_caller(db_url: str) -> None:
     first = CallQueue(engines[0], FixedClock(STAFFED))
     _live(engines[0], *(f"CA{n:032d}" for n in range(3)))
     for n in range(3):
-        first.join(f"CA{n:032d}", verified=False, last4=None, last_menu="main", lang="zh-CN")
+        first.join(f"CA{n:032d}", verified=False, last4=None, last_menu="main", lang="zh-CN",
+                   **ANYONE)
     got: list[str | None] = []
     start = threading.Barrier(6)
 
@@ -104,7 +110,7 @@ def test_two_agents_at_once_never_take_one_caller(db_url: str) -> None:
 def test_a_connected_caller_leaves_only_their_wait(engine: Engine) -> None:
     clock = FixedClock(STAFFED)
     line = CallQueue(engine, clock)
-    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN", **ANYONE)
     clock.now = datetime(2026, 11, 23, 2, 3, tzinfo=UTC)  # three minutes later
     line.take_next(AGENT_CALL)
     line.connected(SID)
@@ -329,8 +335,8 @@ def test_queue_command_lists_who_waits_masked(runner: CliRunner, engine: Engine,
                                               db_url: str) -> None:
     now = datetime.now(UTC)
     line = CallQueue(engine, lambda: now)
-    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
-    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US")
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN", **ANYONE)
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US", **ANYONE)
     result = runner.invoke(cli, ["queue", "--database-url", db_url])
     assert result.exit_code == 0, result.output
     assert "2 waiting" in result.output
@@ -385,8 +391,9 @@ def test_an_entry_whose_call_ended_is_never_summarised_and_is_cleared(engine: En
     clock = FixedClock(STAFFED)
     line = CallQueue(engine, clock)
     _live(engine, OTHER)
-    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")  # no call
-    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="zh-CN")
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN",
+              **ANYONE)  # no call
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="zh-CN", **ANYONE)
     taken = line.take_next(AGENT_CALL)
     assert taken is not None and taken.call_sid == OTHER  # never the ended call's entry
     with engine.begin() as conn:
@@ -401,8 +408,8 @@ def test_a_caller_on_the_way_out_is_not_summarised(engine: Engine) -> None:
     was then bridged to the next caller in Twilio's queue."""
     line = CallQueue(engine, FixedClock(STAFFED))
     _live(engine, SID, OTHER)
-    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
-    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="zh-CN")
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN", **ANYONE)
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="zh-CN", **ANYONE)
     line.mark_leaving(SID, "key")
     taken = line.take_next(AGENT_CALL)
     assert taken is not None and taken.call_sid == OTHER
@@ -446,7 +453,10 @@ def test_the_agents_line_limits_pin_checks_per_number(app_factory: Callable[...,
                               .where(agents.c.agent_id == "1001")).scalar_one()
         counted = conn.execute(select(verify_attempts.c.caller)).scalars().all()
     assert failed == 2  # the third check was refused before the agent's PIN was looked at
-    assert counted == ["agents +867711239999"] * 2
+    # counted under the number's keyed hash, never the number itself
+    who = callers.caller_key(KEYS, "+867711239999", "agents")
+    assert counted == [who.current] * 2
+    assert who.current != callers.caller_key(KEYS, "+867711239999", "verify").current
 
 
 def test_agent_pins_are_bounded_over_thirty_days_too(engine: Engine) -> None:

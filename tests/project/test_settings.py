@@ -101,6 +101,8 @@ VARIABLES = [
     ("IVR_GATHER_TIMEOUT", "7", "gather_timeout", 7),
     ("IVR_VERIFY_ATTEMPTS_PER_HOUR", "3", "verify_attempts_per_hour", 3),
     ("IVR_WITHHELD_ATTEMPTS_PER_HOUR", "40", "withheld_attempts_per_hour", 40),
+    ("IVR_QUEUE_PLACES_PER_NUMBER", "1", "queue_places_per_number", 1),
+    ("IVR_WITHHELD_QUEUE_PLACES", "8", "withheld_queue_places", 8),
     ("IVR_PIN_KEY_FILE", "/srv/ivr/pin-keys", "pin_key_file", Path("/srv/ivr/pin-keys")),
     ("IVR_PIN_KEY", "0123abcd:a2V5", "pin_key", "0123abcd:a2V5"),
     ("IVR_PIN_KEY_PERMISSIVE", "1", "pin_key_permissive", True),

@@ -31,7 +31,7 @@ from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.engine import make_url
 
 from ivr.dataset.importer import DatasetError, DatasetInvalid, import_dataset, load_file
-from ivr.domain import accounts
+from ivr.domain import accounts, callers
 from ivr.engine.calldata import CallData
 from ivr.engine.session import CallSession, SessionStore
 from ivr.resources import demo_dataset
@@ -550,7 +550,8 @@ def test_a_caller_gone_from_twilios_queue_is_skipped_on_postgres(demo_url: str) 
         hotline.store.create(CallSession(phantom, "+8613800000298", "agent_queue"),
                              "<Response/>")
         hotline.queue.join(phantom, verified=True, last4="8888", last_menu="balance",
-                           lang="zh-CN")
+                           lang="zh-CN", places_per_caller=2,
+                           caller=caller_key(hotline.keyring, "+8613800000298", "queue"))
 
     result, left = _play_on_postgres(demo_url, "agent_bridge_caller_left.yaml", prepare)
     assert result.passed, result.report() + result.transcript_text
@@ -570,8 +571,10 @@ def test_orphaned_queue_entries_are_cleared_on_postgres(engine: Engine) -> None:
                                                   data="{}", last_response="", ended=is_ended,
                                                   caller="+8613800000001", updated_at=now))
     line = CallQueue(engine, FixedClock(STAFFED))
-    line.join(ended, verified=True, last4="0013", last_menu="balance", lang="zh-CN")
-    line.join(live, verified=False, last4=None, last_menu="main", lang="zh-CN")
+    anyone = {"caller": callers.caller_key(KEYS, "+8613800000001", "queue"),
+              "places_per_caller": 10}
+    line.join(ended, verified=True, last4="0013", last_menu="balance", lang="zh-CN", **anyone)
+    line.join(live, verified=False, last4=None, last_menu="main", lang="zh-CN", **anyone)
     taken = line.take_next(agent)
     assert taken is not None and taken.call_sid == live
     with engine.begin() as conn:

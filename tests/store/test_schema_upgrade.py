@@ -23,7 +23,7 @@ def _indexes(engine: object) -> set[str]:
 
 def test_a_new_database_has_the_index(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new.sqlite3'}")
-    assert ensure_schema(engine) == SCHEMA_VERSION == 4
+    assert ensure_schema(engine) == SCHEMA_VERSION
     assert "ix_verify_attempts_at" in _indexes(engine)
     engine.dispose()
 
@@ -39,14 +39,15 @@ def test_a_v1_database_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.execute(verify_attempts.insert(), [{"caller": "+861", "at": 1.0},
                                                 {"caller": "+862", "at": 2.0}])
     assert "ix_verify_attempts_at" not in _indexes(engine)
-    assert ensure_schema(engine) == 4
+    assert ensure_schema(engine) == SCHEMA_VERSION
     assert "ix_verify_attempts_at" in _indexes(engine)
     with engine.connect() as conn:
-        assert conn.execute(select(schema_version.c.version)).scalars().all() == [4]
+        assert conn.execute(select(schema_version.c.version)).scalars().all() == [SCHEMA_VERSION]
         columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(people)")}
         assert {"window_failures", "window_start"} <= columns
-        assert conn.execute(select(verify_attempts.c.caller)).scalars().all() == ["+861", "+862"]
-    assert ensure_schema(engine) == 4  # and again: nothing to do
+        # v5: the numbers the limits held in clear are gone (they counted one hour)
+        assert conn.execute(select(verify_attempts.c.caller)).scalars().all() == []
+    assert ensure_schema(engine) == SCHEMA_VERSION  # and again: nothing to do
     engine.dispose()
 
 
@@ -68,7 +69,7 @@ def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Pat
             "commercial_insurance, lockout_after, agent_number, agent_hours, timezone) VALUES "
             "('450100', '南宁市', 'close_relatives', 7, 1, 1, 3, NULL, '[]', 'Asia/Shanghai')")
         conn.execute(schema_version.update().values(version=3))
-    assert ensure_schema(engine) == SCHEMA_VERSION == 4
+    assert ensure_schema(engine) == SCHEMA_VERSION
     with engine.connect() as conn:
         tables = {row[0] for row in conn.exec_driver_sql(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -78,5 +79,5 @@ def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Pat
         assert tuple(row) == ("南宁市", "[]", 600, "医保服务热线", "Healthcare Security hotline")
         region = region_for(conn, "450100")
     assert (region.holidays, region.max_queue_wait, region.line_name) == ((), 600, "医保服务热线")
-    assert ensure_schema(engine) == 4
+    assert ensure_schema(engine) == SCHEMA_VERSION
     engine.dispose()
