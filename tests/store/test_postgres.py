@@ -551,7 +551,7 @@ def test_a_caller_gone_from_twilios_queue_is_skipped_on_postgres(demo_url: str) 
                              "<Response/>")
         hotline.queue.join(phantom, verified=True, last4="8888", last_menu="balance",
                            lang="zh-CN", places_per_caller=2,
-                           caller=caller_key(hotline.keyring, "+8613800000298", "queue"))
+                           caller=callers.caller_key(hotline.keyring, "+8613800000298", "queue"))
 
     result, left = _play_on_postgres(demo_url, "agent_bridge_caller_left.yaml", prepare)
     assert result.passed, result.report() + result.transcript_text
