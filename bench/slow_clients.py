@@ -132,7 +132,8 @@ def measure(url: str, token: str, *, slow: int, mode: str = "headers", seconds: 
             return None
         return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 1)
 
-    return {"slow": slow, "mode": mode, "bodies": bodies, "answered": len(latencies), "failed": failed,
+    return {"slow": slow, "mode": mode, "bodies": bodies, "answered": len(latencies),
+            "failed": failed,
             "p50_ms": round(statistics.median(ordered), 1) if ordered else None,
             "p99_ms": pct(99), "max_ms": round(ordered[-1], 1) if ordered else None,
             "slow_opened": stats.opened, "slow_closed_by_server": stats.closed_by_server}
