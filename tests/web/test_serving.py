@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import signal
 import socket
 import sys
 import time
@@ -205,3 +207,26 @@ def test_slow_clients_against_nginx_do_not_stall_calls(behind_nginx: Any, mode: 
                      public_url=nginx.base_url)
     _assert_calls_answered(result, within_ms=1000)
 
+
+
+def test_sighup_replaces_the_worker_and_calls_go_on(db_url: str, tmp_path: Path) -> None:
+    """A graceful restart: SIGHUP to the main process starts a new worker (which reads the
+    PIN key file again) and retires the old one; signed calls are answered before and after."""
+    server = HotlineServer(db_url, tmp_path / "server", workers=1, auth_token=TOKEN)
+    with server:
+        assert server.proc is not None
+        before = measure(server.base_url, TOKEN, slow=0, seconds=0.5, warmup=0.0)
+        first = re.findall(r"Booting worker with pid: (\d+)", server.error_log())
+        os.kill(server.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(
+                re.findall(r"Booting worker with pid: (\d+)", server.error_log())) < 2:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        after = measure(server.base_url, TOKEN, slow=0, seconds=0.5, warmup=0.0)
+        pids = re.findall(r"Booting worker with pid: (\d+)", server.error_log())
+        assert server.proc.poll() is None
+    assert len(first) == 1 and len(pids) == 2 and pids[1] != pids[0], server.error_log()
+    for result in (before, after):
+        assert result["failed"] == 0, result
+        assert isinstance(result["answered"], int) and result["answered"] >= 3, result
