@@ -326,7 +326,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads
         err.print("[bold red]INSECURE:[/] no auth token, no signature is checked: anyone who "
                   f"can reach {host}:{port} can drive calls and end them. Never point a real "
                   "number here.", highlight=False)
-    run(settings, host, port, workers, threads, access_log=not no_access_log)
+    run(settings, host, port, workers, threads, not no_access_log)
 
 
 @main.command()
