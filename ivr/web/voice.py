@@ -81,11 +81,12 @@ def check_shape() -> None:
     is parsed and before its signature is computed (ivr/web/form.py)."""
     why = form.problem(request.query_string)
     if why is None and request.method == "POST":
-        if request.content_length and request.mimetype != form.FORM_TYPE:
-            abort(415, f"a webhook is a form ({form.FORM_TYPE})")
         # the body is in memory already (RequestGuard, or the test client); cached, the form
         # is then parsed from these very bytes
-        why = form.problem(request.get_data(cache=True))
+        body = request.get_data(cache=True)
+        if body and request.mimetype != form.FORM_TYPE:
+            abort(415, f"a webhook is a form ({form.FORM_TYPE})")
+        why = form.problem(body)
     if why is not None:
         log.warning("refused a request to %s: %s", request.path, why)
         abort(400, f"not a Twilio request: {why}")
