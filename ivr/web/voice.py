@@ -79,14 +79,12 @@ def _signed_url() -> str:
 def check_shape() -> None:
     """What no Twilio request can be is refused (400, 415) from the raw bytes, before the form
     is parsed and before its signature is computed (ivr/web/form.py)."""
-    why = form.problem(request.query_string)
-    if why is None and request.method == "POST":
-        # the body is in memory already (RequestGuard, or the test client); cached, the form
-        # is then parsed from these very bytes
-        body = request.get_data(cache=True)
-        if body and request.mimetype != form.FORM_TYPE:
-            abort(415, f"a webhook is a form ({form.FORM_TYPE})")
-        why = form.problem(body)
+    # the body is in memory already (RequestGuard, or the test client; over the cap: 413
+    # here); cached, the form is then parsed from these very bytes
+    body = request.get_data(cache=True) if request.method == "POST" else b""
+    if body and request.mimetype != form.FORM_TYPE:
+        abort(415, f"a webhook is a form ({form.FORM_TYPE})")
+    why = form.problem(request.query_string) or form.problem(body)
     if why is not None:
         log.warning("refused a request to %s: %s", request.path, why)
         abort(400, f"not a Twilio request: {why}")
