@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -113,7 +114,7 @@ def main() -> None:
     started = time.monotonic()
     for name in names:
         port = free_port()
-        log = Path(f"/tmp/bench-servers-{name}.log")
+        log = Path(tempfile.gettempdir()) / f"bench-servers-{name}.log"
         print(f"{name} ...", file=sys.stderr, flush=True)
         with Server(name, argv(name, port), port, log) as server:
             time.sleep(1.0)
