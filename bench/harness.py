@@ -1,4 +1,4 @@
-"""Benchmark helpers: gunicorn servers as subprocesses, their workers' CPU and memory from /proc."""
+"""Benchmark helpers: servers as subprocesses, their workers' CPU and memory from /proc."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def free_port() -> int:
 
 
 def children(pid: int) -> list[int]:
-    """The direct children of `pid` (gunicorn's workers, when `pid` is its master)."""
+    """The direct children of `pid` (the workers, when `pid` is the server's main process)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -70,7 +70,7 @@ def peak_rss_mib(pid: int) -> float:
 
 
 class Server:
-    """A gunicorn server on a loopback port, started as a subprocess and stopped on exit."""
+    """A server on a loopback port, started as a subprocess and stopped on exit."""
 
     def __init__(self, name: str, argv: list[str], port: int, log: Path,
                  env: dict[str, str] | None = None) -> None:
@@ -120,7 +120,7 @@ class Server:
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)  # gunicorn: graceful stop of master and workers
+        self.proc.send_signal(signal.SIGTERM)  # graceful stop of the server and its workers
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -137,15 +137,10 @@ def hotline_server(db_url: str, port: int, workers: int, token: str, log: Path) 
 
 
 def floor_argv(port: int, workers: int, *, access_log: bool = False) -> list[str]:
-    """gunicorn on bench/floor_app.py under the server `ivr12333 serve` runs (ivr/web/serve.py):
-    its worker class (gthread with the read deadline), threads, timeouts and no keep-alive."""
-    from ivr.web.serve import DEFAULT_THREADS
-
-    return [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--worker-class", "ivr.web.serve.DeadlineThreadWorker",
-            "--threads", str(DEFAULT_THREADS), "--timeout", "30", "--graceful-timeout", "5",
-            "--keep-alive", "0", "--no-control-socket", "--error-logfile", "-",
-            *(["--access-logfile", "-"] if access_log else []), "bench.floor_app:app"]
+    """bench/floor_app.py under the server `ivr12333 serve` runs (ivr/web/serve.py): granian,
+    RequestGuard, its threads, limits and options (bench/serve_floor.py)."""
+    return [sys.executable, "-m", "bench.serve_floor", "--port", str(port), "--workers",
+            str(workers), *(["--access-log"] if access_log else [])]
 
 
 def floor_server(port: int, workers: int, log: Path) -> Server:

@@ -5,8 +5,8 @@
 
 Everything runs on loopback (127.0.0.1) in a temporary folder that is deleted at the end.
 Sections:
-  server     `ivr12333 serve` (gunicorn, --workers N) against the floor (bench/floor_app.py
-             under the same gunicorn worker class and options): signed full calls
+  server     `ivr12333 serve` (granian, --workers N) against the floor (bench/floor_app.py
+             under the same server and options, bench/serve_floor.py): signed full calls
              (verification + balance) driven by the load generator; server CPU per webhook
              read from the workers' /proc/<pid>/stat, requests/s, calls/s, webhook latency,
              peak worker memory.
@@ -199,7 +199,7 @@ def server_runs(folder: Path, args: argparse.Namespace, tables: Tables) -> None:
             "errors": str(r.error_count),
         }))
     tables.sections.append((
-        f"Server: ivr12333 serve --workers {args.workers} (gthread x 8), {args.concurrency} "
+        f"Server: ivr12333 serve --workers {args.workers} (granian, 8 threads), {args.concurrency} "
         "calls at once, no pauses (saturation)", columns, rows))
     per_call = [run.worker_cpu / max(run.result.calls, 1) * 1000 for run in flat]
     tables.notes.append(
@@ -364,7 +364,7 @@ def machine() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
-                        help="gunicorn workers (default: the CPU count)")
+                        help="server workers (default: the CPU count)")
     parser.add_argument("--concurrency", type=int, default=50, help="calls at once")
     parser.add_argument("--calls", type=int, default=400, help="calls per saturation run")
     parser.add_argument("--think", type=float, default=1.0,

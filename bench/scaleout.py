@@ -12,8 +12,8 @@ before every key), against these layouts, one after the other, everything on loo
   pg-nginx-2     nginx round-robin -> two `serve` instances with 1 worker each -> one
                  PostgreSQL: consecutive webhooks go to alternate instances, so a call's
                  webhooks are spread over both and its session lives only in the database
-  floor-nginx-1  the floor (bench/floor_app.py) behind the same nginx, one gunicorn, 1 worker
-  floor-nginx-2  the floor behind nginx round-robin, two gunicorns with 1 worker each
+  floor-nginx-1  the floor (bench/floor_app.py) behind the same nginx, one server, 1 worker
+  floor-nginx-2  the floor behind nginx round-robin, two servers with 1 worker each
 
 CPU is read from /proc per role (app workers, PostgreSQL, nginx, the load generator), so the
 table shows where each webhook's CPU goes and how much of the two cores is left to add up.
@@ -297,8 +297,8 @@ def _label(name: str, args: argparse.Namespace) -> str:
         "pg-direct": f"hotline, PostgreSQL, 1 serve x {args.workers} workers",
         "pg-nginx-1": "hotline, PostgreSQL, nginx -> 1 serve x 1 worker",
         "pg-nginx-2": "hotline, PostgreSQL, nginx -> 2 serve x 1 worker (round-robin)",
-        "floor-nginx-1": "floor, nginx -> 1 gunicorn x 1 worker",
-        "floor-nginx-2": "floor, nginx -> 2 gunicorn x 1 worker (round-robin)",
+        "floor-nginx-1": "floor, nginx -> 1 server x 1 worker",
+        "floor-nginx-2": "floor, nginx -> 2 servers x 1 worker (round-robin)",
     }[name]
 
 

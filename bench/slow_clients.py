@@ -48,19 +48,23 @@ def _loopback(host: str) -> str:
 def trickle(host: str, port: int, mode: str, interval: float, until: float,
             stats: SlowStats) -> None:
     """One slow client: a request sent a few bytes every `interval` s, never finished."""
+    head = b""
     if mode == "headers":
         payload = (b"POST /voice HTTP/1.1\r\nHost: x\r\n"
                    + b"".join(b"X-Slow-%d: %s\r\n" % (i, b"a" * 20) for i in range(2000)))
-    else:  # a body announced at 60 KiB (under the 64 KiB cap) and sent 8 bytes at a time
-        payload = (b"POST /voice HTTP/1.1\r\nHost: x\r\n"
-                   b"Content-Type: application/x-www-form-urlencoded\r\n"
-                   b"Content-Length: 61440\r\n\r\n" + b"CallSid=CA" + b"a" * 61430)
+    else:  # headers at once, then a body announced at 60 KiB (under the 64 KiB cap) and sent
+        # 8 bytes at a time
+        head = (b"POST /voice HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                b"Content-Length: 61440\r\n\r\n")
+        payload = b"CallSid=CA" + b"a" * 61430
     step = 8
     while time.monotonic() < until:
         try:
             with socket.create_connection((host, port), timeout=5) as sock:
                 with stats.lock:
                     stats.opened += 1
+                sock.sendall(head)
                 sent = 0
                 while time.monotonic() < until and sent < len(payload):
                     sock.sendall(payload[sent:sent + step])
@@ -104,15 +108,17 @@ def signed_calls(url: str, token: str, public_url: str | None, until: float,
 
 def measure(url: str, token: str, *, slow: int, mode: str = "headers", seconds: float = 10.0,
             interval: float = 0.5, warmup: float = 1.0, public_url: str | None = None,
-            pause: float = 0.02) -> dict[str, object]:
+            pause: float = 0.02, bodies: int = 0) -> dict[str, object]:
+    """`slow` connections trickling in `mode`, and `bodies` more trickling bodies."""
     parts = urlsplit(url)
     host = _loopback(parts.hostname or "")
     port = parts.port or 80
-    slow = min(slow, MAX_SLOW)
+    slow, bodies = min(slow, MAX_SLOW), min(bodies, MAX_SLOW)
     stats = SlowStats()
     until = time.monotonic() + warmup + seconds
-    threads = [threading.Thread(target=trickle, args=(host, port, mode, interval, until, stats),
-                                daemon=True) for _ in range(slow)]
+    threads = [threading.Thread(target=trickle, args=(host, port, kind, interval, until, stats),
+                                daemon=True)
+               for kind, n in ((mode, slow), ("body", bodies)) for _ in range(n)]
     for t in threads:
         t.start()
     time.sleep(warmup)  # let the slow clients take whatever they can
@@ -126,7 +132,8 @@ def measure(url: str, token: str, *, slow: int, mode: str = "headers", seconds: 
             return None
         return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 1)
 
-    return {"slow": slow, "mode": mode, "answered": len(latencies), "failed": failed,
+    return {"slow": slow, "mode": mode, "bodies": bodies, "answered": len(latencies),
+            "failed": failed,
             "p50_ms": round(statistics.median(ordered), 1) if ordered else None,
             "p99_ms": pct(99), "max_ms": round(ordered[-1], 1) if ordered else None,
             "slow_opened": stats.opened, "slow_closed_by_server": stats.closed_by_server}
@@ -139,11 +146,12 @@ def main() -> None:
     parser.add_argument("--public-url", help="the server's IVR_PUBLIC_URL, if set")
     parser.add_argument("--slow", type=int, default=50, help=f"slow connections (<= {MAX_SLOW})")
     parser.add_argument("--mode", choices=["headers", "body"], default="headers")
+    parser.add_argument("--bodies", type=int, default=0, help="more connections trickling bodies")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=0.5, help="s between two trickles")
     args = parser.parse_args()
     result = measure(args.url, args.token, slow=args.slow, mode=args.mode, seconds=args.seconds,
-                     interval=args.interval, public_url=args.public_url)
+                     interval=args.interval, public_url=args.public_url, bodies=args.bodies)
     print(json.dumps(result))
 
 

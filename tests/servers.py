@@ -1,4 +1,4 @@
-"""Real servers for tests: `ivr12333 serve` (gunicorn) as a subprocess, and a throwaway PostgreSQL.
+"""Real servers for tests: `ivr12333 serve` (granian) as a subprocess, and a throwaway PostgreSQL.
 
 Both listen on loopback only, on a free port, and are always stopped (their whole process
 group) when the test is done. Fixtures: `postgres` (one cluster per test session),
@@ -33,7 +33,7 @@ from ivr.domain import pinkeys
 
 LOOPBACK = "127.0.0.1"
 #: Variables of the developer's shell that would change what the server does.
-_OWN_VARIABLES = re.compile(r"^(IVR_|TWILIO_|GUNICORN_)")
+_OWN_VARIABLES = re.compile(r"^(IVR_|TWILIO_|GRANIAN_|GUNICORN_)")
 
 
 def free_port() -> int:
@@ -91,7 +91,7 @@ def _stop_group(proc: subprocess.Popen[Any], sig: int, timeout: float) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-# --- the hotline under gunicorn ----------------------------------------------------------------
+# --- the hotline under granian -----------------------------------------------------------------
 
 
 def ivr12333_command() -> list[str]:
@@ -116,8 +116,8 @@ def run_cli(*args: str, timeout: float = 120.0,
 class HotlineServer:
     """`ivr12333 --database-url URL serve` on 127.0.0.1; start, stop, kill and start again.
 
-    stdout (gunicorn's access log) and stderr (gunicorn's and the app's log, each line with
-    the pid of the process that wrote it) go to files in `log_dir`, read with `access_log()`
+    stdout (the access log) and stderr (granian's and the app's log, each line with the pid
+    of the process that wrote it) go to files in `log_dir`, read with `access_log()`
     and `error_log()`.
     """
 
@@ -151,7 +151,7 @@ class HotlineServer:
         return self.log_dir / f"{stream}-{self.starts}.log"
 
     def access_log(self) -> str:
-        """Every start's access log so far (gunicorn writes it on stdout)."""
+        """Every start's access log so far (written on stdout)."""
         return "".join(_read(self.log_dir / f"stdout-{n}.log") for n in range(1, self.starts + 1))
 
     def error_log(self) -> str:
@@ -161,8 +161,7 @@ class HotlineServer:
         """Start and wait until every worker has booted and one answers HTTP."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
-        # gunicorn's control socket goes to $XDG_RUNTIME_DIR: one short private folder each,
-        # not ~/.gunicorn/gunicorn.ctl shared by every server of this user
+        # a private runtime folder each: nothing of one server's may land where another's does
         self._runtime_dir = self._runtime_dir or tempfile.mkdtemp(prefix="ivr-run-")
         env = {"IVR_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
                "XDG_RUNTIME_DIR": self._runtime_dir, **self.extra_env}

@@ -299,7 +299,7 @@ def unlock(ctx: click.Context, id_number: str | None, agent_id: str | None) -> N
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=None, type=int, help="default: the number of CPUs")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="threads per worker (each waits on one request or runs one webhook)")
+              help="threads per worker that run webhooks (no thread waits on a client)")
 @click.option("--no-access-log", is_flag=True, help="do not log each request")
 @click.option("--insecure", is_flag=True,
               help="serve WITHOUT an auth token: no signature is checked, anyone who reaches "
@@ -307,7 +307,7 @@ def unlock(ctx: click.Context, id_number: str | None, agent_id: str | None) -> N
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads: int,
           no_access_log: bool, insecure: bool) -> None:
-    """Serve the Twilio voice webhooks under gunicorn (POST /voice, /status).
+    """Serve the Twilio voice webhooks under granian (POST /voice, /status).
 
     Needs Twilio's auth token (TWILIO_AUTH_TOKEN, or a file: IVR_AUTH_TOKEN_FILE): every
     webhook must carry its signature. `--insecure` serves without one, loudly.
@@ -329,7 +329,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads
         err.print("[bold red]INSECURE:[/] no auth token, no signature is checked: anyone who "
                   f"can reach {host}:{port} can drive calls and end them. Never point a real "
                   "number here.", highlight=False)
-    run(settings, host, port, workers, threads, None if no_access_log else "-")
+    run(settings, host, port, workers, threads, not no_access_log)
 
 
 @main.command()

@@ -1,136 +1,122 @@
-"""Run the app under gunicorn (never Flask's development server)."""
+"""Run the app under granian, a Rust HTTP server made for untrusted clients (never Flask's
+development server): its worker processes parse HTTP in Rust on an event loop, each request
+passes RequestGuard (ivr/web/guard.py: limits and the body deadline, no thread held), then the
+Flask app runs on a pool of threads. The measurement behind the choice is in bench/README.md
+("The server")."""
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
-import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
-
-from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import ThreadWorker
 
 from ivr.settings import Settings
 
+log = logging.getLogger("ivr.web.serve")
 
-class HotlineServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn with our options; each worker builds its own app (and Machine) once, on the
-    settings the command parsed (a forked worker inherits them, no environment in between)."""
-
-    def __init__(self, options: dict[str, Any], settings: Settings) -> None:
-        self.options = options
-        self.settings = settings
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-        # gunicorn >= 25.1 opens a control socket (for gunicornc) at one path per user,
-        # $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl: a second server would
-        # delete the first one's and take it over. The hotline has no use for it.
-        if "control_socket_disable" in self.cfg.settings:
-            self.cfg.set("control_socket_disable", True)
-
-    def load(self) -> Any:
-        from ivr.web import create_app
-
-        logging.basicConfig(
-            level=self.settings.log_level,
-            format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
-        )
-        return create_app(self.settings)
-
-
-#: A request (line, headers and body) must arrive whole within this many seconds of its first
-#: byte, and no read may wait longer than READ_IDLE_SECONDS: a client that trickles its request
-#: loses its connection instead of keeping a thread.
-REQUEST_READ_SECONDS = 5.0
-READ_IDLE_SECONDS = 2.0
-#: threads per worker: a thread waits on one connection's request (up to REQUEST_READ_SECONDS)
-#: or runs one webhook (a password check is one HMAC, a few µs). Measured: 2 workers x 8
-#: threads answer signed calls at p99 27 ms, and still with 2 slow clients; 50 slow clients
-#: take every thread (bench/README.md): a server reachable by anyone stands behind nginx
-#: (deploy/, docs/deploy.md).
+#: The request line and headers must be in within this many seconds of the connection (granian
+#: closes it otherwise), and then the body within as many again (RequestGuard answers 408).
+HEADER_READ_SECONDS = 5.0
+BODY_READ_SECONDS = 5.0
+#: granian's HTTP/1 read buffer, which bounds the request line and headers together (431
+#: beyond it; its least allowed value is 8 KiB): a Twilio webhook's headers are under 2 KiB.
+MAX_HEADER_BYTES = 16 * 1024
+#: threads per worker that run webhooks (a password check is one HMAC, a few µs). No thread
+#: ever waits on a client: slow requests wait on the event loop, bounded by the deadlines.
 DEFAULT_THREADS = 8
+#: what a worker's access log line says: no body, no header (a signature is no one's business)
+ACCESS_FORMAT = '%(addr)s - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1f'
+LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
 
-class _DeadlineSocket:
-    """A client socket whose reads end (as if the client had hung up) at the request's
-    deadline or after READ_IDLE_SECONDS of silence; gunicorn then closes it quietly."""
+class _QueryInPath(logging.Filter):
+    """granian logs the path and the query apart: one request target, as nginx writes it."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self.deadline: float | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-    def setblocking(self, flag: bool) -> None:
-        if flag:
-            self._sock.settimeout(READ_IDLE_SECONDS)
-        else:
-            self._sock.setblocking(False)
-            self.deadline = None  # between two requests of a kept-alive connection
-
-    def _wait(self) -> bool:
-        if self._sock.gettimeout() == 0.0:  # non-blocking: gunicorn's own polling
-            return True
-        now = time.monotonic()
-        if self.deadline is None:
-            self.deadline = now + REQUEST_READ_SECONDS
-        left = self.deadline - now
-        if left <= 0:
-            return False
-        self._sock.settimeout(min(left, READ_IDLE_SECONDS))
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, dict) and args.get("query_string"):
+            record.args = {**args, "path": f"{args['path']}?{args['query_string']}"}
         return True
 
-    def recv(self, size: int, *flags: int) -> bytes:
-        if not self._wait():
-            return b""
-        try:
-            return self._sock.recv(size, *flags)
-        except TimeoutError:
-            return b""
 
-    def recv_into(self, buffer: Any, *args: int) -> int:
-        if not self._wait():
-            return 0
-        try:
-            return self._sock.recv_into(buffer, *args)
-        except TimeoutError:
-            return 0
+def logging_config(level: str) -> dict[str, Any]:
+    """granian's own lines, and the app's, on stderr with the pid; access lines on stdout."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"generic": {"format": LOG_FORMAT},
+                       "access": {"format": "%(message)s"}},
+        "filters": {"query": {"()": _QueryInPath}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "generic",
+                       "stream": "ext://sys.stderr"},
+            "access": {"class": "logging.StreamHandler", "formatter": "access",
+                       "filters": ["query"], "stream": "ext://sys.stdout"},
+        },
+        "loggers": {
+            "_granian": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+    }
 
-    def sendall(self, data: Any, *flags: int) -> None:
-        self._sock.settimeout(10.0)  # a client that does not read its answer is let go too
-        self._sock.sendall(data, *flags)
+
+def guarded(wsgi_app: Any, threads: int) -> Any:
+    """`wsgi_app` as the ASGI app granian serves: RequestGuard on `threads` threads."""
+    from ivr.web import MAX_BODY_BYTES
+    from ivr.web.guard import RequestGuard
+
+    return RequestGuard(wsgi_app, threads=threads, max_body=MAX_BODY_BYTES,
+                        body_seconds=BODY_READ_SECONDS)
 
 
-class DeadlineThreadWorker(ThreadWorker):  # type: ignore[misc]
-    """gunicorn's gthread worker with a read deadline on every request."""
+def _load_app(settings: Settings, threads: int) -> Any:
+    """In each worker process: the app (and its Machine), built once on the parsed settings
+    (a forked worker inherits them, no environment in between)."""
+    from ivr.web import create_app
 
-    def handle(self, conn: Any) -> Any:
-        if not isinstance(conn.sock, _DeadlineSocket):
-            conn.sock = _DeadlineSocket(conn.sock)
-        conn.sock.deadline = None
-        return super().handle(conn)
+    log.info("Booting worker with pid: %d", os.getpid())
+    return guarded(create_app(settings), threads)
 
 
 def serve(settings: Settings, host: str, port: int, workers: int | None,
-          threads: int = DEFAULT_THREADS, access_log: str | None = "-") -> None:
-    """Serve until interrupted; `workers` defaults to the CPU count."""
-    options = {
-        "bind": f"{host}:{port}",
-        "workers": workers or os.cpu_count() or 1,
-        "worker_class": "ivr.web.serve.DeadlineThreadWorker",
-        "threads": max(threads, 1),
-        "accesslog": access_log,
-        "errorlog": "-",
-        "timeout": 30,
-        "graceful_timeout": 5,
-        # one request per connection, as under the sync workers before: each webhook goes to
-        # whichever worker accepts it first (a kept-alive client would stay on one worker),
-        # and no idle connection is kept open for anyone
-        "keepalive": 0,
-    }
-    HotlineServer(options, settings).run()
+          threads: int = DEFAULT_THREADS, access_log: bool = True) -> None:
+    """Serve the hotline until interrupted; `workers` defaults to the CPU count."""
+    run(partial(_load_app, settings, max(threads, 1)), host, port, workers,
+        access_log=access_log, log_level=settings.log_level)
+
+
+def run(load: Callable[[], Any], host: str, port: int, workers: int | None, *,
+        access_log: bool = True, log_level: str = "INFO") -> None:
+    """Serve the ASGI app `load()` builds in each worker (guarded() around a WSGI app) until
+    interrupted. SIGINT/SIGTERM: workers finish what they answer, then stop; SIGHUP: the
+    workers are replaced by new ones (a graceful restart)."""
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.server import Server
+
+    server = Server(
+        "ivr12333",  # a name for granian's messages: the app is what `load` returns
+        address=host,
+        port=port,
+        interface=Interfaces.ASGINL,
+        workers=workers or os.cpu_count() or 1,
+        http=HTTPModes.http1,
+        websockets=False,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(HEADER_READ_SECONDS * 1000),
+            # one request per connection: each webhook goes to whichever worker accepts it
+            # first, and no idle connection is kept open for anyone
+            keep_alive=False,
+            max_buffer_size=MAX_HEADER_BYTES,
+        ),
+        log_level=log_level.lower(),  # type: ignore[arg-type]
+        log_dictconfig=logging_config(log_level.upper()),
+        log_access=access_log,
+        log_access_format=ACCESS_FORMAT,
+        respawn_failed_workers=True,
+        workers_kill_timeout=10,
+    )
+    server.serve(target_loader=load, wrap_loader=False)

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator, compare
 from ivr.engine.flow import CallEvent
 from ivr.engine.hotline import Hotline
 from ivr.engine.instructions import Instruction
-from ivr.web import twiml
+from ivr.web import form, twiml
 
 log = logging.getLogger("ivr.web")
 
@@ -77,21 +77,31 @@ def _signed_url() -> str:
 
 
 @bp.before_request
+def check_shape() -> None:
+    """What no Twilio request can be is refused (400, 415) from the raw bytes, before the form
+    is parsed and before its signature is computed (ivr/web/form.py)."""
+    # the body is in memory already (RequestGuard, or the test client; over the cap: 413
+    # here); cached, the form is then parsed from these very bytes
+    body = request.get_data(cache=True) if request.method == "POST" else b""
+    if body and request.mimetype != form.FORM_TYPE:
+        abort(415, f"a webhook is a form ({form.FORM_TYPE})")
+    why = form.problem(request.query_string) or form.problem(body)
+    if why is not None:
+        log.warning("refused a request to %s: %s", request.path, why)
+        abort(400, f"not a Twilio request: {why}")
+
+
+@bp.before_request
 def check_signature() -> None:
-    """With an auth token set, anything without a valid X-Twilio-Signature is refused (403)."""
+    """With an auth token set, anything without a valid X-Twilio-Signature is refused (403).
+    The signature is computed once, by twilio's RequestValidator, over the URL Twilio requested
+    (IVR_PUBLIC_URL and the path, exactly as configured at Twilio: no port variants tried)."""
     token = _hotline().settings.auth_token
     if not token:
         return
     signature = request.headers.get("X-Twilio-Signature", "")
     params = _Params(request.form.to_dict(flat=True) if request.method == "POST" else {})
-    validator = RequestValidator(token)
-    url = _signed_url()
-    # Twilio signs the URL it requested, which is the URL received: one HMAC over it settles
-    # nearly every request. validate() tries that URL with and without the port (two HMACs)
-    # and is the fallback, so what it accepts is still accepted.
-    if compare(validator.compute_signature(url, params), signature):
-        return
-    if not validator.validate(url, params, signature):
+    if not compare(RequestValidator(token).compute_signature(_signed_url(), params), signature):
         log.warning("rejected unsigned or badly signed request to %s", request.path)
         abort(403)
 

@@ -230,9 +230,9 @@ def test_key_status_says_when_hashes_name_a_key_the_keyring_lacks(tmp_path: Path
 
 @pytest.fixture(autouse=True)
 def _serve_never_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`serve` must stop before gunicorn: if a refusal breaks, this test fails, never hangs."""
+    """`serve` must stop before its server starts: a broken refusal fails, never hangs."""
     def started(*_args: Any, **_kwargs: Any) -> None:
-        raise AssertionError("serve started gunicorn")
+        raise AssertionError("serve started its server")
 
     monkeypatch.setattr("ivr.web.serve.serve", started)
 

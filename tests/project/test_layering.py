@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 IVR = ROOT / "ivr"
-WEB_ONLY = ("flask", "twilio", "werkzeug", "gunicorn")
+WEB_ONLY = ("flask", "twilio", "werkzeug", "granian")
 BASE = ("ivr.errors", "ivr.settings", "ivr.resources")
 #: generic helpers of this project that any layer may use
 SHARED = ("schemacheck",)

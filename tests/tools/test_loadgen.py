@@ -126,7 +126,7 @@ def test_percentiles_and_histogram_buckets() -> None:
 
 @pytest.fixture
 def live_url(signed_app: Any) -> Iterator[str]:
-    """The app on a loopback port (werkzeug's threaded server in a thread: cheap, not gunicorn)."""
+    """The app on a loopback port (werkzeug's threaded server in a thread: cheap, not granian)."""
     server = make_server("127.0.0.1", 0, signed_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

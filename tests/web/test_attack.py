@@ -1,4 +1,4 @@
-"""Attacks on a real `ivr12333 serve` (gunicorn) over HTTP, as someone with a phone, a script and
+"""Attacks on a real `ivr12333 serve` (granian) over HTTP, as someone with a phone, a script and
 a captured request would make them: racing guesses, enumeration by answer and by time, replays
 of an ended call, re-split signed requests, a status callback racing a step, and withheld
 numbers. Every request is signed with the server's auth token, like Twilio's; state is read

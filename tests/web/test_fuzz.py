@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ivr.web import MAX_BODY_BYTES
+from ivr.web import form as webform
 from ivr.web.voice import STRICT_FIELDS
 
 VERBS = {"Say", "Gather", "Redirect", "Hangup", "Dial", "Pause", "Enqueue"}
@@ -152,14 +153,19 @@ def test_any_webhook_request_gets_a_safe_answer(client: Any, method: str, path: 
 def test_new_call_with_junk_fields_is_answered_or_apologised(client: Any, digits: str,
                                                              from_: str, query: dict[str, str],
                                                              extra: dict[str, str]) -> None:
-    """A first webhook with a valid CallSid but junk everywhere else: refused (400) when one of
-    Twilio's fields is not of its form, else it starts a call."""
+    """A first webhook with a valid CallSid but junk everywhere else: refused (400) when the
+    request is not of a Twilio request's shape or one of Twilio's fields is not of its form,
+    else it starts a call."""
     form = {**extra, "CallSid": "CA" + uuid.uuid4().hex, "Digits": digits, "From": from_}
     response = client.post("/voice", query_string=query, data=form)
     root = check_safe(response, "POST", _values(query, form))
     if _too_big(form):
         event("refused: too big")
         assert response.status_code == 413
+        return
+    if _not_twilios(query, form):
+        event("refused: not of a Twilio request's shape")
+        assert response.status_code == 400
         return
     if _breaks_a_rule(query, form):
         event("refused: a field not of its form")
@@ -209,6 +215,13 @@ def _too_big(form: dict[str, str]) -> bool:
     return len(urlencode(form).encode()) > MAX_BODY_BYTES
 
 
+def _not_twilios(query: dict[str, str], form: dict[str, str]) -> bool:
+    """Would the app refuse the request's shape (too many fields, a name not of Twilio's form,
+    an oversized value: ivr/web/form.py), encoded as the test client encodes it?"""
+    return any(webform.problem(urlencode(values, safe="!$'()*,/:;?@").encode())
+               for values in (query, form))
+
+
 def _breaks_a_rule(*sources: dict[str, str]) -> bool:
     """Would the app refuse these values (a Twilio field, in the query or the form, not of
     Twilio's form)?"""
@@ -256,7 +269,8 @@ def test_real_call_survives_junk_in_the_middle(app: Any, client: Any,
         check_safe(response, "POST", _values(query, form))
         gather_without_digits = (hit["path"] == "/voice/step" and "Digits" not in form
                                  and query.get("e") not in ("silence", "dialed", "queued"))
-        if hit["path"] != "/nowhere" and (_too_big(form) or _breaks_a_rule(query, form)
+        if hit["path"] != "/nowhere" and (_too_big(form) or _not_twilios(query, form)
+                                          or _breaks_a_rule(query, form)
                                           or gather_without_digits):
             assert response.status_code in (400, 413)  # refused before anything happened
             assert store.load(sid) == before

@@ -1,4 +1,4 @@
-"""Many calls at once against a real multi-worker `ivr12333 serve` (gunicorn) over HTTP.
+"""Many calls at once against a real multi-worker `ivr12333 serve` (granian) over HTTP.
 
 One call's webhooks land on different workers and the call goes on as one; 200 callers
 verified at the same time each hear their own balance, never another's.
@@ -94,7 +94,7 @@ class Loaded:
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
-    """Two gunicorn workers over one SQLite file holding PEOPLE people; signed webhooks."""
+    """Two server workers over one SQLite file holding PEOPLE people; signed webhooks."""
     folder = tmp_path_factory.mktemp("load")
     url = f"sqlite:///{folder / 'load.sqlite3'}"
     people = make_people(PEOPLE)
@@ -196,7 +196,7 @@ def answered_by(server: HotlineServer) -> dict[str, list[int]]:
 
 
 def settled_access_log(server: HotlineServer) -> str:
-    """The access log once earlier tests' last lines are written (gunicorn logs after replying)."""
+    """The access log once earlier tests' last lines are written (a worker logs after replying)."""
     log, deadline = server.access_log(), time.monotonic() + 5
     while time.monotonic() < deadline:
         time.sleep(0.3)

@@ -1,4 +1,4 @@
-"""`ivr12333 serve` for real: gunicorn with two workers, signed calls over HTTP, its logs."""
+"""`ivr12333 serve` for real: granian with two workers, signed calls over HTTP, its logs."""
 
 from __future__ import annotations
 
@@ -211,10 +211,11 @@ def test_logs_carry_no_part_of_the_password(server: Server) -> None:
     assert [line for line in ours if last4.search(line)] == []
 
 
-def test_servers_share_no_gunicorn_control_socket(tmp_path: Path, demo_db_file: Path) -> None:
-    """Bug: gunicorn >= 25.1 opens a control socket at one path per user ($XDG_RUNTIME_DIR/
-    gunicorn.ctl, else ~/.gunicorn/gunicorn.ctl): a second `ivr12333 serve` deleted the first
-    one's and took it over, and whichever stopped first deleted the other's."""
+def test_two_servers_side_by_side_share_no_control_socket(tmp_path: Path,
+                                                          demo_db_file: Path) -> None:
+    """Bug (under gunicorn >= 25.1): a control socket at one path per user ($XDG_RUNTIME_DIR
+    or $HOME): a second `ivr12333 serve` deleted the first one's and took it over. Two servers
+    side by side leave no socket there and each answers on its own port."""
     home, runtime = tmp_path / "home", tmp_path / "run"
     home.mkdir()
     runtime.mkdir(mode=0o700)
