@@ -78,6 +78,15 @@ class Settings(BaseModel):
     #: what a caller in the agent queue hears between announcements: the URL of an audio file
     #: of 30-60 s (unset: quiet)
     hold_music_url: str | None = None
+    #: days an ended call's session row (its CallSid, state and caller number; never its
+    #: data or answers) is kept so that replayed webhooks of it still get a hang-up, then purged
+    keep_ended_days: int = Field(default=7, ge=1, le=30)
+    #: minutes without a webhook after which a call is over (Twilio ends every call within
+    #: 4 hours) and sealed like an ended call: its data and answers gone; at least the longest
+    #: queue wait a region may set (60 minutes) and half an hour, at most Twilio's 4 hours
+    seal_idle_minutes: int = Field(default=240, ge=90, le=240)
+    #: days the privacy-free call records (events and summaries) are kept, then purged
+    keep_records_days: int = Field(default=400, ge=1, le=3660)
     #: a folder with zh-CN.yaml and en-US.yaml instead of the bundled prompts
     prompts_dir: Path | None = None
     #: a folder with hotline.yaml instead of the bundled flow

@@ -59,7 +59,9 @@ class Hotline:
         self.flow = Flow(data_dir("state_machines", settings.flows_dir) / "hotline.yaml",
                          CallModel, self.catalogue,
                          model_factory=lambda flow: CallModel(flow, services))
-        self.store = SessionStore(self.db, self.now)
+        self.store = SessionStore(self.db, self.now,
+                                  keep_ended_seconds=settings.keep_ended_days * 86400,
+                                  max_call_seconds=settings.seal_idle_minutes * 60)
         self.timeouts = {"menu": settings.gather_timeout, "number": NUMBER_TIMEOUT}
 
     # ---- the turn -----------------------------------------------------------------------------

@@ -16,10 +16,12 @@ from ivr.store.schema import Periodic, answers, queue_entries, sessions
 #: what an ended call keeps of its data: nothing
 SEALED = "{}"
 
-#: Ended calls are kept this long (replayed webhooks of an ended call change nothing), then purged.
+#: Ended calls are kept this long by default (replayed webhooks of an ended call change
+#: nothing), then purged: the setting keep_ended_days.
 KEEP_ENDED_SECONDS = 7 * 24 * 3600
-#: A call that has not been heard of for this long is over (Twilio ends every call within four
-#: hours) even if its status callback never came: it is sealed like any ended call.
+#: A call that has not been heard of for this long is over by default (Twilio ends every call
+#: within four hours) even if its status callback never came: it is sealed like any ended call.
+#: The setting seal_idle_minutes.
 MAX_CALL_SECONDS = 4 * 3600
 #: New calls seal and purge (three statements) at most this often per process, not each one.
 #: The cutoff is earlier by as much, so a call idle for MAX_CALL_SECONDS is still sealed by the
@@ -97,10 +99,14 @@ class SessionStore:
     """Sessions and the answer given at each step. Saving is conditional on the step, so a
     duplicate can't win twice, and on the call not having ended, so nothing reopens it."""
 
-    def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
+    def __init__(self, engine: Engine, now: Callable[[], datetime], *,
+                 keep_ended_seconds: float = KEEP_ENDED_SECONDS,
+                 max_call_seconds: float = MAX_CALL_SECONDS) -> None:
         self.engine = engine
         self._now = now
         self._sealing = Periodic(SEAL_EVERY_SECONDS)
+        self.keep_ended_seconds = keep_ended_seconds
+        self.max_call_seconds = max_call_seconds
 
     def _time(self) -> float:
         return self._now().timestamp()
@@ -128,12 +134,12 @@ class SessionStore:
             sealing = self._sealing.due(now)
             with self.engine.begin() as conn:
                 if sealing:
-                    self._seal_stale(conn, now)
+                    self._seal_stale(conn, now, self.max_call_seconds, self.keep_ended_seconds)
                 conn.execute(_CREATE, {
                     "call_sid": session.call_sid, "caller": session.caller,
                     "state": session.state, "step": session.step,
                     "data": SEALED if session.ended else session.data.to_json(),
-                    "last_response": "", "ended": session.ended, "updated_at": now,
+                    "ended": session.ended, "updated_at": now,
                 })
                 if not session.ended:
                     conn.execute(_KEEP_ANSWER, {"call_sid": session.call_sid,
@@ -193,13 +199,24 @@ class SessionStore:
             conn.execute(_FORGET_QUEUED, {"p_sid": call_sid})
             conn.execute(_RELEASE_TAKEN, {"p_sid": call_sid})
 
+    def housekeeping(self) -> dict[str, int]:
+        """Seal idle calls and purge old ended ones now (`ivr12333 purge`): what was removed,
+        counted (idle calls sealed, answers, queue entries, ended sessions)."""
+        with self.engine.begin() as conn:
+            return self._seal_stale(conn, self._time(), self.max_call_seconds,
+                                    self.keep_ended_seconds, margin=0.0)
+
     @staticmethod
-    def _seal_stale(conn: Connection, now: float) -> None:
-        params = {"p_cutoff": now - (MAX_CALL_SECONDS - SEAL_EVERY_SECONDS),
-                  "p_before": now - KEEP_ENDED_SECONDS}
-        conn.execute(_FORGET_STALE_ANSWERS, params)
-        conn.execute(_FORGET_STALE_QUEUED, params)
-        conn.execute(_SEAL_STALE, params)
-        conn.execute(_FORGET_ORPHANED)
+    def _seal_stale(conn: Connection, now: float, max_call_seconds: float = MAX_CALL_SECONDS,
+                    keep_ended_seconds: float = KEEP_ENDED_SECONDS,
+                    margin: float = SEAL_EVERY_SECONDS) -> dict[str, int]:
+        params = {"p_cutoff": now - (max_call_seconds - margin),
+                  "p_before": now - keep_ended_seconds}
+        answers_gone = conn.execute(_FORGET_STALE_ANSWERS, params).rowcount
+        queued_gone = conn.execute(_FORGET_STALE_QUEUED, params).rowcount
+        sealed = conn.execute(_SEAL_STALE, params).rowcount
+        queued_gone += conn.execute(_FORGET_ORPHANED).rowcount
         conn.execute(_RELEASE_ORPHANED)
-        conn.execute(_PURGE, params)
+        purged = conn.execute(_PURGE, params).rowcount
+        return {"idle calls sealed": sealed, "answers": answers_gone,
+                "queue entries": queued_gone, "ended sessions": purged}

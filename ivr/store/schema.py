@@ -57,7 +57,7 @@ DEFAULT_LINE_NAME = "医保服务热线"
 DEFAULT_LINE_NAME_EN = "Healthcare Security hotline"
 
 #: Bump when the schema changes and add the step to _UPGRADES.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -160,7 +160,6 @@ sessions = Table(
     Column("state", String(48), nullable=False),
     Column("step", Integer, nullable=False),
     Column("data", Text, nullable=False),  # JSON: language, counters, verified person ...
-    Column("last_response", Text, nullable=False),
     Column("ended", Boolean, nullable=False, default=False),
     Column("caller", String(64), nullable=False),
     Column("updated_at", Float, nullable=False, index=True),
@@ -256,8 +255,16 @@ def _region_v4(conn: Connection) -> None:
                 f"ALTER TABLE regions ADD COLUMN {column} {kind} NOT NULL DEFAULT {literal}")
 
 
+def _drop_last_response(conn: Connection) -> None:
+    """v5: sessions.last_response goes (written as "" and never read since answers are kept
+    per step in `answers`). SQLite has DROP COLUMN since 3.35 (Python 3.11 ships later)."""
+    if "last_response" in {c["name"] for c in inspect(conn).get_columns("sessions")}:
+        conn.exec_driver_sql("ALTER TABLE sessions DROP COLUMN last_response")
+
+
 # version reached -> function upgrading the schema from the previous version
-_UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window, 4: _region_v4}
+_UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window, 4: _region_v4,
+                             5: _drop_last_response}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

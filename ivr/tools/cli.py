@@ -1,4 +1,4 @@
-"""The `ivr12333` command: import, unlock, queue, demo, serve, call, graph, load, key."""
+"""The `ivr12333` command: import, unlock, purge, queue, demo, serve, call, graph, load, key."""
 
 from __future__ import annotations
 
@@ -248,6 +248,33 @@ def queue(ctx: click.Context) -> None:
     else:
         a = int(average)
         out.print(f"average wait today: {a // 60}:{a % 60:02d}", highlight=False)
+
+
+@main.command()
+@database_url_option
+@click.pass_context
+def purge(ctx: click.Context) -> None:
+    """Run the housekeeping now: seal idle calls, purge ended sessions and what is past its
+    time (IVR_KEEP_ENDED_DAYS, IVR_SEAL_IDLE_MINUTES, IVR_KEEP_RECORDS_DAYS); counts only."""
+    from datetime import UTC, datetime
+
+    from ivr.engine.retention import purge as run
+
+    settings = _settings(ctx)
+    engine = _engine(settings)
+    try:
+        removed = run(engine, settings, lambda: datetime.now(UTC))
+    except SQLAlchemyError as exc:
+        err.print(f"[red]error:[/] database error, nothing removed: {exc.__class__.__name__}",
+                  highlight=False)
+        sys.exit(2)
+    finally:
+        engine.dispose()
+    out.print(f"retention: ended sessions {settings.keep_ended_days} days, idle calls sealed "
+              f"after {settings.seal_idle_minutes} minutes, call records "
+              f"{settings.keep_records_days} days", highlight=False, markup=False)
+    for what, count in removed.items():
+        out.print(f"  {what}: {count}", highlight=False, markup=False)
 
 
 @main.command()

@@ -107,6 +107,9 @@ VARIABLES = [
     ("IVR_HOLD_MUSIC_URL", "https://cdn.example/hold.mp3", "hold_music_url",
      "https://cdn.example/hold.mp3"),
     ("IVR_LOG_LEVEL", "debug", "log_level", "DEBUG"),
+    ("IVR_KEEP_ENDED_DAYS", "2", "keep_ended_days", 2),
+    ("IVR_SEAL_IDLE_MINUTES", "120", "seal_idle_minutes", 120),
+    ("IVR_KEEP_RECORDS_DAYS", "90", "keep_records_days", 90),
 ]
 
 
@@ -175,6 +178,13 @@ def test_settings_are_built_from_arguments_only() -> None:
     ("IVR_ZH_LIANG", "maybe", "valid boolean"),
     ("IVR_PIN_KEY_PERMISSIVE", "maybe", "valid boolean"),
     ("IVR_LOG_LEVEL", "loud", "'DEBUG', 'INFO'"),
+    # retention: a replayed webhook must find its ended call (a day at least), nothing kept
+    # for a month; an idle call is sealed after the longest queue wait, within Twilio's 4 h
+    ("IVR_KEEP_ENDED_DAYS", "0", "greater than or equal to 1"),
+    ("IVR_KEEP_ENDED_DAYS", "31", "less than or equal to 30"),
+    ("IVR_SEAL_IDLE_MINUTES", "30", "greater than or equal to 90"),
+    ("IVR_SEAL_IDLE_MINUTES", "241", "less than or equal to 240"),
+    ("IVR_KEEP_RECORDS_DAYS", "0", "greater than or equal to 1"),
 ])
 def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
                                         complaint: str) -> None:
