@@ -23,6 +23,7 @@ from ivr.engine.instructions import Gather, Hangup, Instruction, Leave, Pause, P
 from ivr.engine.model import CallModel, Services, speech_wait
 from ivr.engine.prompts import DEFAULT_LOCALE, Catalogue
 from ivr.engine.queue import CallQueue
+from ivr.engine.records import CallRecords
 from ivr.engine.session import CallSession, SessionStore
 from ivr.resources import data_dir
 from ivr.settings import Settings
@@ -63,6 +64,7 @@ class Hotline:
                                   keep_ended_seconds=settings.keep_ended_days * 86400,
                                   max_call_seconds=settings.seal_idle_minutes * 60)
         self.timeouts = {"menu": settings.gather_timeout, "number": NUMBER_TIMEOUT}
+        self.records = CallRecords(self.db, self.now, self.keyring)
 
     # ---- the turn -----------------------------------------------------------------------------
     def take_turn(self, call_sid: str, step: int, event: CallEvent, *, caller: str,
@@ -104,6 +106,7 @@ class Hotline:
         body = self._step(session, event, render)
         if not self.store.create(session, body):
             return self._replayed(session, 1, render)
+        self.records.turn(session, event, self.flow.model())
         self._log(session, event)
         return body
 
@@ -119,6 +122,7 @@ class Hotline:
         body = self._step(session, event, render)
         if not self.store.save(session, body):  # the call ended meanwhile (status callback)
             return render([Hangup()], 0)
+        self.records.turn(session, event, self.flow.model())
         self._log(session, event)
         return body
 
@@ -130,6 +134,7 @@ class Hotline:
         except Exception:
             log.exception("call=%s failed in state %s on %s", session.call_sid, session.state,
                           event.kind)
+            self.records.failed(session.call_sid, session.state)
             instructions = self.recover(session)
         session.step += 1
         session.ended = bool(instructions) and isinstance(instructions[-1], Hangup)
@@ -164,6 +169,7 @@ class Hotline:
             self.store.end(call_sid)
         except Exception:
             log.exception("call=%s could not close the session", call_sid)
+        self.records.ended(call_sid)
 
     # ---- one step of the flow -----------------------------------------------------------------
     def step(self, session: CallSession, event: CallEvent) -> list[Instruction]:
@@ -260,6 +266,7 @@ class Hotline:
         try:
             session = self.store.load(call_sid)
             self.queue.connected(call_sid)
+            self.records.bridged(call_sid)
             lang = session.data.lang if session else DEFAULT_LOCALE
         except Exception:
             log.exception("call=%s the queue's connection failed", call_sid)

@@ -97,7 +97,9 @@ def test_purge_follows_the_settings_and_counts_what_it_removed(database: str) ->
     assert done.returncode == 0, done.stderr
     assert "ended sessions 7 days, idle calls sealed after 240 minutes" in done.stdout
     assert _counts(done.stdout) == {"idle calls sealed": 1, "answers": 5, "queue entries": 0,
-                                    "ended sessions": 1, "queue waits": 0}
+                                    "ended sessions": 1, "queue waits": 0,
+                                    "idle calls summarised": 1, "call summaries": 0,
+                                    "call events": 0, "repeat-call hashes": 2}
     assert rows() == {"B": (True, False, 0), "C": (True, False, 0), "D": (False, False, 2),
                       "E": (False, False, 2)}
 
@@ -108,11 +110,15 @@ def test_purge_follows_the_settings_and_counts_what_it_removed(database: str) ->
     assert "ended sessions 2 days, idle calls sealed after 90 minutes" in shorter.stdout
     assert _counts(shorter.stdout) == {"idle calls sealed": 1, "answers": 2,
                                        "queue entries": 0, "ended sessions": 1,
-                                       "queue waits": 0}
+                                       "queue waits": 0, "idle calls summarised": 1,
+                                       "call summaries": 0, "call events": 0,
+                                       "repeat-call hashes": 0}
     assert rows() == {"C": (True, False, 0), "D": (False, False, 2), "E": (True, False, 0)}
     again = run_cli("purge", "--database-url", database)
     assert _counts(again.stdout) == {"idle calls sealed": 0, "answers": 0, "queue entries": 0,
-                                     "ended sessions": 0, "queue waits": 0}
+                                     "ended sessions": 0, "queue waits": 0,
+                                     "idle calls summarised": 0, "call summaries": 0,
+                                     "call events": 0, "repeat-call hashes": 0}
     db.dispose()
 
 
