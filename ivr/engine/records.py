@@ -221,8 +221,8 @@ def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
     dialed_ok = any(e.kind == "dialed" and e.detail in ("completed", "answered")
                     for e in events)
     results = list(dict.fromkeys(s for s in states if s in RESULT_STATES))
-    first_task = next((e.at for e in events if e.kind == "state"
-                       and e.state in (*RESULT_STATES, QUEUE_STATE)), None)
+    first_result = next((e.at for e in events if e.kind == "state"
+                         and e.state in RESULT_STATES), None)
     queue_wait = None
     if queue_in is not None:
         left = bridged or queue_out or hangup
@@ -255,6 +255,9 @@ def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
         outcome, detail = "abandoned_menu", last_state
     else:
         outcome, detail = "line_ended", last_state
+    # time-to-task: to the first result of a self-served call, else to the queue
+    first_task = (first_result if outcome == "self_served"
+                  else queue_in.at if queue_in is not None else None)
     return {
         "line": line, "started_at": start, "ended_at": end,
         **{k: (round(v, 2) if v is not None else None) for k, v in (
