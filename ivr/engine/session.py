@@ -15,6 +15,8 @@ from ivr.store.schema import Periodic, answers, queue_entries, sessions
 
 #: what an ended call keeps of its data: nothing
 SEALED = "{}"
+#: what an ended call keeps of its caller's number: nothing
+NO_CALLER = ""
 
 #: Ended calls are kept this long by default (replayed webhooks of an ended call change
 #: nothing), then purged: the setting keep_ended_days.
@@ -51,14 +53,16 @@ _SAVE = (update(sessions)
          .where(sessions.c.call_sid == _SID, sessions.c.step == _param("p_step", "step"),
                 ~sessions.c.ended)
          .values(state=_param("p_state", "state"), data=_param("p_data", "data"),
-                 ended=_param("p_ended", "ended"), updated_at=_NOW))
+                 ended=_param("p_ended", "ended"), caller=_param("p_caller", "caller"),
+                 updated_at=_NOW))
 _ANSWER = select(answers.c.body).where(answers.c.call_sid == _SID,
                                        answers.c.step == bindparam("p_step", type_=Integer))
 _KEEP_ANSWER = insert(answers)
 _FORGET_ANSWERS = delete(answers).where(answers.c.call_sid == _SID)
-# the end of a call: whatever ended it and whenever, nothing personal is left
+# the end of a call: whatever ended it and whenever, nothing personal is left (the caller's
+# number included)
 _END = (update(sessions).where(sessions.c.call_sid == _SID)
-        .values(ended=True, data=SEALED, updated_at=_NOW))
+        .values(ended=True, data=SEALED, caller=NO_CALLER, updated_at=_NOW))
 # nothing of a call outlives it in the agent queue either: its entry goes, and a caller an
 # agent's call had taken is free for the next agent
 _FORGET_QUEUED = delete(queue_entries).where(queue_entries.c.call_sid == _SID)
@@ -78,7 +82,11 @@ _RELEASE_ORPHANED = (update(queue_entries)
                             queue_entries.c.taken_by.not_in(_LIVE))
                      .values(taken_by=None))
 _SEAL_STALE = (update(sessions).where(~sessions.c.ended, sessions.c.updated_at < _CUTOFF)
-               .values(ended=True, data=SEALED))
+               .values(ended=True, data=SEALED, caller=NO_CALLER))
+# ended calls of an older version still holding their caller's number (`ivr12333 purge`)
+_FORGET_ENDED_CALLERS = (update(sessions).where(sessions.c.ended,
+                                                sessions.c.caller != NO_CALLER)
+                         .values(caller=NO_CALLER))
 _PURGE = delete(sessions).where(sessions.c.ended,
                                 sessions.c.updated_at < _param("p_before", "updated_at"))
 
@@ -136,7 +144,8 @@ class SessionStore:
                 if sealing:
                     self._seal_stale(conn, now, self.max_call_seconds, self.keep_ended_seconds)
                 conn.execute(_CREATE, {
-                    "call_sid": session.call_sid, "caller": session.caller,
+                    "call_sid": session.call_sid,
+                    "caller": NO_CALLER if session.ended else session.caller,
                     "state": session.state, "step": session.step,
                     "data": SEALED if session.ended else session.data.to_json(),
                     "ended": session.ended, "updated_at": now,
@@ -178,6 +187,7 @@ class SessionStore:
                 "p_sid": session.call_sid, "p_step": session.step, "p_state": session.state,
                 "p_data": SEALED if session.ended else session.data.to_json(),
                 "p_ended": session.ended, "p_now": self._time(),
+                "p_caller": NO_CALLER if session.ended else session.caller,
             })
             if result.rowcount != 1:
                 return False
@@ -201,10 +211,14 @@ class SessionStore:
 
     def housekeeping(self) -> dict[str, int]:
         """Seal idle calls and purge old ended ones now (`ivr12333 purge`): what was removed,
-        counted (idle calls sealed, answers, queue entries, ended sessions)."""
+        counted (idle calls sealed, answers, queue entries, ended sessions, and the numbers an
+        older version left in ended calls)."""
         with self.engine.begin() as conn:
-            return self._seal_stale(conn, self._time(), self.max_call_seconds,
-                                    self.keep_ended_seconds, margin=0.0)
+            removed = self._seal_stale(conn, self._time(), self.max_call_seconds,
+                                       self.keep_ended_seconds, margin=0.0)
+            removed["caller numbers of ended calls"] = conn.execute(
+                _FORGET_ENDED_CALLERS).rowcount
+            return removed
 
     @staticmethod
     def _seal_stale(conn: Connection, now: float, max_call_seconds: float = MAX_CALL_SECONDS,

@@ -77,31 +77,38 @@ def test_purge_follows_the_settings_and_counts_what_it_removed(database: str) ->
     app, sids = _calls_at(database)
     db = app.extensions["ivr12333"].db
 
-    def rows() -> dict[str, tuple[bool, bool, int]]:
-        """call -> (ended, holds the ID number, answers kept)."""
+    def rows() -> dict[str, tuple[bool, bool, int, bool]]:
+        """call -> (ended, holds the ID number, answers kept, holds the caller's number)."""
         with db.connect() as conn:
             found = {}
             for name, sid in sids.items():
-                row = conn.execute(select(sessions.c.ended, sessions.c.data)
+                row = conn.execute(select(sessions.c.ended, sessions.c.data, sessions.c.caller)
                                    .where(sessions.c.call_sid == sid)).first()
                 kept = conn.execute(select(func.count()).select_from(answers)
                                     .where(answers.c.call_sid == sid)).scalar_one()
                 if row is not None:
-                    found[name] = (bool(row.ended), JIANGUO in row.data, int(kept))
+                    found[name] = (bool(row.ended), JIANGUO in row.data, int(kept),
+                                   row.caller.startswith("+86139"))
             return found
 
-    assert rows() == {"A": (True, False, 0), "B": (True, False, 0), "C": (False, True, 5),
-                      "D": (False, False, 2), "E": (False, False, 2)}
+    # an ended call keeps no number; live ones do (the per-number limits need it)
+    assert rows() == {"A": (True, False, 0, False), "B": (True, False, 0, False),
+                      "C": (False, True, 5, True), "D": (False, False, 2, True),
+                      "E": (False, False, 2, True)}
+    with db.begin() as conn:  # B as an older version left it: its number kept after its end
+        conn.execute(sessions.update().where(sessions.c.call_sid == sids["B"])
+                     .values(caller="+8613900000003"))
 
     done = run_cli("purge", "--database-url", database)
     assert done.returncode == 0, done.stderr
     assert "ended sessions 7 days, idle calls sealed after 240 minutes" in done.stdout
     assert _counts(done.stdout) == {"idle calls sealed": 1, "answers": 5, "queue entries": 0,
-                                    "ended sessions": 1, "queue waits": 0,
+                                    "ended sessions": 1, "caller numbers of ended calls": 1,
+                                    "queue waits": 0,
                                     "idle calls summarised": 1, "call summaries": 0,
                                     "call events": 0, "repeat-call hashes": 2}
-    assert rows() == {"B": (True, False, 0), "C": (True, False, 0), "D": (False, False, 2),
-                      "E": (False, False, 2)}
+    assert rows() == {"B": (True, False, 0, False), "C": (True, False, 0, False),
+                      "D": (False, False, 2, True), "E": (False, False, 2, True)}
 
     # the operator keeps ended calls 2 days and seals after 90 minutes
     shorter = run_cli("purge", "--database-url", database,
@@ -110,13 +117,16 @@ def test_purge_follows_the_settings_and_counts_what_it_removed(database: str) ->
     assert "ended sessions 2 days, idle calls sealed after 90 minutes" in shorter.stdout
     assert _counts(shorter.stdout) == {"idle calls sealed": 1, "answers": 2,
                                        "queue entries": 0, "ended sessions": 1,
+                                       "caller numbers of ended calls": 0,
                                        "queue waits": 0, "idle calls summarised": 1,
                                        "call summaries": 0, "call events": 0,
                                        "repeat-call hashes": 0}
-    assert rows() == {"C": (True, False, 0), "D": (False, False, 2), "E": (True, False, 0)}
+    assert rows() == {"C": (True, False, 0, False), "D": (False, False, 2, True),
+                      "E": (True, False, 0, False)}
     again = run_cli("purge", "--database-url", database)
     assert _counts(again.stdout) == {"idle calls sealed": 0, "answers": 0, "queue entries": 0,
-                                     "ended sessions": 0, "queue waits": 0,
+                                     "ended sessions": 0, "caller numbers of ended calls": 0,
+                                     "queue waits": 0,
                                      "idle calls summarised": 0, "call summaries": 0,
                                      "call events": 0, "repeat-call hashes": 0}
     db.dispose()
