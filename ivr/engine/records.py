@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from ivr.domain import accounts
 from ivr.domain.callerhash import caller_number_digest
@@ -24,7 +24,7 @@ from ivr.domain.pinkeys import Keyring
 from ivr.engine.flow import CallEvent, FlowModel
 from ivr.engine.prompts import DEFAULT_LOCALE
 from ivr.engine.session import CallSession
-from ivr.store.schema import call_events, call_summaries, repeat_callers, upsert
+from ivr.store.schema import Periodic, call_events, call_summaries, repeat_callers
 
 log = logging.getLogger("ivr.records")
 
@@ -37,6 +37,25 @@ RESULT_STATES = ("balance", "pool", "transactions", "policy_pool", "policy_withd
 QUEUE_STATE = "agent_queue"
 
 Row = tuple[str, str | None, str | None]  # kind, state, detail
+
+# Statements are built once (building one costs more than running it: session.py).
+_SID = bindparam("p_sid", type_=call_events.c.call_sid.type)
+_APPEND = insert(call_events)
+_EVENTS = (select(call_events.c.at, call_events.c.kind, call_events.c.state,
+                  call_events.c.detail)
+           .where(call_events.c.call_sid == _SID).order_by(call_events.c.id))
+_DIGEST = bindparam("p_digest", type_=repeat_callers.c.digest.type)
+_EARLIER = select(repeat_callers.c.call_sid).where(repeat_callers.c.digest == _DIGEST,
+                                                   repeat_callers.c.call_sid != _SID)
+_REMEMBER = insert(repeat_callers)
+_FORGET_HASHES = delete(repeat_callers).where(
+    repeat_callers.c.at < bindparam("p_before", type_=repeat_callers.c.at.type))
+_WINDOW_FROM_END = (update(repeat_callers).where(repeat_callers.c.call_sid == _SID)
+                    .values(at=bindparam("p_at", type_=repeat_callers.c.at.type)))
+_FORGET_SUMMARY = delete(call_summaries).where(call_summaries.c.call_sid == _SID)
+_SUMMARY = insert(call_summaries)
+#: hashes past their window are deleted at most this often per process (and by `purge`)
+FORGET_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +77,7 @@ class CallRecords:
         self.engine = engine
         self._now = now
         self.keyring = keyring
+        self._forgetting = Periodic(FORGET_EVERY_SECONDS)
 
     # ---- hooks of the turn (each one: never raises) ------------------------------------------
     def turn(self, session: CallSession, event: CallEvent, model: FlowModel) -> None:
@@ -81,10 +101,11 @@ class CallRecords:
         """The call is over (its status callback): who ended it, unless the line already did,
         and its summary."""
         def end(conn: Connection) -> None:
-            if self._has_hangup(conn, call_sid):
-                return
+            events = self._events(conn, call_sid)
+            if not events or any(e.kind == "hangup" for e in events):
+                return  # unknown to the records, or the line ended it (summarised then)
             self._append(conn, call_sid, [("hangup", None, by)])
-            self._summarise(conn, call_sid)
+            self._summarise(conn, call_sid, [*events, Event(self._time(), "hangup", None, by)])
         self._safely(call_sid, end)
 
     def _safely(self, call_sid: str, work: Callable[[Connection], None]) -> None:
@@ -130,13 +151,11 @@ class CallRecords:
         if digest is None:
             return [("withheld", None, None)]
         now = self._time()
-        conn.execute(delete(repeat_callers).where(
-            repeat_callers.c.at < now - REPEAT_WINDOW_SECONDS))
-        earlier = list(conn.execute(select(repeat_callers.c.call_sid).where(
-            repeat_callers.c.digest == digest, repeat_callers.c.call_sid != session.call_sid))
-            .scalars())
-        conn.execute(insert(repeat_callers).values(digest=digest, call_sid=session.call_sid,
-                                                   at=now))
+        if self._forgetting.due(now):
+            conn.execute(_FORGET_HASHES, {"p_before": now - REPEAT_WINDOW_SECONDS})
+        earlier = list(conn.execute(_EARLIER, {"p_digest": digest,
+                                               "p_sid": session.call_sid}).scalars())
+        conn.execute(_REMEMBER, {"digest": digest, "call_sid": session.call_sid, "at": now})
         if not earlier:
             return []
         for sid in earlier:
@@ -148,7 +167,7 @@ class CallRecords:
     def _append(self, conn: Connection, call_sid: str, rows: Sequence[Row]) -> None:
         if rows:
             at = self._time()
-            conn.execute(insert(call_events), [
+            conn.execute(_APPEND, [
                 {"call_sid": call_sid, "at": at, "kind": k, "state": s, "detail": d}
                 for k, s, d in rows])
 
@@ -157,19 +176,22 @@ class CallRecords:
         return conn.execute(select(func.count()).select_from(call_events).where(
             call_events.c.call_sid == call_sid, call_events.c.kind == "hangup")).scalar_one() > 0
 
-    def _summarise(self, conn: Connection, call_sid: str) -> None:
-        events = [Event(*row) for row in conn.execute(
-            select(call_events.c.at, call_events.c.kind, call_events.c.state,
-                   call_events.c.detail)
-            .where(call_events.c.call_sid == call_sid).order_by(call_events.c.id))]
+    @staticmethod
+    def _events(conn: Connection, call_sid: str) -> list[Event]:
+        return [Event(*row) for row in conn.execute(_EVENTS, {"p_sid": call_sid})]
+
+    def _summarise(self, conn: Connection, call_sid: str,
+                   events: list[Event] | None = None) -> None:
+        if events is None:
+            events = self._events(conn, call_sid)
         if not events or events[0].kind != "answered":
             return  # a call the records never saw start (records written since then only)
         region = accounts.region_for(conn).code
-        upsert(conn, call_summaries, [{"call_sid": call_sid, **summarise(events, region)}],
-               keys=["call_sid"])
+        conn.execute(_FORGET_SUMMARY, {"p_sid": call_sid})  # written again: a late event
+        conn.execute(_SUMMARY, {"call_sid": call_sid, **summarise(events, region)})
         # the repeat window runs from the call's end
-        conn.execute(update(repeat_callers).where(repeat_callers.c.call_sid == call_sid)
-                     .values(at=events[-1].at))
+        if not any(e.kind == "withheld" for e in events):
+            conn.execute(_WINDOW_FROM_END, {"p_sid": call_sid, "p_at": events[-1].at})
 
     def _time(self) -> float:
         return self._now().timestamp()
