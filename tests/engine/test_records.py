@@ -12,9 +12,18 @@ from typing import Any
 
 import pytest
 from conftest import CALLS, STATUS_URL, VOICE_URL, FixedClock, play_script, say
+from servers import fresh_pg_url, keyring_of_tests, postgres  # noqa: F401  (fixtures)
 from sqlalchemy import create_engine, select
 
-from ivr.store.schema import call_events, call_summaries, repeat_callers
+from ivr.dataset.importer import import_dataset, load_file
+from ivr.resources import demo_dataset
+from ivr.store.schema import (
+    call_events,
+    call_summaries,
+    ensure_schema,
+    make_engine,
+    repeat_callers,
+)
 from simulator import Simulator, WsgiTransport
 
 
@@ -70,9 +79,23 @@ def _repeat_rows(app: Any) -> list[tuple[str, Any]]:
         return list(conn.execute(select(repeat_callers.c.digest, repeat_callers.c.call_sid)))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, db_url: str) -> str:
+    """The demo people on SQLite (a copy) or on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return db_url
+    url = str(request.getfixturevalue("fresh_pg_url"))
+    engine = make_engine(url)
+    ensure_schema(engine)
+    import_dataset(engine, load_file(demo_dataset()), keyring=keyring_of_tests())
+    engine.dispose()
+    return url
+
+
 def test_repeat_calls_within_a_day_are_flagged_withheld_numbers_left_out(
-        app_factory: Callable[..., Any], clock: FixedClock, db_url: str) -> None:
-    app = app_factory()
+        app_factory: Callable[..., Any], clock: FixedClock, database: str) -> None:
+    db_url = database
+    app = app_factory(database_url=database)
     simulator = Simulator(WsgiTransport(app), VOICE_URL, status_callback=STATUS_URL)
     start = clock.now
     number = "+8613900000777"
