@@ -87,6 +87,9 @@ class Settings(BaseModel):
     seal_idle_minutes: int = Field(default=240, ge=90, le=240)
     #: days the privacy-free call records (events and summaries) are kept, then purged
     keep_records_days: int = Field(default=400, ge=1, le=3660)
+    #: the operators' password for the wallboard (/ops/, HTTP Basic, any user name); unset,
+    #: the operators' pages answer 404. Kept out of repr()
+    operator_token: str | None = Field(default=None, repr=False)
     #: a folder with zh-CN.yaml and en-US.yaml instead of the bundled prompts
     prompts_dir: Path | None = None
     #: a folder with hotline.yaml instead of the bundled flow
@@ -94,7 +97,7 @@ class Settings(BaseModel):
     log_level: LogLevel = "INFO"
 
     @field_validator("auth_token", "public_url", "prompts_dir", "flows_dir", "pin_key_file",
-                     "pin_key", "hold_music_url", mode="before")
+                     "pin_key", "hold_music_url", "operator_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -105,6 +108,14 @@ class Settings(BaseModel):
         if value is not None and not re.fullmatch(r"[\x21-\x7e]{8,}", value):
             raise ValueError("an auth token is 8 or more printable characters without spaces "
                              "(Twilio's are 32)")
+        return value
+
+    @field_validator("operator_token")
+    @classmethod
+    def _a_long_operator_token(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[\x21-\x7e]{16,}", value):
+            raise ValueError("an operator token is 16 or more printable characters without "
+                             "spaces")
         return value
 
     @field_validator("public_url")
@@ -204,7 +215,7 @@ def _describe(exc: ValidationError) -> str:
         field = str(error["loc"][0]) if error["loc"] else ""
         name = env_name(field) if field else "settings"
         value = error.get("input")
-        secret = name in ("TWILIO_AUTH_TOKEN", env_name("pin_key"))
+        secret = name in ("TWILIO_AUTH_TOKEN", env_name("pin_key"), env_name("operator_token"))
         shown = f"={value!r}" if isinstance(value, str) and not secret else ""
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{name}{shown}: {message}")

@@ -110,6 +110,7 @@ VARIABLES = [
     ("IVR_KEEP_ENDED_DAYS", "2", "keep_ended_days", 2),
     ("IVR_SEAL_IDLE_MINUTES", "120", "seal_idle_minutes", 120),
     ("IVR_KEEP_RECORDS_DAYS", "90", "keep_records_days", 90),
+    ("IVR_OPERATOR_TOKEN", "operators-token-0123", "operator_token", "operators-token-0123"),
 ]
 
 
@@ -194,6 +195,15 @@ def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, name: s
     message = str(raised.value)
     assert message.startswith(f"{name}={value!r}: ") and complaint in message
     assert "\n" not in message
+
+
+def test_a_short_operator_token_is_refused_without_showing_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IVR_OPERATOR_TOKEN", "short")
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env()
+    assert str(raised.value).startswith("IVR_OPERATOR_TOKEN: an operator token is 16 or more")
+    assert "short" not in str(raised.value)
 
 
 def test_the_auth_token_is_not_shown_in_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
