@@ -1,5 +1,5 @@
-"""The `ivr12333` command: import, unlock, purge, report, queue, demo, serve, call, graph, load,
-key."""
+"""The `ivr12333` command: import, unlock, purge, report, staffing, queue, demo, serve, call,
+graph, load, key."""
 
 from __future__ import annotations
 
@@ -249,97 +249,6 @@ def queue(ctx: click.Context) -> None:
     else:
         a = int(average)
         out.print(f"average wait today: {a // 60}:{a % 60:02d}", highlight=False)
-
-
-@main.command()
-@database_url_option
-@click.pass_context
-def purge(ctx: click.Context) -> None:
-    """Run the housekeeping now: seal idle calls, purge ended sessions and what is past its
-    time (IVR_KEEP_ENDED_DAYS, IVR_SEAL_IDLE_MINUTES, IVR_KEEP_RECORDS_DAYS); counts only."""
-    from datetime import UTC, datetime
-
-    from ivr.engine.retention import purge as run
-
-    settings = _settings(ctx)
-    engine = _engine(settings)
-    try:
-        removed = run(engine, settings, lambda: datetime.now(UTC))
-    except SQLAlchemyError as exc:
-        err.print(f"[red]error:[/] database error, nothing removed: {exc.__class__.__name__}",
-                  highlight=False)
-        sys.exit(2)
-    finally:
-        engine.dispose()
-    out.print(f"retention: ended sessions {settings.keep_ended_days} days, idle calls sealed "
-              f"after {settings.seal_idle_minutes} minutes, call records "
-              f"{settings.keep_records_days} days", highlight=False, markup=False)
-    for what, count in removed.items():
-        out.print(f"  {what}: {count}", highlight=False, markup=False)
-
-
-@main.command()
-@database_url_option
-@click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="first day (YYYY-MM-DD, in the region's time zone)")
-@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="last day, included")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="the HTML report (one file: plots inline, nothing fetched)")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="also write the call records of the range as CSV")
-@click.option("--service-seconds", default=20.0, show_default=True,
-              type=click.FloatRange(min=1), help="service level: answered within this long")
-@click.option("--service-target", default=80.0, show_default=True,
-              type=click.FloatRange(1, 100), help="service level goal, in percent")
-@click.option("--short-abandon", default=5.0, show_default=True, type=click.FloatRange(min=0),
-              help="abandons in the queue under this many seconds are short abandons")
-@click.pass_context
-def report(ctx: click.Context, first: Any, last: Any, output: Path, csv_path: Path | None,
-           service_seconds: float, service_target: float, short_abandon: float) -> None:
-    """The line's measures for a date range from the call records: an HTML report with plots
-    and, with --csv, the records for your own tools. Nothing personal is in either."""
-    from datetime import timedelta
-
-    from ivr.domain import accounts
-    from ivr.domain.measures import Definitions, build
-
-    if last < first:
-        err.print(f"[red]error:[/] --to {last.date()} is before --from {first.date()}",
-                  highlight=False)
-        sys.exit(2)
-    try:
-        import matplotlib  # noqa: F401
-
-        from ivr.tools.report import write_csv, write_html
-    except ImportError:
-        err.print("[red]error:[/] the report draws with matplotlib: pip install "
-                  "'ivr12333[report]'", highlight=False)
-        sys.exit(2)
-    engine = _engine(_settings(ctx))
-    try:
-        with engine.connect() as conn:
-            zone = accounts.region_for(conn).zone
-            start = first.replace(tzinfo=zone)
-            end = (last + timedelta(days=1)).replace(tzinfo=zone)
-            built = build(conn, start, end, zone, Definitions(
-                service_seconds=service_seconds, service_target=service_target / 100,
-                short_abandon_seconds=short_abandon))
-    except SQLAlchemyError as exc:
-        err.print(f"[red]error:[/] database error: {exc.__class__.__name__}", highlight=False)
-        sys.exit(2)
-    finally:
-        engine.dispose()
-    try:
-        write_html(output, built)
-        rows = write_csv(csv_path, built) if csv_path is not None else None
-    except OSError as exc:
-        err.print(f"[red]error:[/] cannot write the report: {exc}", highlight=False)
-        sys.exit(1)
-    out.print(f"wrote {output}: {built.total.offered} calls offered from {first.date()} to "
-              f"{last.date()} ({zone.key})", highlight=False, markup=False)
-    if csv_path is not None:
-        out.print(f"wrote {csv_path}: {rows} call records", highlight=False, markup=False)
 
 
 @main.command()
@@ -694,3 +603,14 @@ def key_status(ctx: click.Context) -> None:
         out.print(f"under key {kid}, NOT in the keyring: {n} (they cannot verify: put that "
                   "key back)", highlight=False, markup=False)
     sys.exit(1 if missing or forms.get("other") else 0)
+
+
+def _add_operators_commands() -> None:
+    """The operators' commands (purge, report, staffing) live in their own module."""
+    from ivr.tools import opscmd
+
+    for command in (opscmd.purge, opscmd.report, opscmd.staffing):
+        main.add_command(command)
+
+
+_add_operators_commands()

@@ -197,3 +197,14 @@ def test_no_personal_datum_reaches_the_records_the_report_or_the_csv(
     found = {(where, value) for where, text in texts.items() for value in personal
              if value in text}
     assert found == set()
+
+
+def test_staffing_from_the_records_of_those_calls(played: str) -> None:
+    """Four calls asked for an agent at 10:00; the one answered talked 30 s; one abandon:
+    a tiny load, one agent either way."""
+    result = CliRunner().invoke(main, ["staffing", "--database-url", played, "--from",
+                                       "2026-11-23", "--to", "2026-11-23"])
+    assert result.exit_code == 0, result.output
+    assert "AHT 30 s;" in result.output
+    line = next(x for x in result.output.splitlines() if "10:00" in x)
+    assert [c.strip() for c in line.split("│")[1:-1]][:3] == ["10:00", "4", "1"]
