@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ivr.domain import accounts
 from ivr.domain.callerhash import caller_number_digest
@@ -52,7 +53,6 @@ _FORGET_HASHES = delete(repeat_callers).where(
     repeat_callers.c.at < bindparam("p_before", type_=repeat_callers.c.at.type))
 _WINDOW_FROM_END = (update(repeat_callers).where(repeat_callers.c.call_sid == _SID)
                     .values(at=bindparam("p_at", type_=repeat_callers.c.at.type)))
-_FORGET_SUMMARY = delete(call_summaries).where(call_summaries.c.call_sid == _SID)
 _SUMMARY = insert(call_summaries)
 #: hashes past their window are deleted at most this often per process (and by `purge`)
 FORGET_EVERY_SECONDS = 60.0
@@ -78,6 +78,8 @@ class CallRecords:
         self._now = now
         self.keyring = keyring
         self._forgetting = Periodic(FORGET_EVERY_SECONDS)
+        self._region_reading = Periodic(FORGET_EVERY_SECONDS)
+        self._region_code: str | None = None
 
     # ---- hooks of the turn (each one: never raises) ------------------------------------------
     def turn(self, session: CallSession, event: CallEvent, model: FlowModel) -> None:
@@ -112,6 +114,8 @@ class CallRecords:
         try:
             with self.engine.begin() as conn:
                 work(conn)
+        except IntegrityError:  # a duplicate delivery of the end wrote it first
+            log.info("call=%s call record already written", call_sid)
         except Exception:
             log.exception("call=%s call record not written", call_sid)
 
@@ -186,15 +190,21 @@ class CallRecords:
             events = self._events(conn, call_sid)
         if not events or events[0].kind != "answered":
             return  # a call the records never saw start (records written since then only)
-        region = accounts.region_for(conn).code
-        conn.execute(_FORGET_SUMMARY, {"p_sid": call_sid})  # written again: a late event
-        conn.execute(_SUMMARY, {"call_sid": call_sid, **summarise(events, region)})
+        # written once, at the end (a late `called_back` updates it in place)
+        conn.execute(_SUMMARY, {"call_sid": call_sid,
+                                **summarise(events, self._region(conn))})
         # the repeat window runs from the call's end
         if not any(e.kind == "withheld" for e in events):
             conn.execute(_WINDOW_FROM_END, {"p_sid": call_sid, "p_at": events[-1].at})
 
     def _time(self) -> float:
         return self._now().timestamp()
+
+    def _region(self, conn: Connection) -> str:
+        """The line's region code, read at most once a minute per process."""
+        if self._region_code is None or self._region_reading.due(self._time()):
+            self._region_code = accounts.region_for(conn).code
+        return self._region_code
 
     # ---- housekeeping -------------------------------------------------------------------------
     def close_idle(self, before: float) -> int:
