@@ -96,6 +96,18 @@ class Settings(BaseModel):
     #: what a caller in the agent queue hears between announcements: the URL of an audio file
     #: of 30-60 s (unset: quiet)
     hold_music_url: str | None = None
+    #: days an ended call's session row (its CallSid, state and caller number; never its
+    #: data or answers) is kept so that replayed webhooks of it still get a hang-up, then purged
+    keep_ended_days: int = Field(default=7, ge=1, le=30)
+    #: minutes without a webhook after which a call is over (Twilio ends every call within
+    #: 4 hours) and sealed like an ended call: its data and answers gone; at least the longest
+    #: queue wait a region may set (60 minutes) and half an hour, at most Twilio's 4 hours
+    seal_idle_minutes: int = Field(default=240, ge=90, le=240)
+    #: days the privacy-free call records (events and summaries) are kept, then purged
+    keep_records_days: int = Field(default=400, ge=1, le=3660)
+    #: the operators' password for the wallboard (/ops/, HTTP Basic, any user name); unset,
+    #: the operators' pages answer 404. Kept out of repr()
+    operator_token: str | None = Field(default=None, repr=False)
     #: a folder with zh-CN.yaml and en-US.yaml instead of the bundled prompts
     prompts_dir: Path | None = None
     #: a folder with hotline.yaml instead of the bundled flow
@@ -104,7 +116,7 @@ class Settings(BaseModel):
 
     @field_validator("auth_token", "public_url", "prompts_dir", "flows_dir", "pin_key_file",
                      "pin_key", "hold_music_url", "account_sid", "api_key_sid", "api_key_secret",
-                     "rest_api_url", mode="before")
+                     "rest_api_url", "operator_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -129,6 +141,14 @@ class Settings(BaseModel):
     def _an_api_key_sid(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"SK[0-9a-f]{32}", value):
             raise ValueError("an API key SID is SK and 32 hex digits")
+        return value
+
+    @field_validator("operator_token")
+    @classmethod
+    def _a_long_operator_token(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[\x21-\x7e]{16,}", value):
+            raise ValueError("an operator token is 16 or more printable characters without "
+                             "spaces")
         return value
 
     @field_validator("public_url", "rest_api_url")
@@ -241,7 +261,8 @@ def _describe(exc: ValidationError) -> str:
         field = str(error["loc"][0]) if error["loc"] else ""
         name = env_name(field) if field else "settings"
         value = error.get("input")
-        secret = name in ("TWILIO_AUTH_TOKEN", env_name("pin_key"), env_name("api_key_secret"))
+        secret = name in ("TWILIO_AUTH_TOKEN", env_name("pin_key"), env_name("api_key_secret"),
+                          env_name("operator_token"))
         shown = f"={value!r}" if isinstance(value, str) and not secret else ""
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{name}{shown}: {message}")

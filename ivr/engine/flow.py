@@ -138,11 +138,14 @@ class FlowModel:
         self.flow = flow
         self.data = CallData()
         self.out: list[Instruction] = []
+        #: this turn's transitions taken, (trigger, destination), for the call records
+        self.path: list[tuple[str, str]] = []
 
     def begin(self, session: CallSession, event: CallEvent) -> None:
         """Take `session` for one turn (the model is long-lived; the call is not)."""
         self.data = session.data
         self.out = []
+        self.path = []
 
     @property
     def dial_number(self) -> str:
@@ -459,7 +462,7 @@ class Flow:
         if event.kind == "start":
             first = self.entries.get(event.value, self.initial)
             self.machine.set_state(first, model=model)
-            self._observe("", "start", first)
+            self._observe(model, "", "start", first)
             self._speak_state(model)
         else:
             trig = self.trigger_for(before, event)
@@ -478,7 +481,7 @@ class Flow:
                     data.invalids = 0
                 if not fired:
                     raise FlowError(f"{self.name}: no transition for {trig} in state {before}")
-                self._observe(before, trig, model.state)
+                self._observe(model, before, trig, model.state)
                 self._speak_state(model)
         hops = 0
         while self.states[model.state].passes_through:
@@ -486,12 +489,13 @@ class Flow:
             source = model.state
             if hops > max_hops or not model.trigger("next"):
                 raise FlowError(f"{self.name}: state {model.state} could not pass through")
-            self._observe(source, "next", model.state)
+            self._observe(model, source, "next", model.state)
             self._speak_state(model)
         if model.state != before:
             data.reset_counters()
 
-    def _observe(self, source: str, trigger: str, dest: str) -> None:
+    def _observe(self, model: FlowModel, source: str, trigger: str, dest: str) -> None:
+        model.path.append((trigger, dest))
         if self.observer is not None:
             self.observer(source, trigger, dest)
 

@@ -32,6 +32,7 @@ from ivr.engine.instructions import (
 from ivr.engine.model import CallModel, Services, speech_wait
 from ivr.engine.prompts import DEFAULT_LOCALE, Catalogue
 from ivr.engine.queue import Bridge, CallQueue, NoBridge
+from ivr.engine.records import CallRecords
 from ivr.engine.session import CallSession, SessionStore
 from ivr.resources import data_dir
 from ivr.settings import Settings
@@ -70,8 +71,11 @@ class Hotline:
         self.flow = Flow(data_dir("state_machines", settings.flows_dir) / "hotline.yaml",
                          CallModel, self.catalogue,
                          model_factory=lambda flow: CallModel(flow, services))
-        self.store = SessionStore(self.db, self.now)
+        self.store = SessionStore(self.db, self.now,
+                                  keep_ended_seconds=settings.keep_ended_days * 86400,
+                                  max_call_seconds=settings.seal_idle_minutes * 60)
         self.timeouts = {"menu": settings.gather_timeout, "number": NUMBER_TIMEOUT}
+        self.records = CallRecords(self.db, self.now, self.keyring)
 
     # ---- the turn -----------------------------------------------------------------------------
     def take_turn(self, call_sid: str, step: int, event: CallEvent, *, caller: str,
@@ -113,6 +117,7 @@ class Hotline:
         body = self._step(session, event, render)
         if not self.store.create(session, body):
             return self._replayed(session, 1, render)
+        self.records.turn(session, event, self.flow.model())
         self._log(session, event)
         return body
 
@@ -128,6 +133,7 @@ class Hotline:
         body = self._step(session, event, render)
         if not self.store.save(session, body):  # the call ended meanwhile (status callback)
             return render([Hangup()], 0)
+        self.records.turn(session, event, self.flow.model())
         self._log(session, event)
         return body
 
@@ -139,6 +145,7 @@ class Hotline:
         except Exception:
             log.exception("call=%s failed in state %s on %s", session.call_sid, session.state,
                           event.kind)
+            self.records.failed(session.call_sid, session.state)
             instructions = self.recover(session)
         session.step += 1
         session.ended = bool(instructions) and isinstance(instructions[-1], Hangup)
@@ -173,6 +180,7 @@ class Hotline:
             self.store.end(call_sid)
         except Exception:
             log.exception("call=%s could not close the session", call_sid)
+        self.records.ended(call_sid)
 
     # ---- one step of the flow -----------------------------------------------------------------
     def step(self, session: CallSession, event: CallEvent) -> list[Instruction]:
@@ -273,6 +281,7 @@ class Hotline:
             if session is None or session.ended:
                 return [Hangup()]
             self.queue.connected(call_sid)
+            self.records.bridged(call_sid)
             lang = session.data.lang
         except Exception:
             log.exception("call=%s the move to an agent failed", call_sid)

@@ -133,6 +133,24 @@ class CallModel(FlowModel):
         region: Region = self._memo("region", load)
         return region
 
+    def outcomes(self) -> dict[str, str]:
+        """What this turn decided, for the call records (nothing personal): the password
+        check's result (ok, wrong, locked, or limit: the number's checks were used up), an
+        agent's PIN check, why the caller was sent out of the queue."""
+        found: dict[str, str] = {}
+        memo = self._memo_values
+        if memo.get("reserved") is False:
+            found["verification"] = "limit"
+        elif isinstance(memo.get("password"), PasswordCheck):
+            value = memo["password"].value
+            found["verification"] = ("ok" if value == "ok" else
+                                     "locked" if value in ("locked", "now_locked") else "wrong")
+        if isinstance(memo.get("pin"), PinCheck):
+            found["agent_login"] = memo["pin"].value
+        if memo.get("leaving"):
+            found["leaving"] = str(memo["leaving"])
+        return found
+
     def _memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """Per turn: computed once even if several conditions ask."""
         if key not in self._memo_values:

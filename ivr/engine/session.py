@@ -19,10 +19,12 @@ SEALED = "{}"
 #: the limits that count numbers key on a keyed hash, ivr/domain/callers.py)
 NO_CALLER = ""
 
-#: Ended calls are kept this long (replayed webhooks of an ended call change nothing), then purged.
+#: Ended calls are kept this long by default (replayed webhooks of an ended call change
+#: nothing), then purged: the setting keep_ended_days.
 KEEP_ENDED_SECONDS = 7 * 24 * 3600
-#: A call that has not been heard of for this long is over (Twilio ends every call within four
-#: hours) even if its status callback never came: it is sealed like any ended call.
+#: A call that has not been heard of for this long is over by default (Twilio ends every call
+#: within four hours) even if its status callback never came: it is sealed like any ended call.
+#: The setting seal_idle_minutes.
 MAX_CALL_SECONDS = 4 * 3600
 #: New calls seal and purge (three statements) at most this often per process, not each one.
 #: The cutoff is earlier by as much, so a call idle for MAX_CALL_SECONDS is still sealed by the
@@ -52,15 +54,16 @@ _SAVE = (update(sessions)
          .where(sessions.c.call_sid == _SID, sessions.c.step == _param("p_step", "step"),
                 ~sessions.c.ended)
          .values(state=_param("p_state", "state"), data=_param("p_data", "data"),
-                 ended=_param("p_ended", "ended"), updated_at=_NOW))
+                 ended=_param("p_ended", "ended"), caller=_param("p_caller", "caller"),
+                 updated_at=_NOW))
 _ANSWER = select(answers.c.body).where(answers.c.call_sid == _SID,
                                        answers.c.step == bindparam("p_step", type_=Integer))
 _KEEP_ANSWER = insert(answers)
 _FORGET_ANSWERS = delete(answers).where(answers.c.call_sid == _SID)
-# the end of a call: whatever ended it and whenever, nothing personal is left
+# the end of a call: whatever ended it and whenever, nothing personal is left (the caller's
+# number included)
 _END = (update(sessions).where(sessions.c.call_sid == _SID)
         .values(ended=True, data=SEALED, caller=NO_CALLER, updated_at=_NOW))
-_FORGET_CALLER = update(sessions).where(sessions.c.call_sid == _SID).values(caller=NO_CALLER)
 # nothing of a call outlives it in the agent queue either: its entry goes, and a caller an
 # agent's call had taken is free for the next agent
 _FORGET_QUEUED = delete(queue_entries).where(queue_entries.c.call_sid == _SID)
@@ -81,6 +84,10 @@ _RELEASE_ORPHANED = (update(queue_entries)
                      .values(taken_by=None))
 _SEAL_STALE = (update(sessions).where(~sessions.c.ended, sessions.c.updated_at < _CUTOFF)
                .values(ended=True, data=SEALED, caller=NO_CALLER))
+# ended calls of an older version still holding their caller's number (`ivr12333 purge`)
+_FORGET_ENDED_CALLERS = (update(sessions).where(sessions.c.ended,
+                                                sessions.c.caller != NO_CALLER)
+                         .values(caller=NO_CALLER))
 _PURGE = delete(sessions).where(sessions.c.ended,
                                 sessions.c.updated_at < _param("p_before", "updated_at"))
 
@@ -101,10 +108,14 @@ class SessionStore:
     """Sessions and the answer given at each step. Saving is conditional on the step, so a
     duplicate can't win twice, and on the call not having ended, so nothing reopens it."""
 
-    def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
+    def __init__(self, engine: Engine, now: Callable[[], datetime], *,
+                 keep_ended_seconds: float = KEEP_ENDED_SECONDS,
+                 max_call_seconds: float = MAX_CALL_SECONDS) -> None:
         self.engine = engine
         self._now = now
         self._sealing = Periodic(SEAL_EVERY_SECONDS)
+        self.keep_ended_seconds = keep_ended_seconds
+        self.max_call_seconds = max_call_seconds
 
     def _time(self) -> float:
         return self._now().timestamp()
@@ -132,13 +143,13 @@ class SessionStore:
             sealing = self._sealing.due(now)
             with self.engine.begin() as conn:
                 if sealing:
-                    self._seal_stale(conn, now)
+                    self._seal_stale(conn, now, self.max_call_seconds, self.keep_ended_seconds)
                 conn.execute(_CREATE, {
                     "call_sid": session.call_sid,
                     "caller": NO_CALLER if session.ended else session.caller,
                     "state": session.state, "step": session.step,
                     "data": SEALED if session.ended else session.data.to_json(),
-                    "last_response": "", "ended": session.ended, "updated_at": now,
+                    "ended": session.ended, "updated_at": now,
                 })
                 if not session.ended:
                     conn.execute(_KEEP_ANSWER, {"call_sid": session.call_sid,
@@ -177,11 +188,11 @@ class SessionStore:
                 "p_sid": session.call_sid, "p_step": session.step, "p_state": session.state,
                 "p_data": SEALED if session.ended else session.data.to_json(),
                 "p_ended": session.ended, "p_now": self._time(),
+                "p_caller": NO_CALLER if session.ended else session.caller,
             })
             if result.rowcount != 1:
                 return False
             if session.ended:
-                conn.execute(_FORGET_CALLER, {"p_sid": session.call_sid})
                 conn.execute(_FORGET_ANSWERS, {"p_sid": session.call_sid})
                 conn.execute(_FORGET_QUEUED, {"p_sid": session.call_sid})
                 conn.execute(_RELEASE_TAKEN, {"p_sid": session.call_sid})
@@ -199,13 +210,28 @@ class SessionStore:
             conn.execute(_FORGET_QUEUED, {"p_sid": call_sid})
             conn.execute(_RELEASE_TAKEN, {"p_sid": call_sid})
 
+    def housekeeping(self) -> dict[str, int]:
+        """Seal idle calls and purge old ended ones now (`ivr12333 purge`): what was removed,
+        counted (idle calls sealed, answers, queue entries, ended sessions, and the numbers an
+        older version left in ended calls)."""
+        with self.engine.begin() as conn:
+            removed = self._seal_stale(conn, self._time(), self.max_call_seconds,
+                                       self.keep_ended_seconds, margin=0.0)
+            removed["caller numbers of ended calls"] = conn.execute(
+                _FORGET_ENDED_CALLERS).rowcount
+            return removed
+
     @staticmethod
-    def _seal_stale(conn: Connection, now: float) -> None:
-        params = {"p_cutoff": now - (MAX_CALL_SECONDS - SEAL_EVERY_SECONDS),
-                  "p_before": now - KEEP_ENDED_SECONDS}
-        conn.execute(_FORGET_STALE_ANSWERS, params)
-        conn.execute(_FORGET_STALE_QUEUED, params)
-        conn.execute(_SEAL_STALE, params)
-        conn.execute(_FORGET_ORPHANED)
+    def _seal_stale(conn: Connection, now: float, max_call_seconds: float = MAX_CALL_SECONDS,
+                    keep_ended_seconds: float = KEEP_ENDED_SECONDS,
+                    margin: float = SEAL_EVERY_SECONDS) -> dict[str, int]:
+        params = {"p_cutoff": now - (max_call_seconds - margin),
+                  "p_before": now - keep_ended_seconds}
+        answers_gone = conn.execute(_FORGET_STALE_ANSWERS, params).rowcount
+        queued_gone = conn.execute(_FORGET_STALE_QUEUED, params).rowcount
+        sealed = conn.execute(_SEAL_STALE, params).rowcount
+        queued_gone += conn.execute(_FORGET_ORPHANED).rowcount
         conn.execute(_RELEASE_ORPHANED)
-        conn.execute(_PURGE, params)
+        purged = conn.execute(_PURGE, params).rowcount
+        return {"idle calls sealed": sealed, "answers": answers_gone,
+                "queue entries": queued_gone, "ended sessions": purged}

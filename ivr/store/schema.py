@@ -57,7 +57,7 @@ DEFAULT_LINE_NAME = "医保服务热线"
 DEFAULT_LINE_NAME_EN = "Healthcare Security hotline"
 
 #: Bump when the schema changes and add the step to _UPGRADES.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 
@@ -160,7 +160,6 @@ sessions = Table(
     Column("state", String(48), nullable=False),
     Column("step", Integer, nullable=False),
     Column("data", Text, nullable=False),  # JSON: language, counters, verified person ...
-    Column("last_response", Text, nullable=False),
     Column("ended", Boolean, nullable=False, default=False),
     Column("caller", String(64), nullable=False),
     Column("updated_at", Float, nullable=False, index=True),
@@ -231,6 +230,59 @@ queue_waits = Table(
     Column("places", Integer, nullable=False),  # its position when it entered the queue
 )
 
+# ---- call records: privacy-free, for the people who run the line (ivr/engine/records.py) ------
+# No caller number, ID or card number, name, key, balance or amount, not even hashed: a call is
+# named by its CallSid, its states by the flow's names.
+
+call_events = Table(
+    "call_events",
+    metadata,
+    # append-only: what happened in a call, in order (answered, states entered, invalid and
+    # silent turns, verification result, queue in and out, bridge, hang-up and who ended it)
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_sid", String(64), nullable=False),
+    Column("at", Float, nullable=False, index=True),
+    Column("kind", String(24), nullable=False),
+    Column("state", String(48)),
+    Column("detail", String(48)),
+    Index("ix_call_events_call", "call_sid", "id"),
+)
+
+call_summaries = Table(
+    "call_summaries",
+    metadata,
+    # one row per ended call, derived from its events (written again if a late event comes)
+    Column("call_sid", String(64), primary_key=True),
+    Column("line", String(8), nullable=False),  # caller | agent
+    Column("started_at", Float, nullable=False, index=True),
+    Column("ended_at", Float, nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("region", String(12), nullable=False),
+    Column("outcome", String(24), nullable=False),
+    Column("detail", String(96)),  # what was self-served, or the state a caller left in
+    Column("ended_by", String(8), nullable=False),  # caller | line | idle
+    Column("verification", String(8)),  # the last result: ok | wrong | locked | limit
+    Column("task_seconds", Float),  # start to the first result or the queue (time-to-task)
+    Column("queue_wait", Float),  # seconds in the agent queue
+    Column("queue_result", String(24)),  # bridged | hangup | key | timeout | ...
+    Column("talk_seconds", Float),  # bridged to an agent until the end (agents: connected)
+    Column("logged_in_seconds", Float),  # the agents' line: from first ready to the end
+    Column("repeat", Boolean, nullable=False),  # within 24 h of an earlier call, same number
+    Column("called_back", Boolean, nullable=False),  # the same number called within 24 h
+    Column("withheld", Boolean, nullable=False),  # no number: out of the repeat measures
+)
+
+repeat_callers = Table(
+    "repeat_callers",
+    metadata,
+    # the keyed hash of a calling number (ivr/domain/callers.py), for 24 hours after its
+    # call: only to flag repeat calls in the records above
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False, index=True),
+    Column("call_sid", String(64), nullable=False, index=True),
+    Column("at", Float, nullable=False, index=True),
+)
+
 
 def _index_attempts_by_time(conn: Connection) -> None:
     """v2: ix_verify_attempts_at (v1 databases have the table without it)."""
@@ -276,9 +328,16 @@ def _hashed_numbers(conn: Connection) -> None:
     conn.execute(sessions.update().where(sessions.c.ended).values(caller=""))
 
 
+def _drop_last_response(conn: Connection) -> None:
+    """v6: sessions.last_response goes (written as "" and never read since answers are kept
+    per step in `answers`). SQLite has DROP COLUMN since 3.35 (Python 3.11 ships later)."""
+    if "last_response" in {c["name"] for c in inspect(conn).get_columns("sessions")}:
+        conn.exec_driver_sql("ALTER TABLE sessions DROP COLUMN last_response")
+
+
 # version reached -> function upgrading the schema from the previous version
 _UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window, 4: _region_v4,
-                             5: _hashed_numbers}
+                             5: _hashed_numbers, 6: _drop_last_response}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -398,7 +457,7 @@ class Periodic:
 
 #: tables about calls in progress, not about people: a copy of a database leaves them empty
 CALL_TABLES = ("sessions", "answers", "verify_attempts", "caller_locks", "queue_entries",
-               "queue_waits")
+               "queue_waits", "call_events", "call_summaries", "repeat_callers")
 
 
 def copy_database(source: Engine, target: Engine) -> None:

@@ -1,4 +1,5 @@
-"""The `ivr12333` command: import, unlock, queue, demo, serve, call, graph, load, key."""
+"""The `ivr12333` command: import, unlock, purge, report, staffing, queue, demo, serve, call,
+graph, load, key."""
 
 from __future__ import annotations
 
@@ -504,3 +505,14 @@ main.add_command(key)
 
 # `phone` and `prompts` live in their own module; importing it adds them to `main`
 from ivr.tools import cli_phone  # noqa: E402, F401
+
+
+def _add_operators_commands() -> None:
+    """The operators' commands (purge, report, staffing) live in their own module."""
+    from ivr.tools import opscmd
+
+    for command in (opscmd.purge, opscmd.report, opscmd.staffing):
+        main.add_command(command)
+
+
+_add_operators_commands()

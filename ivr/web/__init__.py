@@ -14,6 +14,7 @@ from ivr.engine.hotline import Hotline
 from ivr.settings import Settings
 from ivr.store.schema import ensure_schema
 from ivr.web import twiml
+from ivr.web.ops import bp as ops_bp
 from ivr.web.voice import bp
 
 log = logging.getLogger("ivr.web")
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, now: Callable[[], datetime] | None = None,
                     "the queue (the REST API moves each caller to the agent described)")
     app.extensions["ivr12333"] = engine
     app.register_blueprint(bp)
+    app.register_blueprint(ops_bp)
 
     @app.errorhandler(404)
     def not_found(_error: Any) -> Response:

@@ -51,7 +51,7 @@ def _live(engine: Engine, *sids: str) -> None:
     with engine.begin() as conn:
         for sid in sids:
             conn.execute(sessions.insert().values(call_sid=sid, state="agent_queue", step=3,
-                                                  data="{}", last_response="", ended=False,
+                                                  data="{}", ended=False,
                                                   caller="+8613800000001",
                                                   updated_at=STAFFED.timestamp()))
 

@@ -115,6 +115,10 @@ VARIABLES = [
     ("IVR_API_KEY_SID", "SK" + "cd" * 16, "api_key_sid", "SK" + "cd" * 16),
     ("IVR_API_KEY_SECRET", "a-secret-of-the-key", "api_key_secret", "a-secret-of-the-key"),
     ("IVR_REST_API_URL", "http://127.0.0.1:8089/", "rest_api_url", "http://127.0.0.1:8089"),
+    ("IVR_KEEP_ENDED_DAYS", "2", "keep_ended_days", 2),
+    ("IVR_SEAL_IDLE_MINUTES", "120", "seal_idle_minutes", 120),
+    ("IVR_KEEP_RECORDS_DAYS", "90", "keep_records_days", 90),
+    ("IVR_OPERATOR_TOKEN", "operators-token-0123", "operator_token", "operators-token-0123"),
 ]
 
 
@@ -183,6 +187,13 @@ def test_settings_are_built_from_arguments_only() -> None:
     ("IVR_ZH_LIANG", "maybe", "valid boolean"),
     ("IVR_PIN_KEY_PERMISSIVE", "maybe", "valid boolean"),
     ("IVR_LOG_LEVEL", "loud", "'DEBUG', 'INFO'"),
+    # retention: a replayed webhook must find its ended call (a day at least), nothing kept
+    # for a month; an idle call is sealed after the longest queue wait, within Twilio's 4 h
+    ("IVR_KEEP_ENDED_DAYS", "0", "greater than or equal to 1"),
+    ("IVR_KEEP_ENDED_DAYS", "31", "less than or equal to 30"),
+    ("IVR_SEAL_IDLE_MINUTES", "30", "greater than or equal to 90"),
+    ("IVR_SEAL_IDLE_MINUTES", "241", "less than or equal to 240"),
+    ("IVR_KEEP_RECORDS_DAYS", "0", "greater than or equal to 1"),
 ])
 def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
                                         complaint: str) -> None:
@@ -192,6 +203,15 @@ def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, name: s
     message = str(raised.value)
     assert message.startswith(f"{name}={value!r}: ") and complaint in message
     assert "\n" not in message
+
+
+def test_a_short_operator_token_is_refused_without_showing_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IVR_OPERATOR_TOKEN", "short")
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env()
+    assert str(raised.value).startswith("IVR_OPERATOR_TOKEN: an operator token is 16 or more")
+    assert "short" not in str(raised.value)
 
 
 def test_the_auth_token_is_not_shown_in_an_error(monkeypatch: pytest.MonkeyPatch) -> None:

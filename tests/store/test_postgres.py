@@ -568,7 +568,7 @@ def test_orphaned_queue_entries_are_cleared_on_postgres(engine: Engine) -> None:
     with engine.begin() as conn:
         for sid, is_ended in ((live, False), (ended, True), (agent, True)):
             conn.execute(sessions.insert().values(call_sid=sid, state="agent_queue", step=3,
-                                                  data="{}", last_response="", ended=is_ended,
+                                                  data="{}", ended=is_ended,
                                                   caller="+8613800000001", updated_at=now))
     line = CallQueue(engine, FixedClock(STAFFED))
     anyone = {"caller": callers.caller_key(KEYS, "+8613800000001", "queue"),

@@ -1,17 +1,21 @@
 """Schema upgrades: a v1 database gets the verify_attempts time index (v2) and the people's
-failure window (v3), the region fields and queue tables (v4), its data intact."""
+failure window (v3), the region fields and queue tables (v4), loses sessions.last_response
+(v5, on SQLite and PostgreSQL), its data intact."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from servers import fresh_pg_url, postgres  # noqa: F401  (fixtures)
+from sqlalchemy import inspect, select
 
 from ivr.store.schema import (
     SCHEMA_VERSION,
     ensure_schema,
     make_engine,
     schema_version,
+    sessions,
     verify_attempts,
 )
 
@@ -79,5 +83,42 @@ def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Pat
         assert tuple(row) == ("南宁市", "[]", 600, "医保服务热线", "Healthcare Security hotline")
         region = region_for(conn, "450100")
     assert (region.holidays, region.max_queue_wait, region.line_name) == ((), 600, "医保服务热线")
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend",
+                         ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_v4_database_loses_the_unused_last_response(request: pytest.FixtureRequest,
+                                                      tmp_path: Path, backend: str) -> None:
+    """v6: sessions.last_response (written "", never read) is dropped; the sessions stay and
+    new ones are written without it."""
+    url = (f"sqlite:///{tmp_path / 'v4.sqlite3'}" if backend == "sqlite"
+           else str(request.getfixturevalue("fresh_pg_url")))
+    engine = make_engine(url)
+    ensure_schema(engine)
+    with engine.begin() as conn:  # what v4 left behind: the column, NOT NULL, and a call in it
+        conn.exec_driver_sql("ALTER TABLE sessions ADD COLUMN last_response TEXT NOT NULL "
+                             "DEFAULT ''")
+        conn.exec_driver_sql("INSERT INTO sessions (call_sid, state, step, data, last_response, "
+                             "ended, caller, updated_at) VALUES ('CA1', 'main', 2, '{}', '', "
+                             "false, '+8613900000001', 1.0)")
+        conn.execute(schema_version.update().values(version=4))
+
+    def columns() -> set[str]:
+        with engine.connect() as conn:
+            return {c["name"] for c in inspect(conn).get_columns("sessions")}
+
+    assert "last_response" in columns()
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    assert "last_response" not in columns()
+    with engine.begin() as conn:
+        conn.execute(sessions.insert().values(call_sid="CA2", state="welcome", step=1, data="{}",
+                                              ended=False, caller="+8613900000002",
+                                              updated_at=2.0))
+        assert conn.execute(select(sessions.c.call_sid, sessions.c.state)
+                            .order_by(sessions.c.call_sid)).all() == [("CA1", "main"),
+                                                                      ("CA2", "welcome")]
+        assert conn.execute(select(schema_version.c.version)).scalars().all() == [SCHEMA_VERSION]
     assert ensure_schema(engine) == SCHEMA_VERSION
     engine.dispose()

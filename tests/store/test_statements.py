@@ -24,15 +24,19 @@ JIANGUO = ("450102197503150013", "135790")
 #: password check (reserve, then settle). The region is read with how many agents answer for
 #: it, in one statement. The status callback also forgets the call's place in the agent queue
 #: and frees a caller an agent's call had taken (two indexed deletes/updates, same transaction).
+# The call records (ivr/engine/records.py) add one transaction to each turn (its events, one
+# insert); the start also looks up and stores the number's keyed hash (two statements), and
+# the end reads the call's events and writes its hang-up, its summary and the hash's window
+# (one transaction): +1 statement and +1 checkout per turn, +5/+1 at the end.
 BOUNDS = {
-    "answer": (3, 2),
-    "language": (4, 3),
-    "balance": (4, 3),
-    "by ID": (4, 3),
-    "ID number": (3, 2),
-    "confirm": (4, 3),
-    "password": (10, 7),
-    "status callback": (4, 1),
+    "answer": (6, 3),
+    "language": (5, 4),
+    "balance": (5, 4),
+    "by ID": (5, 4),
+    "ID number": (4, 3),
+    "confirm": (5, 4),
+    "password": (11, 8),
+    "status callback": (9, 2),
 }
 
 

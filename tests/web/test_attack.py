@@ -187,10 +187,9 @@ class Db:
         return None if row is None else (row[0], int(row[1]), row[2], bool(row[3]))
 
     def personal_data_left(self) -> list[str]:
-        """Every ID number anywhere in the sessions (data, last answer) and kept answers."""
+        """Every ID number anywhere in the sessions (data) and kept answers."""
         found = []
         for (value,) in self.all("SELECT data FROM sessions UNION ALL "
-                                 "SELECT last_response FROM sessions UNION ALL "
                                  "SELECT body FROM answers"):
             found += ID_NUMBER.findall(value or "")
         return found
