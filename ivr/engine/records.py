@@ -302,7 +302,10 @@ def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
         "lang": language.detail if language and language.detail else DEFAULT_LOCALE,
         "region": region, "outcome": outcome, "detail": detail, "ended_by": ended_by,
         "verification": verification.detail if verification else None,
-        "queue_result": queue_out.detail if queue_out else ("bridged" if bridged else None),
+        # moved out of the queue into an agent's room by the REST API (Twilio's `redirected`):
+        # to the records, as to the caller, bridged to the agent
+        "queue_result": (("bridged" if queue_out.detail == "redirected" else queue_out.detail)
+                         if queue_out else ("bridged" if bridged else None)),
         "repeat": "repeat" in kinds, "called_back": "called_back" in kinds,
         "withheld": "withheld" in kinds,
     }
