@@ -255,6 +255,45 @@ def relation_to_member(relationship: str, funder_sex: Sex, funder_birth: date,
     return relation_to_funder(inverse, funder_sex, funder_birth, member_birth)
 
 
+#: relationships where the member is of an older generation than the funder, or younger, and
+#: how many generations apart they are
+GENERATIONS_APART = {"parent": 1, "child": 1, "grandparent": 2, "maternal_grandparent": 2,
+                     "grandchild": 2, "maternal_grandchild": 2}
+MEMBER_ELDER = ("parent", "grandparent", "maternal_grandparent")
+MEMBER_YOUNGER = ("child", "grandchild", "maternal_grandchild")
+#: the fewest years between a parent and their child (a grandparent: twice that)
+MIN_GENERATION_YEARS = 12
+
+
+def _years_between(older: date, younger: date) -> int:
+    """Whole years from `older` to `younger` (an age on that day)."""
+    years = younger.year - older.year
+    return years - 1 if (younger.month, younger.day) < (older.month, older.day) else years
+
+
+def implausible(relationship: str, funder_birth: date, funder_sex: Sex, member_birth: date,
+                member_sex: Sex) -> str | None:
+    """Why a binding reads as nonsense (docs/dataset.md §4), or None: a parent younger than
+    the child or less than 12 years older, a grandparent less than 24 years older, a spouse of
+    the same sex. Both dates come from the ID numbers."""
+    apart = GENERATIONS_APART.get(relationship)
+    if apart is not None:
+        need = MIN_GENERATION_YEARS * apart
+        older, younger = ((member_birth, funder_birth) if relationship in MEMBER_ELDER
+                          else (funder_birth, member_birth))
+        side = "before" if relationship in MEMBER_ELDER else "after"
+        if not older < younger:
+            return (f"{relationship!r}: the member must be born {side} the funder "
+                    f"(member {member_birth}, funder {funder_birth})")
+        if _years_between(older, younger) < need:
+            return (f"{relationship!r}: the member must be born at least {need} years {side} "
+                    f"the funder (member {member_birth}, funder {funder_birth})")
+    if relationship == "spouse" and funder_sex == member_sex:
+        return (f"'spouse': funder and member are both {funder_sex} by their ID numbers "
+                "(a spouse is 丈夫 or 妻子)")
+    return None
+
+
 #: Every relation word key either function can return (the prompt catalogue must name them all).
 RELATION_WORDS = (
     "husband", "wife", "father", "mother", "son", "daughter", "elder_brother",
