@@ -19,12 +19,13 @@ from sqlalchemy import Engine
 from ivr.domain import accounts, agents, callers
 from ivr.domain.accounts import PasswordCheck, Person
 from ivr.domain.agents import PinCheck
-from ivr.domain.identity import IdNumber, from_keypad, parse_id_number
+from ivr.domain.identity import from_keypad, parse_id_number
 from ivr.domain.pinkeys import Keyring
 from ivr.domain.policy import Region
 from ivr.engine import speech
 from ivr.engine.flow import CallEvent, Flow, FlowModel
 from ivr.engine.queue import CallQueue, Entry
+from ivr.engine.results import SpokenResults
 from ivr.engine.session import CallSession
 from ivr.errors import InvalidIdNumber
 from ivr.settings import Settings
@@ -62,7 +63,7 @@ def speech_wait(catalogue: Any, lang: str, seconds: float) -> str:
     return str(catalogue.render("wait_minutes", lang, {"minutes": minutes})[0])
 
 
-class CallModel(FlowModel):
+class CallModel(SpokenResults, FlowModel):
     """The hotline's call as the state machine sees it: the conditions and callbacks the flow
     names. One per thread, long-lived; `begin` restores a call on it for one turn."""
 
@@ -404,106 +405,3 @@ class CallModel(FlowModel):
     def forget_pending(self) -> None:
         self.data.pending, self.data.card_shared = None, False
         self.data.values.pop("last4", None)
-
-    # ---- results ----------------------------------------------------------------------------
-    def _me(self) -> Person:
-        def load() -> Person:
-            with self.services.db.connect() as conn:
-                person = accounts.find_person(conn, self.data.verified or "")
-            if person is None:  # removed since verification: treat as a system error
-                raise LookupError("verified person no longer in the data")
-            return person
-        person: Person = self._memo("me", load)
-        return person
-
-    def speak_balance(self) -> None:
-        me = self._me()
-        if me.status == "suspended" and me.has_account:
-            # the balance is still the caller's: say it, and what the suspension means
-            self.say("balance_suspended", as_of=me.as_of, balance=me.balance)
-        elif not me.has_account:
-            self.say("balance_resident")
-        elif not me.monthly_credit_fen:
-            self.say("balance_employee_no_credit", as_of=me.as_of, balance=me.balance)
-        else:
-            self.say("balance_employee", as_of=me.as_of, balance=me.balance,
-                     credit=me.monthly_credit)
-
-    def speak_pool(self) -> None:
-        me = self._me()
-        with self.services.db.connect() as conn:
-            members = accounts.members_of(conn, me)
-            funders = accounts.funders_of(conn, me)
-        if members:
-            if len(members) == 1:
-                self.say("pool_funder_count_one")
-            else:
-                self.say("pool_funder_count", count=len(members))
-            for m in members:
-                self.say("pool_member", relation=self.word("relation", m.relation),
-                         name=speech.Named(m.name, m.sex), since=m.since)
-            remaining = self.region.max_members - len(members)
-            if remaining > 0:
-                self.say("pool_remaining", remaining=remaining, limit=self.region.max_members)
-            else:
-                self.say("pool_full", limit=self.region.max_members)
-        if funders:
-            if len(funders) == 1:
-                self.say("pool_beneficiary_count_one")
-            else:
-                self.say("pool_beneficiary_count", count=len(funders))
-            for f in funders:
-                self.say("pool_funder", relation=self.word("relation", f.relation),
-                         name=speech.Named(f.name, f.sex), since=f.since)
-            # each funder by relation and surname: two 哥哥 are told apart, in deduction order
-            order = self.word("punct", "list").join(
-                self.flow.catalogue.render("pool_order_item", self.data.lang, {
-                    "relation": self.word("relation", f.relation),
-                    "name": speech.Named(f.name, f.sex),
-                })[0]
-                for f in funders)
-            if me.status == "suspended":
-                self.say("pool_order_suspended")
-            elif me.has_account:
-                if len(funders) == 1:
-                    self.say("pool_order_own_first_one", order=order)
-                else:
-                    self.say("pool_order_own_first", order=order)
-            elif len(funders) == 1:
-                self.say("pool_order_funders_one", order=order)
-            else:
-                self.say("pool_order_funders", order=order)
-        if not members and not funders:
-            if me.scheme == "employee":
-                self.say("pool_none_employee")
-            else:
-                self.say("pool_none_resident")
-
-    def speak_transactions(self) -> None:
-        me = self._me()
-        with self.services.db.connect() as conn:
-            entries = accounts.recent_transactions(conn, me.id_number)
-        if not entries:
-            self.say("tx_none")
-            return
-        if len(entries) == 1:
-            self.say("tx_count_one")
-        else:
-            self.say("tx_count", count=len(entries))
-        for t in entries:
-            amount = abs(t.amount)
-            if t.kind == "credit":
-                self.say("tx_credit", date=t.date, amount=amount)
-            elif t.kind == "pool_payment":
-                paid_for = speech.Named(t.for_name or "",
-                                        IdNumber(t.for_id).sex if t.for_id else None)
-                self.say("tx_pool_payment", date=t.date, name=paid_for, amount=amount)
-            elif t.amount >= 0:
-                self.say("tx_refund", date=t.date, kind=self.word("kind", t.kind), amount=amount)
-            else:
-                self.say("tx_spend", date=t.date, kind=self.word("kind", t.kind), amount=amount)
-
-    def speak_pool_policy(self) -> None:
-        self.say("policy_pool", relatives=self.word("pool_relations", self.region.pool_relations))
-        self.say("policy_commercial_yes" if self.region.commercial_insurance
-                 else "policy_commercial_no")

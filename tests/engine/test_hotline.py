@@ -243,7 +243,7 @@ def test_english_holds_for_the_whole_call(caller: Any, clock: Any) -> None:
         say("tx_spend", en, date="November 3, 2026", kind="pharmacy purchase",
             amount="thirty-two yuan and fifty fen"),
         say("tx_credit", en, date="November 1, 2026", amount="one hundred fifty yuan"),
-        say("tx_pool_payment", en, date="October 20, 2026", name="Mr Li",
+        say("tx_pool_payment", en, date="October 20, 2026", who="son, Mr Li",
             amount="one hundred twenty yuan"),
         say("tx_spend", en, date="October 11, 2026", kind="outpatient care",
             amount="eighty-five yuan and twenty fen"),
@@ -254,7 +254,7 @@ def test_english_holds_for_the_whole_call(caller: Any, clock: Any) -> None:
     step("9")
     pool = step("2")
     assert pool[0] == say("pool_funder_count", en, count="four")
-    assert say("pool_member", en, relation="wife", name="Ms Chen",
+    assert say("pool_member", en, who="wife, Ms Chen",
                since="January 10, 2023") in pool
     assert say("pool_remaining", en, limit="seven", remaining="three") in pool
     assert step("5")[0] == say("invalid_input", en)
@@ -761,12 +761,12 @@ def test_balance(caller: Any, person: Person, expected: str) -> None:
 
 def member(relation: str, name: str, since: str) -> str:
     """One family member the caller funds, as said."""
-    return say("pool_member", relation=relation, name=name, since=since)
+    return say("pool_member", who=relation + name, since=since)
 
 
 def funder(relation: str, name: str, since: str) -> str:
     """One relative who funds the caller, as said."""
-    return say("pool_funder", relation=relation, name=name, since=since)
+    return say("pool_funder", who=relation + name, since=since)
 
 
 POOL = {
@@ -774,7 +774,7 @@ POOL = {
         say("pool_funder_count", count="四"),
         member("妻子", "陈女士", "2023年1月10日"),
         member("儿子", "李先生", "2023年1月10日"),
-        member("女儿", "李女士", "2024年3月1日"),
+        member("女儿", "", "2024年3月1日"),  # eleven: no 女士
         member("父亲", "李先生", "2024年8月1日"),
         say("pool_remaining", limit="七", remaining="三"),
     ]),
@@ -792,7 +792,7 @@ POOL = {
     ]),
     "both-roles": (CHENLI, [
         say("pool_funder_count_one"),
-        member("女儿", "李女士", "2023年6月15日"),
+        member("女儿", "", "2023年6月15日"),  # eleven: no 女士
         say("pool_remaining", limit="七", remaining="六"),
         say("pool_beneficiary_count_one"),
         funder("丈夫", "李先生", "2023年1月10日"),
@@ -825,7 +825,7 @@ TRANSACTIONS = {
         say("tx_count", count="五"),
         spent("2026年11月3日", "定点药店购药", "三十二元五角"),
         credited("2026年11月1日", "一百五十元"),
-        say("tx_pool_payment", date="2026年10月20日", name="李先生", amount="一百二十元"),
+        say("tx_pool_payment", date="2026年10月20日", who="儿子李先生", amount="一百二十元"),
         spent("2026年10月11日", "门诊", "八十五元二角"),
         spent("2026年9月2日", "住院", "一千五百元"),
     ]),
@@ -1158,7 +1158,8 @@ def test_no_voice_is_sent_an_asterisk_nor_english_a_chinese_character(
 def test_pool_names_are_relation_surname_and_title(caller: Any) -> None:
     verify_by_id(start(caller), JIANGUO, "2")
     pool = texts(caller)
-    assert "您的女儿李女士,绑定日期为2024年3月1日。" in pool  # 李小雨, never 李*雨 nor 李雨
+    assert "您的儿子李先生,绑定日期为2023年1月10日。" in pool  # 李明, never 李*明 nor 李明
+    assert "您的女儿,绑定日期为2024年3月1日。" in pool  # 李小雨 is eleven: no 女士
     assert not [t for t in pool if "*" in t or "李小雨" in t]
 
 

@@ -377,8 +377,8 @@ def test_error_prompts_are_polite_and_grammatical() -> None:
 
 
 def test_funders_hear_your_before_the_relation() -> None:
-    assert _zh("pool_member").startswith("您的{relation}")
-    assert _zh("pool_funder").startswith("您的{relation}")
+    assert _zh("pool_member").startswith("您的{who}")
+    assert _zh("pool_funder").startswith("您的{who}")
 
 
 def test_one_of_a_thing_is_said_without_a_digit_or_in_turn() -> None:
