@@ -54,10 +54,17 @@ class SpokenResults:
         elif not me.has_account:
             self.say("balance_resident")
         elif not me.monthly_credit_fen:
-            self.say("balance_employee_no_credit", as_of=me.as_of, balance=me.balance)
+            self.say("balance_employee_no_credit", as_of=me.as_of, balance=me.balance,
+                     month=self._credit_month(me))
         else:
             self.say("balance_employee", as_of=me.as_of, balance=me.balance,
-                     credit=me.monthly_credit)
+                     credit=me.monthly_credit, month=self._credit_month(me))
+
+    def _credit_month(self, me: Person) -> str:
+        """The month the credit belongs to, the balance's own (2026年10月), never 本月: heard in
+        December, an October balance's credit is October's."""
+        assert me.as_of is not None  # an account always has its date (docs/dataset.md §3)
+        return speech.month_words(me.as_of, self.data.lang)
 
     def _today(self) -> date:
         return self.services.now().astimezone(self.region.zone).date()

@@ -34,6 +34,7 @@ __all__ = [
     "money",
     "money_en",
     "money_zh",
+    "month_words",
     "Named",
     "clock_range",
     "spoken_name",
@@ -270,6 +271,14 @@ def date_words(d: date, locale: str) -> str:
     if locale == "zh-CN":
         return f"{d.year}年{d.month}月{d.day}日"
     return f"{_EN_MONTHS[d.month - 1]} {d.day}, {d.year}"
+
+
+def month_words(d: date, locale: str) -> str:
+    """The month of `d`: 2026年10月 / "October 2026"."""
+    _check_locale(locale)
+    if locale == "zh-CN":
+        return f"{d.year}年{d.month}月"
+    return f"{_EN_MONTHS[d.month - 1]} {d.year}"
 
 
 def digits(s: str, locale: str) -> str:

@@ -72,7 +72,8 @@ def readback(last4: str) -> str:
 
 
 def balance_employee(balance: str, credit: str) -> str:
-    return say("balance_employee", as_of="2026年11月21日", balance=balance, credit=credit)
+    return say("balance_employee", as_of="2026年11月21日", balance=balance, credit=credit,
+               month="2026年11月")
 
 
 JIANGUO_BALANCE = balance_employee("一千二百三十四元五角六分", "一百五十元")
@@ -234,7 +235,7 @@ def test_english_holds_for_the_whole_call(caller: Any, clock: Any) -> None:
     assert step(JIANGUO.password + "#") == [
         say("balance_employee", en, as_of="November 21, 2026",
             balance="one thousand two hundred thirty-four yuan and fifty-six fen",
-            credit="one hundred fifty yuan"),
+            credit="one hundred fifty yuan", month="November 2026"),
         EN_RESULT_MENU,
     ]
     step("9")
@@ -1209,8 +1210,9 @@ def test_zero_is_not_read_literally(caller: Any, db_url: str) -> None:
             update(regions).values(max_members=4))
     verify_by_id(start(caller), WUFANG, "1")
     assert texts(caller)[0] == say("balance_employee_no_credit", as_of="2026年11月21日",
-                                   balance="零元")
-    assert "本月暂无划入" in texts(caller)[0] and "划入零元" not in texts(caller)[0]
+                                   balance="零元", month="2026年11月")
+    assert "2026年11月个人账户暂无划入" in texts(caller)[0]
+    assert "划入零元" not in texts(caller)[0]
     caller.hangup()
     verify_by_id(start(caller), JIANGUO, "2")
     pool = texts(caller)
