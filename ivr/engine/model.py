@@ -398,6 +398,18 @@ class CallModel(SpokenResults, FlowModel):
     def may_retry(self) -> bool:
         return self.data.password_failures < self.flow.limits.password_failures
 
+    def say_password_wrong(self) -> None:
+        """After a wrong try with tries left: how many this call still has; before the try that
+        could lock the password (the region's `lockout_after` in a row, counted in this call:
+        earlier calls are not told, so nothing tells numbers apart), what to do if it was
+        forgotten or never set."""
+        failures = self.data.password_failures
+        left = self.flow.limits.password_failures - failures
+        if min(left, self.region.lockout_after - failures) == 1:
+            self.say("password_last_try", lockout=self.region.lockout_after)
+        else:
+            self.say("password_wrong", left=left)
+
     def mark_verified(self) -> None:
         self.data.verified, self.data.pending = self.data.pending, None
         self.data.values.pop("last4", None)

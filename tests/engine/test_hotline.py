@@ -36,7 +36,9 @@ CARD_ENTRY = say("card_entry")
 CARD_MALFORMED = say("card_malformed")
 CARD_AMBIGUOUS = say("card_ambiguous")
 PASSWORD = say("password_entry")
-PASSWORD_WRONG = say("password_wrong")
+PASSWORD_WRONG = say("password_wrong", left="两")
+#: after the second wrong try of a call: one left, and what to do if forgotten
+LAST_TRY = say("password_last_try", lockout="三")
 PASSWORD_MALFORMED = say("password_malformed")
 VERIFICATION_FAILED = say("verification_failed")
 TOO_MANY_ATTEMPTS = say("too_many_attempts")
@@ -442,8 +444,9 @@ def test_legacy_15_digit_number_of_nobody_gets_the_wrong_password_answer(caller:
     assert texts(caller) == [readback("1 0 0 1")]
     caller.press("1").press("123456#")
     unknown = texts(caller)
-    another_number(caller)
-    caller.press("1").press(JIANGUO.id_number + "#").press("1").press("000000#")
+    caller.hangup()  # the same try of a new call: the same words
+    start(caller).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+    caller.press("000000#")
     assert texts(caller) == unknown == [PASSWORD_WRONG, PASSWORD]
 
 
@@ -523,8 +526,8 @@ def test_unknown_card_and_wrong_password_sound_the_same(caller: Any) -> None:
     assert texts(caller) == [PASSWORD]  # nothing tells the caller the card does not exist
     caller.press(CHENLI.password + "#")
     unknown = texts(caller)
-    another_number(caller)
-    caller.press("2").press(CHENLI_CARD + "#").press("000000#")
+    caller.hangup()  # the same try of a new call: the same words
+    start(caller).press("1").press("2").press(CHENLI_CARD + "#").press("000000#")
     wrong = texts(caller)
     assert unknown == wrong == [PASSWORD_WRONG, PASSWORD]
 
@@ -617,9 +620,9 @@ def test_a_wrong_password_ends_a_row_of_wrong_lengths(caller: Any, clock: Any) -
 
 def _three_wrong_unknown_cards(caller: Any) -> None:
     caller.press("1").press("2").press(UNKNOWN_CARD + "#")
-    for _ in range(2):
+    for wrong in (PASSWORD_WRONG, LAST_TRY):
         caller.press("123456#")
-        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+        assert texts(caller) == [wrong, PASSWORD]
     caller.press("123456#")
 
 
@@ -641,9 +644,9 @@ def test_three_wrong_in_one_call_say_goodbye_when_unstaffed(caller: Any, clock: 
 
 def _three_wrong_for_one_person(caller: Any) -> None:
     caller.press("1").press("1").press(JIANGUO.id_number + "#").press("1")
-    for _ in range(2):
+    for wrong in (PASSWORD_WRONG, LAST_TRY):
         caller.press("000000#")
-        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+        assert texts(caller) == [wrong, PASSWORD]
     caller.press("000000#")
     assert texts(caller)[0] == VERIFICATION_FAILED  # the third failure also locks 李建国
 
@@ -720,7 +723,7 @@ def test_lockout_counts_only_consecutive_failures(caller: Any) -> None:
         verify_by_id(start(caller), Person(WUFANG.id_number, "000000"))
         assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
         caller.press("000000#")
-        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+        assert texts(caller) == [LAST_TRY, PASSWORD]
         caller.press(WUFANG.password + "#")
         assert texts(caller)[0] == balance_employee("零元", "一百二十元")
         caller.hangup()
@@ -1082,9 +1085,9 @@ class TestVerificationAttemptsPerCallerNumber:
     def test_more_than_the_limit_ends_the_call_even_on_a_new_call(self, caller: Any) -> None:
         phone = "+8613911110001"
         start(caller, from_=phone).press("1")
-        for _ in range(2):
+        for wrong in (PASSWORD_WRONG, LAST_TRY):
             caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")
-            assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+            assert texts(caller) == [wrong, PASSWORD]
             another_number(caller)
         retry_by_id(caller, JIANGUO, JIANGUO.password)  # the third attempt, still allowed
         assert texts(caller)[0] == JIANGUO_BALANCE

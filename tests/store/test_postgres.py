@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STAFFED, Caller, FixedClock, prompt_pattern, say
+from conftest import STAFFED, Caller, FixedClock, prompt_pattern, said_start, say
 from servers import (  # noqa: F401  (fixtures)
     HotlineServer,
     PostgresServer,
@@ -59,7 +59,7 @@ LI_BALANCE = say("balance_employee", as_of="2026年11月21日",
                  balance="一千二百三十四元五角六分", credit="一百五十元")
 LI_POOL = say("pool_funder_count", count="四")
 CHEN_ID = "450102197806200022"
-WRONG = say("password_wrong")
+WRONG = said_start("password_wrong")  # any wrong password, any try left
 APOLOGY_GOODBYE = f"{say('system_busy')}\n{say('goodbye')}"
 
 
