@@ -295,6 +295,7 @@ def _parsed_region(names: tuple[str, ...], values: tuple[Any, ...]) -> Region:
     data = dict(zip(names, values, strict=True))
     data["agent_hours"] = json.loads(data["agent_hours"])
     data["holidays"] = json.loads(data["holidays"])
+    data["workdays"] = json.loads(data["workdays"])
     return dataclasses.replace(Region.from_mapping(data), agents=int(data["agent_count"]))
 
 

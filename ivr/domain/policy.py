@@ -80,15 +80,29 @@ LINE_NAME_MAX = 40
 _LINE_NAME_EN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,.'&()-]*$")
 
 
-def _holiday(value: Any) -> date:
+def _holiday(value: Any, what: str = "holidays") -> date:
     if isinstance(value, date):
         return value
     if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError(f"holidays must be dates YYYY-MM-DD: {value!r} is not one")
+        raise ValueError(f"{what} must be dates YYYY-MM-DD: {value!r} is not one")
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"holidays must be real dates: {value!r} is not one") from None
+        raise ValueError(f"{what} must be real dates: {value!r} is not one") from None
+
+
+def _dates(value: Any, what: str) -> tuple[date, ...]:
+    """A list of distinct dates, sorted."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{what} must be a list of dates YYYY-MM-DD")
+    days = [_holiday(d, what) for d in value]
+    if len(set(days)) != len(days):
+        raise ValueError(f"{what} must list each date once")
+    return tuple(sorted(days))
+
+
+#: Monday to Friday: a make-up working day is staffed with the shifts of these days
+WEEKDAYS = frozenset(range(5))
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,8 @@ class Region:
     timezone: str = "Asia/Shanghai"
     #: closed days (public holidays), in the region's time zone
     holidays: tuple[date, ...] = ()
+    #: make-up working days (调休上班, 补班): a Saturday or Sunday staffed like a weekday
+    workdays: tuple[date, ...] = ()
     max_queue_wait: int = DEFAULT_MAX_QUEUE_WAIT
     #: the line's name as the greeting says it (digits are read one by one)
     line_name: str = DEFAULT_LINE_NAME
@@ -149,6 +165,16 @@ class Region:
         if not isinstance(self.holidays, tuple) or not all(
                 isinstance(d, date) for d in self.holidays):
             raise ValueError("holidays must be a list of dates YYYY-MM-DD")
+        if not isinstance(self.workdays, tuple) or not all(
+                isinstance(d, date) for d in self.workdays):
+            raise ValueError("workdays must be a list of dates YYYY-MM-DD")
+        weekday = next((d for d in self.workdays if d.weekday() in WEEKDAYS), None)
+        if weekday is not None:
+            raise ValueError(f"workdays must be Saturdays or Sundays (a weekday is a working "
+                             f"day already): {weekday.isoformat()} is a weekday")
+        both = sorted(set(self.workdays) & set(self.holidays))
+        if both:
+            raise ValueError(f"workdays: {both[0].isoformat()} is also a holiday")
         ZoneInfo(self.timezone)  # raises for an unknown zone
         shifts = tuple(Shift.parse(d, h) for d, h in self.agent_hours)
         object.__setattr__(self, "shifts", shifts)
@@ -169,14 +195,9 @@ class Region:
             hours = json.loads(hours)
         if hours is not None:
             kwargs["agent_hours"] = tuple((str(d), str(h)) for d, h in hours)
-        holidays = data.get("holidays")
-        if holidays is not None:
-            if not isinstance(holidays, list | tuple):
-                raise ValueError("holidays must be a list of dates YYYY-MM-DD")
-            days = [_holiday(d) for d in holidays]
-            if len(set(days)) != len(days):
-                raise ValueError("holidays must list each date once")
-            kwargs["holidays"] = tuple(sorted(days))
+        for key in ("holidays", "workdays"):
+            if data.get(key) is not None:
+                kwargs[key] = _dates(data[key], key)
         return cls(**kwargs)
 
     def allows(self, relationship: str) -> bool:
@@ -189,6 +210,8 @@ class Region:
         if local.date() in self.holidays:
             return False
         t = local.time()
+        if local.date() in self.workdays:  # 补班: the weekday shifts
+            return any(s.days & WEEKDAYS and s.covers(t) for s in self.shifts)
         return any(local.weekday() in s.days and s.covers(t) for s in self.shifts)
 
     @property
@@ -209,6 +232,7 @@ class Region:
             "agent_hours": json.dumps([list(h) for h in self.agent_hours]),
             "timezone": self.timezone,
             "holidays": json.dumps([d.isoformat() for d in self.holidays]),
+            "workdays": json.dumps([d.isoformat() for d in self.workdays]),
             "max_queue_wait": self.max_queue_wait,
             "line_name": self.line_name,
             "line_name_en": self.line_name_en,

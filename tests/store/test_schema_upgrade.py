@@ -1,5 +1,6 @@
 """Schema upgrades: a v1 database gets the verify_attempts time index (v2) and the people's
-failure window (v3), the region fields and queue tables (v4), its data intact."""
+failure window (v3), the region fields and queue tables (v4), make-up working days and the
+index of pool payments made for a person (v5), its data intact."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _indexes(engine: object) -> set[str]:
 
 def test_a_new_database_has_the_index(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new.sqlite3'}")
-    assert ensure_schema(engine) == SCHEMA_VERSION == 4
+    assert ensure_schema(engine) == SCHEMA_VERSION == 5
     assert "ix_verify_attempts_at" in _indexes(engine)
     engine.dispose()
 
@@ -39,14 +40,14 @@ def test_a_v1_database_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.execute(verify_attempts.insert(), [{"caller": "+861", "at": 1.0},
                                                 {"caller": "+862", "at": 2.0}])
     assert "ix_verify_attempts_at" not in _indexes(engine)
-    assert ensure_schema(engine) == 4
+    assert ensure_schema(engine) == SCHEMA_VERSION
     assert "ix_verify_attempts_at" in _indexes(engine)
     with engine.connect() as conn:
-        assert conn.execute(select(schema_version.c.version)).scalars().all() == [4]
+        assert conn.execute(select(schema_version.c.version)).scalars().all() == [SCHEMA_VERSION]
         columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(people)")}
         assert {"window_failures", "window_start"} <= columns
         assert conn.execute(select(verify_attempts.c.caller)).scalars().all() == ["+861", "+862"]
-    assert ensure_schema(engine) == 4  # and again: nothing to do
+    assert ensure_schema(engine) == SCHEMA_VERSION  # and again: nothing to do
     engine.dispose()
 
 
@@ -59,7 +60,7 @@ def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Pat
     engine = make_engine(f"sqlite:///{tmp_path / 'v3.sqlite3'}")
     ensure_schema(engine)
     with engine.begin() as conn:  # what v3 left behind
-        for column in ("holidays", "max_queue_wait", "line_name", "line_name_en"):
+        for column in ("holidays", "max_queue_wait", "line_name", "line_name_en", "workdays"):
             conn.exec_driver_sql(f"ALTER TABLE regions DROP COLUMN {column}")
         for table in ("queue_waits", "queue_entries", "agents"):
             conn.exec_driver_sql(f"DROP TABLE {table}")
@@ -68,7 +69,7 @@ def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Pat
             "commercial_insurance, lockout_after, agent_number, agent_hours, timezone) VALUES "
             "('450100', '南宁市', 'close_relatives', 7, 1, 1, 3, NULL, '[]', 'Asia/Shanghai')")
         conn.execute(schema_version.update().values(version=3))
-    assert ensure_schema(engine) == SCHEMA_VERSION == 4
+    assert ensure_schema(engine) == SCHEMA_VERSION == 5
     with engine.connect() as conn:
         tables = {row[0] for row in conn.exec_driver_sql(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -78,5 +79,30 @@ def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Pat
         assert tuple(row) == ("南宁市", "[]", 600, "医保服务热线", "Healthcare Security hotline")
         region = region_for(conn, "450100")
     assert (region.holidays, region.max_queue_wait, region.line_name) == ((), 600, "医保服务热线")
-    assert ensure_schema(engine) == 4
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    engine.dispose()
+
+
+def test_a_v4_database_gets_workdays_and_the_index_of_payments_for(tmp_path: Path) -> None:
+    """v5: regions.workdays ('[]' for the rows there) and ix_transactions_for."""
+    from ivr.domain.accounts import region_for
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'v4.sqlite3'}")
+    ensure_schema(engine)
+    with engine.begin() as conn:  # what v4 left behind
+        conn.exec_driver_sql("DROP INDEX ix_transactions_for")
+        conn.exec_driver_sql("ALTER TABLE regions DROP COLUMN workdays")
+        conn.exec_driver_sql(
+            "INSERT INTO regions (code, name, pool_relations, max_members, multiple_funders, "
+            "commercial_insurance, lockout_after, agent_number, agent_hours, timezone, holidays) "
+            "VALUES ('450100', '南宁市', 'close_relatives', 7, 1, 1, 3, NULL, '[]', "
+            "'Asia/Shanghai', '[\"2026-10-01\"]')")
+        conn.execute(schema_version.update().values(version=4))
+    assert ensure_schema(engine) == SCHEMA_VERSION == 5
+    with engine.connect() as conn:
+        indexes = {row[1] for row in conn.exec_driver_sql("PRAGMA index_list(transactions)")}
+        assert "ix_transactions_for" in indexes
+        region = region_for(conn, "450100")
+    assert region.workdays == () and [d.isoformat() for d in region.holidays] == ["2026-10-01"]
+    assert ensure_schema(engine) == SCHEMA_VERSION
     engine.dispose()
