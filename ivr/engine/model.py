@@ -24,6 +24,7 @@ from ivr.domain.pinkeys import Keyring
 from ivr.domain.policy import Region
 from ivr.engine import speech
 from ivr.engine.flow import CallEvent, Flow, FlowModel
+from ivr.engine.hours import hours_words
 from ivr.engine.queue import CallQueue, Entry
 from ivr.engine.results import SpokenResults
 from ivr.engine.session import CallSession
@@ -149,32 +150,9 @@ class CallModel(SpokenResults, FlowModel):
         if not self.has_agents:
             self.say("agent_unavailable")
             return
-        by_days: dict[str, list[str]] = {}
-        days_of: dict[str, frozenset[int]] = {}
-        for s in self.region.shifts:  # "工作日上午9点至12点,下午1点至5点"
-            start, end = speech.clock_range(s.start, s.end, self.data.lang)
-            by_days.setdefault(s.days_spec, []).append(
-                self.flow.catalogue.render("agent_shift", self.data.lang, {
-                    "start": start, "end": end,
-                })[0])
-            days_of[s.days_spec] = s.days
-        sep = self.word("punct", "times")
-        shifts = [
-            self.flow.catalogue.render("agent_days", self.data.lang, {
-                "days": self._days_words(spec, days_of[spec]), "times": sep.join(times),
-            })[0]
-            for spec, times in by_days.items()
-        ]
-        hours = self.word("punct", "list_major").join(shifts)
+        hours = hours_words(self.flow.catalogue, self.region, self.data.lang)
         self.say("agent_closed_holidays" if self.region.holidays else "agent_closed",
                  hours=hours)
-
-    def _days_words(self, spec: str, days: frozenset[int]) -> str:
-        catalogue = self.flow.catalogue
-        if f"days.{spec}" in catalogue.words[self.data.lang]:
-            return self.word("days", spec)
-        names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-        return self.word("punct", "list").join(self.word("days", names[d]) for d in sorted(days))
 
     def say_agent_failed(self) -> None:
         self.say("agent_failed")
@@ -211,6 +189,13 @@ class CallModel(SpokenResults, FlowModel):
 
     def queue_timed_out(self) -> bool:
         return self.queue_result == "leave" and self._leaving() == "timeout"
+
+    def queue_full(self) -> bool:
+        """Twilio refused the caller at once: the queue holds as many as it may."""
+        return self.queue_result == "queue-full"
+
+    def say_queue_full(self) -> None:
+        self.say("queue_full")
 
     def leave_queue(self) -> None:
         self.services.queue.leave(self.call_sid)
