@@ -160,7 +160,11 @@ class SpokenResults:
             else:
                 self.say("tx_spend", date=t.date, kind=self.word("kind", t.kind), amount=amount)
 
-    def speak_pool_policy(self) -> None:
-        self.say("policy_pool", relatives=self.word("pool_relations", self.region.pool_relations))
+    def speak_pool_relatives(self) -> None:
+        self.say("policy_pool_who",
+                 relatives=self.word("pool_relations", self.region.pool_relations))
+
+    def speak_pool_uses(self) -> None:
+        self.say("policy_pool_pays")
         self.say("policy_commercial_yes" if self.region.commercial_insurance
                  else "policy_commercial_no")

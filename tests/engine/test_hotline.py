@@ -307,22 +307,48 @@ def test_main_menu_1_2_3_need_verification(caller: Any, key: str) -> None:
 #: the demo region (南宁市) lets its people bind all close relatives
 CLOSE_RELATIVES = "配偶、父母、子女、兄弟姐妹、祖父母、外祖父母、孙子女、外孙子女"
 POLICY_TOPICS = {
-    # ... and insure them from the account
-    "1": [say("policy_pool", relatives=CLOSE_RELATIVES), say("policy_commercial_yes")],
-    "2": [say("policy_withdrawal")],
-    "3": [say("policy_fraud")],
+    # a list of short items, then one item at a time (issue 23 §10)
+    "1": [say("policy_pool_menu")],
+    "2": [say("policy_withdrawal"), say("policy_withdrawal_menu")],
+    "3": [say("policy_fraud"), RESULT_MENU],
 }
+ITEM_MENU = say("policy_item_menu")
+#: the family-pool items, in order, as 1 (the next) walks through them
+POOL_ITEMS = [
+    [say("policy_pool_who", relatives=CLOSE_RELATIVES), ITEM_MENU],
+    [say("policy_pool_pays"), say("policy_commercial_yes"), ITEM_MENU],  # and insure them
+    [say("policy_pool_use"), ITEM_MENU],
+    [say("policy_pool_bind"), say("policy_item_last_menu")],
+]
 
 
 @pytest.mark.parametrize("key", sorted(POLICY_TOPICS))
 def test_policy_topic_then_star_and_9(caller: Any, key: str) -> None:
     start(caller).press("4").press(key)
     topic = texts(caller)
-    assert topic == [*POLICY_TOPICS[key], RESULT_MENU]
+    assert topic == POLICY_TOPICS[key]
     caller.press("*")
     assert texts(caller) == topic
     caller.press("9")
     assert texts(caller) == [MAIN]
+
+
+def test_the_pool_topic_is_items_to_pick_or_skip(caller: Any) -> None:
+    start(caller).press("4").press("1")
+    for item in POOL_ITEMS[:3]:  # 1: the next item
+        caller.press("1")
+        assert texts(caller) == item
+    caller.press("1")
+    assert texts(caller) == POOL_ITEMS[3]
+    caller.press("2")  # the list again, then any item at once
+    assert texts(caller) == [say("policy_pool_menu")]
+    caller.press("3")
+    assert texts(caller) == POOL_ITEMS[2]
+
+
+def test_withdrawal_cases_are_an_item_of_their_own(caller: Any) -> None:
+    start(caller).press("4").press("2").press("1")
+    assert texts(caller) == [say("policy_withdrawal_cases"), RESULT_MENU]
 
 
 def test_policy_menu_9_back_to_main(caller: Any) -> None:
@@ -375,6 +401,8 @@ MENUS: dict[str, Callable[[Any], None]] = {
     "transactions": _transactions,
     "policy": _policy,
     "policy_pool": _policy_topic("1"),
+    "policy_pool_who": lambda c: start(c).press("4").press("1").press("1"),
+    "policy_pool_bind": lambda c: start(c).press("4").press("1").press("4"),
     "policy_withdrawal": _policy_topic("2"),
     "policy_fraud": _policy_topic("3"),
 }
