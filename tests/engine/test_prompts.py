@@ -413,3 +413,29 @@ def test_english_is_plain_english() -> None:
     assert "Healthcare Security" in _en("policy_pool_bind")
     assert "medical security" not in " ".join(
         _text(e) for e in CATALOGUES["en-US"]["prompts"].values()).lower()
+
+
+def test_suspended_insurance_says_what_stays_and_what_stops() -> None:
+    """Issue 23 §4: the personal account generally still pays pharmacy and outpatient costs,
+    the pooled fund (统筹) stops, local rules decide; never "cannot be used" outright."""
+    zh, en = _zh("balance_suspended"), _en("balance_suspended")
+    for fact in ("归您本人所有", "定点药店购药", "门诊", "统筹基金停止支付", "按当地规定"):
+        assert fact in zh, fact
+    assert "不能用于就医购药结算" not in zh
+    for fact in ("still yours", "pharmacies", "outpatient", "pooled fund pays nothing",
+                 "Local rules apply"):
+        assert fact in en, fact
+    assert "按当地规定" in _zh("pool_order_suspended")
+    assert "local rules" in _en("pool_order_suspended")
+
+
+def test_password_help_before_the_lock_says_what_to_do() -> None:
+    """Issue 23 §7: the lock rule and what to do if the password is forgotten or never set,
+    in words that fit any number (nothing says whether it exists)."""
+    zh, en = _zh("password_last_try"), _en("password_last_try")
+    for fact in ("最后一次机会", "{lockout:count}次将被锁定", "忘记了查询密码", "从未设置过",
+                 "有效身份证件", "医保服务大厅"):
+        assert fact in zh, fact
+    for fact in ("one more try", "forgotten your query", "never set one", "service hall"):
+        assert fact in en, fact
+    assert "{left:count}次机会" in _zh("password_wrong")

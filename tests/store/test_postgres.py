@@ -56,7 +56,7 @@ pytestmark = pytest.mark.postgres
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "dataset-example.json"
 LI_ID, LI_PASSWORD = "450102197503150013", "135790"
 LI_BALANCE = say("balance_employee", as_of="2026年11月21日",
-                 balance="一千二百三十四元五角六分", credit="一百五十元")
+                 balance="一千二百三十四元五角六分", credit="一百五十元", month="2026年11月")
 LI_POOL = say("pool_funder_count", count="四")
 CHEN_ID = "450102197806200022"
 WRONG = said_start("password_wrong")  # any wrong password, any try left
