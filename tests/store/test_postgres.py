@@ -321,7 +321,7 @@ def test_pool_status(pg_caller: Caller) -> None:
     verify(pg_caller, LI_ID, LI_PASSWORD, menu="2")
     heard = pg_caller.heard
     assert LI_POOL in heard
-    assert say("pool_member", relation="妻子", name="陈女士", since="2023年1月10日") in heard
+    assert say("pool_member", who="妻子陈女士", since="2023年1月10日") in heard
     assert say("pool_remaining", limit="七", remaining="三") in heard
     pg_caller.press("9").press("1")  # verified once per call: straight to the balance
     assert LI_BALANCE in pg_caller.heard
