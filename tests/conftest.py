@@ -241,6 +241,12 @@ def say(prompt_id: str, locale: str = "zh-CN", **values: str) -> str:
     return "".join(lit + (values[field] if field is not None else "") for lit, field in parts)
 
 
+def said_start(prompt_id: str, locale: str = "zh-CN") -> str:
+    """A prompt's fixed wording up to its first value: password_wrong and password_last_try
+    both start as every wrong password does, whatever the number (nothing told apart)."""
+    return catalogue().prompts[locale][prompt_id].text.split("{", 1)[0]
+
+
 def prompt_pattern(prompt_id: str, locale: str = "zh-CN") -> re.Pattern[str]:
     """`prompt_id` said with any values (within one line): a regex whose named groups are the
     placeholders, for "was this prompt said at all" and for picking the data out of it."""

@@ -27,7 +27,7 @@ from ivr.domain.identity import (
     parse_id_number,
 )
 from ivr.domain.pinkeys import Keyring
-from ivr.domain.policy import CLOSE_RELATIVES, Region
+from ivr.domain.policy import CLOSE_RELATIVES, Region, implausible
 from ivr.errors import DatasetError, InvalidCardNumber, InvalidIdNumber
 from ivr.store.schema import people
 
@@ -122,7 +122,7 @@ def records(data: dict[str, Any], key: str, errors: Errors) -> list[Any]:
 #: The region's keys, in the order they are checked and named.
 _REGION_KEYS = ("code", "name", "pool_relations", "max_members", "multiple_funders",
                 "commercial_insurance", "lockout_after", "agent_number", "agent_hours",
-                "timezone", "holidays", "max_queue_wait", "line_name", "line_name_en")
+                "timezone", "holidays", "workdays", "max_queue_wait", "line_name", "line_name_en")
 
 
 def check_region(raw: Any) -> Region:
@@ -477,23 +477,11 @@ class BindingCheck:
 
     @staticmethod
     def _check_plausible(funder: str, member: str, rel: str) -> None:
-        """What the line would read as nonsense: a parent younger than the child (both ID
-        numbers give the birth date), a spouse of the same sex (read 丈夫/妻子 by sex)."""
+        """What the line would read as nonsense (ivr.domain.policy.implausible)."""
         f, m = IdNumber(funder), IdNumber(member)
-        if rel in _MEMBER_ELDER and not m.birth_date < f.birth_date:
-            raise _Reject("relationship", f"{rel!r}: the member must be born before the funder "
-                                          f"(member {m.birth_date}, funder {f.birth_date})")
-        if rel in _MEMBER_YOUNGER and not m.birth_date > f.birth_date:
-            raise _Reject("relationship", f"{rel!r}: the member must be born after the funder "
-                                          f"(member {m.birth_date}, funder {f.birth_date})")
-        if rel == "spouse" and f.sex == m.sex:
-            raise _Reject("relationship", f"'spouse': funder and member are both {f.sex} by "
-                                          "their ID numbers (a spouse is 丈夫 or 妻子)")
-
-
-#: relationships where the member is of an older generation than the funder, or younger
-_MEMBER_ELDER = ("parent", "grandparent", "maternal_grandparent")
-_MEMBER_YOUNGER = ("child", "grandchild", "maternal_grandchild")
+        problem = implausible(rel, f.birth_date, f.sex, m.birth_date, m.sex)
+        if problem:
+            raise _Reject("relationship", problem)
 
 
 class TransactionCheck:

@@ -29,7 +29,7 @@ from typing import IO, Any
 from ivr.domain import passwords
 from ivr.domain.identity import IdNumber, synthetic_id_number
 from ivr.domain.pinkeys import Keyring
-from ivr.domain.policy import POOL_RELATIONS
+from ivr.domain.policy import POOL_RELATIONS, implausible
 
 #: The line's region: the demo's policy under a code of its own.
 REGION: dict[str, Any] = {
@@ -56,7 +56,8 @@ POOL_SIZE = 16
 FUNDER_EVERY = 6  # person i with i % 6 == 0 may fund i+1 .. i+3: each member has one funder
 MAX_MEMBERS = 3
 
-_ID_STRIDE = 1_000_003  # prime, coprime with CAPACITY: index -> ID slot is a bijection
+_ID_STRIDE = 73_048_001  # coprime with CAPACITY (a bijection); the next person ~25 years on,
+# so a funder's neighbours (their members) can be a generation apart
 _CARD_STRIDE = 7_654_321  # coprime with 10**8: index -> card digits is a bijection
 _MASK = (1 << 64) - 1
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程"
@@ -173,13 +174,8 @@ def _members(funder: SyntheticPerson, n: int, seed: int) -> list[int]:
 
 
 def _plausible(relationship: str, funder: IdNumber, member: IdNumber) -> bool:
-    if relationship in ("parent", "grandparent", "maternal_grandparent"):
-        return member.birth_date < funder.birth_date
-    if relationship in ("child", "grandchild", "maternal_grandchild"):
-        return member.birth_date > funder.birth_date
-    if relationship == "spouse":
-        return member.sex != funder.sex
-    return True
+    return implausible(relationship, funder.birth_date, funder.sex, member.birth_date,
+                       member.sex) is None
 
 
 def _bindings(p: SyntheticPerson, n: int, seed: int) -> list[dict[str, Any]]:
@@ -189,8 +185,8 @@ def _bindings(p: SyntheticPerson, n: int, seed: int) -> list[dict[str, Any]]:
     for m in _members(p, n, seed):
         h = _mix(seed, m, 7)
         member = IdNumber(_id_number(m, seed))
-        # only what the importer finds plausible: parents older, children younger, a spouse
-        # of the other sex (a sibling always fits)
+        # only what the importer finds plausible: parents at least 12 years older, children 12
+        # younger, grandparents 24, a spouse of the other sex (a sibling always fits)
         fits = [r for r in relations if _plausible(r, funder, member)]
         out.append({"funder": p.id_number, "member": member.value,
                     "relationship": fits[h % len(fits)],

@@ -186,20 +186,35 @@ class Transaction:
     for_name: str | None
     #: the family member a pool payment paid for (for 先生/女士; `for_name` identifies them)
     for_id: str | None = field(default=None, compare=False)
+    #: a pool payment made FOR the caller from a relative's account: whose account paid
+    payer_id: str | None = field(default=None, compare=False)
+    payer_name: str | None = field(default=None, compare=False)
+
+    @property
+    def received(self) -> bool:
+        """Paid for the caller from a relative's account (not an entry of their own)."""
+        return self.payer_id is not None
 
 
 def recent_transactions(conn: Connection, id_number: str, limit: int = 5) -> list[Transaction]:
-    """The latest entries, newest first (ties: latest imported first)."""
+    """The latest entries, newest first (ties: latest imported first): the caller's own, and
+    the pool payments relatives' accounts made for the caller."""
     other = people.alias("other")
+    payer = people.alias("payer")
+    t = transactions.c
+    received = (t.kind == "pool_payment") & (t.for_id == id_number) & (t.id_number != id_number)
     rows = conn.execute(
-        select(transactions.c.date, transactions.c.kind, transactions.c.amount_fen, other.c.name,
-               transactions.c.for_id)
-        .select_from(transactions.outerjoin(other, other.c.id_number == transactions.c.for_id))
-        .where(transactions.c.id_number == id_number)
-        .order_by(transactions.c.date.desc(), transactions.c.id.desc())
+        select(t.date, t.kind, t.amount_fen, other.c.name, t.for_id,
+               case((received, t.id_number), else_=None), payer.c.name)
+        .select_from(transactions
+                     .outerjoin(other, other.c.id_number == t.for_id)
+                     .outerjoin(payer, (payer.c.id_number == t.id_number) & received))
+        .where((t.id_number == id_number) | received)
+        .order_by(t.date.desc(), t.id.desc())
         .limit(limit)
     ).all()
-    return [Transaction(r[0], r[1], Decimal(r[2]) / 100, r[3], r[4]) for r in rows]
+    return [Transaction(r[0], r[1], Decimal(r[2]) / 100, r[3], r[4], r[5],
+                        r[6] if r[5] is not None else None) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +226,12 @@ class PoolMember:
     since: date
     #: from the ID number: the voice says 先生/女士, Mr/Ms (not part of what the binding is)
     sex: Sex | None = field(default=None, compare=False)
+    #: the other side's ID number: birth order among relatives of one kind, minors
+    id_number: str = field(default="", compare=False)
+
+    @property
+    def birth_date(self) -> date:
+        return IdNumber(self.id_number).birth_date
 
 
 def _other_side(conn: Connection, me: Person, mine: Any, theirs: Any,
@@ -227,7 +248,7 @@ def _other_side(conn: Connection, me: Person, mine: Any, theirs: Any,
     for other_id, relationship, since, name in rows:
         other = IdNumber(other_id)
         word = relation(relationship, other.sex, other.birth_date, my_birth)
-        result.append(PoolMember(word, name, since, other.sex))
+        result.append(PoolMember(word, name, since, other.sex, other_id))
     return result
 
 
@@ -274,6 +295,7 @@ def _parsed_region(names: tuple[str, ...], values: tuple[Any, ...]) -> Region:
     data = dict(zip(names, values, strict=True))
     data["agent_hours"] = json.loads(data["agent_hours"])
     data["holidays"] = json.loads(data["holidays"])
+    data["workdays"] = json.loads(data["workdays"])
     return dataclasses.replace(Region.from_mapping(data), agents=int(data["agent_count"]))
 
 

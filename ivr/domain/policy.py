@@ -80,15 +80,29 @@ LINE_NAME_MAX = 40
 _LINE_NAME_EN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,.'&()-]*$")
 
 
-def _holiday(value: Any) -> date:
+def _holiday(value: Any, what: str = "holidays") -> date:
     if isinstance(value, date):
         return value
     if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError(f"holidays must be dates YYYY-MM-DD: {value!r} is not one")
+        raise ValueError(f"{what} must be dates YYYY-MM-DD: {value!r} is not one")
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"holidays must be real dates: {value!r} is not one") from None
+        raise ValueError(f"{what} must be real dates: {value!r} is not one") from None
+
+
+def _dates(value: Any, what: str) -> tuple[date, ...]:
+    """A list of distinct dates, sorted."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{what} must be a list of dates YYYY-MM-DD")
+    days = [_holiday(d, what) for d in value]
+    if len(set(days)) != len(days):
+        raise ValueError(f"{what} must list each date once")
+    return tuple(sorted(days))
+
+
+#: Monday to Friday: a make-up working day is staffed with the shifts of these days
+WEEKDAYS = frozenset(range(5))
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,8 @@ class Region:
     timezone: str = "Asia/Shanghai"
     #: closed days (public holidays), in the region's time zone
     holidays: tuple[date, ...] = ()
+    #: make-up working days (调休上班, 补班): a Saturday or Sunday staffed like a weekday
+    workdays: tuple[date, ...] = ()
     max_queue_wait: int = DEFAULT_MAX_QUEUE_WAIT
     #: the line's name as the greeting says it (digits are read one by one)
     line_name: str = DEFAULT_LINE_NAME
@@ -149,6 +165,16 @@ class Region:
         if not isinstance(self.holidays, tuple) or not all(
                 isinstance(d, date) for d in self.holidays):
             raise ValueError("holidays must be a list of dates YYYY-MM-DD")
+        if not isinstance(self.workdays, tuple) or not all(
+                isinstance(d, date) for d in self.workdays):
+            raise ValueError("workdays must be a list of dates YYYY-MM-DD")
+        weekday = next((d for d in self.workdays if d.weekday() in WEEKDAYS), None)
+        if weekday is not None:
+            raise ValueError(f"workdays must be Saturdays or Sundays (a weekday is a working "
+                             f"day already): {weekday.isoformat()} is a weekday")
+        both = sorted(set(self.workdays) & set(self.holidays))
+        if both:
+            raise ValueError(f"workdays: {both[0].isoformat()} is also a holiday")
         ZoneInfo(self.timezone)  # raises for an unknown zone
         shifts = tuple(Shift.parse(d, h) for d, h in self.agent_hours)
         object.__setattr__(self, "shifts", shifts)
@@ -169,14 +195,9 @@ class Region:
             hours = json.loads(hours)
         if hours is not None:
             kwargs["agent_hours"] = tuple((str(d), str(h)) for d, h in hours)
-        holidays = data.get("holidays")
-        if holidays is not None:
-            if not isinstance(holidays, list | tuple):
-                raise ValueError("holidays must be a list of dates YYYY-MM-DD")
-            days = [_holiday(d) for d in holidays]
-            if len(set(days)) != len(days):
-                raise ValueError("holidays must list each date once")
-            kwargs["holidays"] = tuple(sorted(days))
+        for key in ("holidays", "workdays"):
+            if data.get(key) is not None:
+                kwargs[key] = _dates(data[key], key)
         return cls(**kwargs)
 
     def allows(self, relationship: str) -> bool:
@@ -189,6 +210,8 @@ class Region:
         if local.date() in self.holidays:
             return False
         t = local.time()
+        if local.date() in self.workdays:  # 补班: the weekday shifts
+            return any(s.days & WEEKDAYS and s.covers(t) for s in self.shifts)
         return any(local.weekday() in s.days and s.covers(t) for s in self.shifts)
 
     @property
@@ -209,6 +232,7 @@ class Region:
             "agent_hours": json.dumps([list(h) for h in self.agent_hours]),
             "timezone": self.timezone,
             "holidays": json.dumps([d.isoformat() for d in self.holidays]),
+            "workdays": json.dumps([d.isoformat() for d in self.workdays]),
             "max_queue_wait": self.max_queue_wait,
             "line_name": self.line_name,
             "line_name_en": self.line_name_en,
@@ -253,6 +277,45 @@ def relation_to_member(relationship: str, funder_sex: Sex, funder_birth: date,
         "maternal_grandchild": "maternal_grandparent",
     }[relationship]
     return relation_to_funder(inverse, funder_sex, funder_birth, member_birth)
+
+
+#: relationships where the member is of an older generation than the funder, or younger, and
+#: how many generations apart they are
+GENERATIONS_APART = {"parent": 1, "child": 1, "grandparent": 2, "maternal_grandparent": 2,
+                     "grandchild": 2, "maternal_grandchild": 2}
+MEMBER_ELDER = ("parent", "grandparent", "maternal_grandparent")
+MEMBER_YOUNGER = ("child", "grandchild", "maternal_grandchild")
+#: the fewest years between a parent and their child (a grandparent: twice that)
+MIN_GENERATION_YEARS = 12
+
+
+def _years_between(older: date, younger: date) -> int:
+    """Whole years from `older` to `younger` (an age on that day)."""
+    years = younger.year - older.year
+    return years - 1 if (younger.month, younger.day) < (older.month, older.day) else years
+
+
+def implausible(relationship: str, funder_birth: date, funder_sex: Sex, member_birth: date,
+                member_sex: Sex) -> str | None:
+    """Why a binding reads as nonsense (docs/dataset.md §4), or None: a parent younger than
+    the child or less than 12 years older, a grandparent less than 24 years older, a spouse of
+    the same sex. Both dates come from the ID numbers."""
+    apart = GENERATIONS_APART.get(relationship)
+    if apart is not None:
+        need = MIN_GENERATION_YEARS * apart
+        older, younger = ((member_birth, funder_birth) if relationship in MEMBER_ELDER
+                          else (funder_birth, member_birth))
+        side = "before" if relationship in MEMBER_ELDER else "after"
+        if not older < younger:
+            return (f"{relationship!r}: the member must be born {side} the funder "
+                    f"(member {member_birth}, funder {funder_birth})")
+        if _years_between(older, younger) < need:
+            return (f"{relationship!r}: the member must be born at least {need} years {side} "
+                    f"the funder (member {member_birth}, funder {funder_birth})")
+    if relationship == "spouse" and funder_sex == member_sex:
+        return (f"'spouse': funder and member are both {funder_sex} by their ID numbers "
+                "(a spouse is 丈夫 or 妻子)")
+    return None
 
 
 #: Every relation word key either function can return (the prompt catalogue must name them all).

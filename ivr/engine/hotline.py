@@ -19,6 +19,7 @@ from ivr.domain import accounts
 from ivr.domain.pinkeys import Keyring, load
 from ivr.engine.calldata import CallData
 from ivr.engine.flow import CallEvent, Flow
+from ivr.engine.hours import clock_words, hours_words, shift_end
 from ivr.engine.instructions import (
     Conference,
     Gather,
@@ -233,6 +234,12 @@ class Hotline:
             now = self.now()
             with self.db.connect() as conn:
                 region = accounts.region_for(conn)
+            closing = shift_end(region, now)
+            if closing is None:  # the hours ended while the caller waited: say so, and them
+                self.queue.mark_leaving(call_sid, "timeout")
+                text, voice = self.catalogue.render("queue_closed", lang, {
+                    "hours": hours_words(self.catalogue, region, lang)})
+                return [Gather((Say(text, voice),), num_digits=1, timeout=self.timeouts["menu"])]
             if now.timestamp() - entry.entered_at >= region.max_queue_wait:
                 self.queue.mark_leaving(call_sid, "timeout")
                 busy = (self._say("queue_busy", lang),)
@@ -250,8 +257,12 @@ class Hotline:
                         if entry.told_until is not None else None)
                 one = position == 2
                 values: dict[str, Any] = {} if one else {"ahead": position - 1}
-                # never a longer wait than the caller was told: the position alone
-                only = left is not None and estimate > left
+                # never a longer wait than the caller was told: the position alone; never a
+                # wait beyond what the line will hold (its maximum wait, the hours' end): the
+                # position, and that limit
+                held_until = min(entry.entered_at + region.max_queue_wait, closing.timestamp())
+                beyond = now.timestamp() + estimate > held_until
+                only = beyond or (left is not None and estimate > left)
                 if not only:
                     self.queue.told(call_sid, now.timestamp() + estimate)
                     values["wait"] = speech_wait(self.catalogue, lang, estimate)
@@ -259,6 +270,13 @@ class Hotline:
                     ("queue_position_one_only" if one else "queue_position_only") if only
                     else ("queue_position_one" if one else "queue_position"), lang, values)
                 said = [Say(text, voice)]
+                if beyond and closing.timestamp() <= held_until:
+                    said.append(Say(*self.catalogue.render("queue_beyond_close", lang, {
+                        "end": clock_words(closing, region, lang)})))
+                elif beyond:
+                    minutes = max(int(held_until - now.timestamp()) // 60, 1)
+                    said.append(Say(*self.catalogue.render("queue_beyond_wait", lang, {
+                        "minutes": minutes})))
             said.append(self._say("queue_leave_key", lang))
             music = self.settings.hold_music_url
             every = self.flow.limits.queue_announce_every

@@ -19,12 +19,14 @@ from sqlalchemy import Engine
 from ivr.domain import accounts, agents, callers
 from ivr.domain.accounts import PasswordCheck, Person
 from ivr.domain.agents import PinCheck
-from ivr.domain.identity import IdNumber, from_keypad, parse_id_number
+from ivr.domain.identity import from_keypad, parse_id_number
 from ivr.domain.pinkeys import Keyring
 from ivr.domain.policy import Region
 from ivr.engine import speech
 from ivr.engine.flow import CallEvent, Flow, FlowModel
+from ivr.engine.hours import hours_words
 from ivr.engine.queue import Bridge, CallQueue, Entry, Moved
+from ivr.engine.results import SpokenResults
 from ivr.engine.session import CallSession
 from ivr.errors import InvalidIdNumber
 from ivr.settings import Settings
@@ -66,7 +68,7 @@ def speech_wait(catalogue: Any, lang: str, seconds: float) -> str:
     return str(catalogue.render("wait_minutes", lang, {"minutes": minutes})[0])
 
 
-class CallModel(FlowModel):
+class CallModel(SpokenResults, FlowModel):
     """The hotline's call as the state machine sees it: the conditions and callbacks the flow
     names. One per thread, long-lived; `begin` restores a call on it for one turn."""
 
@@ -172,32 +174,9 @@ class CallModel(FlowModel):
         if not self.has_agents:
             self.say("agent_unavailable")
             return
-        by_days: dict[str, list[str]] = {}
-        days_of: dict[str, frozenset[int]] = {}
-        for s in self.region.shifts:  # "工作日上午9点至12点,下午1点至5点"
-            start, end = speech.clock_range(s.start, s.end, self.data.lang)
-            by_days.setdefault(s.days_spec, []).append(
-                self.flow.catalogue.render("agent_shift", self.data.lang, {
-                    "start": start, "end": end,
-                })[0])
-            days_of[s.days_spec] = s.days
-        sep = self.word("punct", "times")
-        shifts = [
-            self.flow.catalogue.render("agent_days", self.data.lang, {
-                "days": self._days_words(spec, days_of[spec]), "times": sep.join(times),
-            })[0]
-            for spec, times in by_days.items()
-        ]
-        hours = self.word("punct", "list_major").join(shifts)
+        hours = hours_words(self.flow.catalogue, self.region, self.data.lang)
         self.say("agent_closed_holidays" if self.region.holidays else "agent_closed",
                  hours=hours)
-
-    def _days_words(self, spec: str, days: frozenset[int]) -> str:
-        catalogue = self.flow.catalogue
-        if f"days.{spec}" in catalogue.words[self.data.lang]:
-            return self.word("days", spec)
-        names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-        return self.word("punct", "list").join(self.word("days", names[d]) for d in sorted(days))
 
     def say_agent_failed(self) -> None:
         self.say("agent_failed")
@@ -254,6 +233,13 @@ class CallModel(FlowModel):
 
     def queue_timed_out(self) -> bool:
         return self.queue_result == "leave" and self._leaving() == "timeout"
+
+    def queue_full(self) -> bool:
+        """Twilio refused the caller at once: the queue holds as many as it may."""
+        return self.queue_result == "queue-full"
+
+    def say_queue_full(self) -> None:
+        self.say("queue_full")
 
     def leave_queue(self) -> None:
         self.services.queue.leave(self.call_sid)
@@ -495,6 +481,18 @@ class CallModel(FlowModel):
     def may_retry(self) -> bool:
         return self.data.password_failures < self.flow.limits.password_failures
 
+    def say_password_wrong(self) -> None:
+        """After a wrong try with tries left: how many this call still has; before the try that
+        could lock the password (the region's `lockout_after` in a row, counted in this call:
+        earlier calls are not told, so nothing tells numbers apart), what to do if it was
+        forgotten or never set."""
+        failures = self.data.password_failures
+        left = self.flow.limits.password_failures - failures
+        if min(left, self.region.lockout_after - failures) == 1:
+            self.say("password_last_try", lockout=self.region.lockout_after)
+        else:
+            self.say("password_wrong", left=left)
+
     def mark_verified(self) -> None:
         self.data.verified, self.data.pending = self.data.pending, None
         self.data.values.pop("last4", None)
@@ -502,106 +500,3 @@ class CallModel(FlowModel):
     def forget_pending(self) -> None:
         self.data.pending, self.data.card_shared = None, False
         self.data.values.pop("last4", None)
-
-    # ---- results ----------------------------------------------------------------------------
-    def _me(self) -> Person:
-        def load() -> Person:
-            with self.services.db.connect() as conn:
-                person = accounts.find_person(conn, self.data.verified or "")
-            if person is None:  # removed since verification: treat as a system error
-                raise LookupError("verified person no longer in the data")
-            return person
-        person: Person = self._memo("me", load)
-        return person
-
-    def speak_balance(self) -> None:
-        me = self._me()
-        if me.status == "suspended" and me.has_account:
-            # the balance is still the caller's: say it, and what the suspension means
-            self.say("balance_suspended", as_of=me.as_of, balance=me.balance)
-        elif not me.has_account:
-            self.say("balance_resident")
-        elif not me.monthly_credit_fen:
-            self.say("balance_employee_no_credit", as_of=me.as_of, balance=me.balance)
-        else:
-            self.say("balance_employee", as_of=me.as_of, balance=me.balance,
-                     credit=me.monthly_credit)
-
-    def speak_pool(self) -> None:
-        me = self._me()
-        with self.services.db.connect() as conn:
-            members = accounts.members_of(conn, me)
-            funders = accounts.funders_of(conn, me)
-        if members:
-            if len(members) == 1:
-                self.say("pool_funder_count_one")
-            else:
-                self.say("pool_funder_count", count=len(members))
-            for m in members:
-                self.say("pool_member", relation=self.word("relation", m.relation),
-                         name=speech.Named(m.name, m.sex), since=m.since)
-            remaining = self.region.max_members - len(members)
-            if remaining > 0:
-                self.say("pool_remaining", remaining=remaining, limit=self.region.max_members)
-            else:
-                self.say("pool_full", limit=self.region.max_members)
-        if funders:
-            if len(funders) == 1:
-                self.say("pool_beneficiary_count_one")
-            else:
-                self.say("pool_beneficiary_count", count=len(funders))
-            for f in funders:
-                self.say("pool_funder", relation=self.word("relation", f.relation),
-                         name=speech.Named(f.name, f.sex), since=f.since)
-            # each funder by relation and surname: two 哥哥 are told apart, in deduction order
-            order = self.word("punct", "list").join(
-                self.flow.catalogue.render("pool_order_item", self.data.lang, {
-                    "relation": self.word("relation", f.relation),
-                    "name": speech.Named(f.name, f.sex),
-                })[0]
-                for f in funders)
-            if me.status == "suspended":
-                self.say("pool_order_suspended")
-            elif me.has_account:
-                if len(funders) == 1:
-                    self.say("pool_order_own_first_one", order=order)
-                else:
-                    self.say("pool_order_own_first", order=order)
-            elif len(funders) == 1:
-                self.say("pool_order_funders_one", order=order)
-            else:
-                self.say("pool_order_funders", order=order)
-        if not members and not funders:
-            if me.scheme == "employee":
-                self.say("pool_none_employee")
-            else:
-                self.say("pool_none_resident")
-
-    def speak_transactions(self) -> None:
-        me = self._me()
-        with self.services.db.connect() as conn:
-            entries = accounts.recent_transactions(conn, me.id_number)
-        if not entries:
-            self.say("tx_none")
-            return
-        if len(entries) == 1:
-            self.say("tx_count_one")
-        else:
-            self.say("tx_count", count=len(entries))
-        for t in entries:
-            amount = abs(t.amount)
-            if t.kind == "credit":
-                self.say("tx_credit", date=t.date, amount=amount)
-            elif t.kind == "pool_payment":
-                paid_for = speech.Named(t.for_name or "",
-                                        IdNumber(t.for_id).sex if t.for_id else None)
-                self.say("tx_pool_payment", date=t.date, name=paid_for, amount=amount)
-            elif t.amount >= 0:
-                self.say("tx_refund", date=t.date, kind=self.word("kind", t.kind), amount=amount)
-            else:
-                self.say("tx_spend", date=t.date, kind=self.word("kind", t.kind), amount=amount)
-
-    def speak_pool_policy(self) -> None:
-        self.say("policy_pool", relatives=self.word("pool_relations", self.region.pool_relations))
-        self.say("policy_commercial_yes" if self.region.commercial_insurance
-                 else "policy_commercial_no")

@@ -34,10 +34,12 @@ __all__ = [
     "money",
     "money_en",
     "money_zh",
+    "month_words",
     "Named",
     "clock_range",
     "spoken_name",
     "surname",
+    "transliterated",
 ]
 
 LOCALES = ("zh-CN", "en-US")
@@ -271,6 +273,14 @@ def date_words(d: date, locale: str) -> str:
     return f"{_EN_MONTHS[d.month - 1]} {d.day}, {d.year}"
 
 
+def month_words(d: date, locale: str) -> str:
+    """The month of `d`: 2026年10月 / "October 2026"."""
+    _check_locale(locale)
+    if locale == "zh-CN":
+        return f"{d.year}年{d.month}月"
+    return f"{_EN_MONTHS[d.month - 1]} {d.year}"
+
+
 def digits(s: str, locale: str) -> str:
     """Read-back, one character at a time: "002X" → "0 0 2 X". Whitespace in s is dropped."""
     _check_locale(locale)
@@ -341,9 +351,22 @@ class Named:
     sex: Sex | None = None
 
 
+#: the dots between the parts of a transliterated name (古丽·阿不都): no Han surname
+_NAME_DOTS = re.compile(r"\s*[·•・‧∙⋅]\s*")
+
+
+def transliterated(name: str) -> bool:
+    """A name written with "·" (古丽·阿不都, 阿不都·热合曼): its first part is the person's
+    own name and there is no Han surname to put a title after."""
+    return bool(_NAME_DOTS.search(name.strip()))
+
+
 def surname(name: str) -> str:
-    """The family name: 李建国 → 李, 欧阳小明 → 欧阳; "John Smith" → "Smith"."""
+    """The part a title follows: the family name (李建国 → 李, 欧阳小明 → 欧阳; "John Smith"
+    → "Smith"), or the person's own name when there is no Han surname (古丽·阿不都 → 古丽)."""
     name = name.strip()
+    if transliterated(name):
+        return next((part for part in _NAME_DOTS.split(name) if part), "")
     if any(_is_ascii_letter(ch) for ch in name):
         words = name.split()
         return words[-1] if words else ""
@@ -352,16 +375,27 @@ def surname(name: str) -> str:
     return name[:1]
 
 
-def _romanised(family: str) -> str:
-    """A Chinese surname in pinyin without tones, capitalised, ü as yu (passport style)."""
-    if family in _SURNAME_PINYIN:
+#: characters whose reading in a transliterated (Uyghur, Kazakh, ...) name differs from the
+#: everyday one: 阿不都 is Abudu, not Abudou
+_TRANSLITERATION_PINYIN = {"都": "du", "拉": "la", "尔": "er", "提": "ti"}
+
+
+def _romanised(family: str, transliterated_name: bool = False) -> str:
+    """A Chinese surname in pinyin without tones, capitalised, ü as yu (passport style); a
+    transliterated own name (古丽) as one word (Guli)."""
+    if family in _SURNAME_PINYIN and not transliterated_name:
         text = _SURNAME_PINYIN[family]
     elif all(_is_ascii_letter(ch) or ch in "-'" for ch in family):
         return family
     else:
         from pypinyin import Style, lazy_pinyin  # its dictionaries load on first use
 
-        text = "".join(lazy_pinyin(family, style=Style.NORMAL, errors="ignore"))
+        if transliterated_name:
+            text = "".join(_TRANSLITERATION_PINYIN.get(ch) or
+                           "".join(lazy_pinyin(ch, style=Style.NORMAL, errors="ignore"))
+                           for ch in family)
+        else:
+            text = "".join(lazy_pinyin(family, style=Style.NORMAL, errors="ignore"))
     return text.replace("v", "yu").replace("ü", "yu").capitalize()
 
 
@@ -369,18 +403,24 @@ def spoken_name(person: Named | str, locale: str) -> str:
     """How the voice names someone without saying their name: the surname and a title.
 
     李建国 (male) → 李先生 / "Mr Li"; 陈丽 (female) → 陈女士 / "Ms Chen"; sex unknown →
-    李姓家人 / "a family member named Li". Never a masking `*`, and no Chinese characters in
+    李姓家人 / "a family member named Li". A name without a Han surname by the person's own
+    name: 古丽·阿不都 → 古丽女士 / "Ms Guli". Never a masking `*`, and no Chinese characters in
     English.
     """
     _check_locale(locale)
     if isinstance(person, str):
         person = Named(person)
     family = surname(person.name)
+    own = transliterated(person.name)
     if locale == "zh-CN":
         if person.sex is None:
+            if own and family:
+                return f"家人{family}"
             return f"{family}姓家人" if family else "您的家人"
         return family + ("先生" if person.sex == "male" else "女士")
-    roman = _romanised(family) if family else ""
+    roman = _romanised(family, own) if family else ""
+    if own and roman and person.sex is None:
+        return f"a family member, {roman}"
     if not roman:
         return "your family member"
     if person.sex is None:

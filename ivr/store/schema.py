@@ -57,7 +57,7 @@ DEFAULT_LINE_NAME = "医保服务热线"
 DEFAULT_LINE_NAME_EN = "Healthcare Security hotline"
 
 #: Bump when the schema changes and add the step to _UPGRADES.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 metadata = MetaData()
 
@@ -92,6 +92,8 @@ regions = Table(
            server_default=DEFAULT_LINE_NAME),
     Column("line_name_en", Text, nullable=False, default=DEFAULT_LINE_NAME_EN,
            server_default=DEFAULT_LINE_NAME_EN),
+    # v5: make-up working days (调休上班): weekend dates staffed like a weekday
+    Column("workdays", Text, nullable=False, default="[]", server_default="[]"),  # JSON dates
 )
 
 agents = Table(
@@ -151,6 +153,8 @@ transactions = Table(
     Column("amount_fen", BigInteger, nullable=False),
     Column("for_id", String(18)),
     Index("ix_transactions_person_date", "id_number", "date"),
+    # v5: the pool payments made for a person, heard in their recent transactions
+    Index("ix_transactions_for", "for_id"),
 )
 
 sessions = Table(
@@ -335,9 +339,20 @@ def _drop_last_response(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE sessions DROP COLUMN last_response")
 
 
+def _workdays_and_payments_for(conn: Connection) -> None:
+    """v7: regions.workdays (make-up working days) and ix_transactions_for (pool payments made
+    for a person)."""
+    if "workdays" not in {c["name"] for c in inspect(conn).get_columns("regions")}:
+        conn.exec_driver_sql(
+            "ALTER TABLE regions ADD COLUMN workdays TEXT NOT NULL DEFAULT '[]'")
+    next(i for i in transactions.indexes if i.name == "ix_transactions_for").create(
+        conn, checkfirst=True)
+
+
 # version reached -> function upgrading the schema from the previous version
 _UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window, 4: _region_v4,
-                             5: _hashed_numbers, 6: _drop_last_response}
+                             5: _hashed_numbers, 6: _drop_last_response,
+                             7: _workdays_and_payments_for}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

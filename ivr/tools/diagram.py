@@ -41,6 +41,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("verification: password", ("password", "verification_failed")),
     ("verification: ID or card", ("verify_method",)),
     ("results (verified callers)", ("balance", "pool", "transactions")),
+    ("policy: family mutual-aid items", ("policy_pool",)),
     ("policy information", ("policy",)),
     ("the agents' line (/agent)", ("agent_line",)),
 )

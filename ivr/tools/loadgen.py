@@ -200,7 +200,9 @@ def failure_prompts(catalogue: Catalogue | None = None) -> list[tuple[str, str]]
     from ivr.engine.prompts import LOCALES
 
     catalogue = catalogue or _catalogue()
-    return [(catalogue.render(pid, locale, {})[0], f"{meaning} (heard {pid})")
+    # a prompt with values (password_wrong says how many tries are left) is known by its
+    # wording up to the first value
+    return [(catalogue.prompts[locale][pid].text.split("{", 1)[0], f"{meaning} (heard {pid})")
             for pid, meaning in FAILURE_PROMPTS for locale in LOCALES]
 
 

@@ -199,8 +199,9 @@ def test_region_from_mapping_and_row_round_trip() -> None:
     row = region.as_row()
     assert row["agent_hours"] == '[["sat", "10:00-11:00"]]'
     assert row["holidays"] == '["2026-10-01"]' and row["max_queue_wait"] == 300
-    # the row's JSON list of holidays is decoded by its reader (accounts.region_for)
-    assert Region.from_mapping({**row, "holidays": json.loads(row["holidays"])}) == region
+    # the row's JSON lists of dates are decoded by its reader (accounts.region_for)
+    assert Region.from_mapping({**row, "holidays": json.loads(row["holidays"]),
+                                "workdays": json.loads(row["workdays"])}) == region
     # None means "use the default"
     assert Region.from_mapping({"code": "1", "agent_number": None, "max_members": None}) == (
         Region(code="1")
@@ -289,3 +290,45 @@ def test_unknown_relationship_raises() -> None:
         relation_to_funder("cousin", "male", OLDER, YOUNGER)
     with pytest.raises(KeyError):
         relation_to_member("cousin", "male", OLDER, YOUNGER)
+
+
+# --- make-up working days (调休上班, issue 23 §9) ------------------------------------------------
+
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+#: 2026: the national-day week off, Sunday 9-20 and Saturday 10-10 worked instead
+_GOLDEN_WEEK = Region.from_mapping({
+    "holidays": ["2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06", "2026-10-07"],
+    "workdays": ["2026-09-20", "2026-10-10"]})
+
+
+@pytest.mark.parametrize(("when", "staffed"), [
+    (datetime(2026, 10, 10, 10, 0, tzinfo=_SHANGHAI), True),    # 补班 Saturday, morning shift
+    (datetime(2026, 10, 10, 12, 30, tzinfo=_SHANGHAI), False),  # its lunch break, as a weekday
+    (datetime(2026, 9, 20, 16, 59, tzinfo=_SHANGHAI), True),    # 补班 Sunday, afternoon shift
+    (datetime(2026, 9, 20, 17, 0, tzinfo=_SHANGHAI), False),
+    (datetime(2026, 10, 17, 10, 0, tzinfo=_SHANGHAI), False),   # an ordinary Saturday
+    (datetime(2026, 10, 2, 10, 0, tzinfo=_SHANGHAI), False),    # a holiday
+    (datetime(2026, 10, 10, 1, 30, tzinfo=UTC), True),          # 09:30 in Beijing
+])
+def test_a_make_up_working_day_is_staffed_like_a_weekday(when: datetime, staffed: bool) -> None:
+    assert _GOLDEN_WEEK.is_staffed(when) is staffed
+
+
+def test_workdays_are_stored_and_read_back() -> None:
+    row = _GOLDEN_WEEK.as_row()
+    assert json.loads(row["workdays"]) == ["2026-09-20", "2026-10-10"]
+    again = Region.from_mapping({**row, "holidays": json.loads(row["holidays"]),
+                                 "workdays": json.loads(row["workdays"])})
+    assert again.workdays == (date(2026, 9, 20), date(2026, 10, 10))
+
+
+@pytest.mark.parametrize(("workdays", "problem"), [
+    (["2026-10-12"], "2026-10-12 is a weekday"),
+    (["2026-10-10", "2026-10-10"], "each date once"),
+    (["2026-02-30"], "real dates"),
+    ("2026-10-10", "a list of dates"),
+    (["2026-10-03"], "2026-10-03 is also a holiday"),
+])
+def test_broken_workdays_are_refused_naming_the_date(workdays: object, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Region.from_mapping({"holidays": ["2026-10-03"], "workdays": workdays})

@@ -36,7 +36,9 @@ CARD_ENTRY = say("card_entry")
 CARD_MALFORMED = say("card_malformed")
 CARD_AMBIGUOUS = say("card_ambiguous")
 PASSWORD = say("password_entry")
-PASSWORD_WRONG = say("password_wrong")
+PASSWORD_WRONG = say("password_wrong", left="两")
+#: after the second wrong try of a call: one left, and what to do if forgotten
+LAST_TRY = say("password_last_try", lockout="三")
 PASSWORD_MALFORMED = say("password_malformed")
 VERIFICATION_FAILED = say("verification_failed")
 TOO_MANY_ATTEMPTS = say("too_many_attempts")
@@ -72,7 +74,8 @@ def readback(last4: str) -> str:
 
 
 def balance_employee(balance: str, credit: str) -> str:
-    return say("balance_employee", as_of="2026年11月21日", balance=balance, credit=credit)
+    return say("balance_employee", as_of="2026年11月21日", balance=balance, credit=credit,
+               month="2026年11月")
 
 
 JIANGUO_BALANCE = balance_employee("一千二百三十四元五角六分", "一百五十元")
@@ -234,7 +237,7 @@ def test_english_holds_for_the_whole_call(caller: Any, clock: Any) -> None:
     assert step(JIANGUO.password + "#") == [
         say("balance_employee", en, as_of="November 21, 2026",
             balance="one thousand two hundred thirty-four yuan and fifty-six fen",
-            credit="one hundred fifty yuan"),
+            credit="one hundred fifty yuan", month="November 2026"),
         EN_RESULT_MENU,
     ]
     step("9")
@@ -243,7 +246,7 @@ def test_english_holds_for_the_whole_call(caller: Any, clock: Any) -> None:
         say("tx_spend", en, date="November 3, 2026", kind="pharmacy purchase",
             amount="thirty-two yuan and fifty fen"),
         say("tx_credit", en, date="November 1, 2026", amount="one hundred fifty yuan"),
-        say("tx_pool_payment", en, date="October 20, 2026", name="Mr Li",
+        say("tx_pool_payment", en, date="October 20, 2026", who="son, Mr Li",
             amount="one hundred twenty yuan"),
         say("tx_spend", en, date="October 11, 2026", kind="outpatient care",
             amount="eighty-five yuan and twenty fen"),
@@ -254,7 +257,7 @@ def test_english_holds_for_the_whole_call(caller: Any, clock: Any) -> None:
     step("9")
     pool = step("2")
     assert pool[0] == say("pool_funder_count", en, count="four")
-    assert say("pool_member", en, relation="wife", name="Ms Chen",
+    assert say("pool_member", en, who="wife, Ms Chen",
                since="January 10, 2023") in pool
     assert say("pool_remaining", en, limit="seven", remaining="three") in pool
     assert step("5")[0] == say("invalid_input", en)
@@ -304,22 +307,48 @@ def test_main_menu_1_2_3_need_verification(caller: Any, key: str) -> None:
 #: the demo region (南宁市) lets its people bind all close relatives
 CLOSE_RELATIVES = "配偶、父母、子女、兄弟姐妹、祖父母、外祖父母、孙子女、外孙子女"
 POLICY_TOPICS = {
-    # ... and insure them from the account
-    "1": [say("policy_pool", relatives=CLOSE_RELATIVES), say("policy_commercial_yes")],
-    "2": [say("policy_withdrawal")],
-    "3": [say("policy_fraud")],
+    # a list of short items, then one item at a time (issue 23 §10)
+    "1": [say("policy_pool_menu")],
+    "2": [say("policy_withdrawal"), say("policy_withdrawal_menu")],
+    "3": [say("policy_fraud"), RESULT_MENU],
 }
+ITEM_MENU = say("policy_item_menu")
+#: the family-pool items, in order, as 1 (the next) walks through them
+POOL_ITEMS = [
+    [say("policy_pool_who", relatives=CLOSE_RELATIVES), ITEM_MENU],
+    [say("policy_pool_pays"), say("policy_commercial_yes"), ITEM_MENU],  # and insure them
+    [say("policy_pool_use"), ITEM_MENU],
+    [say("policy_pool_bind"), say("policy_item_last_menu")],
+]
 
 
 @pytest.mark.parametrize("key", sorted(POLICY_TOPICS))
 def test_policy_topic_then_star_and_9(caller: Any, key: str) -> None:
     start(caller).press("4").press(key)
     topic = texts(caller)
-    assert topic == [*POLICY_TOPICS[key], RESULT_MENU]
+    assert topic == POLICY_TOPICS[key]
     caller.press("*")
     assert texts(caller) == topic
     caller.press("9")
     assert texts(caller) == [MAIN]
+
+
+def test_the_pool_topic_is_items_to_pick_or_skip(caller: Any) -> None:
+    start(caller).press("4").press("1")
+    for item in POOL_ITEMS[:3]:  # 1: the next item
+        caller.press("1")
+        assert texts(caller) == item
+    caller.press("1")
+    assert texts(caller) == POOL_ITEMS[3]
+    caller.press("2")  # the list again, then any item at once
+    assert texts(caller) == [say("policy_pool_menu")]
+    caller.press("3")
+    assert texts(caller) == POOL_ITEMS[2]
+
+
+def test_withdrawal_cases_are_an_item_of_their_own(caller: Any) -> None:
+    start(caller).press("4").press("2").press("1")
+    assert texts(caller) == [say("policy_withdrawal_cases"), RESULT_MENU]
 
 
 def test_policy_menu_9_back_to_main(caller: Any) -> None:
@@ -372,6 +401,8 @@ MENUS: dict[str, Callable[[Any], None]] = {
     "transactions": _transactions,
     "policy": _policy,
     "policy_pool": _policy_topic("1"),
+    "policy_pool_who": lambda c: start(c).press("4").press("1").press("1"),
+    "policy_pool_bind": lambda c: start(c).press("4").press("1").press("4"),
     "policy_withdrawal": _policy_topic("2"),
     "policy_fraud": _policy_topic("3"),
 }
@@ -441,8 +472,9 @@ def test_legacy_15_digit_number_of_nobody_gets_the_wrong_password_answer(caller:
     assert texts(caller) == [readback("1 0 0 1")]
     caller.press("1").press("123456#")
     unknown = texts(caller)
-    another_number(caller)
-    caller.press("1").press(JIANGUO.id_number + "#").press("1").press("000000#")
+    caller.hangup()  # the same try of a new call: the same words
+    start(caller).press("1").press("1").press(JIANGUO.id_number + "#").press("1")
+    caller.press("000000#")
     assert texts(caller) == unknown == [PASSWORD_WRONG, PASSWORD]
 
 
@@ -522,8 +554,8 @@ def test_unknown_card_and_wrong_password_sound_the_same(caller: Any) -> None:
     assert texts(caller) == [PASSWORD]  # nothing tells the caller the card does not exist
     caller.press(CHENLI.password + "#")
     unknown = texts(caller)
-    another_number(caller)
-    caller.press("2").press(CHENLI_CARD + "#").press("000000#")
+    caller.hangup()  # the same try of a new call: the same words
+    start(caller).press("1").press("2").press(CHENLI_CARD + "#").press("000000#")
     wrong = texts(caller)
     assert unknown == wrong == [PASSWORD_WRONG, PASSWORD]
 
@@ -616,9 +648,9 @@ def test_a_wrong_password_ends_a_row_of_wrong_lengths(caller: Any, clock: Any) -
 
 def _three_wrong_unknown_cards(caller: Any) -> None:
     caller.press("1").press("2").press(UNKNOWN_CARD + "#")
-    for _ in range(2):
+    for wrong in (PASSWORD_WRONG, LAST_TRY):
         caller.press("123456#")
-        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+        assert texts(caller) == [wrong, PASSWORD]
     caller.press("123456#")
 
 
@@ -640,9 +672,9 @@ def test_three_wrong_in_one_call_say_goodbye_when_unstaffed(caller: Any, clock: 
 
 def _three_wrong_for_one_person(caller: Any) -> None:
     caller.press("1").press("1").press(JIANGUO.id_number + "#").press("1")
-    for _ in range(2):
+    for wrong in (PASSWORD_WRONG, LAST_TRY):
         caller.press("000000#")
-        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+        assert texts(caller) == [wrong, PASSWORD]
     caller.press("000000#")
     assert texts(caller)[0] == VERIFICATION_FAILED  # the third failure also locks 李建国
 
@@ -719,7 +751,7 @@ def test_lockout_counts_only_consecutive_failures(caller: Any) -> None:
         verify_by_id(start(caller), Person(WUFANG.id_number, "000000"))
         assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
         caller.press("000000#")
-        assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+        assert texts(caller) == [LAST_TRY, PASSWORD]
         caller.press(WUFANG.password + "#")
         assert texts(caller)[0] == balance_employee("零元", "一百二十元")
         caller.hangup()
@@ -761,12 +793,12 @@ def test_balance(caller: Any, person: Person, expected: str) -> None:
 
 def member(relation: str, name: str, since: str) -> str:
     """One family member the caller funds, as said."""
-    return say("pool_member", relation=relation, name=name, since=since)
+    return say("pool_member", who=relation + name, since=since)
 
 
 def funder(relation: str, name: str, since: str) -> str:
     """One relative who funds the caller, as said."""
-    return say("pool_funder", relation=relation, name=name, since=since)
+    return say("pool_funder", who=relation + name, since=since)
 
 
 POOL = {
@@ -774,7 +806,7 @@ POOL = {
         say("pool_funder_count", count="四"),
         member("妻子", "陈女士", "2023年1月10日"),
         member("儿子", "李先生", "2023年1月10日"),
-        member("女儿", "李女士", "2024年3月1日"),
+        member("女儿", "", "2024年3月1日"),  # eleven: no 女士
         member("父亲", "李先生", "2024年8月1日"),
         say("pool_remaining", limit="七", remaining="三"),
     ]),
@@ -792,7 +824,7 @@ POOL = {
     ]),
     "both-roles": (CHENLI, [
         say("pool_funder_count_one"),
-        member("女儿", "李女士", "2023年6月15日"),
+        member("女儿", "", "2023年6月15日"),  # eleven: no 女士
         say("pool_remaining", limit="七", remaining="六"),
         say("pool_beneficiary_count_one"),
         funder("丈夫", "李先生", "2023年1月10日"),
@@ -825,7 +857,7 @@ TRANSACTIONS = {
         say("tx_count", count="五"),
         spent("2026年11月3日", "定点药店购药", "三十二元五角"),
         credited("2026年11月1日", "一百五十元"),
-        say("tx_pool_payment", date="2026年10月20日", name="李先生", amount="一百二十元"),
+        say("tx_pool_payment", date="2026年10月20日", who="儿子李先生", amount="一百二十元"),
         spent("2026年10月11日", "门诊", "八十五元二角"),
         spent("2026年9月2日", "住院", "一千五百元"),
     ]),
@@ -1081,9 +1113,9 @@ class TestVerificationAttemptsPerCallerNumber:
     def test_more_than_the_limit_ends_the_call_even_on_a_new_call(self, caller: Any) -> None:
         phone = "+8613911110001"
         start(caller, from_=phone).press("1")
-        for _ in range(2):
+        for wrong in (PASSWORD_WRONG, LAST_TRY):
             caller.press("2").press(UNKNOWN_CARD + "#").press("123456#")
-            assert texts(caller) == [PASSWORD_WRONG, PASSWORD]
+            assert texts(caller) == [wrong, PASSWORD]
             another_number(caller)
         retry_by_id(caller, JIANGUO, JIANGUO.password)  # the third attempt, still allowed
         assert texts(caller)[0] == JIANGUO_BALANCE
@@ -1158,7 +1190,8 @@ def test_no_voice_is_sent_an_asterisk_nor_english_a_chinese_character(
 def test_pool_names_are_relation_surname_and_title(caller: Any) -> None:
     verify_by_id(start(caller), JIANGUO, "2")
     pool = texts(caller)
-    assert "您的女儿李女士,绑定日期为2024年3月1日。" in pool  # 李小雨, never 李*雨 nor 李雨
+    assert "您的儿子李先生,绑定日期为2023年1月10日。" in pool  # 李明, never 李*明 nor 李明
+    assert "您的女儿,绑定日期为2024年3月1日。" in pool  # 李小雨 is eleven: no 女士
     assert not [t for t in pool if "*" in t or "李小雨" in t]
 
 
@@ -1208,8 +1241,9 @@ def test_zero_is_not_read_literally(caller: Any, db_url: str) -> None:
             update(regions).values(max_members=4))
     verify_by_id(start(caller), WUFANG, "1")
     assert texts(caller)[0] == say("balance_employee_no_credit", as_of="2026年11月21日",
-                                   balance="零元")
-    assert "本月暂无划入" in texts(caller)[0] and "划入零元" not in texts(caller)[0]
+                                   balance="零元", month="2026年11月")
+    assert "2026年11月个人账户暂无划入" in texts(caller)[0]
+    assert "划入零元" not in texts(caller)[0]
     caller.hangup()
     verify_by_id(start(caller), JIANGUO, "2")
     pool = texts(caller)

@@ -16,7 +16,7 @@ def test_balance_by_id_number(caller: Any) -> None:
     assert say("id_readback", last4="0 0 1 3") in caller.heard
     caller.press("1").press("135790#")
     balance = say("balance_employee", as_of="2026年11月21日",
-                  balance="一千二百三十四元五角六分", credit="一百五十元")
+                  balance="一千二百三十四元五角六分", credit="一百五十元", month="2026年11月")
     assert caller.heard == f"{balance}\n{say('result_menu')}"  # and no "wrong password"
     caller.silence(1)
     assert caller.heard.startswith(say("no_input"))

@@ -346,25 +346,45 @@ def test_the_line_is_not_called_12333_medical_security() -> None:
     assert "12333" not in _en("welcome")
 
 
+#: the family-pool topic, item by item (issue 23 §10: short items a caller picks or skips)
+POOL_ITEMS = ("policy_pool_who", "policy_pool_pays", "policy_pool_use", "policy_pool_bind")
+
+
 def test_policy_pool_is_true_to_the_seeds() -> None:
-    text = _zh("policy_pool")
+    text = "".join(_zh(pid) for pid in POOL_ITEMS)
     assert "行动不便" not in text
     assert "操作智能设备困难的老年人等特殊群体" in text
     assert "城市服务" not in text and "城市服务" not in _zh("pool_none_employee")
     for fact in ("城乡居民医保的个人缴费", "长期护理保险缴费", "需使用患者本人的医保卡",
                  "系统会从共济账户中扣除", "微信公众号", "医保家庭共济账户", "网站",
-                 "本地可绑定的家庭成员为"):
+                 "本地可以绑定的家庭成员为"):
         assert fact in text, fact
     assert "近亲属为" not in text
-    assert "City Services" not in _en("policy_pool")
-    assert "long-term care" in _en("policy_pool")
+    english = " ".join(_en(pid) for pid in POOL_ITEMS)
+    assert "City Services" not in english
+    assert "long-term care" in english
 
 
 def test_withdrawal_names_long_term_living_elsewhere() -> None:
-    assert "长期异地生活" in _zh("policy_withdrawal")
-    assert "长期异地就医备案" in _zh("policy_withdrawal")
-    assert "国外定居证明" in _zh("policy_withdrawal")
-    assert "elsewhere for the long term" in _en("policy_withdrawal")
+    assert "长期异地生活" in _zh("policy_withdrawal_cases")
+    assert "长期异地就医备案" in _zh("policy_withdrawal_cases")
+    assert "国外定居证明" in _zh("policy_withdrawal_cases")
+    assert "elsewhere for the long term" in _en("policy_withdrawal_cases")
+
+
+#: what a caller hears of a policy topic before they can pick or skip (issue 23 §10): the
+#: 12333 service norm asks for short, plain answers; the family-pool topic was 267 characters
+#: (about a minute) and 147 English words in one piece
+MAX_ITEM_ZH = 110
+MAX_ITEM_EN_WORDS = 60
+POLICY_PIECES = (*POOL_ITEMS, "policy_pool_menu", "policy_withdrawal",
+                 "policy_withdrawal_cases", "policy_fraud", "policy_menu")
+
+
+@pytest.mark.parametrize("pid", POLICY_PIECES)
+def test_policy_pieces_are_short(pid: str) -> None:
+    assert len(_zh(pid)) <= MAX_ITEM_ZH, (pid, len(_zh(pid)))
+    assert len(_en(pid).split()) <= MAX_ITEM_EN_WORDS, (pid, len(_en(pid).split()))
 
 
 def test_error_prompts_are_polite_and_grammatical() -> None:
@@ -377,8 +397,8 @@ def test_error_prompts_are_polite_and_grammatical() -> None:
 
 
 def test_funders_hear_your_before_the_relation() -> None:
-    assert _zh("pool_member").startswith("您的{relation}")
-    assert _zh("pool_funder").startswith("您的{relation}")
+    assert _zh("pool_member").startswith("您的{who}")
+    assert _zh("pool_funder").startswith("您的{who}")
 
 
 def test_one_of_a_thing_is_said_without_a_digit_or_in_turn() -> None:
@@ -390,6 +410,32 @@ def test_one_of_a_thing_is_said_without_a_digit_or_in_turn() -> None:
 
 def test_english_is_plain_english() -> None:
     assert "it can suspend your insurance settlement or be a crime" not in _en("policy_fraud")
-    assert "Healthcare Security" in _en("policy_pool")
+    assert "Healthcare Security" in _en("policy_pool_bind")
     assert "medical security" not in " ".join(
         _text(e) for e in CATALOGUES["en-US"]["prompts"].values()).lower()
+
+
+def test_suspended_insurance_says_what_stays_and_what_stops() -> None:
+    """Issue 23 §4: the personal account generally still pays pharmacy and outpatient costs,
+    the pooled fund (统筹) stops, local rules decide; never "cannot be used" outright."""
+    zh, en = _zh("balance_suspended"), _en("balance_suspended")
+    for fact in ("归您本人所有", "定点药店购药", "门诊", "统筹基金停止支付", "按当地规定"):
+        assert fact in zh, fact
+    assert "不能用于就医购药结算" not in zh
+    for fact in ("still yours", "pharmacies", "outpatient", "pooled fund pays nothing",
+                 "Local rules apply"):
+        assert fact in en, fact
+    assert "按当地规定" in _zh("pool_order_suspended")
+    assert "local rules" in _en("pool_order_suspended")
+
+
+def test_password_help_before_the_lock_says_what_to_do() -> None:
+    """Issue 23 §7: the lock rule and what to do if the password is forgotten or never set,
+    in words that fit any number (nothing says whether it exists)."""
+    zh, en = _zh("password_last_try"), _en("password_last_try")
+    for fact in ("最后一次机会", "{lockout:count}次将被锁定", "忘记了查询密码", "从未设置过",
+                 "有效身份证件", "医保服务大厅"):
+        assert fact in zh, fact
+    for fact in ("one more try", "forgotten your query", "never set one", "service hall"):
+        assert fact in en, fact
+    assert "{left:count}次机会" in _zh("password_wrong")

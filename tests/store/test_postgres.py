@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STAFFED, Caller, FixedClock, prompt_pattern, say
+from conftest import STAFFED, Caller, FixedClock, prompt_pattern, said_start, say
 from servers import (  # noqa: F401  (fixtures)
     HotlineServer,
     PostgresServer,
@@ -56,10 +56,10 @@ pytestmark = pytest.mark.postgres
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "dataset-example.json"
 LI_ID, LI_PASSWORD = "450102197503150013", "135790"
 LI_BALANCE = say("balance_employee", as_of="2026年11月21日",
-                 balance="一千二百三十四元五角六分", credit="一百五十元")
+                 balance="一千二百三十四元五角六分", credit="一百五十元", month="2026年11月")
 LI_POOL = say("pool_funder_count", count="四")
 CHEN_ID = "450102197806200022"
-WRONG = say("password_wrong")
+WRONG = said_start("password_wrong")  # any wrong password, any try left
 APOLOGY_GOODBYE = f"{say('system_busy')}\n{say('goodbye')}"
 
 
@@ -321,7 +321,7 @@ def test_pool_status(pg_caller: Caller) -> None:
     verify(pg_caller, LI_ID, LI_PASSWORD, menu="2")
     heard = pg_caller.heard
     assert LI_POOL in heard
-    assert say("pool_member", relation="妻子", name="陈女士", since="2023年1月10日") in heard
+    assert say("pool_member", who="妻子陈女士", since="2023年1月10日") in heard
     assert say("pool_remaining", limit="七", remaining="三") in heard
     pg_caller.press("9").press("1")  # verified once per call: straight to the balance
     assert LI_BALANCE in pg_caller.heard

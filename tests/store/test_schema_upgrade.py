@@ -1,6 +1,7 @@
 """Schema upgrades: a v1 database gets the verify_attempts time index (v2) and the people's
-failure window (v3), the region fields and queue tables (v4), loses sessions.last_response
-(v5, on SQLite and PostgreSQL), its data intact."""
+failure window (v3), the region fields and queue tables (v4), no caller number in clear
+(v5), loses sessions.last_response (v6, on SQLite and PostgreSQL), make-up working days and the
+index of pool payments made for a person (v7), its data intact."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _indexes(engine: object) -> set[str]:
 
 def test_a_new_database_has_the_index(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new.sqlite3'}")
-    assert ensure_schema(engine) == SCHEMA_VERSION
+    assert ensure_schema(engine) == SCHEMA_VERSION == 7
     assert "ix_verify_attempts_at" in _indexes(engine)
     engine.dispose()
 
@@ -64,7 +65,7 @@ def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Pat
     engine = make_engine(f"sqlite:///{tmp_path / 'v3.sqlite3'}")
     ensure_schema(engine)
     with engine.begin() as conn:  # what v3 left behind
-        for column in ("holidays", "max_queue_wait", "line_name", "line_name_en"):
+        for column in ("holidays", "max_queue_wait", "line_name", "line_name_en", "workdays"):
             conn.exec_driver_sql(f"ALTER TABLE regions DROP COLUMN {column}")
         for table in ("queue_waits", "queue_entries", "agents"):
             conn.exec_driver_sql(f"DROP TABLE {table}")
@@ -73,7 +74,7 @@ def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Pat
             "commercial_insurance, lockout_after, agent_number, agent_hours, timezone) VALUES "
             "('450100', '南宁市', 'close_relatives', 7, 1, 1, 3, NULL, '[]', 'Asia/Shanghai')")
         conn.execute(schema_version.update().values(version=3))
-    assert ensure_schema(engine) == SCHEMA_VERSION
+    assert ensure_schema(engine) == SCHEMA_VERSION == 7
     with engine.connect() as conn:
         tables = {row[0] for row in conn.exec_driver_sql(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -120,5 +121,29 @@ def test_a_v4_database_loses_the_unused_last_response(request: pytest.FixtureReq
                             .order_by(sessions.c.call_sid)).all() == [("CA1", "main"),
                                                                       ("CA2", "welcome")]
         assert conn.execute(select(schema_version.c.version)).scalars().all() == [SCHEMA_VERSION]
+    engine.dispose()
+
+
+def test_a_v4_database_gets_workdays_and_the_index_of_payments_for(tmp_path: Path) -> None:
+    """v7: regions.workdays ('[]' for the rows there) and ix_transactions_for."""
+    from ivr.domain.accounts import region_for
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'v4.sqlite3'}")
+    ensure_schema(engine)
+    with engine.begin() as conn:  # what v4 left behind
+        conn.exec_driver_sql("DROP INDEX ix_transactions_for")
+        conn.exec_driver_sql("ALTER TABLE regions DROP COLUMN workdays")
+        conn.exec_driver_sql(
+            "INSERT INTO regions (code, name, pool_relations, max_members, multiple_funders, "
+            "commercial_insurance, lockout_after, agent_number, agent_hours, timezone, holidays) "
+            "VALUES ('450100', '南宁市', 'close_relatives', 7, 1, 1, 3, NULL, '[]', "
+            "'Asia/Shanghai', '[\"2026-10-01\"]')")
+        conn.execute(schema_version.update().values(version=4))
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    with engine.connect() as conn:
+        indexes = {row[1] for row in conn.exec_driver_sql("PRAGMA index_list(transactions)")}
+        assert "ix_transactions_for" in indexes
+        region = region_for(conn, "450100")
+    assert region.workdays == () and [d.isoformat() for d in region.holidays] == ["2026-10-01"]
     assert ensure_schema(engine) == SCHEMA_VERSION
     engine.dispose()

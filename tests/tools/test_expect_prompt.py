@@ -157,7 +157,7 @@ def test_a_placeholder_without_a_value_matches_any_words(play: Play) -> None:
         - expect_prompt: balance_employee
     """)
     assert failure(result) == ("to hear prompt balance_employee: "
-                               "'截至…,您的医保个人账户余额为…。本月划入…。'")
+                               "'截至…,您的医保个人账户余额为…。…个人账户划入…。'")
     assert result.failures[0].step_index == 8
 
 

@@ -246,7 +246,7 @@ def test_a_wrong_expectation_fails_with_a_readable_report(
     assert f"step {index}" in report
     assert "九千九百九十九元" in report  # what was expected
     assert say("balance_employee", as_of="2026年11月21日", balance="一千二百三十四元五角六分",
-               credit="一百五十元") in report  # what was heard
+               credit="一百五十元", month="2026年11月") in report  # what was heard
     assert "Traceback" not in report
 
 

@@ -27,7 +27,7 @@ APOLOGY = say("system_busy")
 GOODBYE = say("goodbye")
 LI_ID, LI_PASSWORD = "450102197503150013", "135790"
 LI_BALANCE = say("balance_employee", as_of="2026年11月21日",
-                 balance="一千二百三十四元五角六分", credit="一百五十元")
+                 balance="一千二百三十四元五角六分", credit="一百五十元", month="2026年11月")
 LI_POOL = say("pool_funder_count", count="四")
 ID_READBACK = say("id_readback", last4="0 0 1 3")
 #: How long SQLite waits for a lock in these tests (the app's default is 5 s).

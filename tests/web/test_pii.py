@@ -160,9 +160,9 @@ def test_own_calls_log_no_personal_data(caller: Any, logs: LogCapture,
                                         caplog: pytest.LogCaptureFixture) -> None:
     # balance by ID number, after two wrong passwords and one of the wrong length
     caller.dial().press("1").press("1")
-    assert say("password_wrong") in _verify(caller, "450102197503150013", "246802")
+    assert say("password_wrong", left="两") in _verify(caller, "450102197503150013", "246802")
     caller.press("111222#")
-    assert say("password_wrong") in caller.heard
+    assert say("password_last_try", lockout="三") in caller.heard
     caller.press("1357900#")
     assert say("password_malformed") in caller.heard
     caller.press("*#")  # another number: the same one, keyed again
@@ -197,7 +197,7 @@ def test_own_calls_log_no_personal_data(caller: Any, logs: LogCapture,
     caller.press("450107199009090132#").press("1").press("444555#")
     caller.hangup()
     caller.dial().press("1").press("1").press("2").press("999999999#").press("246802#")
-    assert say("password_wrong") in caller.heard
+    assert say("password_wrong", left="两") in caller.heard
     caller.press("*#").press("1").press("450102197806200023#")  # wrong check digit
     caller.hangup()
 
