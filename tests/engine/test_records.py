@@ -38,7 +38,8 @@ def _summaries(db_url: str) -> list[dict[str, Any]]:
 
 
 LI_BALANCE_SAID = say("balance_employee", as_of="2026年11月21日",
-                      balance="一千二百三十四元五角六分", credit="一百五十元")
+                      balance="一千二百三十四元五角六分", credit="一百五十元",
+                      month="2026年11月")
 KEYS = ("line", "outcome", "detail", "ended_by", "verification", "queue_result", "lang")
 
 

@@ -139,7 +139,6 @@ def test_prompts_audio_writes_every_prompt_and_times_the_results(espeak: str,
     assert found, report
     listening, ahead, estimate = map(float, found.groups())
     assert ahead < listening and estimate != listening
-    for result in ("pool", "transactions", "policy_pool", "policy_withdrawal",
-                   "policy_fraud"):
+    for result in ("pool", "transactions", "policy_withdrawal_cases", "policy_fraud"):
         assert re.search(rf"^{result} ", report, re.M), report
     assert os.stat(out / "durations.csv").st_size > 1000
