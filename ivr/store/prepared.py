@@ -13,6 +13,8 @@ without a SQLAlchemy connection or execution context (None), since there is none
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -98,3 +100,20 @@ def integrity_error(engine: Engine) -> type[Exception]:
     """The driver's IntegrityError (a duplicate key), which `Transaction` lets through."""
     error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
     return error
+
+
+_prepared: weakref.WeakKeyDictionary[Engine, dict[int, Prepared]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def prepared(engine: Engine, statement: ClauseElement) -> Prepared:
+    """`statement` (a module-level constant: it is known by its identity) compiled for
+    `engine`, once per engine and process."""
+    known = _prepared.get(engine)
+    if known is None:
+        with _lock:
+            known = _prepared.setdefault(engine, {})
+    found = known.get(id(statement))
+    if found is None:
+        found = known[id(statement)] = Prepared(engine, statement)
+    return found
