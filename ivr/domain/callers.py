@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 import weakref
+from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
-from ivr.store.schema import Periodic, caller_locks, upsert, verify_attempts
+from ivr.store import prepared as fast
+from ivr.store.schema import Periodic, caller_locks, verify_attempts
 
 #: every caller whose number is withheld or not a number shares this one class (and its limit)
 WITHHELD = "withheld"
@@ -35,6 +38,17 @@ _COUNT = select(func.count()).select_from(verify_attempts).where(
 _RECORD = insert(verify_attempts).values(caller=_CALLER, at=_AT)
 _FORGET = delete(verify_attempts).where(
     verify_attempts.c.at < bindparam("p_before", type_=verify_attempts.c.at.type))
+
+
+def _lock(insert_: Any) -> Any:
+    """The caller's row in caller_locks, inserted or touched: the row reservations queue on."""
+    statement = insert_(caller_locks).values(caller=_CALLER, at=_AT)
+    return statement.on_conflict_do_update(index_elements=["caller"],
+                                           set_={"at": statement.excluded.at})
+
+
+#: the lock's upsert by dialect (its ON CONFLICT is each one's own)
+_LOCK = {"sqlite": _lock(sqlite.insert), "postgresql": _lock(postgresql.insert)}
 _FORGET_LOCKS = delete(caller_locks).where(
     caller_locks.c.at < bindparam("p_before", type_=caller_locks.c.at.type))
 
@@ -53,14 +67,15 @@ def reserve_check(engine: Engine, caller: str, limit: int, now: float) -> bool:
     row in caller_locks, so the count read is the one this transaction adds to."""
     params = {"p_caller": caller, "p_at": now, "p_since": now - ATTEMPT_WINDOW_SECONDS,
               "p_before": now - ATTEMPT_WINDOW_SECONDS}
-    with engine.begin() as conn:
-        upsert(conn, caller_locks, [{"caller": caller, "at": now}], keys=["caller"])
-        if conn.execute(_COUNT, params).scalar_one() >= limit:
+    # the statements compiled once and run on the DB-API (ivr/store/prepared.py)
+    with fast.Transaction(engine) as tx:
+        tx.run(fast.prepared(engine, _LOCK[engine.dialect.name]), params)
+        if tx.run(fast.prepared(engine, _COUNT), params).fetchone()[0] >= limit:
             return False
-        conn.execute(_RECORD, params)
+        tx.run(fast.prepared(engine, _RECORD), params)
         if _purge_due(engine, now):
-            conn.execute(_FORGET, params)
-            conn.execute(_FORGET_LOCKS, params)
+            tx.run(fast.prepared(engine, _FORGET), params)
+            tx.run(fast.prepared(engine, _FORGET_LOCKS), params)
     return True
 
 

@@ -27,7 +27,7 @@ class Prepared:
     """A Core statement compiled for `engine`'s dialect: its SQL text and how parameters (a
     mapping by bind name) are passed to the driver."""
 
-    __slots__ = ("sql", "_order", "_processors", "_constants")
+    __slots__ = ("sql", "_order", "_names", "_processors", "_constants")
 
     def __init__(self, engine: Engine, statement: ClauseElement) -> None:
         compiled: Any = statement.compile(dialect=engine.dialect)
@@ -35,6 +35,8 @@ class Prepared:
         #: bind names in the order of a positional parameter style (SQLite's qmark), else None
         self._order: tuple[str, ...] | None = (tuple(compiled.positiontup)
                                                if compiled.positional else None)
+        #: bind names of a named parameter style (PostgreSQL's pyformat): only these are sent
+        self._names: tuple[str, ...] = tuple(compiled.binds)
         # values written into the statement (`.values(ended=True)`): bound like the others
         self._constants: dict[str, Any] = {
             name: bind.effective_value for name, bind in compiled.binds.items()
@@ -52,7 +54,7 @@ class Prepared:
             values = {k: processors[k](v) if k in processors else v for k, v in values.items()}
         if self._order is not None:
             return tuple(values[name] for name in self._order)
-        return values
+        return {name: values[name] for name in self._names}
 
 
 class Transaction:
