@@ -19,6 +19,7 @@ from ivr.domain import failures, passwords
 from ivr.domain.identity import IdNumber
 from ivr.domain.pinkeys import ID_DIGITS, Keyring
 from ivr.domain.policy import Region, Sex, relation_to_funder, relation_to_member
+from ivr.store import prepared as fast
 from ivr.store.schema import agents, bindings, meta, people, regions, transactions
 
 
@@ -289,6 +290,19 @@ def region_for(conn: Connection, code: str | None = None) -> Region:
     return _parsed_region(tuple(row._fields), tuple(row))
 
 
+_LINE_REGION_NAMES = tuple(_LINE_REGION.selected_columns.keys())
+
+
+def line_region(engine: Engine) -> Region:
+    """`region_for(conn)` for a turn: the line's region in one statement on the DB-API
+    (ivr/store/prepared.py), its parsing cached on the row as read."""
+    with fast.Transaction(engine) as tx:
+        row = tx.run(fast.prepared(engine, _LINE_REGION), {}).fetchone()
+    if row is None:
+        return Region()
+    return _parsed_region(_LINE_REGION_NAMES, tuple(row))
+
+
 @functools.lru_cache(maxsize=16)
 def _parsed_region(names: tuple[str, ...], values: tuple[Any, ...]) -> Region:
     """A region row as a Region (immutable, so one may be shared by every turn and thread)."""
@@ -296,6 +310,8 @@ def _parsed_region(names: tuple[str, ...], values: tuple[Any, ...]) -> Region:
     data["agent_hours"] = json.loads(data["agent_hours"])
     data["holidays"] = json.loads(data["holidays"])
     data["workdays"] = json.loads(data["workdays"])
+    for flag in ("multiple_funders", "commercial_insurance"):  # 0/1 from the DB-API on SQLite
+        data[flag] = bool(data[flag])
     return dataclasses.replace(Region.from_mapping(data), agents=int(data["agent_count"]))
 
 

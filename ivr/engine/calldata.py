@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ivr.engine.prompts import DEFAULT_LOCALE
@@ -33,7 +33,8 @@ class CallData:
         self.silences = self.invalids = 0
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        # the fields by name, as asdict would give them (its deep copy costs ~10x the dump)
+        return _DUMP({name: getattr(self, name) for name in _NAMES})
 
     @classmethod
     def from_json(cls, text: str) -> CallData:
@@ -41,5 +42,9 @@ class CallData:
         raw: Any = json.loads(text) if text else {}
         if not isinstance(raw, dict):
             return cls()
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        return cls(**{k: v for k, v in raw.items() if k in _KNOWN})
+
+
+_NAMES = tuple(f.name for f in fields(CallData))
+_KNOWN = frozenset(_NAMES)
+_DUMP = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -129,10 +129,7 @@ class CallModel(SpokenResults, FlowModel):
 
     @property
     def region(self) -> Region:
-        def load() -> Region:
-            with self.services.db.connect() as conn:
-                return accounts.region_for(conn)
-        region: Region = self._memo("region", load)
+        region: Region = self._memo("region", lambda: accounts.line_region(self.services.db))
         return region
 
     def outcomes(self) -> dict[str, str]:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, Integer, bindparam, delete, insert, s
 from sqlalchemy.exc import IntegrityError
 
 from ivr.engine.calldata import CallData
+from ivr.store.prepared import Prepared, Transaction, integrity_error
 from ivr.store.schema import Periodic, answers, queue_entries, sessions
 
 #: what an ended call keeps of its data: nothing
@@ -116,45 +117,58 @@ class SessionStore:
         self._sealing = Periodic(SEAL_EVERY_SECONDS)
         self.keep_ended_seconds = keep_ended_seconds
         self.max_call_seconds = max_call_seconds
+        # a webhook's statements, compiled once for this engine and run on the DB-API
+        # (ivr/store/prepared.py): the same SQL, without SQLAlchemy's per-execution work
+        self._sql = {name: Prepared(engine, statement) for name, statement in (
+            ("load", _LOAD), ("create", _CREATE), ("claim", _CLAIM),
+            ("claim_loaded", _CLAIM_LOADED), ("save", _SAVE), ("answer", _ANSWER),
+            ("keep_answer", _KEEP_ANSWER), ("forget_answers", _FORGET_ANSWERS),
+            ("end", _END), ("forget_queued", _FORGET_QUEUED),
+            ("release_taken", _RELEASE_TAKEN))}
+        self._duplicate = (IntegrityError, integrity_error(engine))
 
     def _time(self) -> float:
         return self._now().timestamp()
 
     def load(self, call_sid: str) -> CallSession | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(_LOAD, {"p_sid": call_sid}).first()
+        with Transaction(self.engine) as tx:
+            row = tx.run(self._sql["load"], {"p_sid": call_sid}).fetchone()
         if row is None:
             return None
-        return CallSession(call_sid, row.caller, row.state, row.step,
-                           CallData.from_json(row.data), bool(row.ended))
+        caller, state, step, data, ended = row
+        return CallSession(call_sid, caller, state, step, CallData.from_json(data), bool(ended))
 
     def answer(self, call_sid: str, step: int) -> str | None:
         """The answer given at `step` (1 is the answer to the call's start)."""
-        with self.engine.connect() as conn:
-            body = conn.execute(_ANSWER, {"p_sid": call_sid, "p_step": step}).scalar()
-        return str(body) if body is not None else None
+        with Transaction(self.engine) as tx:
+            row = tx.run(self._sql["answer"], {"p_sid": call_sid, "p_step": step}).fetchone()
+        return str(row[0]) if row is not None else None
 
     def create(self, session: CallSession, answer: str) -> bool:
         """Insert a new call with its first answer; False when another worker created it first.
         Calls that were never heard of again are sealed and old ones purged on the way (at
         most every SEAL_EVERY_SECONDS)."""
         now = self._time()
+        row = {"call_sid": session.call_sid,
+               "caller": NO_CALLER if session.ended else session.caller,
+               "state": session.state, "step": session.step,
+               "data": SEALED if session.ended else session.data.to_json(),
+               "ended": session.ended, "updated_at": now}
+        keep = {"call_sid": session.call_sid, "step": session.step, "body": answer}
+        sealing = self._sealing.due(now)
         try:
-            sealing = self._sealing.due(now)
-            with self.engine.begin() as conn:
-                if sealing:
+            if sealing:  # once a minute: the housekeeping's statements, then the call
+                with self.engine.begin() as conn:
                     self._seal_stale(conn, now, self.max_call_seconds, self.keep_ended_seconds)
-                conn.execute(_CREATE, {
-                    "call_sid": session.call_sid,
-                    "caller": NO_CALLER if session.ended else session.caller,
-                    "state": session.state, "step": session.step,
-                    "data": SEALED if session.ended else session.data.to_json(),
-                    "ended": session.ended, "updated_at": now,
-                })
-                if not session.ended:
-                    conn.execute(_KEEP_ANSWER, {"call_sid": session.call_sid,
-                                                "step": session.step, "body": answer})
-        except IntegrityError:
+                    conn.execute(_CREATE, row)
+                    if not session.ended:
+                        conn.execute(_KEEP_ANSWER, keep)
+            else:
+                with Transaction(self.engine) as tx:
+                    tx.run(self._sql["create"], row)
+                    if not session.ended:
+                        tx.run(self._sql["keep_answer"], keep)
+        except self._duplicate:
             if sealing:  # rolled back with the insert: the next call seals
                 self._sealing.missed()
             return False
@@ -163,52 +177,56 @@ class SessionStore:
     def claim(self, call_sid: str, step: int) -> bool:
         """Take step `step` of a call for this request: advance it before any effect. Exactly
         one delivery of a webhook wins; the others wait for its answer."""
-        with self.engine.begin() as conn:
-            result = conn.execute(_CLAIM, {"p_sid": call_sid, "p_expected": step,
-                                           "p_step": step + 1, "p_now": self._time()})
-            return result.rowcount == 1
+        with Transaction(self.engine) as tx:
+            cursor = tx.run(self._sql["claim"], {"p_sid": call_sid, "p_expected": step,
+                                                 "p_step": step + 1, "p_now": self._time()})
+            return bool(cursor.rowcount == 1)
 
     def claim_current(self, call_sid: str, step: int) -> CallSession | None:
         """`claim` for a request that answers the call's current step, reading the call in
         the same statement: the claimed call as it was at `step`, or None when it was not
         claimed (unknown, ended, another step, or another delivery won): `load` tells which."""
-        with self.engine.begin() as conn:
-            row = conn.execute(_CLAIM_LOADED, {"p_sid": call_sid, "p_expected": step,
-                                               "p_step": step + 1,
-                                               "p_now": self._time()}).first()
+        with Transaction(self.engine) as tx:
+            row = tx.run(self._sql["claim_loaded"], {
+                "p_sid": call_sid, "p_expected": step, "p_step": step + 1,
+                "p_now": self._time()}).fetchone()
         if row is None:
             return None
-        return CallSession(call_sid, row.caller, row.state, step, CallData.from_json(row.data))
+        caller, state, data = row
+        return CallSession(call_sid, caller, state, step, CallData.from_json(data))
 
     def save(self, session: CallSession, answer: str) -> bool:
         """Write the session and its answer at `session.step`, unless the call has ended
         meanwhile (False). A call that ends here keeps no data, no number and no answers."""
-        with self.engine.begin() as conn:
-            result = conn.execute(_SAVE, {
+        sql = self._sql
+        with Transaction(self.engine) as tx:
+            cursor = tx.run(sql["save"], {
                 "p_sid": session.call_sid, "p_step": session.step, "p_state": session.state,
                 "p_data": SEALED if session.ended else session.data.to_json(),
                 "p_ended": session.ended, "p_now": self._time(),
                 "p_caller": NO_CALLER if session.ended else session.caller,
             })
-            if result.rowcount != 1:
+            if cursor.rowcount != 1:
                 return False
             if session.ended:
-                conn.execute(_FORGET_ANSWERS, {"p_sid": session.call_sid})
-                conn.execute(_FORGET_QUEUED, {"p_sid": session.call_sid})
-                conn.execute(_RELEASE_TAKEN, {"p_sid": session.call_sid})
+                sid = {"p_sid": session.call_sid}
+                tx.run(sql["forget_answers"], sid)
+                tx.run(sql["forget_queued"], sid)
+                tx.run(sql["release_taken"], sid)
             else:
-                conn.execute(_KEEP_ANSWER, {"call_sid": session.call_sid, "step": session.step,
-                                            "body": answer})
+                tx.run(sql["keep_answer"], {"call_sid": session.call_sid,
+                                            "step": session.step, "body": answer})
             return True
 
     def end(self, call_sid: str) -> None:
         """Close a call (its status callback): forget its data, its caller's number and its
         answers, keep the row so replays get a hang-up."""
-        with self.engine.begin() as conn:
-            conn.execute(_END, {"p_sid": call_sid, "p_now": self._time()})
-            conn.execute(_FORGET_ANSWERS, {"p_sid": call_sid})
-            conn.execute(_FORGET_QUEUED, {"p_sid": call_sid})
-            conn.execute(_RELEASE_TAKEN, {"p_sid": call_sid})
+        sql, sid = self._sql, {"p_sid": call_sid}
+        with Transaction(self.engine) as tx:
+            tx.run(sql["end"], {"p_sid": call_sid, "p_now": self._time()})
+            tx.run(sql["forget_answers"], sid)
+            tx.run(sql["forget_queued"], sid)
+            tx.run(sql["release_taken"], sid)
 
     def housekeeping(self) -> dict[str, int]:
         """Seal idle calls and purge old ended ones now (`ivr12333 purge`): what was removed,

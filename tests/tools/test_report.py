@@ -21,9 +21,9 @@ from sqlalchemy import create_engine, select
 
 from ivr.resources import demo_dataset
 from ivr.settings import Settings
-from ivr.tools.localrest import local_rest
 from ivr.store.schema import call_events, call_summaries, repeat_callers
 from ivr.tools.cli import main
+from ivr.tools.localrest import local_rest
 from ivr.tools.report import CSV_COLUMNS
 from ivr.web import create_app
 
