@@ -17,7 +17,7 @@ from ivr.store.schema import ensure_schema, make_engine, sessions
 _SID = bindparam("p_sid", type_=sessions.c.call_sid.type)
 _ADD = insert(sessions).values(call_sid=_SID, caller="+8613800000000", state="main",
                                step=bindparam("p_step", type_=sessions.c.step.type),
-                               data="{}", last_response="",
+                               data="{}",
                                ended=bindparam("p_ended", type_=sessions.c.ended.type),
                                updated_at=1.0)
 # values written into the statement (ended=True, data) travel as parameters too
