@@ -38,6 +38,7 @@ class _Lines:
         self.keyring = keyring  # in-process: the PIN keys of the database and of the datasets
         self.auth_token, self.from_, self.status_callback = auth_token, from_, status_callback
         self.dial_status, self.observe = dial_status, observe
+        self.rest_api: Any = None  # with --url: the simulated REST API the app's client uses
         self.flow: Any = None  # the last app's flow (for coverage)
         self.folder = Path(tempfile.mkdtemp(prefix="ivr12333-calls-"))  # 0700: people's data
         self.templates: dict[str | None, Path] = {}
@@ -105,6 +106,8 @@ class _Lines:
             from ivr.tools.localrest import local_rest
 
             kwargs["rest"] = local_rest().api
+        elif self.rest_api is not None:
+            kwargs["rest"] = self.rest_api
         return Simulator(transport, url, **kwargs)
 
     @contextmanager
@@ -141,8 +144,9 @@ def run_call(settings: Settings, *, keyring: Keyring | None, scripts: tuple[Path
              url: str | None, auth_token: str | None, transcript: Path | None, from_: str | None,
              status_callback: str | None, dial_status: str, coverage: bool,
              console: Console, live: bool = False, at: datetime | None = None,
-             verbose: bool = False) -> int:
-    """Place the call(s); returns the exit status (0: every expectation held)."""
+             verbose: bool = False, rest_port: int | None = None) -> int:
+    """Place the call(s); returns the exit status (0: every expectation held). With
+    `rest_port`, the app at `url` reaches the simulated REST API there."""
     from ivr.tools.script_prompts import HotlinePrompts
     from simulator import ScriptError, run_scripts, summary, write_transcripts
 
@@ -155,6 +159,15 @@ def run_call(settings: Settings, *, keyring: Keyring | None, scripts: tuple[Path
     lines = _Lines(settings, keyring=keyring, url=url, live=live, auth_token=auth_token,
                    from_=from_, status_callback=status_callback, dial_status=dial_status,
                    observe=(lambda s, t, d: seen.add((s, t, d))) if coverage else None)
+    rest = None
+    if rest_port is not None and url is not None and auth_token and settings.account_sid:
+        from simulator.rest import RestApi, RestServer
+
+        rest = RestServer(RestApi(settings.account_sid, auth_token), port=rest_port)
+        lines.rest_api = rest.api
+        console.print(f"the simulated Twilio REST API: {rest.base_url} (account "
+                      f"{settings.account_sid}, your auth token; point the app's twilio client "
+                      f"at it: docs/simulator.md §15)", highlight=False, markup=False)
     try:
         if not scripts:
             return _phone(lines, settings, at, transcript, console, verbose)
@@ -180,6 +193,8 @@ def run_call(settings: Settings, *, keyring: Keyring | None, scripts: tuple[Path
         return 2
     finally:
         lines.close()
+        if rest is not None:
+            rest.close()
 
 
 def _phone(lines: _Lines, settings: Settings, at: datetime | None, transcript: Path | None,

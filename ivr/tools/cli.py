@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.domain.pinkeys import Keyring
 from ivr.errors import DatasetError, InvalidIdNumber, PinKeyError, SettingsError, StorageError
-from ivr.settings import Settings
+from ivr.settings import Settings, env_name
 
 
 class _Console(Console):
@@ -384,10 +384,14 @@ def graph(ctx: click.Context, output: Path, conventions: bool) -> None:
               help="how an agent transfer (<Dial>) ends")
 @click.option("--coverage", is_flag=True, help="report states and transitions never reached")
 @click.option("-v", "--verbose", is_flag=True, help="text phone: show the voice of every line")
+@click.option("--rest-port", type=click.IntRange(1, 65535), default=None,
+              help="with --url: serve the simulated Twilio REST API on 127.0.0.1:PORT for the "
+                   "app's own twilio client (the account IVR_ACCOUNT_SID, the auth token)")
 @click.pass_context
 def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, live: bool,
          at: str | None, auth_token: str | None, transcript: Path | None, from_: str | None,
-         status_callback: str | None, dial_status: str, coverage: bool, verbose: bool) -> None:
+         status_callback: str | None, dial_status: str, coverage: bool, verbose: bool,
+         rest_port: int | None) -> None:
     """Call the hotline from the terminal, or run scripted calls (--script)."""
     from datetime import datetime
 
@@ -407,12 +411,18 @@ def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, live: b
         err.print("[red]error:[/] --at is for the text phone; scripts set `at:` themselves")
         sys.exit(2)
     settings = _settings(ctx)
+    token = auth_token or settings.auth_token
+    if rest_port is not None and (url is None or not token or not settings.account_sid):
+        err.print(f"[red]error:[/] --rest-port serves the REST API to the app at --url: it "
+                  f"needs --url, an auth token (--auth-token) and the account "
+                  f"({env_name('account_sid')}) the app's client uses", highlight=False)
+        sys.exit(2)
     keyring = _keyring(settings) if url is None else None
     sys.exit(run_call(settings, keyring=keyring, scripts=scripts, url=url,
-                      auth_token=auth_token or settings.auth_token,
+                      auth_token=token,
                       transcript=transcript, from_=from_, status_callback=status_callback,
                       dial_status=dial_status, coverage=coverage, console=out, live=live,
-                      at=moment, verbose=verbose))
+                      at=moment, verbose=verbose, rest_port=rest_port))
 
 
 @main.command()
