@@ -269,3 +269,16 @@ def prompt_pattern(prompt_id: str, locale: str = "zh-CN") -> re.Pattern[str]:
 def runner() -> CliRunner:
     """click's CliRunner, for `runner.invoke(main, [...])`."""
     return CliRunner()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, db_url: str) -> str:
+    """The demo people on SQLite (a copy) or on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return db_url
+    url = str(request.getfixturevalue("fresh_pg_url"))
+    engine = make_engine(url)
+    ensure_schema(engine)
+    import_dataset(engine, load_file(demo_dataset()), keyring=keyring_of_tests())
+    engine.dispose()
+    return url

@@ -393,20 +393,10 @@ def call(ctx: click.Context, scripts: tuple[Path, ...], url: str | None, live: b
          status_callback: str | None, dial_status: str, coverage: bool, verbose: bool,
          rest_port: int | None) -> None:
     """Call the hotline from the terminal, or run scripted calls (--script)."""
-    from datetime import datetime
-
     from ivr.tools.callcmd import run_call
+    from ivr.tools.cli_phone import parse_at
 
-    moment = None
-    if at is not None:
-        try:
-            moment = datetime.fromisoformat(at)
-        except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is None:
-            err.print(f"[red]error:[/] --at takes a time with its UTC offset, e.g. "
-                      f"2026-11-23T10:00:00+08:00, not {at!r}", highlight=False)
-            sys.exit(2)
+    moment = parse_at(at)
     if at is not None and scripts:
         err.print("[red]error:[/] --at is for the text phone; scripts set `at:` themselves")
         sys.exit(2)

@@ -15,13 +15,9 @@ from conftest import CALLS, STATUS_URL, VOICE_URL, FixedClock, play_script, say
 from servers import fresh_pg_url, keyring_of_tests, postgres  # noqa: F401  (fixtures)
 from sqlalchemy import create_engine, select
 
-from ivr.dataset.importer import import_dataset, load_file
-from ivr.resources import demo_dataset
 from ivr.store.schema import (
     call_events,
     call_summaries,
-    ensure_schema,
-    make_engine,
     repeat_callers,
 )
 from simulator import Simulator, WsgiTransport
@@ -80,19 +76,6 @@ def test_designed_calls_give_their_designed_summaries(app_factory: Callable[...,
 def _repeat_rows(app: Any) -> list[tuple[str, Any]]:
     with app.extensions["ivr12333"].db.connect() as conn:
         return list(conn.execute(select(repeat_callers.c.digest, repeat_callers.c.call_sid)))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, db_url: str) -> str:
-    """The demo people on SQLite (a copy) or on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return db_url
-    url = str(request.getfixturevalue("fresh_pg_url"))
-    engine = make_engine(url)
-    ensure_schema(engine)
-    import_dataset(engine, load_file(demo_dataset()), keyring=keyring_of_tests())
-    engine.dispose()
-    return url
 
 
 def test_repeat_calls_within_a_day_are_flagged_withheld_numbers_left_out(

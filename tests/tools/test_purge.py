@@ -9,15 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from conftest import STATUS_URL, VOICE_URL, FixedClock
 from servers import fresh_pg_url, key_file_of_tests, keyring_of_tests, postgres, run_cli  # noqa: F401
 from sqlalchemy import func, select
 
-from ivr.dataset.importer import import_dataset, load_file
-from ivr.resources import demo_dataset
 from ivr.settings import Settings
-from ivr.store.schema import answers, ensure_schema, make_engine, sessions
+from ivr.store.schema import answers, sessions
 from ivr.web import create_app
 from simulator import Simulator, WsgiTransport
 
@@ -32,19 +29,6 @@ def _counts(output: str) -> dict[str, int]:
         if sep and line.startswith("  ") and count.isdigit():
             found[name] = int(count)
     return found
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, db_url: str) -> str:
-    """The demo people on SQLite (a copy) or on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return db_url
-    url = str(request.getfixturevalue("fresh_pg_url"))
-    engine = make_engine(url)
-    ensure_schema(engine)
-    import_dataset(engine, load_file(demo_dataset()), keyring=keyring_of_tests())
-    engine.dispose()
-    return url
 
 
 def _calls_at(url: str) -> tuple[Any, dict[str, str]]:
