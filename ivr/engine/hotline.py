@@ -319,6 +319,9 @@ class Hotline:
             lang = session.data.lang if session is not None else DEFAULT_LOCALE
             if gone:
                 log.info("agent call=%s: the caller left before the bridge", call_sid)
+                if session is not None:  # the agent is told the caller has gone, not "ended"
+                    session.data.caller = None
+                    self.store.amend(session)
                 self.bridge.end_room(call_sid)
                 return [Pause(1)]
         except Exception:

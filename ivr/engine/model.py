@@ -181,6 +181,11 @@ class CallModel(SpokenResults, FlowModel):
     def dial_completed(self) -> bool:
         return self.dial_status in ("completed", "answered")
 
+    def caller_reached(self) -> bool:
+        """On the agents' line: the caller moved into the agent's room was still there when
+        the agent came (the agent's wait document forgets a caller who had gone)."""
+        return self.data.caller is not None
+
     # ---- the agent queue: the caller's side ---------------------------------------------------
     def queue_place_taken(self) -> bool:
         """Into the queue's table (only what the agent's summary needs, and the number's keyed

@@ -57,6 +57,11 @@ _SAVE = (update(sessions)
          .values(state=_param("p_state", "state"), data=_param("p_data", "data"),
                  ended=_param("p_ended", "ended"), caller=_param("p_caller", "caller"),
                  updated_at=_NOW))
+# a side webhook's note in a call's data between its steps (not if a step was taken meanwhile)
+_AMEND = (update(sessions)
+          .where(sessions.c.call_sid == _SID, sessions.c.step == _param("p_step", "step"),
+                 ~sessions.c.ended)
+          .values(data=_param("p_data", "data")))
 _ANSWER = select(answers.c.body).where(answers.c.call_sid == _SID,
                                        answers.c.step == bindparam("p_step", type_=Integer))
 _KEEP_ANSWER = insert(answers)
@@ -217,6 +222,14 @@ class SessionStore:
                 tx.run(sql["keep_answer"], {"call_sid": session.call_sid,
                                             "step": session.step, "body": answer})
             return True
+
+    def amend(self, session: CallSession) -> bool:
+        """Write `session`'s data between its steps (a webhook that is not a step noted
+        something), unless a step was taken meanwhile or the call has ended (False)."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(_AMEND, {"p_sid": session.call_sid,
+                                              "p_step": session.step,
+                                              "p_data": session.data.to_json()}).rowcount == 1)
 
     def end(self, call_sid: str) -> None:
         """Close a call (its status callback): forget its data, its caller's number and its

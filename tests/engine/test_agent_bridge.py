@@ -130,6 +130,48 @@ calls:
     assert described(result.transcript_text) == "nobody"
 
 
+def test_a_caller_gone_after_the_move_ends_the_room_and_the_agent_is_told(
+        app_factory: Any, tmp_path: Path) -> None:
+    """The caller is moved into the agent's room and hangs up there while the agent still
+    hears the summary: the agent, alone in the room, is not left waiting: the room ends and
+    the agent hears that the caller has hung up (not "the call has ended")."""
+    script = tmp_path / "gone_after_move.yaml"
+    script.write_text("""\
+name: the caller hangs up after the move, before the agent joins
+at: "2026-11-23T10:00:00+08:00"
+calls:
+  - name: caller
+    from: "+8613800000271"
+    steps:
+      - press: "1"
+      - press: "0"
+      - expect_prompt: agent_connecting
+      - wait: 24
+      - hangup
+  - name: agent
+    from: "+867711230071"
+    url: /agent
+    start: 30
+    steps:
+      - expect_prompt: agent_id_entry
+      - press: "1001#"
+      - press: "246810#"
+      - expect_dial: "conference:"
+      - expect_prompt: agent_caller_gone
+      - expect_prompt: agent_menu
+      - hangup
+""", encoding="utf-8")
+    result = play_script(app_factory, script)
+    assert result.passed, result.report() + result.transcript_text
+    calls = sections(result)
+    agent_sid = call_sid(calls["agent"])
+    # the caller was in the room first and left it before the agent came
+    assert room_of(calls["caller"]) == agent_sid
+    caller_left = calls["caller"].index("hangup          by the caller")
+    assert calls["caller"].index("joins conference") < caller_left
+    assert "/agent/wait" in calls["agent"]
+
+
 def test_a_failing_rest_api_gives_the_caller_back_to_the_queue(app_factory: Any,
                                                                tmp_path: Path) -> None:
     """Nothing answers at the REST address: the agent is told the caller could not be
