@@ -6,6 +6,7 @@ timing decides (who is answered, how fast), plausibly."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections import Counter
@@ -21,17 +22,23 @@ from conftest import play_script
 from sqlalchemy import create_engine
 
 from ivr.domain.measures import build
+from ivr.resources import demo_dataset
 from ivr.tools.cli import main
 
+SEED = int(__import__("os").environ.get("BUSY_SEED", "12333"))
 AT = "2026-11-23T09:00:00+08:00"  # a Monday, staffed 09:00-12:00
-CALLERS = 160
-ARRIVALS_OVER = 80 * 60  # seconds: the callers arrive over 80 minutes
-AGENTS = (("1001", "246810"), ("1002", "135791"))  # the demo dataset's agents
-AGENTS_START = 150  # seconds: the agents log in once the first patient callers wait
-CALLS_PER_AGENT = 18  # each agent takes this many callers, then hangs up
-MAX_PATIENCE = 540  # below the region's max_queue_wait (600 s): nobody times out
+CALLERS = 200
+ARRIVALS_OVER = 90 * 60  # seconds: the callers arrive over 90 minutes
+#: the demo dataset's two agents and a third, added by the scenario's own dataset
+AGENTS = (("1001", "246810"), ("1002", "135791"), ("1003", "975310"))
+FIRST_GAP = 5  # seconds between the first callers, one per agent, who ask for an agent
+AGENTS_START = 25  # seconds: the agents call in as the first callers join the queue
+CALLS_PER_AGENT = 10  # each agent takes this many callers, then hangs up
+MAX_QUEUE_WAIT = 600  # the demo region's max_queue_wait
+ANNOUNCE_EVERY = 45  # limits.queue_announce_every: the longest wait is told at an announcement
 PATHS = ("fraud", "patient", "impatient", "menu_hangup")
 SHARES = (0.30, 0.40, 0.15, 0.15)
+FIRST = 3  # callers per agent who ask for an agent before anybody else calls
 
 
 def _caller(path: str, rng: random.Random) -> list[Any]:
@@ -41,11 +48,15 @@ def _caller(path: str, rng: random.Random) -> list[Any]:
                 {"expect_prompt": "policy_fraud"}, "hangup"]
     if path == "menu_hangup":  # hangs up at the main menu: a menu abandon
         return [{"press": "1"}, "hangup"]
-    # 0 for an agent; then on hold (queue, then the agent's room) for `patience` seconds in
-    # all, and the caller hangs up: answered if an agent took them by then, else abandoned
-    patience = (rng.randint(240, MAX_PATIENCE) if path == "patient" else rng.randint(8, 40))
+    if path == "impatient":  # 0, then hangs up within seconds, always behind a long queue
+        return [{"press": "1"}, {"press": "0"}, {"expect_prompt": "agent_connecting"},
+                {"wait": rng.randint(8, 40)}]
+    # patient: 0, then on hold (the queue, then the agent's room) for longer than the line
+    # holds anybody in the queue; hangs up in the room (the room ends, the agent is back at the
+    # agent menu), or hears the line is busy at the longest wait and hangs up there. Never
+    # within seconds of being taken, while the agent hears who is coming.
     return [{"press": "1"}, {"press": "0"}, {"expect_prompt": "agent_connecting"},
-            {"wait": patience}]
+            {"wait": MAX_QUEUE_WAIT + ANNOUNCE_EVERY + rng.randint(15, 150)}]
 
 
 def _agent(n: int, agent_id: str, pin: str) -> dict[str, Any]:
@@ -54,29 +65,43 @@ def _agent(n: int, agent_id: str, pin: str) -> dict[str, Any]:
     steps: list[Any] = [{"expect_prompt": "agent_id_entry"}, {"press": f"{agent_id}#"},
                         {"press": f"{pin}#"}, {"expect_dial": "conference:"}]
     for _ in range(CALLS_PER_AGENT - 1):
-        steps += [{"wait": 600}, {"expect_prompt": "agent_menu"}, {"press": "1"},
+        steps += [{"wait": 900}, {"expect_prompt": "agent_menu"}, {"press": "1"},
                   {"expect_dial": "conference:"}]
-    steps += [{"wait": 600}, {"expect_prompt": "agent_menu"}]
+    steps += [{"wait": 900}, {"expect_prompt": "agent_menu"}]
     return {"name": f"agent {agent_id}", "from": f"+8677112309{n:02d}", "url": "/agent",
             "start": AGENTS_START, "steps": steps}
 
 
-def _morning(rng: random.Random) -> tuple[dict[str, Any], list[str]]:
-    """The scenario and each caller's path. The first callers are patient ones, so the agents
-    find callers waiting when they log in."""
-    paths = ["patient"] * 6 + rng.choices(PATHS, SHARES, k=CALLERS - 6)
-    starts = sorted(rng.uniform(0, ARRIVALS_OVER) for _ in range(CALLERS - 6))
-    starts = [i * 15 for i in range(6)] + [round(s, 1) for s in starts]
+def _morning(rng: random.Random, dataset: Path) -> tuple[dict[str, Any], list[str]]:
+    """The scenario and each caller's path. The first callers, one per agent, ask for an agent
+    before anybody else calls: each agent finds one waiting on logging in, and takes them
+    within the service-level target; the random arrivals after them keep the queue long."""
+    first = FIRST * len(AGENTS)
+    paths = ["patient"] * first + rng.choices(PATHS, SHARES, k=CALLERS - first)
+    starts = sorted(rng.uniform(FIRST_GAP * first, ARRIVALS_OVER) for _ in paths[first:])
+    starts = [i * FIRST_GAP for i in range(first)] + [round(s, 1) for s in starts]
     calls = [{"name": f"caller {i} ({path})", "from": f"+86138{i:08d}", "start": start,
               "steps": _caller(path, rng)}
              for i, (path, start) in enumerate(zip(paths, starts, strict=True))]
     calls += [_agent(n, agent_id, pin) for n, (agent_id, pin) in enumerate(AGENTS)]
-    return {"name": "a busy Monday morning", "at": AT, "calls": calls}, paths
+    return {"name": "a busy Monday morning", "at": AT, "dataset": str(dataset), "calls": calls}, \
+        paths
+
+
+def _dataset(folder: Path) -> Path:
+    """The demo people and agents, and a third agent (docs/dataset.md §5a)."""
+    data = json.loads(demo_dataset().read_text(encoding="utf-8"))
+    known = {a["id"] for a in data["agents"]}
+    data["agents"] += [{"id": agent_id, "name": "刘洋", "pin": pin}
+                       for agent_id, pin in AGENTS if agent_id not in known]
+    path = folder / "three_agents.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
 
 
 def test_a_busy_morning_gives_the_figures_its_design_implies(
         app_factory: Callable[..., Any], db_url: str, tmp_path: Path) -> None:
-    scenario, paths = _morning(random.Random(12333))
+    scenario, paths = _morning(random.Random(SEED), _dataset(tmp_path))
     script = tmp_path / "busy_morning.yaml"
     script.write_text(yaml.safe_dump(scenario, allow_unicode=True, sort_keys=False),
                       encoding="utf-8")
@@ -99,20 +124,24 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
     assert total.self_served == design["fraud"]
     assert total.outcomes["abandoned_menu"] == design["menu_hangup"]
     assert total.queue_offered == queued
-    assert total.timed_out == 0 and total.left_by_key == 0
-    assert total.answered + total.abandoned == queued
-    assert total.answered == len(AGENTS) * CALLS_PER_AGENT  # the queue never ran dry
+    assert total.left_by_key == 0
+    assert total.answered + total.abandoned + total.timed_out == queued
+    # every agent took CALLS_PER_AGENT callers (the queue never ran dry: else an agent's script
+    # fails); only the impatient abandoned; the patient callers not taken heard the line busy
+    assert total.answered == len(AGENTS) * CALLS_PER_AGENT
+    assert total.abandoned == design["impatient"]
+    assert total.timed_out == design["patient"] - total.answered
     callers = [r for r in report.rows if r["line"] == "caller"]
     assert Counter(r["detail"] for r in callers if r["outcome"] == "self_served") \
         == {"policy_fraud": design["fraud"]}
     # decided by timing
     assert total.service_level is not None and 0 < total.service_level < 1
-    assert total.asa is not None and 0 < total.asa < MAX_PATIENCE
-    assert total.aht is not None and 0 < total.aht < MAX_PATIENCE
+    assert total.asa is not None and 0 < total.asa < MAX_QUEUE_WAIT
+    assert total.aht is not None and 0 < total.aht < MAX_QUEUE_WAIT + 200
     assert total.occupancy is not None and 0.5 < total.occupancy <= 1
     assert sum(h.offered for h in report.half_hours) == CALLERS
     busy = [h for h in report.half_hours if h.offered]
-    assert len(busy) >= 3  # 80 minutes of arrivals from 09:00
+    assert len(busy) == 3  # 90 minutes of arrivals from 09:00
 
     runner = CliRunner()
     page, records = tmp_path / "report.html", tmp_path / "records.csv"
