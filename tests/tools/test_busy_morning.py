@@ -25,7 +25,7 @@ from ivr.domain.measures import build
 from ivr.resources import demo_dataset
 from ivr.tools.cli import main
 
-SEED = int(__import__("os").environ.get("BUSY_SEED", "12333"))
+SEED = 12333
 AT = "2026-11-23T09:00:00+08:00"  # a Monday, staffed 09:00-12:00
 CALLERS = 200
 ARRIVALS_OVER = 90 * 60  # seconds: the callers arrive over 90 minutes
@@ -139,9 +139,16 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
     assert total.asa is not None and 0 < total.asa < MAX_QUEUE_WAIT
     assert total.aht is not None and 0 < total.aht < MAX_QUEUE_WAIT + 200
     assert total.occupancy is not None and 0.5 < total.occupancy <= 1
-    assert sum(h.offered for h in report.half_hours) == CALLERS
-    busy = [h for h in report.half_hours if h.offered]
-    assert len(busy) == 3  # 90 minutes of arrivals from 09:00
+    funnel = dict(report.funnel)
+    assert funnel["policy"] == design["fraud"] and funnel["agent_queue"] == queued
+    assert funnel["main"] == CALLERS and funnel["verify_method"] == 0
+    # the half hours: as many calls as the design started in each
+    starts = [c["start"] for c in scenario["calls"] if not c["name"].startswith("agent")]
+    halves = {f"09:{m:02d}" if m < 60 else f"10:{m - 60:02d}": 0 for m in (0, 30, 60)}
+    for start in starts:
+        minute = int(start // 1800) * 30
+        halves[f"09:{minute:02d}" if minute < 60 else f"10:{minute - 60:02d}"] += 1
+    assert {f"{h.start:%H:%M}": h.offered for h in report.half_hours if h.offered} == halves
 
     runner = CliRunner()
     page, records = tmp_path / "report.html", tmp_path / "records.csv"
@@ -155,7 +162,8 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
                                "--to", "2026-11-23"])
     assert out.exit_code == 0, out.output
     assert "Erlang C: callers never give up" in out.output
-    assert "Erlang A" in out.output
+    assert "Erlang A (Palm, M/M/c+M)" in out.output
+    assert f"AHT {total.aht:.0f} s" in out.output  # measured in the records
     planned = {}
     for line in out.output.splitlines():
         cells = [c.strip() for c in line.split("│")[1:-1]]
@@ -165,6 +173,9 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
     asked = Counter(f"{datetime.fromtimestamp(r['started_at'], zone):%H}:"
                     f"{datetime.fromtimestamp(r['started_at'], zone).minute // 30 * 30:02d}"
                     for r in callers if r["queue_wait"] is not None)
+    assert set(planned) >= set(asked) and len(asked) == 3
     for half, count in asked.items():
-        assert planned[half][0] == str(count), (half, planned[half])
-        assert int(planned[half][1]) >= 1 and int(planned[half][3]) >= 1
+        calls, c_agents, _, a_agents, _, _ = planned[half]
+        assert calls == str(count), (half, planned[half])
+        # callers who give up need no more agents than callers who never do
+        assert 1 <= int(a_agents) <= int(c_agents), (half, planned[half])
