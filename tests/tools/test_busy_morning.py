@@ -33,11 +33,12 @@ ARRIVALS_OVER = 90 * 60  # seconds: the callers arrive over 90 minutes
 AGENTS = (("1001", "246810"), ("1002", "135791"), ("1003", "975310"))
 FIRST_GAP = 5  # seconds between the first callers, one per agent, who ask for an agent
 AGENTS_START = 25  # seconds: the agents call in as the first callers join the queue
-CALLS_PER_AGENT = 10  # each agent takes this many callers, then hangs up
+CALLS_PER_AGENT = 15  # each agent takes this many callers, then hangs up
 MAX_QUEUE_WAIT = 600  # the demo region's max_queue_wait
 ANNOUNCE_EVERY = 45  # limits.queue_announce_every: the longest wait is told at an announcement
 PATHS = ("fraud", "patient", "impatient", "menu_hangup")
 SHARES = (0.30, 0.40, 0.15, 0.15)
+OPERATOR_TOKEN = "busy-morning-operator-token"
 FIRST = 3  # callers per agent who ask for an agent before anybody else calls
 
 
@@ -99,14 +100,60 @@ def _dataset(folder: Path) -> Path:
     return path
 
 
+def _read_board(client: Any) -> dict[str, Any]:
+    answer = client.get("/ops/wallboard.json", auth=("ops", OPERATOR_TOKEN))
+    assert answer.status_code == 200, answer.status
+    board: dict[str, Any] = answer.get_json()
+    return board
+
+
+def _polling(app_factory: Callable[..., Any], boards: list[dict[str, Any]],
+             clients: list[Any]) -> Callable[..., Any]:
+    """app_factory, with the app's wallboard JSON read (as an operator would, over its own
+    route) before any request that comes a virtual minute or more after the previous read."""
+
+    def make(*, now: Callable[[], datetime], **overrides: Any) -> Any:
+        app = app_factory(now=now, operator_token=OPERATOR_TOKEN, **overrides)
+        inner, client = app.wsgi_app, app.test_client()
+        clients.append(client)
+        last: list[datetime] = []
+
+        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("PATH_INFO") != "/ops/wallboard.json" and \
+                    (not last or now() - last[-1] >= timedelta(minutes=1)):
+                last.append(now())
+                boards.append(_read_board(client))
+            return inner(environ, start_response)
+
+        app.wsgi_app = wsgi
+        return app
+
+    return make
+
+
 def test_a_busy_morning_gives_the_figures_its_design_implies(
         app_factory: Callable[..., Any], db_url: str, tmp_path: Path) -> None:
     scenario, paths = _morning(random.Random(SEED), _dataset(tmp_path))
     script = tmp_path / "busy_morning.yaml"
     script.write_text(yaml.safe_dump(scenario, allow_unicode=True, sort_keys=False),
                       encoding="utf-8")
-    result = play_script(app_factory, script)
+    boards: list[dict[str, Any]] = []
+    clients: list[Any] = []
+    result = play_script(_polling(app_factory, boards, clients), script)
     assert result.passed, str(result)[:4000]
+    boards.append(_read_board(clients[0]))  # after the last call
+
+    # the wallboard, read every virtual minute: the queue grew, then shrank to nobody
+    waiting = [b["in_queue"] for b in boards]
+    assert len(boards) >= 80 and waiting[0] == 0 and max(waiting) >= 10, waiting
+    peak = waiting.index(max(waiting))
+    assert min(waiting[peak:-1]) <= max(waiting) // 2, waiting  # shrank while the agents worked
+    assert waiting[-1] == 0 and boards[-1]["in_menus"] == 0, waiting
+    assert max(b["agents_logged_in"] for b in boards) == len(AGENTS)
+    assert max(b["agents_on_call"] for b in boards) == len(AGENTS)
+    assert boards[-1]["agents_logged_in"] == 0
+    answered = [b["answered_today"] for b in boards]
+    assert answered == sorted(answered) and answered[0] == 0
 
     design = Counter(paths)
     queued = design["patient"] + design["impatient"]
@@ -119,6 +166,8 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
     finally:
         engine.dispose()
     total = report.total
+    assert boards[-1]["answered_today"] == total.answered
+    assert boards[-1]["abandoned_today"] == total.abandoned
     # fixed by the design
     assert total.offered == CALLERS  # the agents' calls are not offered
     assert total.self_served == design["fraud"]
