@@ -31,15 +31,17 @@ CALLERS = 200
 ARRIVALS_OVER = 90 * 60  # seconds: the callers arrive over 90 minutes
 #: the demo dataset's two agents and a third, added by the scenario's own dataset
 AGENTS = (("1001", "246810"), ("1002", "135791"), ("1003", "975310"))
-FIRST_GAP = 5  # seconds between the first callers, one per agent, who ask for an agent
+FIRST = 3  # callers per agent who ask for an agent before anybody else calls
+FIRST_GAP = 5  # seconds between those first callers
 AGENTS_START = 25  # seconds: the agents call in as the first callers join the queue
 CALLS_PER_AGENT = 15  # each agent takes this many callers, then hangs up
 MAX_QUEUE_WAIT = 600  # the demo region's max_queue_wait
 ANNOUNCE_EVERY = 45  # limits.queue_announce_every: the longest wait is told at an announcement
 PATHS = ("fraud", "patient", "impatient", "menu_hangup")
 SHARES = (0.30, 0.40, 0.15, 0.15)
+PATIENT_EXTRA = (15, 150)  # a patient caller holds on this much longer than the line holds
+AGENT_HOLD = 900  # an agent's wait in the room: longer than any caller's whole hold
 OPERATOR_TOKEN = "busy-morning-operator-token"
-FIRST = 3  # callers per agent who ask for an agent before anybody else calls
 
 
 def _caller(path: str, rng: random.Random) -> list[Any]:
@@ -57,26 +59,29 @@ def _caller(path: str, rng: random.Random) -> list[Any]:
     # agent menu), or hears the line is busy at the longest wait and hangs up there. Never
     # within seconds of being taken, while the agent hears who is coming.
     return [{"press": "1"}, {"press": "0"}, {"expect_prompt": "agent_connecting"},
-            {"wait": MAX_QUEUE_WAIT + ANNOUNCE_EVERY + rng.randint(15, 150)}]
+            {"wait": MAX_QUEUE_WAIT + ANNOUNCE_EVERY + rng.randint(*PATIENT_EXTRA)}]
 
 
 def _agent(n: int, agent_id: str, pin: str) -> dict[str, Any]:
-    """Log in, then caller after caller: on hold in the room until the caller hangs up (longer
-    than any caller's patience), back at the agent menu, 1 for the next one."""
+    """Log in, then caller after caller: in the room until the caller hangs up (AGENT_HOLD is
+    longer than any caller's hold), which ends the room; back at the agent menu, 1 for the
+    next one."""
     steps: list[Any] = [{"expect_prompt": "agent_id_entry"}, {"press": f"{agent_id}#"},
                         {"press": f"{pin}#"}, {"expect_dial": "conference:"}]
     for _ in range(CALLS_PER_AGENT - 1):
-        steps += [{"wait": 900}, {"expect_prompt": "agent_menu"}, {"press": "1"},
+        steps += [{"wait": AGENT_HOLD}, {"expect_prompt": "agent_menu"}, {"press": "1"},
                   {"expect_dial": "conference:"}]
-    steps += [{"wait": 900}, {"expect_prompt": "agent_menu"}]
+    steps += [{"wait": AGENT_HOLD}, {"expect_prompt": "agent_menu"}]
     return {"name": f"agent {agent_id}", "from": f"+8677112309{n:02d}", "url": "/agent",
             "start": AGENTS_START, "steps": steps}
 
 
 def _morning(rng: random.Random, dataset: Path) -> tuple[dict[str, Any], list[str]]:
-    """The scenario and each caller's path. The first callers, one per agent, ask for an agent
-    before anybody else calls: each agent finds one waiting on logging in, and takes them
-    within the service-level target; the random arrivals after them keep the queue long."""
+    """The scenario and each caller's path. The first FIRST callers per agent ask for an agent
+    before anybody else calls: the agents find callers waiting on logging in, and take the
+    first ones within the service-level target; the random arrivals after them keep the queue
+    from running dry until the agents have taken CALLS_PER_AGENT callers each (an agent who
+    found nobody would fail the scenario)."""
     first = FIRST * len(AGENTS)
     paths = ["patient"] * first + rng.choices(PATHS, SHARES, k=CALLERS - first)
     starts = sorted(rng.uniform(FIRST_GAP * first, ARRIVALS_OVER) for _ in paths[first:])
