@@ -39,7 +39,7 @@ MAX_QUEUE_WAIT = 600  # the demo region's max_queue_wait
 ANNOUNCE_EVERY = 45  # limits.queue_announce_every: the longest wait is told at an announcement
 PATHS = ("fraud", "patient", "impatient", "menu_hangup")
 SHARES = (0.30, 0.40, 0.15, 0.15)
-PATIENT_EXTRA = (15, 150)  # a patient caller holds on this much longer than the line holds
+PATIENT_EXTRA = (45, 150)  # a patient caller holds on this much longer than the line holds
 AGENT_HOLD = 900  # an agent's wait in the room: longer than any caller's whole hold
 OPERATOR_TOKEN = "busy-morning-operator-token"
 
