@@ -153,7 +153,7 @@ transactions = Table(
     Column("amount_fen", BigInteger, nullable=False),
     Column("for_id", String(18)),
     Index("ix_transactions_person_date", "id_number", "date"),
-    # v5: the pool payments made for a person, heard in their recent transactions
+    # v7: the pool payments made for a person, heard in their recent transactions
     Index("ix_transactions_for", "for_id"),
 )
 
