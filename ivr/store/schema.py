@@ -92,7 +92,7 @@ regions = Table(
            server_default=DEFAULT_LINE_NAME),
     Column("line_name_en", Text, nullable=False, default=DEFAULT_LINE_NAME_EN,
            server_default=DEFAULT_LINE_NAME_EN),
-    # v5: make-up working days (调休上班): weekend dates staffed like a weekday
+    # v7: make-up working days (调休上班): weekend dates staffed like a weekday
     Column("workdays", Text, nullable=False, default="[]", server_default="[]"),  # JSON dates
 )
 
