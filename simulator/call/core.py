@@ -110,6 +110,7 @@ class CallCore:
         self._hold: Hold | None = None
         self._holding = False  # the hold loop is running (it is not entered twice)
         self._deadline = 0.0  # on hold, time passes until here (a `wait`), then the call parks
+        self._until_bridged = False  # a `wait(until="bridged")` runs: park once bridged
         self._events: list[tuple[Any, ...]] = []  # what other calls did that concerns this one
         self._verbs: list[Element] = []
         self._next = 0

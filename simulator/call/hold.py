@@ -24,10 +24,23 @@ MAX_HOLD_STEPS_WITHOUT_TIME = 1000
 class Holding(Queueing, Conferencing, Gathering):
     """The call waits on others; other calls' actions reach it as events."""
 
-    def wait(self, seconds: float) -> None:
+    @property
+    def bridged(self) -> bool:
+        """True while the call talks to another: bridged by a <Dial> (a <Queue> dequeued), or
+        in a conference room that has started (two participants, one that starts it)."""
+        hold = self._hold
+        return hold is not None and not self.ended and (
+            hold.kind == "bridge"
+            or (hold.kind == "conference" and hold.room is not None and hold.room.started
+                and not hold.room.ended))
+
+    def wait(self, seconds: float, until: str | None = None) -> None:
         """Let `seconds` pass while on hold (in a queue, a conference, a bridge): the hold plays
         and others act. Ends early when the call leaves hold and comes to wait for the caller
-        (a Gather, a Record) or ends."""
+        (a Gather, a Record) or ends; with `until="bridged"`, also the moment the call is
+        bridged to another (`bridged`): a caller's patience in a queue, counted from now."""
+        if until not in (None, "bridged"):
+            raise ValueError(f"wait until {until!r}: only 'bridged' is known")
         self._remote_first()
         if self.ended:
             raise CallEnded(f"cannot wait: the call has ended ({self.outcome})")
@@ -37,9 +50,14 @@ class Holding(Queueing, Conferencing, Gathering):
         if seconds <= 0:
             raise ValueError("wait() needs a positive number of seconds")
         self._begin_action()
-        self._event(kind.WAIT, f"the caller waits up to {seconds:g} s")
+        self._event(kind.WAIT, f"the caller waits up to {seconds:g} s"
+                    + (" or until bridged" if until else ""))
         self._deadline = self.clock.after(seconds)
-        self._run()
+        self._until_bridged = until == "bridged"
+        try:
+            self._run()
+        finally:
+            self._until_bridged = False
 
     def _hold_loop(self) -> None:
         """Play the hold until the caller's deadline, handling what other calls do; returns
@@ -50,6 +68,9 @@ class Holding(Queueing, Conferencing, Gathering):
         still, at = 0, self.clock.now
         try:
             while not self.ended and self._hold is not None:
+                if self._until_bridged and self.bridged:
+                    self._deadline = self.clock.now  # parked: the caller acts next
+                    return
                 if self.clock.now != at:
                     still, at = 0, self.clock.now
                 still += 1
