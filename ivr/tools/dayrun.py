@@ -12,8 +12,8 @@ service level is then read from the call records with the report's measures
 (ivr.domain.measures), half hour by half hour, the queue carried over from one to the next.
 
 `improve` starts from a plan (Erlang A's) and moves it a few passes: +1 agent where a half hour
-missed the target, −1 where it met it and had not missed it before with one fewer; the cheapest
-plan that met every half hour is the answer. Every day is drawn from the seed alone (the same
+missed the target, −1 where it met it and had not missed it before with one fewer; the answer
+takes per half hour the fewest agents that met it in any plan tried, simulated once more. Every day is drawn from the seed alone (the same
 callers for every plan: common random numbers), so a seed gives one answer.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -186,6 +187,7 @@ class Line:
         finally:
             engine.dispose()
         self.runs = 0
+        self.token = secrets.token_urlsafe(24)  # every request signed, as Twilio's
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -200,7 +202,7 @@ class Line:
         shutil.copyfile(self.template, db)
         url = f"sqlite:///{db}"
         app = create_app(self.settings.model_copy(update={
-            "database_url": url, "auth_token": None, "public_url": None,
+            "database_url": url, "auth_token": self.token, "public_url": None,
             **local_rest().settings()}), now=clock, keyring=self.keyring)
         try:
             yield app, url
@@ -242,7 +244,7 @@ class Line:
         with self._app(clock) as (app, url):
             simulator = Simulator(DirectTransport(app), "http://localhost/voice", clock=clock,
                                   status_callback="http://localhost/status",
-                                  rest=local_rest().api)
+                                  rest=local_rest().api, auth_token=self.token)
             run = run_parties(simulator, parties, done=done)
             if run.errors:
                 name, exc = next(iter(run.errors.items()))
@@ -337,16 +339,16 @@ def simulate(line: Line, inputs: Inputs, plan: dict[str, int],
 
 
 def expected_calls(inputs: Inputs, passes: int) -> int:
-    """Callers the search will place (for a progress bar): drawn days × simulations."""
+    """Callers the search places at most (for a progress bar): drawn days × simulations."""
     per_pass = sum(len(c) for day in range(inputs.days) for c in draw(inputs, day).values())
-    return per_pass * (passes + 1)
+    return per_pass * (passes + 2)
 
 
 def improve(line: Line, inputs: Inputs, start: dict[str, int], passes: int,
             on_call: Callable[[], None] | None = None) -> tuple[DayResult, list[DayResult]]:
     """Simulate `start`, then `passes` times move each half hour by one agent (+1 where it
-    missed the target, −1 where it met it and one fewer has not missed); the answer is the
-    cheapest plan that met every half hour (else the last one), and every plan tried."""
+    missed the target, −1 where it met it and one fewer has not missed); the answer (see the
+    module's docstring), and every plan simulated."""
     plan = {slot: start.get(slot, 0) for slot in inputs.slots}
     floor = {slot: 0 for slot in inputs.slots}  # fewer than this has missed
     tried = [simulate(line, inputs, plan, on_call)]
@@ -363,7 +365,14 @@ def improve(line: Line, inputs: Inputs, start: dict[str, int], passes: int,
             break
         plan = moved
         tried.append(simulate(line, inputs, plan, on_call))
-    good = [r for r in tried if all(r.meets(s, inputs.target) for s in inputs.slots)]
-    best = min(good, key=lambda r: (sum(r.plan.values()), tried.index(r))) if good \
-        else tried[-1]
+    # per half hour the fewest agents that met it in any plan tried (one more than the most
+    # tried where none did), simulated once more: the answer
+    final = {}
+    for slot in inputs.slots:
+        met = [r.plan[slot] for r in tried if r.meets(slot, inputs.target)]
+        final[slot] = min(met) if met else max(r.plan[slot] for r in tried) + 1
+    best = next((r for r in tried if r.plan == final), None)
+    if best is None:
+        best = simulate(line, inputs, final, on_call)
+        tried.append(best)
     return best, tried

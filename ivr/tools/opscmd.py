@@ -120,12 +120,24 @@ def report(ctx: click.Context, first: Any, last: Any, output: Path, csv_path: Pa
 @click.option("--service-seconds", default=20.0, show_default=True, type=click.FloatRange(min=1))
 @click.option("--service-target", default=80.0, show_default=True,
               type=click.FloatRange(1, 99.9), help="percent")
+@click.option("--simulate/--no-simulate", default=True, show_default=True,
+              help="also simulate the day on the real hotline (the third answer)")
+@click.option("--passes", default=3, show_default=True, type=click.IntRange(0, 20),
+              help="simulation: times the plan is moved by one agent per half hour")
+@click.option("--days", default=1, show_default=True, type=click.IntRange(1, 50),
+              help="simulation: days drawn per plan (more: steadier figures, longer run)")
+@click.option("--seed", default=12333, show_default=True, type=int,
+              help="simulation: the random draw (one seed, one answer)")
+@click.option("--max-queue-wait", type=click.IntRange(60, 3600), default=None,
+              help="simulation: seconds before the line tells a waiting caller it is busy "
+                   "(default: the region's, 600 with --arrivals)")
 @click.pass_context
 def staffing(ctx: click.Context, first: Any, last: Any, arrivals: Path | None,
              aht: float | None, patience: float | None, service_seconds: float,
-             service_target: float) -> None:
-    """Agents per half hour for a service-level target: Erlang C and Erlang A side by side,
-    with their assumptions. (A simulation of the day is not built yet.)"""
+             service_target: float, simulate: bool, passes: int, days: int, seed: int,
+             max_queue_wait: int | None) -> None:
+    """Agents per half hour for a service-level target, three ways side by side with their
+    assumptions: Erlang C, Erlang A and (--simulate) a simulated day of the real hotline."""
     from datetime import timedelta
 
     from rich.table import Table
@@ -154,7 +166,9 @@ def staffing(ctx: click.Context, first: Any, last: Any, arrivals: Path | None,
         engine = _engine(_settings(ctx))
         try:
             with engine.connect() as conn:
-                zone = accounts.region_for(conn).zone
+                region = accounts.region_for(conn)
+                zone = region.zone
+                max_queue_wait = max_queue_wait or region.max_queue_wait
                 built = build(conn, first.replace(tzinfo=zone),
                               (last + timedelta(days=1)).replace(tzinfo=zone), zone)
         finally:
@@ -186,3 +200,12 @@ def staffing(ctx: click.Context, first: Any, last: Any, arrivals: Path | None,
     out.print(table)
     for line in plans.ASSUMPTIONS:
         out.print(line, highlight=False, markup=False)
+    if not simulate:
+        out.print("Simulation: not run (--no-simulate).", highlight=False, markup=False)
+        return
+    from ivr.tools.staffing_sim import simulate_plan
+
+    simulate_plan(_settings(ctx), rows, aht, patience, service_seconds,
+                  service_target / 100, seed=seed, days=days, passes=passes,
+                  max_queue_wait=max_queue_wait or 600)
+
