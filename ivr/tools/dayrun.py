@@ -13,8 +13,9 @@ service level is then read from the call records with the report's measures
 
 `improve` starts from a plan (Erlang A's) and moves it a few passes: +1 agent where a half hour
 missed the target, −1 where it met it and had not missed it before with one fewer; the answer
-takes per half hour the fewest agents that met it in any plan tried, simulated once more. Every day is drawn from the seed alone (the same
-callers for every plan: common random numbers), so a seed gives one answer.
+takes per half hour the fewest agents that met it in any plan tried, simulated once more.
+Every day is drawn from the seed alone (the same callers for every plan: common random
+numbers), so a seed gives one answer.
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ class Line:
         finally:
             engine.dispose()
         self.runs = 0
+        self.keep: Path | None = None  # set: each day's database is copied there
         self.token = secrets.token_urlsafe(24)  # every request signed, as Twilio's
 
     def close(self) -> None:
@@ -208,6 +210,8 @@ class Line:
             yield app, url
         finally:
             app.extensions["ivr12333"].db.dispose()
+            if self.keep is not None:  # the day's database, records and all (tests, study)
+                shutil.copyfile(db, self.keep)
             for leftover in self.folder.glob(f"day-{self.runs}.sqlite3*"):
                 leftover.unlink()
 

@@ -25,7 +25,7 @@ def test_agents_per_half_hour_from_a_csv(runner: CliRunner, tmp_path: Path) -> N
     arrivals = tmp_path / "arrivals.csv"
     arrivals.write_text("start,calls\n09:00,100\n09:30,600\n10:00,0\n", encoding="utf-8")
     result = runner.invoke(main, ["staffing", "--arrivals", str(arrivals), "--aht", "240",
-                                  "--patience", "120"])
+                                  "--patience", "120", "--no-simulate"])
     assert result.exit_code == 0, result.output
     rows = _rows(result.output)
     assert rows["09:30"] == ["600", "87", "81.1 %", "79", "81.9 %", "5.9 %"]
