@@ -42,6 +42,7 @@ ZONE = ZoneInfo("Asia/Shanghai")  # the demo region's
 LEAD = 120.0  # seconds of the run before the first half hour: the first agents log in
 LOGIN_AHEAD = 60.0  # an agent calls in this long before their half hour starts
 ROOM_HOLD = 4 * 3600.0  # an agent in the room waits at most this long (the caller ends it)
+QUIET_MENUS = 2  # an idle agent lets the agent menu time out this often in a row, then presses 1
 AGENT_PINS_FROM = 200000  # agent n's PIN: AGENT_PINS_FROM + n (a throwaway dataset)
 
 ASSUMPTIONS = (
@@ -306,16 +307,25 @@ def _caller(caller: Caller) -> Callable[[Any], None]:
 
 
 def _agent(agent_id: str, pin: str, leave_at: float) -> Callable[[Any], None]:
+    """Logs in; caller after caller until `leave_at`. At the agent menu with nobody in the queue
+    (as the wallboard shows it) the agent lets the menu time out, at most QUIET_MENUS times in a
+    row (the line hangs up on a silent agent after its silence limit), then presses 1 again."""
     def act(call: Any) -> None:
         call.press(f"{agent_id}#")
         call.press(f"{pin}#")
+        quiet = 0
         while not call.ended:
             if call.on_hold is not None:
                 call.wait(ROOM_HOLD)  # with a caller until the room ends, then the menu
+                quiet = 0
             elif call.clock.now >= leave_at or call.waiting is None:
                 return  # the half hours are over: hangs up at the menu
+            elif quiet < QUIET_MENUS and not any(q.members for q in call.world.queues.values()):
+                call.silence()
+                quiet += 1
             else:
                 call.press("1")  # the next caller (nobody waiting: the menu again)
+                quiet = 0
     return act
 
 
