@@ -157,7 +157,12 @@ def _check(call: Call, step: Step, prompts: PromptResolver | None = None) -> str
             said = value if isinstance(value, dict) else {"seconds": value}
             call.record(float(said["seconds"]), text=said.get("text"), key=said.get("key"))
         elif step.kind == "wait":
-            call.wait(float(value))
+            if isinstance(value, dict):
+                call.wait(float(value["seconds"]), until="bridged")
+                if not call.bridged:
+                    return f"the call to be bridged within {float(value['seconds']):g} s"
+            else:
+                call.wait(float(value))
         elif step.kind == "called_party":
             if value == "hangup":
                 call.set_called_party([], hangup=True)

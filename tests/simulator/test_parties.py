@@ -6,10 +6,11 @@ whose patience runs out first hangs up in the queue. A small Twilio app of its o
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from flask import Flask, Response, request
 
-from simulator import Call, Clock, DirectTransport, Simulator
+from simulator import Call, Clock, DirectTransport, Simulator, run_script
 from simulator.parties import Party, run_parties
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -126,3 +127,32 @@ def test_a_party_that_fails_is_reported_and_the_others_go_on() -> None:
         assert "only 'bridged'" in str(exc)
     else:
         raise AssertionError("an unknown `until` was accepted")
+
+
+def _scenario(tmp_path: Path, agent_at: int) -> Path:
+    path = tmp_path / "bridged.yaml"
+    path.write_text(f"""
+name: bridged in time
+calls:
+  - name: caller
+    steps:
+      - wait: {{seconds: 60, until: bridged}}
+      - wait: 10
+  - name: agent
+    url: /agent
+    start: {agent_at}
+    steps:
+      - wait: 100
+""", encoding="utf-8")
+    return path
+
+
+def test_a_script_waits_until_bridged_and_fails_when_it_is_not(tmp_path: Path) -> None:
+    app = _app()
+    passed = run_script(_scenario(tmp_path, 30), lambda: _simulator(app))
+    assert passed.passed, passed.report()
+    hangups = [e.at for e in passed.transcript if e.kind == "hangup"]
+    assert min(hangups) == 40.0, passed.transcript_text  # bridged at 30, then 10 s of talk
+    failed = run_script(_scenario(tmp_path, 90), lambda: _simulator(_app()))
+    assert not failed.passed
+    assert "the call to be bridged within 60 s" in failed.report()
