@@ -63,8 +63,9 @@ DISAGREEMENTS = (
     "the simulation carries the queue over from one half hour to the next, starts each day "
     "with nobody waiting, and draws whole callers (a half hour of 3 calls is far from steady).",
     "- The real line adds what neither model sees: time in the menus before the queue, the "
-    "agent hearing the ~8 s summary of the caller before the bridge (agent time no talk time "
-    "counts), agents polling with 1 while nobody waits, the line's maximum queue wait (callers "
+    "agent hearing the ~8 s summary of the caller before the bridge and the agent menu after "
+    "the call (agent time no talk time counts: a higher load than calls × AHT), agents "
+    "polling with 1 while nobody waits, the line's maximum queue wait (callers "
     "are told the line is busy at max_queue_wait and counted as timed out), the announcements, "
     "the per-number cap on queue places.",
     "- The report's service level leaves short abandons out (Genesys); Erlang A's counts every "

@@ -23,7 +23,8 @@ def _percent(value: float | None) -> str:
 def simulate_plan(settings: Settings, rows: Sequence[Row], aht: float, patience: float,
                   target_seconds: float, target: float, *, seed: int, days: int, passes: int,
                   max_queue_wait: int) -> dayrun.DayResult | None:
-    """Simulate, print, and return the chosen plan's result (None: nothing to simulate)."""
+    """Simulate, print, and return the chosen plan's result (None: nothing to simulate); a day
+    that fails (an application error in a call) is named and ends the command (exit 1)."""
     inputs = dayrun.Inputs({r.slot: r.calls for r in rows if r.calls > 0}, aht, patience,
                            target_seconds, target, seed, days)
     if not inputs.slots:
@@ -50,8 +51,8 @@ def simulate_plan(settings: Settings, rows: Sequence[Row], aht: float, patience:
 
             best, tried = dayrun.improve(line, inputs, erlang_a, passes, one)
     except RuntimeError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, markup=False)
-        return None
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        raise SystemExit(1) from None
     finally:
         line.close()
     took = time.perf_counter() - began
