@@ -34,22 +34,23 @@ def _table(output: str, title: str) -> dict[str, list[str]]:
 
 
 def test_a_small_day_gives_the_figures_its_design_fixes(tmp_path: Path) -> None:
-    inputs = dayrun.Inputs({"09:00": 8, "10:00": 5}, aht=60, patience=600, target_seconds=20,
+    gap = dayrun.Inputs({"09:00": 8, "10:00": 5}, 60, 600, 20, 0.8)
+    assert gap.slots == ["09:00", "09:30", "10:00"]  # a gap is a half hour of its own
+    inputs = dayrun.Inputs({"09:00": 8, "09:30": 0}, aht=60, patience=600, target_seconds=20,
                            target=0.8, seed=7)
-    assert inputs.slots == ["09:00", "09:30", "10:00"]  # the gap is a half hour of its own
     drawn = dayrun.draw(inputs, 0)
     assert drawn == dayrun.draw(inputs, 0)  # one seed, one day
-    assert drawn != dayrun.draw(dayrun.Inputs({"09:00": 8, "10:00": 5}, 60, 600, 20, 0.8,
+    assert drawn != dayrun.draw(dayrun.Inputs({"09:00": 8, "09:30": 0}, 60, 600, 20, 0.8,
                                               seed=8), 0)
     counts = {slot: len(c) for slot, c in drawn.items()}
-    assert counts["09:30"] == 0 and counts["09:00"] > 0 and counts["10:00"] > 0, counts
-    line = dayrun.Line(_settings(tmp_path), 3, 600)
+    assert counts["09:30"] == 0 and counts["09:00"] > 0, counts
+    line = dayrun.Line(_settings(tmp_path), 2, 600)
     try:
-        # the search from three agents for a load of a quarter of one: the first plan tried
+        # the search from two agents for a load of a quarter of one: the first plan tried
         # answers everyone within the target; the half hour without callers goes to 0 agents
-        best, tried = dayrun.improve(line, inputs, {"09:00": 3, "09:30": 1, "10:00": 3}, 1)
+        best, tried = dayrun.improve(line, inputs, {"09:00": 2, "09:30": 1}, 1)
         ample = tried[0]
-        assert ample.plan == {"09:00": 3, "09:30": 1, "10:00": 3}
+        assert ample.plan == {"09:00": 2, "09:30": 1}
         assert ample.calls == sum(counts.values()) and ample.drawn == counts
         for slot, figures in ample.slots.items():
             assert figures.offered == counts[slot], (slot, figures)
@@ -97,7 +98,10 @@ def test_the_command_shows_three_answers_from_a_csv(runner: CliRunner, tmp_path:
     assert [c_agents, a_agents] == [erlang["09:00"][1], erlang["09:00"][3]]
     assert sim_calls == str(drawn) and busy == "0" and abandon == "0.0 %"
     # with menus and the agent's summary before the bridge, the line may need one more
-    assert level == "100.0 %" and 1 <= int(simulated) <= int(a_agents) + 1
+    assert float(level.removesuffix(" %")) >= 80 and 1 <= int(simulated) <= int(a_agents) + 1
+    tried = re.search(r"Plans tried \(agents in all, half hours meeting the target\): (.*)",
+                      result.output)
+    assert tried is not None and f"{simulated}, 1/1" in tried.group(1).split("; ")
     for said in ("Erlang C: callers never give up", "Erlang A (Palm, M/M/c+M)",
                  "Simulation: the real hotline in-process", "Where the three disagree",
                  "seed 5, max queue wait 600 s"):
