@@ -6,7 +6,7 @@ time; an agent who takes caller after caller until the end of a shift.
 
 A party's `act(call)` gets the placed call (simulator.Call) and drives it with the caller's
 actions (`press`, `silence`, `wait(seconds, until="bridged")`, `hangup`), reading `on_hold`,
-`bridged`, `waiting`, `said_in`. A call it leaves up is hung up when `act` returns.
+`bridged`, `waiting`, `said`. A call it leaves up is hung up when `act` returns.
 
 Parties are started when their moment comes (a thread each while its call lasts, one running at
 a time), so a day of thousands of calls holds only the calls in progress.
