@@ -46,7 +46,8 @@ AGENT_PINS_FROM = 200000  # agent n's PIN: AGENT_PINS_FROM + n (a throwaway data
 
 ASSUMPTIONS = (
     "Simulation: the real hotline in-process on a virtual clock (demo line, staffed all day); "
-    "Poisson arrivals per half hour; each caller presses 1 (Mandarin) then 0 (agent), waits in "
+    "Poisson arrivals per half hour; each caller presses 1 (Mandarin), checks their balance "
+    "(ID number and password) or not (--verified share), then 0 (agent), waits in "
     "the queue with its announcements and gives up after an exponential patience of the mean "
     "unless bridged first, then talks an exponential handle time of mean AHT; agents log in "
     "with id and PIN for the half hours they are planned, press 1 for the next caller (at "
@@ -80,6 +81,7 @@ class Caller:
     at: float  # seconds after the first half hour starts
     patience: float
     talk: float
+    verified: bool = False  # checks their balance (ID number and password) before 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class Inputs:
     target: float  # 0..1
     seed: int = 12333
     days: int = 1
+    verified: float = 0.0  # the share of callers who verify (the balance) before asking
 
     @property
     def slots(self) -> list[str]:
@@ -156,7 +159,8 @@ def draw(inputs: Inputs, day: int) -> dict[str, list[Caller]]:
             if t >= HALF_HOUR:
                 break
             callers.append(Caller(round(begin + t, 1), rng.expovariate(1 / inputs.patience),
-                                  rng.expovariate(1 / inputs.aht)))
+                                  rng.expovariate(1 / inputs.aht),
+                                  rng.random() < inputs.verified))
         drawn[slot] = callers
     return drawn
 
@@ -180,6 +184,9 @@ class Line:
         data["region"]["holidays"], data["region"]["workdays"] = [], []
         data["region"]["max_queue_wait"] = max_queue_wait
         data["agents"] = [{"id": a, "name": "座席", "pin": pin} for a, pin in self.agents]
+        #: the demo people a verifying caller is (ID number, password), in turn
+        self.people = [(p["id_number"], p["password"]) for p in data["people"]
+                       if p.get("password") and p.get("status", "active") == "active"]
         source = self.folder / "day.json"
         source.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         self.template = self.folder / "template.sqlite3"
@@ -233,7 +240,8 @@ class Line:
         slots = inputs.slots
         first = datetime.fromisoformat(f"{DAY}T{slots[0]}:00").replace(tzinfo=ZONE)
         clock = Clock(first - timedelta(seconds=LEAD))
-        parties = [Party(f"caller {slot} {i}", LEAD + c.at, _caller(c), f"+86139{n:08d}")
+        parties = [Party(f"caller {slot} {i}", LEAD + c.at,
+                         _caller(c, self.people[n % len(self.people)]), f"+86139{n:08d}")
                    for n, (slot, i, c) in enumerate(
                        (slot, i, c) for slot in slots for i, c in enumerate(callers[slot]))]
         for n, (shifts) in enumerate(_shifts(plan, slots)):
@@ -297,9 +305,12 @@ def _shifts(plan: dict[str, int], slots: list[str]) -> list[list[tuple[int, int]
     return shifts
 
 
-def _caller(caller: Caller) -> Callable[[Any], None]:
+def _caller(caller: Caller, person: tuple[str, str]) -> Callable[[Any], None]:
     def act(call: Any) -> None:
         call.press("1")  # Mandarin
+        if caller.verified:  # the balance: by ID number, confirmed, the password; then 0
+            for keys in ("1", "1", f"{person[0].replace('X', '*')}#", "1", f"{person[1]}#"):
+                call.press(keys)
         call.press("0")  # an agent
         if call.on_hold is None or call.ended:
             return  # not queued (the queue full, a cap): hangs up

@@ -128,6 +128,9 @@ def report(ctx: click.Context, first: Any, last: Any, output: Path, csv_path: Pa
               help="simulation: days drawn per plan (more: steadier figures, longer run)")
 @click.option("--seed", default=12333, show_default=True, type=int,
               help="simulation: the random draw (one seed, one answer)")
+@click.option("--verified", default=25.0, show_default=True, type=click.FloatRange(0, 100),
+              help="simulation: percent of callers who check their balance (ID number and "
+                   "password) before asking for an agent")
 @click.option("--max-queue-wait", type=click.IntRange(60, 3600), default=None,
               help="simulation: seconds before the line tells a waiting caller it is busy "
                    "(default: the region's, 600 with --arrivals)")
@@ -135,7 +138,7 @@ def report(ctx: click.Context, first: Any, last: Any, output: Path, csv_path: Pa
 def staffing(ctx: click.Context, first: Any, last: Any, arrivals: Path | None,
              aht: float | None, patience: float | None, service_seconds: float,
              service_target: float, simulate: bool, passes: int, days: int, seed: int,
-             max_queue_wait: int | None) -> None:
+             verified: float, max_queue_wait: int | None) -> None:
     """Agents per half hour for a service-level target, three ways side by side with their
     assumptions: Erlang C, Erlang A and (--simulate) a simulated day of the real hotline."""
     from datetime import timedelta
@@ -207,5 +210,5 @@ def staffing(ctx: click.Context, first: Any, last: Any, arrivals: Path | None,
 
     simulate_plan(_settings(ctx), rows, aht, patience, service_seconds,
                   service_target / 100, seed=seed, days=days, passes=passes,
-                  max_queue_wait=max_queue_wait or 600)
+                  verified=verified / 100, max_queue_wait=max_queue_wait or 600)
 

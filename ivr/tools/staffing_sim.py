@@ -22,11 +22,11 @@ def _percent(value: float | None) -> str:
 
 def simulate_plan(settings: Settings, rows: Sequence[Row], aht: float, patience: float,
                   target_seconds: float, target: float, *, seed: int, days: int, passes: int,
-                  max_queue_wait: int) -> dayrun.DayResult | None:
+                  max_queue_wait: int, verified: float = 0.0) -> dayrun.DayResult | None:
     """Simulate, print, and return the chosen plan's result (None: nothing to simulate); a day
     that fails (an application error in a call) is named and ends the command (exit 1)."""
     inputs = dayrun.Inputs({r.slot: r.calls for r in rows if r.calls > 0}, aht, patience,
-                           target_seconds, target, seed, days)
+                           target_seconds, target, seed, days, verified)
     if not inputs.slots:
         out.print("Simulation: no half hour has calls; nothing to simulate.", highlight=False,
                   markup=False)
@@ -59,10 +59,10 @@ def simulate_plan(settings: Settings, rows: Sequence[Row], aht: float, patience:
     met = all(best.meets(s, target) for s in inputs.slots)
     out.print(f"Simulation: {placed} calls over {len(tried)} plan(s) × {days} day(s) in "
               f"{took:.0f} s ({placed / took:.1f} calls/s); seed {seed}, max queue wait "
-              f"{max_queue_wait} s; chosen: per half hour the fewest agents that met the target in "
-              "any plan tried" + ("" if met else " (some half hours still miss it: more "
-                                                 "--passes or --days)"), highlight=False,
-              markup=False)
+              f"{max_queue_wait} s, {verified * 100:g} % verifying first; chosen: per half "
+              "hour the fewest agents that met the target in any plan tried"
+              + ("" if met else " (some half hours still miss it: more --passes or --days)"),
+              highlight=False, markup=False)
     table = Table(title="agents per half hour: the three answers")
     for column in ("half hour", "Erlang C", "Erlang A", "sim", "sim calls", "sim SL",
                    "sim abandon", "sim busy"):

@@ -7,10 +7,14 @@ both modes showing the three answers with their assumptions."""
 from __future__ import annotations
 
 import re
+from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
+from sqlalchemy import create_engine
 
+from ivr.domain.measures import build
 from ivr.domain.staffing import agents_needed
 from ivr.settings import Settings
 from ivr.tools import dayrun
@@ -116,7 +120,7 @@ def test_the_command_shows_three_answers_from_the_records(runner: CliRunner,
                                                           tmp_path: Path) -> None:
     """The records of a simulated day (real calls to the real app), read back as the demand."""
     inputs = dayrun.Inputs({"09:00": 6}, aht=90, patience=30, target_seconds=20, target=0.8,
-                           seed=11)
+                           seed=11, verified=0.5)
     line = dayrun.Line(_settings(tmp_path), 1, 600)
     line.keep = tmp_path / "day.sqlite3"
     try:
@@ -125,6 +129,18 @@ def test_the_command_shows_three_answers_from_the_records(runner: CliRunner,
         line.close()
     queued = day.slots["09:00"].offered
     assert queued == day.drawn["09:00"] > 0
+    # the callers drawn to check their balance first did, with the demo people's passwords
+    verifying = sum(c.verified for c in dayrun.draw(inputs, 0)["09:00"])
+    engine = create_engine(f"sqlite:///{line.keep}")
+    try:
+        with engine.connect() as conn:
+            start = datetime.fromisoformat(dayrun.DAY).replace(tzinfo=dayrun.ZONE)
+            rows = build(conn, start, start + timedelta(days=1), dayrun.ZONE).rows
+    finally:
+        engine.dispose()
+    assert 0 < verifying < queued
+    assert Counter(r["verification"] for r in rows if r["line"] == "caller") == \
+        {"ok": verifying, None: queued - verifying}
     result = runner.invoke(main, ["staffing", "--database-url", f"sqlite:///{line.keep}",
                                   "--from", dayrun.DAY, "--to", dayrun.DAY, "--passes", "0",
                                   "--aht", "90", "--patience", "30"])
