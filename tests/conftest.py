@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,9 +191,15 @@ def play_script(app_factory: Callable[..., Any], script: Path,
     `overrides` are the app's settings."""
     loaded = load_script(script)
     clock = VirtualClock(loaded.at or default_start)
+    own = loaded.dataset not in (None, "demo")
+    if own and "database_url" not in overrides:
+        # the script's own data alone, as `call --script` does (not on top of the demo's:
+        # two regions with people would ask the caller for theirs)
+        folder = Path(tempfile.mkdtemp(prefix="ivr-script-"))
+        overrides["database_url"] = f"sqlite:///{folder / 'ivr.sqlite3'}"
     app = app_factory(now=clock, **overrides)
-    if loaded.dataset not in (None, "demo"):  # the script's own data, as `call --script` does
-        import_dataset(app.extensions["ivr12333"].db, load_file(Path(loaded.dataset)),
+    if own:
+        import_dataset(app.extensions["ivr12333"].db, load_file(Path(str(loaded.dataset))),
                        keyring=app.extensions["ivr12333"].keyring)
     if prepare is not None:
         prepare(app)

@@ -141,6 +141,8 @@ class CallRecords:
             rows.append(("verification", None, outcomes["verification"]))
         if "agent_login" in outcomes:
             rows.append(("agent_login", None, outcomes["agent_login"]))
+        if "region" in outcomes:  # the call's region was found or chosen (a code, nothing else)
+            rows.append(("region", None, outcomes["region"][:48]))
         if session.ended:  # the line hung up, unless the caller did in the queue
             by = "caller" if event.kind == "left_queue" and event.value == "hangup" else "line"
             rows.append(("hangup", session.state, by))
@@ -240,8 +242,11 @@ class CallRecords:
 
 
 def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
-    """One call's summary from its events (the first is `answered`)."""
+    """One call's summary from its events (the first is `answered`); `region` unless the
+    events name the call's region."""
     start, end = events[0].at, events[-1].at
+    chosen = _last(events, "region")
+    region = chosen.detail if chosen is not None and chosen.detail else region
     line = "agent" if events[0].detail == "agent" else "caller"
     states = [e.state for e in events if e.kind in ("state", "silence", "invalid") and e.state]
     kinds = {e.kind for e in events}

@@ -74,7 +74,7 @@ def _phantom(app: Any, verified_last4: str = "9999") -> None:
     hotline = app.extensions["ivr12333"]
     hotline.store.create(CallSession(PHANTOM, "+8613800000299", "agent_queue"), "<Response/>")
     hotline.queue.join(PHANTOM, verified=True, last4=verified_last4, last_menu="balance",
-                       lang="zh-CN", places_per_caller=2,
+                       lang="zh-CN", places_per_caller=2, region="450100",
                        caller=caller_key(hotline.keyring, "+8613800000299", "queue"))
 
 

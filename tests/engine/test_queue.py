@@ -80,6 +80,30 @@ def test_positions_follow_the_order_of_entry_among_those_still_waiting(engine: E
     assert line.position(OTHER) == 0  # taken: not waiting any more
 
 
+def test_each_region_has_its_own_queue_positions_and_waits(engine: Engine) -> None:
+    """One line, many regions: a caller of region B who came first is nobody's head in
+    region A; positions count the caller's own region; measured waits are per region."""
+    third = "CA" + "5" * 32
+    line = CallQueue(engine, FixedClock(STAFFED))
+    _live(engine, SID, OTHER, third)
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="zh-CN",
+              region="450300", **ANYONE)
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN",
+              region="450100", **ANYONE)
+    line.join(third, verified=False, last4=None, last_menu="main", lang="zh-CN",
+              region="450100", **ANYONE)
+    assert [line.position(c) for c in (OTHER, SID, third)] == [1, 1, 2]
+    taken = line.take_next(AGENT_CALL, "450100")
+    assert taken is not None and taken.call_sid == SID
+    line.connected(SID)
+    assert line.take_next(AGENT_CALL + "x", "450100").call_sid == third  # type: ignore[union-attr]
+    assert line.take_next("CA" + "6" * 32, "450100") is None
+    assert line.position(OTHER) == 1  # still region B's head: no agent of B came
+    since = STAFFED.timestamp() - 60
+    assert line.waits_since(since, "450100")[0] == 0.0
+    assert line.waits_since(since, "450300") == (None, None)
+
+
 def test_two_agents_at_once_never_take_one_caller(db_url: str) -> None:
     engines = [make_engine(db_url) for _ in range(6)]
     ensure_schema(engines[0])
@@ -132,7 +156,7 @@ def test_the_end_of_a_call_removes_its_entry_and_frees_what_its_agent_took(
     client.post("/voice/step?s=1", data={"CallSid": OTHER, "Digits": "1"})
     client.post("/voice/step?s=2", data={"CallSid": OTHER, "Digits": "0"})
     assert [e.call_sid for e in hotline.queue.waiting()] == [SID, OTHER]
-    assert hotline.queue.take_next(AGENT_CALL).call_sid == SID
+    assert hotline.queue.take_next(AGENT_CALL, "450100").call_sid == SID
     client.post("/status", data={"CallSid": OTHER, "CallStatus": "completed"})
     assert [e.call_sid for e in hotline.queue.waiting()] == [SID]
     client.post("/status", data={"CallSid": AGENT_CALL, "CallStatus": "completed"})
