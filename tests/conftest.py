@@ -26,6 +26,7 @@ from ivr.tools.script_prompts import HotlinePrompts
 from ivr.web import create_app
 from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script
 from simulator import Clock as VirtualClock  # the simulator's: advances with the call
+from simulator.script_format import dataset_files
 
 #: A Monday in Beijing, 10:00 local: agents are on duty.
 STAFFED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -198,8 +199,9 @@ def play_script(app_factory: Callable[..., Any], script: Path,
         folder = Path(tempfile.mkdtemp(prefix="ivr-script-"))
         overrides["database_url"] = f"sqlite:///{folder / 'ivr.sqlite3'}"
     app = app_factory(now=clock, **overrides)
-    if own:
-        import_dataset(app.extensions["ivr12333"].db, load_file(Path(str(loaded.dataset))),
+    for name in dataset_files(loaded.dataset) if own else ():  # one file per region, in order
+        import_dataset(app.extensions["ivr12333"].db,
+                       load_file(demo_dataset() if name == "demo" else Path(name)),
                        keyring=app.extensions["ivr12333"].keyring)
     if prepare is not None:
         prepare(app)

@@ -60,7 +60,7 @@ class RegionChoice:
         choices = [self.flow.catalogue.render("region_choice", self.data.lang, {
             "region": o.name if zh else o.name_en, "key": str(k)})[0]
             for k, o in enumerate(offered, start=1)]
-        self.say("region_menu", choices=self.word("punct", "list_major").join(choices))
+        self.say("region_menu", choices=self.word("punct", "menu").join(choices))
 
     def region_listed(self) -> bool:
         key = self.digits
