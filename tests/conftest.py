@@ -26,6 +26,7 @@ from ivr.tools.script_prompts import HotlinePrompts
 from ivr.web import create_app
 from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script
 from simulator import Clock as VirtualClock  # the simulator's: advances with the call
+from simulator.script import settings_above
 from simulator.script_format import dataset_files
 
 #: A Monday in Beijing, 10:00 local: agents are on duty.
@@ -37,10 +38,13 @@ VOICE_URL = "http://localhost/voice"
 STATUS_URL = "http://localhost/status"
 CALLS = Path(__file__).parent / "calls"
 #: the project's scripted calls that run alone (the same-number calls run as a sequence)
-SCRIPTS = [p for p in expand([CALLS]) if p.parent == CALLS]
+#: the folders whose calls run in order on one database (`shared_database: true`)
+SHARED_FOLDERS = ("same_number", "locked")
+#: every script that runs on its own database (tests/calls and regions/)
+SCRIPTS = [p for p in expand([CALLS]) if p.parent.name not in SHARED_FOLDERS]
 SEQUENCE = [p for p in expand([CALLS]) if p.parent.name == "same_number"]
 #: every script of a shared folder (same_number/, locked/)
-SHARED = [p for p in expand([CALLS]) if p.parent != CALLS]
+SHARED = [p for p in expand([CALLS]) if p.parent.name in SHARED_FOLDERS]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -190,7 +194,7 @@ def play_script(app_factory: Callable[..., Any], script: Path,
     """Play one scripted call (or scenario) on its own app, whose time is the call's virtual
     time (from the script's `at:`, else `default_start`); `prepare(app)` runs before the call,
     `overrides` are the app's settings."""
-    loaded = load_script(script)
+    loaded = settings_above(script).apply(load_script(script))  # its folder's defaults too
     clock = VirtualClock(loaded.at or default_start)
     own = loaded.dataset not in (None, "demo")
     if own and "database_url" not in overrides:

@@ -345,6 +345,11 @@ def _parsed_region(names: tuple[str, ...], values: tuple[Any, ...]) -> Region:
     return dataclasses.replace(Region.from_mapping(data), agents=int(data["agent_count"]))
 
 
+def region_codes(conn: Connection) -> list[str]:
+    """The codes of the regions the line holds, in order."""
+    return list(conn.execute(select(regions.c.code).order_by(regions.c.code)).scalars())
+
+
 def any_agents(engine: Engine) -> bool:
     """Does any region have agents (a line serving several regions)?"""
     with engine.connect() as conn:

@@ -135,14 +135,20 @@ class Report:
     drop_off: Counter[str]
     time_to_task: dict[str, list[float]]
     rows: list[dict[str, Any]]
+    #: the region reported on (its code), or None: every region's calls
+    region: str | None = None
 
 
-def summaries(conn: Connection, start: float, end: float) -> list[dict[str, Any]]:
-    """The call summaries of calls started in [start, end), in order."""
+def summaries(conn: Connection, start: float, end: float,
+              region: str | None = None) -> list[dict[str, Any]]:
+    """The call summaries of calls started in [start, end), in order; of one region's calls
+    only with `region` (a code)."""
+    query = select(call_summaries).where(call_summaries.c.started_at >= start,
+                                         call_summaries.c.started_at < end)
+    if region is not None:
+        query = query.where(call_summaries.c.region == region)
     return [dict(r._mapping) for r in conn.execute(
-        select(call_summaries).where(call_summaries.c.started_at >= start,
-                                     call_summaries.c.started_at < end)
-        .order_by(call_summaries.c.started_at, call_summaries.c.call_sid))]
+        query.order_by(call_summaries.c.started_at, call_summaries.c.call_sid))]
 
 
 def reached(conn: Connection, call_sids: Sequence[str]) -> Counter[str]:
@@ -157,10 +163,11 @@ def reached(conn: Connection, call_sids: Sequence[str]) -> Counter[str]:
 
 
 def build(conn: Connection, start: datetime, end: datetime, zone: ZoneInfo,
-          definitions: Definitions | None = None) -> Report:
-    """The report of calls started from `start` up to `end` (aware datetimes)."""
+          definitions: Definitions | None = None, region: str | None = None) -> Report:
+    """The report of calls started from `start` up to `end` (aware datetimes); of one
+    region's calls with `region` (a code), else of every region's."""
     definitions = definitions or Definitions()
-    rows = summaries(conn, start.timestamp(), end.timestamp())
+    rows = summaries(conn, start.timestamp(), end.timestamp(), region)
     callers = [r for r in rows if r["line"] == "caller"]
     total = Figures(start.astimezone(zone))
     days: dict[datetime, Figures] = {}
@@ -181,7 +188,7 @@ def build(conn: Connection, start: datetime, end: datetime, zone: ZoneInfo,
     return Report(start, end, str(zone), definitions, total,
                   [days[k] for k in sorted(days)], _every_half_hour(halves, zone),
                   [(s, counts[s]) for s in FUNNEL], drop,
-                  {t: tasks[t] for t in TASKS if t in tasks}, rows)
+                  {t: tasks[t] for t in TASKS if t in tasks}, rows, region)
 
 
 def first_task(row: dict[str, Any]) -> str | None:

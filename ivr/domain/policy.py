@@ -177,13 +177,13 @@ class Region:
             raise ValueError("name_en must be English text of at most 60 characters "
                              "(letters, digits, spaces: the English voice reads it)")
         for what, values, rule, form in (
-                ("numbers", self.numbers, _NUMBER_RE, "an E.164 number like +867712333"),
-                ("area_codes", self.area_codes, _AREA_CODE_RE, "an area code like 0771")):
+                ("numbers", self.numbers, _NUMBER_RE, "E.164 numbers like +867712333"),
+                ("area_codes", self.area_codes, _AREA_CODE_RE, "area codes like 0771")):
             if not isinstance(values, tuple) or not all(isinstance(v, str) for v in values):
                 raise ValueError(f"{what} must be a list of text")
             bad = next((v for v in values if not rule.match(v)), None)
             if bad is not None:
-                raise ValueError(f"{what}: {bad!r} is not {form}")
+                raise ValueError(f"{what} must hold {form}, not {bad!r}")
             if len(set(values)) != len(values):
                 raise ValueError(f"{what} must list each once")
         if not isinstance(self.holidays, tuple) or not all(

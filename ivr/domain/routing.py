@@ -84,10 +84,10 @@ def area_code(number: str) -> str | None:
         return None
     if not digits.isascii() or not digits.isdigit() or len(digits) < 9:
         return None
-    if digits[0] in "01":  # mobile numbers (1…) and no area code starts with 00
-        return None
     if digits.startswith("10") or digits[0] == "2":  # 010, 020-029: two digits
         return "0" + digits[:2]
+    if digits[0] in "01":  # mobile numbers (13…19…), and no area code starts with 00
+        return None
     return "0" + digits[:3]
 
 

@@ -43,24 +43,36 @@ class Board:
                 "service_level_today": t.service_level, "asa_today": t.asa}
 
 
-def board(engine: Engine, now: datetime, definitions: Definitions | None = None) -> Board:
-    """The figures at `now`."""
+def has_region(engine: Engine, code: str) -> bool:
+    """Does the line hold this region (`?region=CODE`)?"""
+    with engine.connect() as conn:
+        return code in accounts.region_codes(conn)
+
+
+def board(engine: Engine, now: datetime, definitions: Definitions | None = None,
+          region: str | None = None) -> Board:
+    """The figures at `now`: of one region (a code; its time zone, its queue, its agents, the
+    calls that are its), else of the whole line (in the line's region's time zone)."""
     definitions = definitions or Definitions()
     ts = now.timestamp()
     with engine.connect() as conn:
-        zone = accounts.region_for(conn).zone
+        zone = accounts.region_for(conn, region).zone
         local = now.astimezone(zone)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         live = conn.execute(select(sessions.c.state, sessions.c.data)
                             .where(~sessions.c.ended)).all()
-        waiting = conn.execute(select(queue_entries.c.entered_at).where(
+        waiting_query = select(queue_entries.c.entered_at).where(
             queue_entries.c.taken_by.is_(None), queue_entries.c.leaving.is_(None),
-            queue_entries.c.call_sid.in_(select(sessions.c.call_sid)
-                                         .where(~sessions.c.ended)))).scalars().all()
-        rows = summaries(conn, midnight.timestamp(), ts + 1)
+            queue_entries.c.call_sid.in_(select(sessions.c.call_sid).where(~sessions.c.ended)))
+        if region is not None:
+            waiting_query = waiting_query.where(queue_entries.c.region == region)
+        waiting = conn.execute(waiting_query).scalars().all()
+        rows = summaries(conn, midnight.timestamp(), ts + 1, region)
     menus = logged_in = on_call = 0
     for state, data in live:
-        line = _line(data)
+        line, theirs = _line(data)
+        if region is not None and theirs != region:
+            continue  # another region's call, or one whose region is not picked yet
         if line == "agent":
             logged_in += state in _LOGGED_IN
             on_call += state == "agent_connect"
@@ -73,9 +85,13 @@ def board(engine: Engine, now: datetime, definitions: Definitions | None = None)
                  logged_in, on_call, today)
 
 
-def _line(data: str) -> str:
+def _line(data: str) -> tuple[str, str | None]:
+    """A live call's line ("" callers, "agent") and region (None: not known yet)."""
     try:
         value = json.loads(data or "{}")
     except ValueError:
-        return ""
-    return str(value.get("line") or "") if isinstance(value, dict) else ""
+        return "", None
+    if not isinstance(value, dict):
+        return "", None
+    region = value.get("region")
+    return str(value.get("line") or ""), str(region) if region else None

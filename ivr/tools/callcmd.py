@@ -14,13 +14,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from ivr.domain.pinkeys import Keyring
 from ivr.settings import Settings
-from simulator.script_format import Dataset, dataset_files
+
+if TYPE_CHECKING:
+    from simulator.script_format import Dataset
 
 LOCAL_URL = "http://localhost/voice"
 LOCAL_STATUS_URL = "http://localhost/status"
@@ -54,6 +56,7 @@ class _Lines:
             from ivr.dataset.importer import import_dataset, load_file
             from ivr.resources import demo_dataset
             from ivr.store.schema import copy_database, ensure_schema, make_engine
+            from simulator.script_format import dataset_files
 
             path = self.folder / f"template-{len(self.templates)}.sqlite3"
             target = make_engine(f"sqlite:///{path}")

@@ -75,6 +75,11 @@ def write_html(path: Path, report: Report) -> None:
     path.write_text(render_html(report), encoding="utf-8")
 
 
+def _whose(report: Report) -> str:
+    return (f"Region {report.region}" if report.region is not None
+            else "All regions (one line, many regions: --region CODE reports one)")
+
+
 def render_html(report: Report) -> str:
     d = report.definitions
     t = report.total
@@ -84,7 +89,8 @@ def render_html(report: Report) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>Region time zone {html.escape(report.zone)}; {t.offered} calls offered.</p>",
+        f"<p>{html.escape(_whose(report))}; region time zone {html.escape(report.zone)}; "
+        f"{t.offered} calls offered.</p>",
         "<h2>Totals</h2>", _figures_table([t], "range", total=True),
         "<h2>Calls per half hour, with the queue wait</h2>", _calls_plot(report.half_hours),
         "<h2>Service level per half hour</h2>", _service_plot(report.half_hours, d),

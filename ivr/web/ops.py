@@ -12,7 +12,7 @@ import logging
 from flask import Blueprint, Response, abort, current_app, request
 
 from ivr.engine.hotline import Hotline
-from ivr.engine.wallboard import Board, board
+from ivr.engine.wallboard import Board, board, has_region
 
 log = logging.getLogger("ivr.web")
 
@@ -41,9 +41,18 @@ def operator_only() -> Response | None:
     return None
 
 
+def _region() -> str | None:
+    """`?region=CODE`: one region's board (404 for a region the line does not have)."""
+    code = request.args.get("region") or None
+    if code is not None:
+        if not has_region(_hotline().db, code):
+            abort(404, "no such region")
+    return code
+
+
 def _board() -> Board:
     hotline = _hotline()
-    return board(hotline.db, hotline.now())
+    return board(hotline.db, hotline.now(), region=_region())
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
