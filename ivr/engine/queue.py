@@ -38,6 +38,7 @@ class Entry:
     taken_by: str | None
     leaving: str | None
     told_until: float | None = None
+    region: str | None = None  # whose queue (v8; None in an older row)
 
 
 class Moved(enum.Enum):
@@ -70,7 +71,8 @@ class NoBridge:
 
 _COLUMNS = (queue_entries.c.call_sid, queue_entries.c.entered_at, queue_entries.c.verified,
             queue_entries.c.last4, queue_entries.c.last_menu, queue_entries.c.lang,
-            queue_entries.c.taken_by, queue_entries.c.leaving, queue_entries.c.told_until)
+            queue_entries.c.taken_by, queue_entries.c.leaving, queue_entries.c.told_until,
+            queue_entries.c.region)
 
 
 #: calls still in progress: an entry of any other call (its end raced its joining) is never
@@ -126,7 +128,7 @@ class CallQueue:
         with self.engine.connect() as conn:
             row = conn.execute(select(*_COLUMNS)
                                .where(queue_entries.c.call_sid == call_sid)).first()
-        return Entry(*row) if row else None
+        return Entry(**row._mapping) if row else None
 
     def position(self, call_sid: str) -> int:
         """1 for the next caller an agent of its region takes; 0 when the caller is not waiting
@@ -176,7 +178,7 @@ class CallQueue:
                     queue_entries.c.id == head.id, queue_entries.c.taken_by.is_(None))
                     .values(taken_by=agent_sid)).rowcount
             if taken == 1:
-                return Entry(*head[:6], agent_sid, head.leaving, head.told_until)
+                return Entry(*head[:6], agent_sid, head.leaving, head.told_until, head.region)
         return None
 
     def release(self, call_sid: str) -> None:
@@ -199,11 +201,15 @@ class CallQueue:
                                                     places=row.places, region=row.region))
             conn.execute(delete(queue_entries).where(queue_entries.c.call_sid == call_sid))
 
-    def waiting(self) -> list[Entry]:
-        """Everyone in the queue, in order (those an agent has taken first)."""
+    def waiting(self, region: str | None = None) -> list[Entry]:
+        """Everyone in the queue (of `region`, a code, else of every region), in order of
+        entry."""
+        query = select(*_COLUMNS).order_by(queue_entries.c.id)
+        if region is not None:
+            query = query.where(queue_entries.c.region == region)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(*_COLUMNS).order_by(queue_entries.c.id)).all()
-        return [Entry(*r) for r in rows]
+            rows = conn.execute(query).all()
+        return [Entry(**r._mapping) for r in rows]
 
     def waits_since(self, since: float,
                     region: str | None = None) -> tuple[float | None, float | None]:

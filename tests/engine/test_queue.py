@@ -359,18 +359,23 @@ def test_queue_command_lists_who_waits_masked(runner: CliRunner, engine: Engine,
                                               db_url: str) -> None:
     now = datetime.now(UTC)
     line = CallQueue(engine, lambda: now)
-    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN", **ANYONE)
-    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US", **ANYONE)
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN",
+              region="450100", **ANYONE)
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US",
+              region="450100", **ANYONE)
     result = runner.invoke(cli, ["queue", "--database-url", db_url])
     assert result.exit_code == 0, result.output
-    assert "2 waiting" in result.output
+    assert "every region: 2 waiting" in result.output
     assert "**************0013" in result.output and "450102197503150013" not in result.output
     assert "balance" in result.output and "en-US" in result.output
     assert "nobody was taken by an agent yet" in result.output
-    line.take_next(AGENT_CALL)
+    line.take_next(AGENT_CALL, "450100")
     line.connected(SID)
-    result = runner.invoke(cli, ["--database-url", db_url, "queue"])
-    assert "1 waiting" in result.output and "average wait today: 0:00" in result.output
+    result = runner.invoke(cli, ["--database-url", db_url, "queue", "--region", "450100"])
+    assert "region 450100: 1 waiting" in result.output
+    assert "average wait today, region 450100: 0:00" in result.output
+    result = runner.invoke(cli, ["--database-url", db_url, "queue", "--region", "450300"])
+    assert result.exit_code == 2 and "no such region; the line has 450100" in result.output
 
 
 def test_queue_command_on_an_empty_database(runner: CliRunner, tmp_path: Path) -> None:

@@ -144,7 +144,7 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
                       encoding="utf-8")
     boards: list[dict[str, Any]] = []
     clients: list[Any] = []
-    result = play_script(_polling(app_factory, boards, clients), script)
+    result = play_script(_polling(app_factory, boards, clients), script, database_url=db_url)
     assert result.passed, str(result)[:4000]
     boards.append(_read_board(clients[0]))  # after the last call
 
