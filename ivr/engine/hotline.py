@@ -299,7 +299,8 @@ class Hotline:
             if session is None or session.ended:
                 return [Hangup()]
             self.queue.connected(call_sid)
-            self.records.bridged(call_sid)
+            agent = self.store.load(room)  # the room is named after the agent's call
+            self.records.bridged(call_sid, agent.data.agent if agent is not None else None)
             lang = session.data.lang
         except Exception:
             log.exception("call=%s the move to an agent failed", call_sid)

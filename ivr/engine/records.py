@@ -91,10 +91,10 @@ class CallRecords:
         except Exception:
             log.exception("call=%s call record not written", session.call_sid)
 
-    def bridged(self, call_sid: str) -> None:
-        """An agent has the caller."""
+    def bridged(self, call_sid: str, agent_id: str | None = None) -> None:
+        """An agent (`agent_id`, when known) has the caller."""
         self._safely(call_sid, lambda conn: self._append(conn, call_sid, [("bridged", None,
-                                                                            None)]))
+                                                                            agent_id)]))
 
     def failed(self, call_sid: str, state: str) -> None:
         """The turn failed in `state` (the caller heard an apology)."""
@@ -141,6 +141,8 @@ class CallRecords:
             rows.append(("verification", None, outcomes["verification"]))
         if "agent_login" in outcomes:
             rows.append(("agent_login", None, outcomes["agent_login"]))
+            if outcomes["agent_login"] == "ok" and session.data.agent:  # whose PIN was right
+                rows.append(("agent", None, session.data.agent[:48]))
         if session.ended:  # the line hung up, unless the caller did in the queue
             by = "caller" if event.kind == "left_queue" and event.value == "hangup" else "line"
             rows.append(("hangup", session.state, by))
@@ -266,6 +268,7 @@ def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
     detail: str | None = None
     talk: float | None = end - bridged.at if bridged else None
     logged_in = None
+    agent = _last(events, "agent") if line == "agent" else bridged
     if line == "agent":
         outcome = "agent_line"
         talk, logged_in = _agent_times(events, end)
@@ -308,6 +311,7 @@ def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
                          if queue_out else ("bridged" if bridged else None)),
         "repeat": "repeat" in kinds, "called_back": "called_back" in kinds,
         "withheld": "withheld" in kinds,
+        "agent_id": agent.detail if agent is not None else None,
     }
 
 
