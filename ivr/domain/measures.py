@@ -173,8 +173,9 @@ def per_agent(rows: Iterable[dict[str, Any]], zone: ZoneInfo | None = None
             keys.insert(0, local.replace(hour=0, minute=0, second=0, microsecond=0))
         for key in keys:
             found.setdefault((key, agent), AgentFigures(agent, key)).add(row)
-    return [found[k] for k in sorted(found, key=lambda k: (k[0] is None, k[0].timestamp() if k[0] else 0.0,
-                                                 k[1]))]
+    def order(key: tuple[datetime | None, str]) -> tuple[bool, float, str]:
+        return key[0] is None, key[0].timestamp() if key[0] else 0.0, key[1]
+    return [found[k] for k in sorted(found, key=order)]
 
 
 @dataclass(slots=True)
