@@ -150,6 +150,9 @@ class CallRecords:
             if event.kind == "start" and not event.value and self.keyring is not None:
                 rows += self._repeat(conn, session, self.keyring)
             self._append(conn, session.call_sid, rows)
+            if event.kind == "dialed" and session.data.line == "agent" and session.data.caller:
+                # the agent's room ended: the caller's time with the agent ends here too
+                self._append(conn, session.data.caller, [("agent_left", None, None)])
             if session.ended:
                 self._summarise(conn, session.call_sid)
 
@@ -266,7 +269,10 @@ def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
         queue_wait = (left.at if left else end) - queue_in.at
     last_state = _where_it_ended(events)
     detail: str | None = None
-    talk: float | None = end - bridged.at if bridged else None
+    # with the agent: from the move into the agent's room until either leaves it
+    parted = next((e.at for e in events if e.kind == "agent_left" and bridged
+                   and e.at >= bridged.at), end)
+    talk: float | None = min(end, parted) - bridged.at if bridged else None
     logged_in = None
     agent = _last(events, "agent") if line == "agent" else bridged
     if line == "agent":
