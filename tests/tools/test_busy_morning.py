@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from conftest import play_script
 from sqlalchemy import create_engine
 
-from ivr.domain.measures import build
+from ivr.domain.measures import build, per_agent
 from ivr.resources import demo_dataset
 from ivr.tools.cli import main
 
@@ -193,6 +193,15 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
     assert total.asa is not None and 0 < total.asa < MAX_QUEUE_WAIT
     assert total.aht is not None and 0 < total.aht < MAX_QUEUE_WAIT + 200
     assert total.occupancy is not None and 0.5 < total.occupancy <= 1
+    # per agent: each took exactly CALLS_PER_AGENT callers; their times add up to the line's
+    agents = {f.agent_id: f for f in per_agent(report.rows)}
+    assert {a: f.answered for a, f in agents.items()} == {
+        agent_id: CALLS_PER_AGENT for agent_id, _ in AGENTS}
+    assert round(sum(f.handled for f in agents.values()), 1) == round(total.agent_talk, 1)
+    assert round(sum(f.logged_in for f in agents.values()), 1) == \
+        round(total.agent_logged_in, 1)
+    assert sorted(t for f in agents.values() for t in f.talk) == sorted(total.talk)
+    assert all(f.occupancy is not None and 0.5 < f.occupancy <= 1 for f in agents.values())
     funnel = dict(report.funnel)
     assert funnel["policy"] == design["fraud"] and funnel["agent_queue"] == queued
     assert funnel["main"] == CALLERS and funnel["verify_method"] == 0
@@ -211,6 +220,22 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
     assert out.exit_code == 0, out.output
     assert f"{CALLERS} calls offered from 2026-11-23 to 2026-11-23" in out.output
     assert f"wrote {records}: {CALLERS + len(AGENTS)} call records" in out.output
+    # no agent's id without --agents; with it, each agent's row (and never a PIN)
+    texts = {"html": page.read_text(encoding="utf-8"), "csv": records.read_text(encoding="utf-8")}
+    texts["html"] = re.sub(r"<svg.*?</svg>", "", texts["html"], flags=re.S) + "\n".join(
+        re.findall(r"<text[^>]*>([^<]*)</text>", texts["html"]))
+    supervised = tmp_path / "supervisors.html"
+    out = runner.invoke(main, ["report", "--database-url", db_url, "--from", "2026-11-23",
+                               "--to", "2026-11-23", "-o", str(supervised), "--agents"])
+    assert out.exit_code == 0, out.output
+    assert supervised.stat().st_mode & 0o777 == 0o600
+    texts["supervisors"] = supervised.read_text(encoding="utf-8")
+    for agent_id, _ in AGENTS:
+        assert f"<tr><td>{agent_id}</td><td>{CALLS_PER_AGENT}</td>" in texts["supervisors"]
+    whole = {v: re.compile(rf"(?<![0-9A-Za-z.]){v}(?![0-9A-Za-z])") for pair in AGENTS
+             for v in pair}
+    assert {(where, v) for where, text in texts.items() for v, pattern in whole.items()
+            if pattern.search(text)} == {("supervisors", a) for a, _ in AGENTS}
 
     out = runner.invoke(main, ["staffing", "--database-url", db_url, "--from", "2026-11-23",
                                "--to", "2026-11-23"])
