@@ -6,6 +6,7 @@ hotline never heard of (Twilio's queue and the hotline's table disagree), a REST
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ from sqlalchemy import create_engine, select
 
 from ivr.domain.callers import caller_key
 from ivr.domain.measures import per_agent, summaries
+from ivr.engine.records import CallRecords
 from ivr.engine.session import CallSession
-from ivr.store.schema import queue_entries
+from ivr.store.schema import CALL_TABLES, metadata, queue_entries
 from simulator import ScriptResult
 
 PHANTOM = "CA" + "9" * 32  # a caller whose hang-up never reached the hotline
@@ -64,7 +66,6 @@ def test_two_agents_at_once_each_talk_to_the_caller_they_were_told_about(
     engine = create_engine(db_url)
     with engine.connect() as conn:
         rows = summaries(conn, 0, 2e9)
-    engine.dispose()
     who = {call_sid(calls[name]): name.removeprefix("agent ") for name in ("agent 1001",
                                                                          "agent 1002")}
     named = {r["call_sid"]: r["agent_id"] for r in rows}
@@ -82,6 +83,22 @@ def test_two_agents_at_once_each_talk_to_the_caller_they_were_told_about(
     told = {who[sid]: kind for sid, kind in agents.items()}
     assert {told[a]: f.aht for a, f in figures.items()} == {"unverified": 126.67,
                                                           "verified": 129.42}
+    # the agents' ids are in the records alone (the ended calls' data is sealed), and go
+    # with them when they are purged
+    assert _naming_agents(engine) == {"call_events", "call_summaries"}
+    later = datetime.fromtimestamp(max(r["ended_at"] for r in rows)) + timedelta(days=401)
+    CallRecords(engine, lambda: later).purge(400 * 86400)
+    assert _naming_agents(engine) == set()
+    engine.dispose()
+
+
+def _naming_agents(engine: Any) -> set[str]:
+    """The call tables where 1001 or 1002 is found as a whole."""
+    agent = re.compile(r"(?<![0-9A-Za-z.])100[12](?![0-9A-Za-z])")
+    with engine.connect() as conn:
+        return {name for name in CALL_TABLES
+                if any(agent.search("|".join(str(v) for v in row))
+                       for row in conn.execute(select(metadata.tables[name])))}
 
 
 def test_a_caller_who_left_with_star_is_neither_described_nor_bridged(app_factory: Any) -> None:
