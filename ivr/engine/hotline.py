@@ -302,13 +302,23 @@ class Hotline:
             if session is None or session.ended:
                 return [Hangup()]
             self.queue.connected(call_sid)
-            self.records.bridged(call_sid)
+            self.records.bridged(call_sid, self._agent_in(room))
             lang = session.data.lang
         except Exception:
             log.exception("call=%s the move to an agent failed", call_sid)
             lang = DEFAULT_LOCALE
         return [self._say("queue_connected", lang), Conference(room),
                 self._say("goodbye", lang), Hangup()]
+
+    def _agent_in(self, room: str) -> str | None:
+        """The id of the agent whose room it is (rooms are named after the agent's call), for
+        the records; None when unknown."""
+        try:
+            agent = self.store.load(room)
+        except Exception:
+            log.exception("call=%s the agent's id could not be read", room)
+            return None
+        return agent.data.agent if agent is not None else None
 
     def agent_waiting(self, call_sid: str) -> list[Instruction]:
         """An agent alone in their room (the caller moved into it has not arrived): while the

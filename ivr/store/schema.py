@@ -57,7 +57,7 @@ DEFAULT_LINE_NAME = "医保服务热线"
 DEFAULT_LINE_NAME_EN = "Healthcare Security hotline"
 
 #: Bump when the schema changes and add the step to _UPGRADES.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 metadata = MetaData()
 
@@ -282,6 +282,9 @@ call_summaries = Table(
     Column("repeat", Boolean, nullable=False),  # within 24 h of an earlier call, same number
     Column("called_back", Boolean, nullable=False),  # the same number called within 24 h
     Column("withheld", Boolean, nullable=False),  # no number: out of the repeat measures
+    # v9: the agent's id (the agents' line: whose PIN was right; a caller: the agent they were
+    # bridged to). The agents' personal data: shown only to supervisors (docs/reports.md)
+    Column("agent_id", String(8)),
 )
 
 repeat_callers = Table(
@@ -372,10 +375,17 @@ def _many_regions(conn: Connection) -> None:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
+def _agent_ids(conn: Connection) -> None:
+    """v9: call_summaries.agent_id (per-agent figures; empty for the calls summarised before)."""
+    if "agent_id" not in {c["name"] for c in inspect(conn).get_columns("call_summaries")}:
+        conn.exec_driver_sql("ALTER TABLE call_summaries ADD COLUMN agent_id VARCHAR(8)")
+
+
 # version reached -> function upgrading the schema from the previous version
 _UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window, 4: _region_v4,
                              5: _hashed_numbers, 6: _drop_last_response,
-                             7: _workdays_and_payments_for, 8: _many_regions}
+                             7: _workdays_and_payments_for, 8: _many_regions,
+                             9: _agent_ids}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -75,13 +75,17 @@ def _zone(conn: Any, region_code: str | None) -> Any:
               type=click.FloatRange(1, 100), help="service level goal, in percent")
 @click.option("--short-abandon", default=5.0, show_default=True, type=click.FloatRange(min=0),
               help="abandons in the queue under this many seconds are short abandons")
+@click.option("--agents", is_flag=True, default=False,
+              help="for supervisors: per-agent figures and agents' ids (their personal data); "
+                   "the files are written private (0600)")
 @region_option
 @click.pass_context
 def report(ctx: click.Context, first: Any, last: Any, output: Path, csv_path: Path | None,
            service_seconds: float, service_target: float, short_abandon: float,
-           region_code: str | None) -> None:
+           agents: bool, region_code: str | None) -> None:
     """The line's measures for a date range from the call records: an HTML report with plots
-    and, with --csv, the records for your own tools. Nothing personal is in either."""
+    and, with --csv, the records for your own tools. Nothing about callers is in either; with
+    --agents (for supervisors) the per-agent figures and agents' ids are."""
     from datetime import timedelta
 
     from ivr.domain.measures import Definitions, build
@@ -113,13 +117,14 @@ def report(ctx: click.Context, first: Any, last: Any, output: Path, csv_path: Pa
     finally:
         engine.dispose()
     try:
-        write_html(output, built)
-        rows = write_csv(csv_path, built) if csv_path is not None else None
+        write_html(output, built, agents)
+        rows = write_csv(csv_path, built, agents) if csv_path is not None else None
     except OSError as exc:
         err.print(f"[red]error:[/] cannot write the report: {exc}", highlight=False)
         sys.exit(1)
     out.print(f"wrote {output}: {built.total.offered} calls offered from {first.date()} to "
-              f"{last.date()} ({zone.key})", highlight=False, markup=False)
+              f"{last.date()} ({zone.key})" + (", per agent: for supervisors only" if agents
+                                                else ""), highlight=False, markup=False)
     if csv_path is not None:
         out.print(f"wrote {csv_path}: {rows} call records", highlight=False, markup=False)
 
