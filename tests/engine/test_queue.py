@@ -320,7 +320,7 @@ def test_region_fields_are_checked_at_import(engine: Engine, key: str, value: An
 
 def test_region_fields_absent_take_their_defaults(engine: Engine) -> None:
     data = _demo()
-    for key in ("holidays", "max_queue_wait", "line_name", "name_en", "area_codes"):
+    for key in ("holidays", "max_queue_wait", "line_name", "name_en", "numbers", "area_codes"):
         data["region"].pop(key)
     import_dataset(engine, data, keyring=keyring_of_tests())
     from ivr.domain.accounts import region_for
