@@ -218,28 +218,12 @@ class _FromEnvironment(Settings, BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _api_secret_from_file(cls, data: Any) -> Any:
-        path = data.get("api_key_secret_file") if isinstance(data, dict) else None
-        if path:
-            try:
-                secret = Path(path).read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ValueError(f"{ENV_PREFIX}API_KEY_SECRET_FILE={str(path)!r}: cannot read "
-                                 f"the secret file ({exc.__class__.__name__})") from None
-            data = {**data, "api_key_secret": secret or None}
-        return data
+        return _from_file(data, "api_key_secret", "secret")
 
     @model_validator(mode="before")
     @classmethod
     def _supervisor_token_from_file(cls, data: Any) -> Any:
-        path = data.get("supervisor_token_file") if isinstance(data, dict) else None
-        if path:
-            try:
-                token = Path(path).read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ValueError(f"{ENV_PREFIX}SUPERVISOR_TOKEN_FILE={str(path)!r}: cannot "
-                                 f"read the token file ({exc.__class__.__name__})") from None
-            data = {**data, "supervisor_token": token or None}
-        return data
+        return _from_file(data, "supervisor_token", "token")
 
     #: IVR_DATABASE: a SQLite file, the shortcut for IVR_DATABASE_URL=sqlite:///FILE
     database: str | None = None
@@ -295,3 +279,16 @@ def _describe(exc: ValidationError) -> str:
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{name}{shown}: {message}")
     return "; ".join(lines)
+
+
+def _from_file(data: Any, name: str, what: str) -> Any:
+    """`name` read from the file `<name>_file` names, when given (it wins over `name`)."""
+    path = data.get(f"{name}_file") if isinstance(data, dict) else None
+    if not path:
+        return data
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}_FILE={str(path)!r}: cannot read the "
+                         f"{what} file ({exc.__class__.__name__})") from None
+    return {**data, name: value or None}
