@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -108,6 +109,13 @@ class Settings(BaseModel):
     #: the operators' password for the wallboard (/ops/, HTTP Basic, any user name); unset,
     #: the operators' pages answer 404. Kept out of repr()
     operator_token: str | None = Field(default=None, repr=False)
+    #: the supervisors' password for the same pages: they show, besides the operators'
+    #: figures, each agent's (agents' ids are the agents' personal data); unset, nobody sees
+    #: an agent's id there. Kept out of repr()
+    supervisor_token: str | None = Field(default=None, repr=False)
+    #: a file holding the supervisors' password (kept out of `ps` and of the environment); it
+    #: wins over IVR_SUPERVISOR_TOKEN
+    supervisor_token_file: Path | None = None
     #: a folder with zh-CN.yaml and en-US.yaml instead of the bundled prompts
     prompts_dir: Path | None = None
     #: a folder with hotline.yaml instead of the bundled flow
@@ -116,7 +124,7 @@ class Settings(BaseModel):
 
     @field_validator("auth_token", "public_url", "prompts_dir", "flows_dir", "pin_key_file",
                      "pin_key", "hold_music_url", "account_sid", "api_key_sid", "api_key_secret",
-                     "rest_api_url", "operator_token", mode="before")
+                     "rest_api_url", "operator_token", "supervisor_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -143,13 +151,20 @@ class Settings(BaseModel):
             raise ValueError("an API key SID is SK and 32 hex digits")
         return value
 
-    @field_validator("operator_token")
+    @field_validator("operator_token", "supervisor_token")
     @classmethod
-    def _a_long_operator_token(cls, value: str | None) -> str | None:
+    def _a_long_operator_token(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not re.fullmatch(r"[\x21-\x7e]{16,}", value):
-            raise ValueError("an operator token is 16 or more printable characters without "
-                             "spaces")
+            who = "an operator" if info.field_name == "operator_token" else "a supervisor"
+            raise ValueError(f"{who} token is 16 or more printable characters without spaces")
         return value
+
+    @model_validator(mode="after")
+    def _supervisors_apart(self) -> Settings:
+        if self.supervisor_token is not None and self.supervisor_token == self.operator_token:
+            raise ValueError("IVR_SUPERVISOR_TOKEN is the operator token: the supervisors' "
+                             "password must be their own")
+        return self
 
     @field_validator("public_url", "rest_api_url")
     @classmethod
@@ -203,15 +218,12 @@ class _FromEnvironment(Settings, BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _api_secret_from_file(cls, data: Any) -> Any:
-        path = data.get("api_key_secret_file") if isinstance(data, dict) else None
-        if path:
-            try:
-                secret = Path(path).read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ValueError(f"{ENV_PREFIX}API_KEY_SECRET_FILE={str(path)!r}: cannot read "
-                                 f"the secret file ({exc.__class__.__name__})") from None
-            data = {**data, "api_key_secret": secret or None}
-        return data
+        return _from_file(data, "api_key_secret", "secret")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _supervisor_token_from_file(cls, data: Any) -> Any:
+        return _from_file(data, "supervisor_token", "token")
 
     #: IVR_DATABASE: a SQLite file, the shortcut for IVR_DATABASE_URL=sqlite:///FILE
     database: str | None = None
@@ -262,8 +274,21 @@ def _describe(exc: ValidationError) -> str:
         name = env_name(field) if field else "settings"
         value = error.get("input")
         secret = name in ("TWILIO_AUTH_TOKEN", env_name("pin_key"), env_name("api_key_secret"),
-                          env_name("operator_token"))
+                          env_name("operator_token"), env_name("supervisor_token"))
         shown = f"={value!r}" if isinstance(value, str) and not secret else ""
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{name}{shown}: {message}")
     return "; ".join(lines)
+
+
+def _from_file(data: Any, name: str, what: str) -> Any:
+    """`name` read from the file `<name>_file` names, when given (it wins over `name`)."""
+    path = data.get(f"{name}_file") if isinstance(data, dict) else None
+    if not path:
+        return data
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}_FILE={str(path)!r}: cannot read the "
+                         f"{what} file ({exc.__class__.__name__})") from None
+    return {**data, name: value or None}

@@ -396,7 +396,7 @@ def _inherit(folder: Path, parent: FolderSettings) -> FolderSettings:
     return FolderSettings(own.shared_database, own.dataset or parent.dataset, own.at or parent.at)
 
 
-def _settings_above(path: Path) -> FolderSettings:
+def settings_above(path: Path) -> FolderSettings:
     """A file's folder settings: its folder's, with defaults from the folders above it that
     have a _folder.yaml too."""
     chain = []
@@ -436,9 +436,9 @@ def plan(paths: Iterable[str | Path]) -> list[Batch]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            batches.extend(_folder_batches(path, _settings_above(path)))
+            batches.extend(_folder_batches(path, settings_above(path)))
         else:
-            batches.append(Batch((path,), _settings_above(path)))
+            batches.append(Batch((path,), settings_above(path)))
     return batches
 
 

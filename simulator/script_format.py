@@ -20,6 +20,9 @@ import yaml
 from schemacheck import Problem, formats_of
 from simulator.errors import SimulatorError
 
+#: what `dataset:` names: "demo" or a dataset file's absolute path, or several of them in order
+Dataset = str | tuple[str, ...] | None
+
 TOP_LEVEL_KEYS = ("name", "from", "to", "url", "voice_method", "fallback_url", "geo",
                   "dial_status", "strict", "at", "dataset", "queues", "calls", "steps")
 #: a scenario's own keys, and those that are the defaults of its calls
@@ -86,7 +89,8 @@ class Script:
     dial_status: str | None
     steps: tuple[Step, ...]
     at: datetime | None = None  # when the call starts (virtual time); None: now
-    dataset: str | None = None  # "demo", or a dataset file (absolute, resolved from the script)
+    #: "demo", or a dataset file (absolute, resolved from the script), or several in order
+    dataset: Dataset = None
     url: str | None = None  # the voice URL, relative to the runner's
     voice_method: str | None = None
     fallback_url: str | None = None
@@ -119,7 +123,7 @@ class FolderSettings:
     """What a folder's _folder.yaml says about the scripts in it."""
 
     shared_database: bool = False  # its calls run in order on one database
-    dataset: str | None = None
+    dataset: Dataset = None
     at: datetime | None = None
 
     def apply(self, script: Script) -> Script:
@@ -206,15 +210,33 @@ def _moment(path: Path, document: dict[str, object]) -> datetime | None:
         raise ScriptError(path, f"`at` is not a real date and time: {value}") from None
 
 
-def _dataset(path: Path, document: dict[str, object]) -> str | None:
-    """`dataset:` as "demo" or an absolute path (a relative one is read from the file's folder)."""
+def _dataset(path: Path, document: dict[str, object]) -> Dataset:
+    """`dataset:` as "demo" or an absolute path (a relative one is read from the file's
+    folder); a list of them (imported in order: one dataset file per region) as a tuple."""
     value = document.get("dataset")
-    if value is None or value == "demo":
-        return None if value is None else "demo"
+    if value is None:
+        return None
+    if isinstance(value, list):
+        if not value:
+            raise ScriptError(path, "`dataset`: an empty list")
+        return tuple(_one_dataset(path, item) for item in value)
+    return _one_dataset(path, value)
+
+
+def _one_dataset(path: Path, value: object) -> str:
+    if value == "demo":
+        return "demo"
     target = (path.parent / str(value)).resolve()
     if not target.is_file():
         raise ScriptError(path, f"`dataset`: no such file {target}")
     return str(target)
+
+
+def dataset_files(dataset: Dataset) -> tuple[str, ...]:
+    """The datasets a script names, in import order ("demo" or absolute paths)."""
+    if dataset is None:
+        return ()
+    return (dataset,) if isinstance(dataset, str) else dataset
 
 
 def step_text(kind: str, value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,8 @@ from ivr.tools.script_prompts import HotlinePrompts
 from ivr.web import create_app
 from simulator import Call, ScriptResult, Simulator, WsgiTransport, expand, load_script, run_script
 from simulator import Clock as VirtualClock  # the simulator's: advances with the call
+from simulator.script import settings_above
+from simulator.script_format import dataset_files
 
 #: A Monday in Beijing, 10:00 local: agents are on duty.
 STAFFED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -35,10 +38,13 @@ VOICE_URL = "http://localhost/voice"
 STATUS_URL = "http://localhost/status"
 CALLS = Path(__file__).parent / "calls"
 #: the project's scripted calls that run alone (the same-number calls run as a sequence)
-SCRIPTS = [p for p in expand([CALLS]) if p.parent == CALLS]
+#: the folders whose calls run in order on one database (`shared_database: true`)
+SHARED_FOLDERS = ("same_number", "locked")
+#: every script that runs on its own database (tests/calls and regions/)
+SCRIPTS = [p for p in expand([CALLS]) if p.parent.name not in SHARED_FOLDERS]
 SEQUENCE = [p for p in expand([CALLS]) if p.parent.name == "same_number"]
 #: every script of a shared folder (same_number/, locked/)
-SHARED = [p for p in expand([CALLS]) if p.parent != CALLS]
+SHARED = [p for p in expand([CALLS]) if p.parent.name in SHARED_FOLDERS]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -188,11 +194,18 @@ def play_script(app_factory: Callable[..., Any], script: Path,
     """Play one scripted call (or scenario) on its own app, whose time is the call's virtual
     time (from the script's `at:`, else `default_start`); `prepare(app)` runs before the call,
     `overrides` are the app's settings."""
-    loaded = load_script(script)
+    loaded = settings_above(script).apply(load_script(script))  # its folder's defaults too
     clock = VirtualClock(loaded.at or default_start)
+    own = loaded.dataset not in (None, "demo")
+    if own and "database_url" not in overrides:
+        # the script's own data alone, as `call --script` does (not on top of the demo's:
+        # two regions with people would ask the caller for theirs)
+        folder = Path(tempfile.mkdtemp(prefix="ivr-script-"))
+        overrides["database_url"] = f"sqlite:///{folder / 'ivr.sqlite3'}"
     app = app_factory(now=clock, **overrides)
-    if loaded.dataset not in (None, "demo"):  # the script's own data, as `call --script` does
-        import_dataset(app.extensions["ivr12333"].db, load_file(Path(loaded.dataset)),
+    for name in dataset_files(loaded.dataset) if own else ():  # one file per region, in order
+        import_dataset(app.extensions["ivr12333"].db,
+                       load_file(demo_dataset() if name == "demo" else Path(name)),
                        keyring=app.extensions["ivr12333"].keyring)
     if prepare is not None:
         prepare(app)

@@ -122,7 +122,8 @@ def records(data: dict[str, Any], key: str, errors: Errors) -> list[Any]:
 #: The region's keys, in the order they are checked and named.
 _REGION_KEYS = ("code", "name", "pool_relations", "max_members", "multiple_funders",
                 "commercial_insurance", "lockout_after", "agent_number", "agent_hours",
-                "timezone", "holidays", "workdays", "max_queue_wait", "line_name", "line_name_en")
+                "timezone", "holidays", "workdays", "max_queue_wait", "line_name", "line_name_en",
+                "name_en", "numbers", "area_codes")
 
 
 def check_region(raw: Any) -> Region:

@@ -128,6 +128,7 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, keyring: Keyring,
         if agent_rows:  # a stored agent keeps their count of wrong PINs and their lock
             upsert(conn, agents, agent_rows, ["agent_id"], keep=["failed_attempts", "locked"])
         _check_binding_limits(conn, region, binding_rows)
+        _check_routes(conn, region)
     return ImportReport(len(rows), len(binding_rows), len(tx_rows), region.code,
                         len(agent_rows))
 
@@ -176,9 +177,11 @@ def _check_binding_limits(conn: Any, region: Region, binding_rows: list[dict[str
     by_funder = {b["funder"]: b["_i"] for b in binding_rows}
     by_member = {b["member"]: b["_i"] for b in binding_rows}
     ck = Errors()
+    # this region's people only: each region has its own limits (one line, many regions)
+    mine = select(people.c.id_number).where(people.c.region_code == region.code)
     over = conn.execute(
-        select(bindings.c.funder, func.count()).group_by(bindings.c.funder)
-        .having(func.count() > region.max_members)
+        select(bindings.c.funder, func.count()).where(bindings.c.funder.in_(mine))
+        .group_by(bindings.c.funder).having(func.count() > region.max_members)
     ).all()
     for funder, n in over:
         i = max(b["_i"] for b in binding_rows if b["funder"] == funder) if funder in by_funder \
@@ -188,14 +191,49 @@ def _check_binding_limits(conn: Any, region: Region, binding_rows: list[dict[str
                 f"has {n} members; region {region.code} allows {region.max_members}")
     if not region.multiple_funders:
         multi = conn.execute(
-            select(bindings.c.member, func.count()).group_by(bindings.c.member)
-            .having(func.count() > 1)
+            select(bindings.c.member, func.count()).where(bindings.c.member.in_(mine))
+            .group_by(bindings.c.member).having(func.count() > 1)
         ).all()
         for member, n in multi:
             i = by_member.get(member)
             ck.fail(f"bindings[{i}] ({mask_id_number(member)})" if i is not None
                     else mask_id_number(member), "member",
                     f"is bound by {n} funders; region {region.code} allows one")
+    _check_one_region_per_binding(conn, binding_rows, ck)
+    DatasetInvalid.raise_any(ck)
+
+
+def _check_one_region_per_binding(conn: Connection, binding_rows: list[dict[str, Any]],
+                                  ck: Errors) -> None:
+    """A family pool binds people of one region (家庭共济 is within a 统筹区): over the merged
+    data, so a person moved to another region by this file can't leave a binding behind."""
+    funder, member = people.alias("f"), people.alias("m")
+    index = {(b["funder"], b["member"]): b["_i"] for b in binding_rows}
+    crossing = conn.execute(
+        select(bindings.c.funder, bindings.c.member, funder.c.region_code,
+               member.c.region_code.label("member_region"))
+        .join(funder, funder.c.id_number == bindings.c.funder)
+        .join(member, member.c.id_number == bindings.c.member)
+        .where(funder.c.region_code != member.c.region_code)).all()
+    for f, m, f_region, m_region in crossing:
+        i = index.get((f, m))
+        ck.fail(f"bindings[{i}]" if i is not None
+                else f"binding {mask_id_number(f)} -> {mask_id_number(m)}", "member",
+                f"belongs to region {m_region} and the funder to region {f_region}: a family "
+                "pool binds people of one region")
+
+
+def _check_routes(conn: Connection, region: Region) -> None:
+    """A number or area code reaches one region only (raises: rolls back)."""
+    ck = Errors()
+    others = conn.execute(select(regions.c.code, regions.c.numbers, regions.c.area_codes)
+                          .where(regions.c.code != region.code)).all()
+    for code, numbers, area_codes in others:
+        for what, mine, theirs in (("numbers", region.numbers, numbers),
+                                   ("area_codes", region.area_codes, area_codes)):
+            for value in sorted(set(mine) & set(json.loads(theirs or "[]"))):
+                ck.fail("region", what, f"{value} already reaches region {code}: a number "
+                        "or area code reaches one region only")
     DatasetInvalid.raise_any(ck)
 
 

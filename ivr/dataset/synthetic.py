@@ -31,10 +31,15 @@ from ivr.domain.identity import IdNumber, synthetic_id_number
 from ivr.domain.pinkeys import Keyring
 from ivr.domain.policy import POOL_RELATIONS, implausible
 
+#: The synthetic region's own number: its people's calls reach it beside other regions (the
+#: demo's) in one database (docs/call-flow.md §1a); the load generator dials it.
+NUMBER = "+867719912333"
 #: The line's region: the demo's policy under a code of its own.
 REGION: dict[str, Any] = {
     "code": "450199",
     "name": "合成市",
+    "name_en": "Synthetic City",
+    "numbers": [NUMBER],
     "pool_relations": "close_relatives",
     "max_members": 7,
     "multiple_funders": True,

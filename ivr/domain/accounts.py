@@ -75,11 +75,14 @@ def find_person(conn: Connection, id_number: str) -> Person | None:
     return _person(row) if row else None
 
 
-def find_by_card_digits(conn: Connection, digits: str) -> list[Person]:
-    """Everyone whose card number has these digits (two or more means: ask for the ID)."""
-    rows = conn.execute(
-        select(*_PERSON_COLUMNS).where(people.c.card_digits == digits).limit(2)
-    ).all()
+def find_by_card_digits(conn: Connection, digits: str,
+                        region_code: str | None = None) -> list[Person]:
+    """Everyone whose card number has these digits (two or more means: ask for the ID); with
+    `region_code`, that region's people only."""
+    query = select(*_PERSON_COLUMNS).where(people.c.card_digits == digits)
+    if region_code is not None:
+        query = query.where(people.c.region_code == region_code)
+    rows = conn.execute(query.limit(2)).all()
     return [_person(r) for r in rows]
 
 
@@ -105,22 +108,32 @@ _REHASH = (
     .values(password_hash=bindparam("p_new"))
 )
 _EXISTS = select(people.c.id_number).where(people.c.id_number == _ID)
+# People belong to their region: a call's check sees only its region's people (anyone else's
+# number is unknown there, at the same cost).
+_IN_REGION = people.c.region_code == bindparam("p_region", type_=people.c.region_code.type)
+_COUNTS_IN = failures.failure_statements(people, people.c.id_number == _ID, _IN_REGION,
+                                         people.c.password_hash)
+_EXISTS_IN = select(people.c.id_number).where(people.c.id_number == _ID, _IN_REGION)
 
 
 def check_password(engine: Engine, id_number: str | None, password: str,
                    lockout_after: int, keyring: Keyring, *,
-                   now: float | None = None) -> PasswordCheck:
+                   now: float | None = None, region_code: str | None = None) -> PasswordCheck:
     """Check a password against a person's, at most `lockout_after` failures in a row (and
     FAILURES_PER_WINDOW in FAILURE_WINDOW_SECONDS) ever, under any concurrency: the check is
     reserved before the hash and decided after. Every outcome costs one hash; a right password
     stored the old way is stored anew under the current key."""
     now = time.time() if now is None else now
     params = {"p_id": id_number, **failures.params(now, lockout_after)}
+    counts, exists_ = _COUNTS, _EXISTS
+    if region_code is not None:  # a call's: its region's people only
+        params["p_region"] = region_code
+        counts, exists_ = _COUNTS_IN, _EXISTS_IN
     reserved = None
     if id_number:
         with engine.begin() as conn:
-            reserved = conn.execute(_COUNTS.reserve, params).first()
-            known = reserved is not None or conn.execute(_EXISTS, params).first() is not None
+            reserved = conn.execute(counts.reserve, params).first()
+            known = reserved is not None or conn.execute(exists_, params).first() is not None
     else:
         known = False
     if reserved is None:
@@ -303,16 +316,44 @@ def line_region(engine: Engine) -> Region:
     return _parsed_region(_LINE_REGION_NAMES, tuple(row))
 
 
-@functools.lru_cache(maxsize=16)
+_REGION_NAMES = tuple(_REGION.selected_columns.keys())
+
+
+def call_region(engine: Engine, code: str | None) -> Region:
+    """The region of a call for a turn: by its code (routing.py), else the line's region; one
+    prepared statement, its parsing cached on the row as read."""
+    if code is None:
+        return line_region(engine)
+    with fast.Transaction(engine) as tx:
+        row = tx.run(fast.prepared(engine, _REGION), {"p_code": code}).fetchone()
+    if row is None:  # gone since the call began (an operator's change): the line's
+        return line_region(engine)
+    return _parsed_region(_REGION_NAMES, tuple(row))
+
+
+@functools.lru_cache(maxsize=64)
 def _parsed_region(names: tuple[str, ...], values: tuple[Any, ...]) -> Region:
     """A region row as a Region (immutable, so one may be shared by every turn and thread)."""
     data = dict(zip(names, values, strict=True))
     data["agent_hours"] = json.loads(data["agent_hours"])
     data["holidays"] = json.loads(data["holidays"])
     data["workdays"] = json.loads(data["workdays"])
+    for key in ("numbers", "area_codes"):
+        data[key] = json.loads(data[key] or "[]")
     for flag in ("multiple_funders", "commercial_insurance"):  # 0/1 from the DB-API on SQLite
         data[flag] = bool(data[flag])
     return dataclasses.replace(Region.from_mapping(data), agents=int(data["agent_count"]))
+
+
+def region_codes(conn: Connection) -> list[str]:
+    """The codes of the regions the line holds, in order."""
+    return list(conn.execute(select(regions.c.code).order_by(regions.c.code)).scalars())
+
+
+def any_agents(engine: Engine) -> bool:
+    """Does any region have agents (a line serving several regions)?"""
+    with engine.connect() as conn:
+        return conn.execute(select(agents.c.agent_id).limit(1)).first() is not None
 
 
 def count_people(conn: Connection) -> int:

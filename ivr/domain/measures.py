@@ -121,6 +121,64 @@ class Figures:
 
 
 @dataclass(slots=True)
+class AgentFigures:
+    """One agent's measures over an interval (a day, the range). Agents' ids are the agents'
+    personal data: these are shown only to supervisors (docs/reports.md)."""
+
+    agent_id: str
+    start: datetime | None = None  # the day; None over the whole range
+    answered: int = 0  # callers bridged to the agent (their calls started in the interval)
+    talk: list[float] = field(default_factory=list)  # those callers' time with the agent
+    handled: float = 0.0  # the agent's time on calls: the summary heard, then the caller
+    logged_in: float = 0.0  # the agent's time logged in: from the first "ready" to the end
+
+    @property
+    def aht(self) -> float | None:
+        """Average handle time: the agent's time on calls (talk, and the summary the agent
+        hears before it: the line's only "work" outside talk) ÷ calls answered."""
+        return self.handled / self.answered if self.answered else None
+
+    @property
+    def average_talk(self) -> float | None:
+        return statistics.fmean(self.talk) if self.talk else None
+
+    @property
+    def occupancy(self) -> float | None:
+        """Time on calls ÷ time logged in (Amazon Connect: handle ÷ (handle + idle))."""
+        return self.handled / self.logged_in if self.logged_in else None
+
+    def add(self, row: dict[str, Any]) -> None:
+        """A summary row that names this agent."""
+        if row["line"] == "agent":
+            self.handled += row["talk_seconds"] or 0.0
+            self.logged_in += row["logged_in_seconds"] or 0.0
+        elif row["outcome"] == "transferred":
+            self.answered += 1
+            if row["talk_seconds"] is not None:
+                self.talk.append(row["talk_seconds"])
+
+
+def per_agent(rows: Iterable[dict[str, Any]], zone: ZoneInfo | None = None
+              ) -> list[AgentFigures]:
+    """Each agent's figures from summary rows, by agent id; with `zone`, one per agent and
+    day (the day each call started in) before those over all the rows."""
+    found: dict[tuple[datetime | None, str], AgentFigures] = {}
+    for row in rows:
+        agent = row.get("agent_id")
+        if not agent:
+            continue
+        keys: list[datetime | None] = [None]
+        if zone is not None:
+            local = datetime.fromtimestamp(row["started_at"], zone)
+            keys.insert(0, local.replace(hour=0, minute=0, second=0, microsecond=0))
+        for key in keys:
+            found.setdefault((key, agent), AgentFigures(agent, key)).add(row)
+    def order(key: tuple[datetime | None, str]) -> tuple[bool, float, str]:
+        return key[0] is None, key[0].timestamp() if key[0] else 0.0, key[1]
+    return [found[k] for k in sorted(found, key=order)]
+
+
+@dataclass(slots=True)
 class Report:
     """Everything a report shows, for [start, end) in `zone`."""
 
@@ -135,14 +193,20 @@ class Report:
     drop_off: Counter[str]
     time_to_task: dict[str, list[float]]
     rows: list[dict[str, Any]]
+    #: the region reported on (its code), or None: every region's calls
+    region: str | None = None
 
 
-def summaries(conn: Connection, start: float, end: float) -> list[dict[str, Any]]:
-    """The call summaries of calls started in [start, end), in order."""
+def summaries(conn: Connection, start: float, end: float,
+              region: str | None = None) -> list[dict[str, Any]]:
+    """The call summaries of calls started in [start, end), in order; of one region's calls
+    only with `region` (a code)."""
+    query = select(call_summaries).where(call_summaries.c.started_at >= start,
+                                         call_summaries.c.started_at < end)
+    if region is not None:
+        query = query.where(call_summaries.c.region == region)
     return [dict(r._mapping) for r in conn.execute(
-        select(call_summaries).where(call_summaries.c.started_at >= start,
-                                     call_summaries.c.started_at < end)
-        .order_by(call_summaries.c.started_at, call_summaries.c.call_sid))]
+        query.order_by(call_summaries.c.started_at, call_summaries.c.call_sid))]
 
 
 def reached(conn: Connection, call_sids: Sequence[str]) -> Counter[str]:
@@ -157,10 +221,11 @@ def reached(conn: Connection, call_sids: Sequence[str]) -> Counter[str]:
 
 
 def build(conn: Connection, start: datetime, end: datetime, zone: ZoneInfo,
-          definitions: Definitions | None = None) -> Report:
-    """The report of calls started from `start` up to `end` (aware datetimes)."""
+          definitions: Definitions | None = None, region: str | None = None) -> Report:
+    """The report of calls started from `start` up to `end` (aware datetimes); of one
+    region's calls with `region` (a code), else of every region's."""
     definitions = definitions or Definitions()
-    rows = summaries(conn, start.timestamp(), end.timestamp())
+    rows = summaries(conn, start.timestamp(), end.timestamp(), region)
     callers = [r for r in rows if r["line"] == "caller"]
     total = Figures(start.astimezone(zone))
     days: dict[datetime, Figures] = {}
@@ -181,7 +246,7 @@ def build(conn: Connection, start: datetime, end: datetime, zone: ZoneInfo,
     return Report(start, end, str(zone), definitions, total,
                   [days[k] for k in sorted(days)], _every_half_hour(halves, zone),
                   [(s, counts[s]) for s in FUNNEL], drop,
-                  {t: tasks[t] for t in TASKS if t in tasks}, rows)
+                  {t: tasks[t] for t in TASKS if t in tasks}, rows, region)
 
 
 def first_task(row: dict[str, Any]) -> str | None:

@@ -78,6 +78,10 @@ DEFAULT_MAX_QUEUE_WAIT = 600
 MAX_QUEUE_WAIT_RANGE = (60, 3600)
 LINE_NAME_MAX = 40
 _LINE_NAME_EN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,.'&()-]*$")
+#: a number the line answers for one region (E.164, as Twilio sends `To`)
+_NUMBER_RE = re.compile(r"^\+[1-9]\d{4,14}$")
+#: a Chinese long-distance area code (区号): 010, 020-029, 0xxx
+_AREA_CODE_RE = re.compile(r"^0(10|2\d|[3-9]\d{2})$")
 
 
 def _holiday(value: Any, what: str = "holidays") -> date:
@@ -127,6 +131,12 @@ class Region:
     #: the line's name as the greeting says it (digits are read one by one)
     line_name: str = DEFAULT_LINE_NAME
     line_name_en: str = DEFAULT_LINE_NAME_EN
+    #: the region's name for the English voice ("" when it has none: its pinyin is said)
+    name_en: str = ""
+    #: the numbers that reach this region directly (the `To` of a call), and the area codes
+    #: (区号) of callers' fixed lines routed to it: one line, many regions (call-flow.md §0)
+    numbers: tuple[str, ...] = ()
+    area_codes: tuple[str, ...] = ()
     #: how many agents answer its queue: read from the database with the region, never from a
     #: dataset's region object (agents are records of their own)
     agents: int = field(default=0, compare=False)
@@ -140,7 +150,7 @@ class Region:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"{name} must be a whole number")
-        for name in ("code", "name", "timezone", "line_name", "line_name_en"):
+        for name in ("code", "name", "timezone", "line_name", "line_name_en", "name_en"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be text")
         if self.pool_relations not in POOL_RELATIONS:
@@ -162,6 +172,20 @@ class Region:
         if len(self.line_name_en) > 60 or not _LINE_NAME_EN_RE.match(self.line_name_en):
             raise ValueError("line_name_en must be English text of at most 60 characters "
                              "(letters, digits, spaces: the English voice reads it)")
+        if self.name_en and (len(self.name_en) > 60
+                             or not _LINE_NAME_EN_RE.match(self.name_en)):
+            raise ValueError("name_en must be English text of at most 60 characters "
+                             "(letters, digits, spaces: the English voice reads it)")
+        for what, values, rule, form in (
+                ("numbers", self.numbers, _NUMBER_RE, "E.164 numbers like +867712333"),
+                ("area_codes", self.area_codes, _AREA_CODE_RE, "area codes like 0771")):
+            if not isinstance(values, tuple) or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"{what} must be a list of text")
+            bad = next((v for v in values if not rule.match(v)), None)
+            if bad is not None:
+                raise ValueError(f"{what} must hold {form}, not {bad!r}")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{what} must list each once")
         if not isinstance(self.holidays, tuple) or not all(
                 isinstance(d, date) for d in self.holidays):
             raise ValueError("holidays must be a list of dates YYYY-MM-DD")
@@ -186,7 +210,7 @@ class Region:
         for key in (
             "code", "name", "pool_relations", "max_members", "multiple_funders",
             "commercial_insurance", "lockout_after", "agent_number", "timezone",
-            "max_queue_wait", "line_name", "line_name_en",
+            "max_queue_wait", "line_name", "line_name_en", "name_en",
         ):
             if data.get(key) is not None:
                 kwargs[key] = data[key]
@@ -198,6 +222,14 @@ class Region:
         for key in ("holidays", "workdays"):
             if data.get(key) is not None:
                 kwargs[key] = _dates(data[key], key)
+        for key in ("numbers", "area_codes"):
+            value = data.get(key)
+            if isinstance(value, str):  # a database row: JSON
+                value = json.loads(value)
+            if value is not None:
+                if not isinstance(value, list | tuple):
+                    raise ValueError(f"{key} must be a list of text")
+                kwargs[key] = tuple(value)
         return cls(**kwargs)
 
     def allows(self, relationship: str) -> bool:
@@ -236,6 +268,9 @@ class Region:
             "max_queue_wait": self.max_queue_wait,
             "line_name": self.line_name,
             "line_name_en": self.line_name_en,
+            "name_en": self.name_en,
+            "numbers": json.dumps(list(self.numbers)),
+            "area_codes": json.dumps(list(self.area_codes)),
         }
 
 

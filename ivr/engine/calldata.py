@@ -28,6 +28,9 @@ class CallData:
     agent_failures: int = 0  # wrong agent PINs in this call
     caller: str | None = None  # on the agents' line: the CallSid of the caller moved to the agent
     agent_retries: int = 0  # the agent waited for a caller Twilio's queue did not hold yet
+    region: str | None = None  # the call's region (参保地) code; None: the line's region
+    routed: str = ""  # how it was found (ivr/domain/routing.py); "": the caller picks it
+    region_keys: list[str] = field(default_factory=list)  # the codes the region menu offered
 
     def reset_counters(self) -> None:
         self.silences = self.invalids = 0

@@ -473,7 +473,9 @@ class Flow:
                 if trig == "invalid":
                     data.invalids += 1
                 fired = trig in self.triggers[before] and model.trigger(trig)
-                if not fired and trig == "entered":
+                # keys whose every transition's conditions fail are an invalid entry (a menu
+                # key offered only sometimes: `8` for another region)
+                if not fired and (trig == "entered" or trig in KEY_TRIGGERS.values()):
                     trig = "invalid"
                     data.invalids += 1
                     fired = model.trigger("invalid")

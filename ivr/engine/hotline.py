@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ivr.domain import accounts
+from ivr.domain import accounts, routing
 from ivr.domain.pinkeys import Keyring, load
 from ivr.engine.calldata import CallData
 from ivr.engine.flow import CallEvent, Flow
@@ -80,7 +80,7 @@ class Hotline:
 
     # ---- the turn -----------------------------------------------------------------------------
     def take_turn(self, call_sid: str, step: int, event: CallEvent, *, caller: str,
-                  render: Render) -> str:
+                  render: Render, called: str = "") -> str:
         """Answer one webhook of a call: `step` is the step the request answers (0 for the
         start). A retry or a replay gets the answer given to that request the first time; a
         call that has ended, a hang-up; any failure, an apology — never an exception."""
@@ -89,8 +89,12 @@ class Hotline:
             return render(self.apology_goodbye(), 0)
         try:
             if event.kind == "start":  # usually a new call: created, else its answer again
-                return self._first_turn(CallSession(call_sid, caller, self.flow.initial), event,
-                                        render)
+                new = CallSession(call_sid, caller, self.flow.initial)
+                # its region (参保地): by the number called, the only one, the caller's area
+                # code, or "" (the caller picks it)
+                found = routing.route(self.db, called, caller)
+                new.data.region, new.data.routed = found.code, found.how
+                return self._first_turn(new, event, render)
             # usually the current step: claimed and read at once
             claimed = self.store.claim_current(call_sid, step)
             if claimed is not None:
@@ -232,8 +236,7 @@ class Hotline:
             if entry.leaving == "timeout" and key is None:  # silence after "the line is busy"
                 return [Leave()]
             now = self.now()
-            with self.db.connect() as conn:
-                region = accounts.region_for(conn)
+            region = accounts.call_region(self.db, session.data.region)
             closing = shift_end(region, now)
             if closing is None:  # the hours ended while the caller waited: say so, and them
                 self.queue.mark_leaving(call_sid, "timeout")
@@ -250,7 +253,7 @@ class Hotline:
             else:
                 midnight = now.astimezone(region.zone).replace(hour=0, minute=0, second=0,
                                                                microsecond=0)
-                _, per_place = self.queue.waits_since(midnight.timestamp())
+                _, per_place = self.queue.waits_since(midnight.timestamp(), region.code)
                 per_place = per_place or self.flow.limits.queue_wait_per_caller
                 estimate = position * per_place
                 left = (entry.told_until - now.timestamp()
@@ -299,13 +302,23 @@ class Hotline:
             if session is None or session.ended:
                 return [Hangup()]
             self.queue.connected(call_sid)
-            self.records.bridged(call_sid)
+            self.records.bridged(call_sid, self._agent_in(room))
             lang = session.data.lang
         except Exception:
             log.exception("call=%s the move to an agent failed", call_sid)
             lang = DEFAULT_LOCALE
         return [self._say("queue_connected", lang), Conference(room),
                 self._say("goodbye", lang), Hangup()]
+
+    def _agent_in(self, room: str) -> str | None:
+        """The id of the agent whose room it is (rooms are named after the agent's call), for
+        the records; None when unknown."""
+        try:
+            agent = self.store.load(room)
+        except Exception:
+            log.exception("call=%s the agent's id could not be read", room)
+            return None
+        return agent.data.agent if agent is not None else None
 
     def agent_waiting(self, call_sid: str) -> list[Instruction]:
         """An agent alone in their room (the caller moved into it has not arrived): while the

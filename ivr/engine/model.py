@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ivr.domain import accounts, agents, callers
+from ivr.domain import accounts, agents, callers, routing
 from ivr.domain.accounts import PasswordCheck, Person
 from ivr.domain.agents import PinCheck
 from ivr.domain.identity import from_keypad, parse_id_number
@@ -26,6 +26,7 @@ from ivr.engine import speech
 from ivr.engine.flow import CallEvent, Flow, FlowModel
 from ivr.engine.hours import hours_words
 from ivr.engine.queue import Bridge, CallQueue, Entry, Moved
+from ivr.engine.regions import RegionChoice
 from ivr.engine.results import SpokenResults
 from ivr.engine.session import CallSession
 from ivr.errors import InvalidIdNumber
@@ -68,7 +69,7 @@ def speech_wait(catalogue: Any, lang: str, seconds: float) -> str:
     return str(catalogue.render("wait_minutes", lang, {"minutes": minutes})[0])
 
 
-class CallModel(SpokenResults, FlowModel):
+class CallModel(SpokenResults, RegionChoice, FlowModel):
     """The hotline's call as the state machine sees it: the conditions and callbacks the flow
     names. One per thread, long-lived; `begin` restores a call on it for one turn."""
 
@@ -96,6 +97,8 @@ class CallModel(SpokenResults, FlowModel):
         if event.kind == "start":
             self.data.line = event.value
         self._memo_values = {}
+        if event.kind == "start" and self.data.region is not None:  # found by routing.py
+            self._memo_values["region_set"] = self.data.region
 
     def say(self, prompt_id: str, **values: Any) -> None:
         """A region without agent service: the menus don't offer 0 for an agent."""
@@ -105,10 +108,13 @@ class CallModel(SpokenResults, FlowModel):
             else:
                 super().say("result_menu_no_agent")
             return
-        if prompt_id == "welcome":  # the line's name, its digits one by one (幺二三三三)
-            values = {"line": speech.line_name(self.region.line_name, "zh-CN"), **values}
-        elif prompt_id == "welcome_english":  # always in the English voice
-            values = {"line": speech.line_name(self.region.line_name_en, "en-US"), **values}
+        if prompt_id in ("welcome", "welcome_english"):
+            # the line's name, its digits one by one (幺二三三三); the English one always in
+            # the English voice; before the caller picks a region, the name all regions share
+            zh, en = ((self.region.line_name, self.region.line_name_en) if self.region_known()
+                      else routing.greeting(self.services.db))
+            values = {"line": speech.line_name(zh, "zh-CN") if prompt_id == "welcome"
+                      else speech.line_name(en, "en-US"), **values}
         super().say(prompt_id, **values)
 
     def word(self, group: str, key: str) -> str:
@@ -129,7 +135,10 @@ class CallModel(SpokenResults, FlowModel):
 
     @property
     def region(self) -> Region:
-        region: Region = self._memo("region", lambda: accounts.line_region(self.services.db))
+        """The call's region (参保地): found when the call began, picked by the caller, or the
+        agent's own; the line's region until then."""
+        region: Region = self._memo(
+            "region", lambda: accounts.call_region(self.services.db, self.data.region))
         return region
 
     def outcomes(self) -> dict[str, str]:
@@ -148,6 +157,8 @@ class CallModel(SpokenResults, FlowModel):
             found["agent_login"] = memo["pin"].value
         if memo.get("leaving"):
             found["leaving"] = str(memo["leaving"])
+        if memo.get("region_set"):
+            found["region"] = str(memo["region_set"])
         return found
 
     def _memo(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -203,7 +214,8 @@ class CallModel(SpokenResults, FlowModel):
                 self.call_sid, verified=bool(verified),
                 last4=verified[-4:] if verified else None,
                 last_menu=FAILED_VERIFICATION if failed else self.origin,
-                lang=self.data.lang, caller=who, places_per_caller=cap)
+                lang=self.data.lang, caller=who, places_per_caller=cap,
+                region=self.region.code)
             if not joined:
                 log.info("queue refused: places per number call=%s", self.call_sid)
             return joined
@@ -248,7 +260,12 @@ class CallModel(SpokenResults, FlowModel):
 
     # ---- the agents' line -------------------------------------------------------------------
     def has_agent_service(self) -> bool:
-        return self.has_agents
+        """The agents' line: agents answer for the region of the number called, or (a line
+        serving several) for any region."""
+        if self.has_agents:
+            return True
+        return self.data.routed != routing.BY_NUMBER and self._memo(
+            "any_agents", lambda: accounts.any_agents(self.services.db))
 
     def say_agent_pin_wrong(self) -> None:
         self.say("agent_pin_wrong")
@@ -275,10 +292,14 @@ class CallModel(SpokenResults, FlowModel):
                 self.data.agent_failures += 1
                 log.info("agent login refused: attempt limit call=%s", self.call_sid)
                 return PinCheck.WRONG
-            result, _ = agents.check_pin(self.services.db, self.data.agent_pending or "",
-                                         self.digits, self.region.code,
-                                         self.region.lockout_after, self.services.keyring,
-                                         self.services.now().timestamp())
+            # an agent of the number's region, else of any: their own region is theirs
+            result, agent = agents.check_pin(
+                self.services.db, self.data.agent_pending or "", self.digits,
+                self.region.code if self.data.routed == routing.BY_NUMBER else None,
+                self.region.lockout_after, self.services.keyring,
+                self.services.now().timestamp())
+            if agent is not None:
+                self._memo_values["agent_region"] = agent.region_code
             if result is not PinCheck.OK:
                 self.data.agent_failures += 1
             log.info("agent login %s call=%s", result.value, self.call_sid)
@@ -302,7 +323,13 @@ class CallModel(SpokenResults, FlowModel):
         return self.data.agent_failures < self.flow.limits.password_failures
 
     def mark_agent(self) -> None:
+        """The agent is in: their region's queue is theirs to answer."""
         self.data.agent, self.data.agent_pending = self.data.agent_pending, None
+        region = self._memo_values.get("agent_region")
+        if region and region != self.data.region:
+            self.data.region = str(region)
+            self._memo_values.pop("region", None)
+            self._memo_values["region_set"] = region
 
     def forget_agent_id(self) -> None:
         self.data.agent_pending = None
@@ -328,7 +355,7 @@ class CallModel(SpokenResults, FlowModel):
             self._failed = False
             self._skipped = 0
             try:
-                while (entry := queue.take_next(self.call_sid)) is not None:
+                while (entry := queue.take_next(self.call_sid, self.region.code)) is not None:
                     moved = bridge.move(self.queue_name, entry.call_sid, self.room_name)
                     log.info("agent call=%s caller call=%s move %s", self.call_sid,
                              entry.call_sid, moved.value)
@@ -420,7 +447,7 @@ class CallModel(SpokenResults, FlowModel):
     def _card_matches(self) -> list[Person]:
         def lookup() -> list[Person]:
             with self.services.db.connect() as conn:
-                return accounts.find_by_card_digits(conn, self.digits)
+                return accounts.find_by_card_digits(conn, self.digits, self.region.code)
         result: list[Person] = self._memo("card", lookup)
         return result
 
@@ -469,7 +496,8 @@ class CallModel(SpokenResults, FlowModel):
         def check() -> PasswordCheck:
             result = accounts.check_password(
                 self.services.db, self.data.pending, self.digits, self.region.lockout_after,
-                self.services.keyring, now=self.services.now().timestamp())
+                self.services.keyring, now=self.services.now().timestamp(),
+                region_code=self.region.code)
             if result is not PasswordCheck.OK and not self.data.card_shared:
                 self.data.password_failures += 1
             log.info("verification %s call=%s", result.value, self.call_sid)

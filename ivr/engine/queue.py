@@ -38,6 +38,7 @@ class Entry:
     taken_by: str | None
     leaving: str | None
     told_until: float | None = None
+    region: str | None = None  # whose queue (v8; None in an older row)
 
 
 class Moved(enum.Enum):
@@ -70,7 +71,8 @@ class NoBridge:
 
 _COLUMNS = (queue_entries.c.call_sid, queue_entries.c.entered_at, queue_entries.c.verified,
             queue_entries.c.last4, queue_entries.c.last_menu, queue_entries.c.lang,
-            queue_entries.c.taken_by, queue_entries.c.leaving, queue_entries.c.told_until)
+            queue_entries.c.taken_by, queue_entries.c.leaving, queue_entries.c.told_until,
+            queue_entries.c.region)
 
 
 #: calls still in progress: an entry of any other call (its end raced its joining) is never
@@ -90,11 +92,13 @@ class CallQueue:
         return self._now().timestamp()
 
     def join(self, call_sid: str, *, verified: bool, last4: str | None, last_menu: str,
-             lang: str, caller: CallerKey, places_per_caller: int) -> bool:
-        """The caller enters the queue, unless `caller` (a number's keyed hash, or the
-        withheld class) already holds `places_per_caller` places: False. Decided and written
-        in one transaction that holds the caller's lock row, so concurrent joins of one
-        number on any worker never pass the cap. Joining again changes nothing (True)."""
+             lang: str, caller: CallerKey, places_per_caller: int,
+             region: str | None = None) -> bool:
+        """The caller enters `region`'s queue (its agents take it), unless `caller` (a
+        number's keyed hash, or the withheld class) already holds `places_per_caller` places:
+        False. Decided and written in one transaction that holds the caller's lock row, so
+        concurrent joins of one number on any worker never pass the cap. Joining again
+        changes nothing (True)."""
         now = self._time()
         mine = queue_entries.c.caller_key.in_(caller.hashes)
         try:
@@ -109,11 +113,12 @@ class CallQueue:
                 if held >= places_per_caller:
                     return False
                 ahead = conn.execute(select(func.count()).select_from(queue_entries)
-                                     .where(queue_entries.c.taken_by.is_(None))).scalar_one()
+                                     .where(queue_entries.c.taken_by.is_(None),
+                                            queue_entries.c.region == region)).scalar_one()
                 conn.execute(insert(queue_entries).values(
                     call_sid=call_sid, entered_at=now, verified=verified, last4=last4,
                     last_menu=last_menu[:48], lang=lang, places=int(ahead) + 1,
-                    caller_key=caller.current))
+                    caller_key=caller.current, region=region))
                 forget_expired(self.engine, conn, now)
         except IntegrityError:  # another delivery of this turn joined it first
             return True
@@ -123,17 +128,21 @@ class CallQueue:
         with self.engine.connect() as conn:
             row = conn.execute(select(*_COLUMNS)
                                .where(queue_entries.c.call_sid == call_sid)).first()
-        return Entry(*row) if row else None
+        return Entry(**row._mapping) if row else None
 
     def position(self, call_sid: str) -> int:
-        """1 for the next caller an agent takes; 0 when the caller is not waiting (any more)."""
-        mine = (select(queue_entries.c.id).where(queue_entries.c.call_sid == call_sid,
-                                                 queue_entries.c.taken_by.is_(None))
-                .scalar_subquery())
+        """1 for the next caller an agent of its region takes; 0 when the caller is not waiting
+        (any more)."""
+        mine = (select(queue_entries.c.id, queue_entries.c.region)
+                .where(queue_entries.c.call_sid == call_sid, queue_entries.c.taken_by.is_(None)))
         with self.engine.connect() as conn:
+            row = conn.execute(mine).first()
+            if row is None:
+                return 0
             return int(conn.execute(
                 select(func.count()).select_from(queue_entries)
-                .where(queue_entries.c.taken_by.is_(None), queue_entries.c.id <= mine)
+                .where(queue_entries.c.taken_by.is_(None), queue_entries.c.id <= row.id,
+                       queue_entries.c.region == row.region)
             ).scalar_one())
 
     def told(self, call_sid: str, until: float) -> None:
@@ -152,14 +161,15 @@ class CallQueue:
         with self.engine.begin() as conn:
             conn.execute(delete(queue_entries).where(queue_entries.c.call_sid == call_sid))
 
-    def take_next(self, agent_sid: str) -> Entry | None:
-        """The caller at the head, taken for this agent (no other agent gets them); None when
-        nobody waits."""
+    def take_next(self, agent_sid: str, region: str | None = None) -> Entry | None:
+        """The caller at the head of `region`'s queue, taken for this agent (no other agent
+        gets them); None when nobody waits there."""
         for _ in range(10):  # another agent took the head meanwhile: the next one
             with self.engine.begin() as conn:
                 head = conn.execute(select(*_COLUMNS, queue_entries.c.id)
                                     .where(queue_entries.c.taken_by.is_(None),
                                            queue_entries.c.leaving.is_(None),
+                                           queue_entries.c.region == region,
                                            queue_entries.c.call_sid.in_(_LIVE))
                                     .order_by(queue_entries.c.id).limit(1)).first()
                 if head is None:
@@ -168,7 +178,7 @@ class CallQueue:
                     queue_entries.c.id == head.id, queue_entries.c.taken_by.is_(None))
                     .values(taken_by=agent_sid)).rowcount
             if taken == 1:
-                return Entry(*head[:6], agent_sid, head.leaving, head.told_until)
+                return Entry(*head[:6], agent_sid, head.leaving, head.told_until, head.region)
         return None
 
     def release(self, call_sid: str) -> None:
@@ -181,28 +191,34 @@ class CallQueue:
         """An agent has the caller: their wait is measured (nothing else) and the entry goes."""
         now = self._time()
         with self.engine.begin() as conn:
-            row = conn.execute(select(queue_entries.c.entered_at, queue_entries.c.places)
+            row = conn.execute(select(queue_entries.c.entered_at, queue_entries.c.places,
+                                      queue_entries.c.region)
                                .where(queue_entries.c.call_sid == call_sid)).first()
             if row is None:
                 return
             conn.execute(delete(queue_waits).where(queue_waits.c.at < now - KEEP_WAITS_SECONDS))
             conn.execute(insert(queue_waits).values(at=now, waited=now - row.entered_at,
-                                                    places=row.places))
+                                                    places=row.places, region=row.region))
             conn.execute(delete(queue_entries).where(queue_entries.c.call_sid == call_sid))
 
-    def waiting(self) -> list[Entry]:
-        """Everyone in the queue, in order (those an agent has taken first)."""
+    def waiting(self, region: str | None = None) -> list[Entry]:
+        """Everyone in the queue (of `region`, a code, else of every region), in order of
+        entry."""
+        query = select(*_COLUMNS).order_by(queue_entries.c.id)
+        if region is not None:
+            query = query.where(queue_entries.c.region == region)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(*_COLUMNS).order_by(queue_entries.c.id)).all()
-        return [Entry(*r) for r in rows]
+            rows = conn.execute(query).all()
+        return [Entry(**r._mapping) for r in rows]
 
-    def waits_since(self, since: float) -> tuple[float | None, float | None]:
-        """(the average wait of the callers agents took since `since`, the wait per place in
-        the queue at their entry); None without any."""
+    def waits_since(self, since: float,
+                    region: str | None = None) -> tuple[float | None, float | None]:
+        """(the average wait of the callers agents of `region` took since `since`, the wait
+        per place in the queue at their entry); None without any."""
         with self.engine.connect() as conn:
             n, waited, places = conn.execute(
                 select(func.count(), func.sum(queue_waits.c.waited), func.sum(queue_waits.c.places))
-                .where(and_(queue_waits.c.at >= since))).one()
+                .where(and_(queue_waits.c.at >= since, queue_waits.c.region == region))).one()
         if not n:
             return None, None
         return float(waited) / n, float(waited) / max(int(places), 1)

@@ -91,10 +91,10 @@ class CallRecords:
         except Exception:
             log.exception("call=%s call record not written", session.call_sid)
 
-    def bridged(self, call_sid: str) -> None:
-        """An agent has the caller."""
+    def bridged(self, call_sid: str, agent_id: str | None = None) -> None:
+        """An agent (`agent_id`, when known) has the caller."""
         self._safely(call_sid, lambda conn: self._append(conn, call_sid, [("bridged", None,
-                                                                            None)]))
+                                                                            agent_id)]))
 
     def failed(self, call_sid: str, state: str) -> None:
         """The turn failed in `state` (the caller heard an apology)."""
@@ -141,6 +141,10 @@ class CallRecords:
             rows.append(("verification", None, outcomes["verification"]))
         if "agent_login" in outcomes:
             rows.append(("agent_login", None, outcomes["agent_login"]))
+            if outcomes["agent_login"] == "ok" and session.data.agent:  # whose PIN was right
+                rows.append(("agent", None, session.data.agent[:48]))
+        if "region" in outcomes:  # the call's region was found or chosen (a code, nothing else)
+            rows.append(("region", None, outcomes["region"][:48]))
         if session.ended:  # the line hung up, unless the caller did in the queue
             by = "caller" if event.kind == "left_queue" and event.value == "hangup" else "line"
             rows.append(("hangup", session.state, by))
@@ -148,6 +152,9 @@ class CallRecords:
             if event.kind == "start" and not event.value and self.keyring is not None:
                 rows += self._repeat(conn, session, self.keyring)
             self._append(conn, session.call_sid, rows)
+            if event.kind == "dialed" and session.data.line == "agent" and session.data.caller:
+                # the agent's room ended: the caller's time with the agent ends here too
+                self._append(conn, session.data.caller, [("agent_left", None, None)])
             if session.ended:
                 self._summarise(conn, session.call_sid)
 
@@ -240,8 +247,11 @@ class CallRecords:
 
 
 def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
-    """One call's summary from its events (the first is `answered`)."""
+    """One call's summary from its events (the first is `answered`); `region` unless the
+    events name the call's region."""
     start, end = events[0].at, events[-1].at
+    chosen = _last(events, "region")
+    region = chosen.detail if chosen is not None and chosen.detail else region
     line = "agent" if events[0].detail == "agent" else "caller"
     states = [e.state for e in events if e.kind in ("state", "silence", "invalid") and e.state]
     kinds = {e.kind for e in events}
@@ -264,8 +274,12 @@ def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
         queue_wait = (left.at if left else end) - queue_in.at
     last_state = _where_it_ended(events)
     detail: str | None = None
-    talk: float | None = end - bridged.at if bridged else None
+    # with the agent: from the move into the agent's room until either leaves it
+    parted = next((e.at for e in events if e.kind == "agent_left" and bridged
+                   and e.at >= bridged.at), end)
+    talk: float | None = min(end, parted) - bridged.at if bridged else None
     logged_in = None
+    agent = _last(events, "agent") if line == "agent" else bridged
     if line == "agent":
         outcome = "agent_line"
         talk, logged_in = _agent_times(events, end)
@@ -308,6 +322,7 @@ def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
                          if queue_out else ("bridged" if bridged else None)),
         "repeat": "repeat" in kinds, "called_back": "called_back" in kinds,
         "withheld": "withheld" in kinds,
+        "agent_id": agent.detail if agent is not None else None,
     }
 
 

@@ -57,7 +57,7 @@ DEFAULT_LINE_NAME = "医保服务热线"
 DEFAULT_LINE_NAME_EN = "Healthcare Security hotline"
 
 #: Bump when the schema changes and add the step to _UPGRADES.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 9
 
 metadata = MetaData()
 
@@ -94,6 +94,11 @@ regions = Table(
            server_default=DEFAULT_LINE_NAME_EN),
     # v7: make-up working days (调休上班): weekend dates staffed like a weekday
     Column("workdays", Text, nullable=False, default="[]", server_default="[]"),  # JSON dates
+    # v8: one line, many regions: its English name, the numbers that reach it, its callers'
+    # area codes (JSON lists)
+    Column("name_en", Text, nullable=False, default="", server_default=""),
+    Column("numbers", Text, nullable=False, default="[]", server_default="[]"),
+    Column("area_codes", Text, nullable=False, default="[]", server_default="[]"),
 )
 
 agents = Table(
@@ -222,6 +227,8 @@ queue_entries = Table(
     # v5: the keyed hash of the calling number (ivr/domain/callers.py), never the number:
     # places per number are capped
     Column("caller_key", String(64), index=True),
+    # v8: the region whose queue it is (its agents take it); NULL in a v7 row: the line's
+    Column("region", String(12)),
 )
 
 queue_waits = Table(
@@ -232,6 +239,7 @@ queue_waits = Table(
     Column("at", Float, nullable=False, index=True),
     Column("waited", Float, nullable=False),
     Column("places", Integer, nullable=False),  # its position when it entered the queue
+    Column("region", String(12)),  # v8: whose queue
 )
 
 # ---- call records: privacy-free, for the people who run the line (ivr/engine/records.py) ------
@@ -274,6 +282,9 @@ call_summaries = Table(
     Column("repeat", Boolean, nullable=False),  # within 24 h of an earlier call, same number
     Column("called_back", Boolean, nullable=False),  # the same number called within 24 h
     Column("withheld", Boolean, nullable=False),  # no number: out of the repeat measures
+    # v9: the agent's id (the agents' line: whose PIN was right; a caller: the agent they were
+    # bridged to). The agents' personal data: shown only to supervisors (docs/reports.md)
+    Column("agent_id", String(8)),
 )
 
 repeat_callers = Table(
@@ -349,10 +360,32 @@ def _workdays_and_payments_for(conn: Connection) -> None:
         conn, checkfirst=True)
 
 
+def _many_regions(conn: Connection) -> None:
+    """v8: one line, many regions: regions.name_en, numbers and area_codes; the region of each
+    queue entry and measured wait (NULL in older rows: the line's region)."""
+    for table, columns in (
+            ("regions", (("name_en", "TEXT NOT NULL DEFAULT ''"),
+                         ("numbers", "TEXT NOT NULL DEFAULT '[]'"),
+                         ("area_codes", "TEXT NOT NULL DEFAULT '[]'"))),
+            ("queue_entries", (("region", "VARCHAR(12)"),)),
+            ("queue_waits", (("region", "VARCHAR(12)"),))):
+        have = {c["name"] for c in inspect(conn).get_columns(table)}
+        for name, kind in columns:
+            if name not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def _agent_ids(conn: Connection) -> None:
+    """v9: call_summaries.agent_id (per-agent figures; empty for the calls summarised before)."""
+    if "agent_id" not in {c["name"] for c in inspect(conn).get_columns("call_summaries")}:
+        conn.exec_driver_sql("ALTER TABLE call_summaries ADD COLUMN agent_id VARCHAR(8)")
+
+
 # version reached -> function upgrading the schema from the previous version
 _UPGRADES: dict[int, Any] = {2: _index_attempts_by_time, 3: _failure_window, 4: _region_v4,
                              5: _hashed_numbers, 6: _drop_last_response,
-                             7: _workdays_and_payments_for}
+                             7: _workdays_and_payments_for, 8: _many_regions,
+                             9: _agent_ids}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

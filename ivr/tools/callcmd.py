@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from ivr.domain.pinkeys import Keyring
 from ivr.settings import Settings
+
+if TYPE_CHECKING:
+    from simulator.script_format import Dataset
 
 LOCAL_URL = "http://localhost/voice"
 LOCAL_STATUS_URL = "http://localhost/status"
@@ -41,18 +44,19 @@ class _Lines:
         self.rest_api: Any = None  # with --url: the simulated REST API the app's client uses
         self.flow: Any = None  # the last app's flow (for coverage)
         self.folder = Path(tempfile.mkdtemp(prefix="ivr12333-calls-"))  # 0700: people's data
-        self.templates: dict[str | None, Path] = {}
+        self.templates: dict[Dataset, Path] = {}
         self.batches = 0
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def _template(self, dataset: str | None) -> Path:
+    def _template(self, dataset: Dataset) -> Path:
         """A SQLite file with what a batch starts from, built once per run."""
         if dataset not in self.templates:
             from ivr.dataset.importer import import_dataset, load_file
             from ivr.resources import demo_dataset
             from ivr.store.schema import copy_database, ensure_schema, make_engine
+            from simulator.script_format import dataset_files
 
             path = self.folder / f"template-{len(self.templates)}.sqlite3"
             target = make_engine(f"sqlite:///{path}")
@@ -66,8 +70,9 @@ class _Lines:
                         source.dispose()
                 else:
                     ensure_schema(target)
-                    file = demo_dataset() if dataset == "demo" else Path(dataset)
-                    import_dataset(target, load_file(file), keyring=self._keys())
+                    for name in dataset_files(dataset):  # one file per region, in order
+                        file = demo_dataset() if name == "demo" else Path(name)
+                        import_dataset(target, load_file(file), keyring=self._keys())
                 with target.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:

@@ -220,9 +220,12 @@ def run_synthetic(settings: Settings, people: int, seed: int, output: Path | Non
 
 @main.command()
 @database_url_option
+@click.option("--region", "region_code", default=None, metavar="CODE",
+              help="one region's queue only (its code); default: every region's")
 @click.pass_context
-def queue(ctx: click.Context) -> None:
-    """Who waits for an agent now (masked), for how long, and today's average wait."""
+def queue(ctx: click.Context, region_code: str | None) -> None:
+    """Who waits for an agent now (masked), for how long, and today's average wait, per
+    region."""
     from datetime import UTC, datetime
 
     from rich.table import Table
@@ -234,24 +237,39 @@ def queue(ctx: click.Context) -> None:
     now = datetime.now(UTC)
     line = CallQueue(engine, lambda: now)
     with engine.connect() as conn:
-        region = accounts.region_for(conn)
-    midnight = now.astimezone(region.zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    average, _ = line.waits_since(midnight.timestamp())
-    waiting = line.waiting()
-    table = Table(title=f"agent queue, region {region.code}: {len(waiting)} waiting")
-    for column in ("#", "caller", "verified", "waiting", "last menu", "language", "agent"):
-        table.add_column(column)
+        codes = accounts.region_codes(conn)
+        if region_code is not None and region_code not in codes:
+            err.print(f"[red]error:[/] --region {region_code}: no such region; the line has "
+                      f"{', '.join(codes) or 'none'}", highlight=False, markup=False)
+            sys.exit(2)
+        wanted: list[str | None] = [region_code] if region_code is not None else [*codes]
+        regions = [accounts.region_for(conn, code) for code in wanted or [None]]
+    waiting = line.waiting(region_code)
+    title = f"region {region_code}" if region_code is not None else "every region"
+    table = Table(title=f"agent queue, {title}: {len(waiting)} waiting")
+    for column in ("#", "region", "caller", "verified", "waiting", "last menu", "language",
+                   "agent"):
+        # the masked number whole, whatever the terminal's width
+        table.add_column(column, no_wrap=column == "caller", min_width=18 if column == "caller"
+                         else None)
     for n, entry in enumerate(waiting, start=1):
         waited = int(now.timestamp() - entry.entered_at)
-        table.add_row(str(n), f"**************{entry.last4}" if entry.last4 else "-",
+        table.add_row(str(n), entry.region or "-",
+                      f"**************{entry.last4}" if entry.last4 else "-",
                       "yes" if entry.verified else "no", f"{waited // 60}:{waited % 60:02d}",
                       entry.last_menu, entry.lang, "taken" if entry.taken_by else "")
     out.print(table)
-    if average is None:
-        out.print("average wait today: nobody was taken by an agent yet", highlight=False)
-    else:
-        a = int(average)
-        out.print(f"average wait today: {a // 60}:{a % 60:02d}", highlight=False)
+    for region in regions:
+        midnight = now.astimezone(region.zone).replace(hour=0, minute=0, second=0,
+                                                       microsecond=0)
+        average, _ = line.waits_since(midnight.timestamp(), region.code)
+        if average is None:
+            out.print(f"average wait today, region {region.code}: nobody was taken by an "
+                      "agent yet", highlight=False)
+        else:
+            a = int(average)
+            out.print(f"average wait today, region {region.code}: {a // 60}:{a % 60:02d}",
+                      highlight=False)
 
 
 @main.command()

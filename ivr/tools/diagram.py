@@ -174,6 +174,11 @@ def split_conventions(edges: list[Edge]) -> tuple[list[Convention], list[Edge]]:
         groups.setdefault((e.trigger, e.dest, e.guard),
                           Convention(e.trigger, e.dest, e.guard)).sources.append(e.source)
     conventions = [c for c in groups.values() if len(c.sources) >= CONVENTION_SOURCES]
+    # a note that would only say "stays" (its states share nothing else) is no note: each
+    # state keeps its own loop (the agents' states and the region menu: silence said again)
+    leading = {frozenset(c.sources) for c in conventions if c.dest is not None}
+    conventions = [c for c in conventions
+                   if c.dest is not None or frozenset(c.sources) in leading]
     members = {(s, c.trigger, c.dest, c.guard) for c in conventions for s in c.sources}
     rest: list[Edge] = []
     for e in edges:
@@ -222,7 +227,7 @@ def _convention_title(flow: Flow, sources: list[str]) -> str:
     missing = [s for s in base if s not in sources]
     if not missing:
         return f"in every {word}"
-    if len(missing) <= 3:
+    if len(missing) <= 4:
         return f"in every {word}\nexcept {', '.join(missing)}"
     return "in " + ",\n".join(", ".join(sources[i:i + 3]) for i in range(0, len(sources), 3))
 

@@ -53,6 +53,9 @@ class Identity:
 
     id_number: str
     password: str
+    #: the number the caller dials: their region's own (one line, many regions), or "" for
+    #: the simulator's default
+    called: str = ""
 
     @property
     def id_keys(self) -> str:
@@ -68,7 +71,8 @@ def demo_identities(path: Any = None) -> list[Identity]:
 
     with open(path or demo_dataset(), encoding="utf-8") as fh:
         data = json.load(fh)
-    return [Identity(str(p["id_number"]).upper(), str(p["password"]))
+    numbers = (data.get("region") or {}).get("numbers") or [""]
+    return [Identity(str(p["id_number"]).upper(), str(p["password"]), str(numbers[0]))
             for p in data.get("people", []) if isinstance(p.get("password"), str)]
 
 
@@ -86,7 +90,7 @@ def synthetic_identities(n: int, seed: int = 0) -> Sequence[Identity]:
             if not -n <= i < n:
                 raise IndexError(i)  # which also ends an iteration
             p = synthetic.person(i % n, seed)
-            return Identity(p.id_number, p.password)
+            return Identity(p.id_number, p.password, synthetic.NUMBER)
 
     return _Lazy()
 
@@ -237,7 +241,7 @@ def full_call(simulator: Simulator, who: Identity, caller_number: str, *,
         return _failure(step, reason or f"the call ended ({_short(call.outcome)})", who_masked)
 
     try:
-        call = simulator.dial(from_=caller_number)
+        call = simulator.dial(from_=caller_number, to=who.called or None)
         if call.ended:
             return ended(call)
         for step, keys in (("menu", "1"), ("menu", "1"), ("menu", "1"), ("id", who.id_keys + "#"),

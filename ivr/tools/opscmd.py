@@ -40,6 +40,25 @@ def purge(ctx: click.Context) -> None:
         out.print(f"  {what}: {count}", highlight=False, markup=False)
 
 
+#: one line, many regions: a report or plan of one region's calls
+region_option = click.option(
+    "--region", "region_code", default=None, metavar="CODE",
+    help="one region's calls only (its code), in its time zone; default: every region's, in "
+         "the line's region's time zone")
+
+
+def _zone(conn: Any, region_code: str | None) -> Any:
+    """The time zone of the region asked for (a message and exit 2 for one the line does not
+    have), else the line's region's."""
+    from ivr.domain import accounts
+
+    if region_code is not None and region_code not in (codes := accounts.region_codes(conn)):
+        err.print(f"[red]error:[/] --region {region_code}: no such region; the line has "
+                  f"{', '.join(codes) or 'none'}", highlight=False, markup=False)
+        sys.exit(2)
+    return accounts.region_for(conn, region_code).zone
+
+
 @click.command()
 @database_url_option
 @click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]),
@@ -56,14 +75,19 @@ def purge(ctx: click.Context) -> None:
               type=click.FloatRange(1, 100), help="service level goal, in percent")
 @click.option("--short-abandon", default=5.0, show_default=True, type=click.FloatRange(min=0),
               help="abandons in the queue under this many seconds are short abandons")
+@click.option("--agents", is_flag=True, default=False,
+              help="for supervisors: per-agent figures and agents' ids (their personal data); "
+                   "the files are written private (0600)")
+@region_option
 @click.pass_context
 def report(ctx: click.Context, first: Any, last: Any, output: Path, csv_path: Path | None,
-           service_seconds: float, service_target: float, short_abandon: float) -> None:
+           service_seconds: float, service_target: float, short_abandon: float,
+           agents: bool, region_code: str | None) -> None:
     """The line's measures for a date range from the call records: an HTML report with plots
-    and, with --csv, the records for your own tools. Nothing personal is in either."""
+    and, with --csv, the records for your own tools. Nothing about callers is in either; with
+    --agents (for supervisors) the per-agent figures and agents' ids are."""
     from datetime import timedelta
 
-    from ivr.domain import accounts
     from ivr.domain.measures import Definitions, build
 
     if last < first:
@@ -81,25 +105,26 @@ def report(ctx: click.Context, first: Any, last: Any, output: Path, csv_path: Pa
     engine = _engine(_settings(ctx))
     try:
         with engine.connect() as conn:
-            zone = accounts.region_for(conn).zone
+            zone = _zone(conn, region_code)
             start = first.replace(tzinfo=zone)
             end = (last + timedelta(days=1)).replace(tzinfo=zone)
             built = build(conn, start, end, zone, Definitions(
                 service_seconds=service_seconds, service_target=service_target / 100,
-                short_abandon_seconds=short_abandon))
+                short_abandon_seconds=short_abandon), region=region_code)
     except SQLAlchemyError as exc:
         err.print(f"[red]error:[/] database error: {exc.__class__.__name__}", highlight=False)
         sys.exit(2)
     finally:
         engine.dispose()
     try:
-        write_html(output, built)
-        rows = write_csv(csv_path, built) if csv_path is not None else None
+        write_html(output, built, agents)
+        rows = write_csv(csv_path, built, agents) if csv_path is not None else None
     except OSError as exc:
         err.print(f"[red]error:[/] cannot write the report: {exc}", highlight=False)
         sys.exit(1)
     out.print(f"wrote {output}: {built.total.offered} calls offered from {first.date()} to "
-              f"{last.date()} ({zone.key})", highlight=False, markup=False)
+              f"{last.date()} ({zone.key})" + (", per agent: for supervisors only" if agents
+                                                else ""), highlight=False, markup=False)
     if csv_path is not None:
         out.print(f"wrote {csv_path}: {rows} call records", highlight=False, markup=False)
 
@@ -134,11 +159,12 @@ def report(ctx: click.Context, first: Any, last: Any, output: Path, csv_path: Pa
 @click.option("--max-queue-wait", type=click.IntRange(60, 3600), default=None,
               help="simulation: seconds before the line tells a waiting caller it is busy "
                    "(default: the region's, 600 with --arrivals)")
+@region_option
 @click.pass_context
 def staffing(ctx: click.Context, first: Any, last: Any, arrivals: Path | None,
              aht: float | None, patience: float | None, service_seconds: float,
              service_target: float, simulate: bool, passes: int, days: int, seed: int,
-             verified: float, max_queue_wait: int | None) -> None:
+             verified: float, max_queue_wait: int | None, region_code: str | None) -> None:
     """Agents per half hour for a service-level target, three ways side by side with their
     assumptions: Erlang C, Erlang A and (--simulate) a simulated day of the real hotline."""
     from datetime import timedelta
@@ -169,15 +195,17 @@ def staffing(ctx: click.Context, first: Any, last: Any, arrivals: Path | None,
         engine = _engine(_settings(ctx))
         try:
             with engine.connect() as conn:
-                region = accounts.region_for(conn)
-                zone = region.zone
-                max_queue_wait = max_queue_wait or region.max_queue_wait
+                zone = _zone(conn, region_code)
+                max_queue_wait = max_queue_wait or accounts.region_for(
+                    conn, region_code).max_queue_wait
                 built = build(conn, first.replace(tzinfo=zone),
-                              (last + timedelta(days=1)).replace(tzinfo=zone), zone)
+                              (last + timedelta(days=1)).replace(tzinfo=zone), zone,
+                              region=region_code)
         finally:
             engine.dispose()
         demand = plans.from_records(built, (last - first).days + 1)
-        source = f"the call records, {first.date()} to {last.date()} (calls asking for an agent)"
+        source = (f"the call records{f' of region {region_code}' if region_code else ''}, "
+                  f"{first.date()} to {last.date()} (calls asking for an agent)")
     aht = aht or demand.aht
     patience = patience or demand.patience
     missing = [name for name, value in (("--aht", aht), ("--patience", patience))

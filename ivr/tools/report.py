@@ -9,18 +9,30 @@ from __future__ import annotations
 import csv
 import html
 import io
+import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr.domain.measures import TASKS, Figures, Report, percent, quantiles, seconds
+from ivr.domain.measures import (
+    TASKS,
+    AgentFigures,
+    Figures,
+    Report,
+    per_agent,
+    percent,
+    quantiles,
+    seconds,
+)
 
 #: the CSV's columns: the summary row of each call, times in the region's zone (ISO 8601)
 CSV_COLUMNS = ("call_sid", "line", "started", "ended", "lang", "region", "outcome", "detail",
                "ended_by", "verification", "task_seconds", "queue_wait", "queue_result",
                "talk_seconds", "logged_in_seconds", "repeat", "called_back", "withheld")
+#: with --agents (supervisors only), then: the agent's id
+AGENT_COLUMN = "agent_id"
 
 OUTCOMES = ("self_served", "transferred", "abandoned_menu", "abandoned_queue", "line_busy",
             "verification_failed", "verification_locked", "line_ended", "error")
@@ -54,37 +66,65 @@ line (Amazon Connect: handle ÷ (handle + idle)).</dd>
 """
 
 
-def write_csv(path: Path, report: Report) -> int:
-    """The records of the report's calls, one row per call; how many rows."""
+def write_csv(path: Path, report: Report, agents: bool = False) -> int:
+    """The records of the report's calls, one row per call; how many rows. With `agents`
+    (for supervisors), the agent's id too, and the file is private (0600)."""
     zone = ZoneInfo(report.zone)
-    with path.open("w", encoding="utf-8", newline="") as f:
+    columns = (*CSV_COLUMNS, AGENT_COLUMN) if agents else CSV_COLUMNS
+    with _open(path, agents) as f:
         out = csv.writer(f)
-        out.writerow(CSV_COLUMNS)
+        out.writerow(columns)
         for row in report.rows:
             values = {**row, "started": _iso(row["started_at"], zone),
                       "ended": _iso(row["ended_at"], zone)}
-            out.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
+            out.writerow(["" if values[c] is None else values[c] for c in columns])
     return len(report.rows)
+
+
+def _open(path: Path, private: bool) -> io.TextIOWrapper:
+    """`path` for writing; `private`: created 0600 and made 0600 if it was not (agents' ids are
+    the agents' personal data), whatever the umask."""
+    if not private:
+        return path.open("w", encoding="utf-8", newline="")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "w", encoding="utf-8", newline="")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _iso(ts: float, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts, zone).isoformat(timespec="seconds")
 
 
-def write_html(path: Path, report: Report) -> None:
-    path.write_text(render_html(report), encoding="utf-8")
+def write_html(path: Path, report: Report, agents: bool = False) -> None:
+    """The report; with `agents` (for supervisors) the per-agent figures too, in a private
+    (0600) file."""
+    with _open(path, agents) as f:
+        f.write(render_html(report, agents))
 
 
-def render_html(report: Report) -> str:
+def _whose(report: Report) -> str:
+    return (f"Region {report.region}" if report.region is not None
+            else "All regions (one line, many regions: --region CODE reports one)")
+
+
+def render_html(report: Report, agents: bool = False) -> str:
+    """The report's page; agents' ids only with `agents`."""
     d = report.definitions
     t = report.total
     last_day = (report.end - timedelta(days=1)).date()
     title = f"ivr12333 report, {report.start.date().isoformat()} to {last_day.isoformat()}"
+    if agents:
+        title += ", for supervisors"
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>Region time zone {html.escape(report.zone)}; {t.offered} calls offered.</p>",
+        f"<p>{html.escape(_whose(report))}; region time zone {html.escape(report.zone)}; "
+        f"{t.offered} calls offered.</p>",
         "<h2>Totals</h2>", _figures_table([t], "range", total=True),
         "<h2>Calls per half hour, with the queue wait</h2>", _calls_plot(report.half_hours),
         "<h2>Service level per half hour</h2>", _service_plot(report.half_hours, d),
@@ -104,6 +144,7 @@ def render_html(report: Report) -> str:
         "<h2>Per half hour</h2>",
         _figures_table([h for h in report.half_hours if h.offered or h.agent_logged_in],
                        "half hour"),
+        *(_agents_section(report) if agents else ()),
         "<h2>Definitions</h2>",
         DEFINITIONS.format(short=_num(d.short_abandon_seconds), target=_num(d.service_seconds),
                            goal=percent(d.service_target), zone=html.escape(report.zone)),
@@ -134,6 +175,31 @@ def _figures_table(figures: Sequence[Figures], first: str, total: bool = False) 
             return "all"
         return f.start.strftime("%Y-%m-%d" if first == "day" else "%Y-%m-%d %H:%M")
     return _table((first, *_COLUMNS), [(label(f), *_row(f)) for f in figures], first)
+
+
+_AGENT_COLUMNS = ("agent", "calls answered", "AHT", "average talk", "logged in", "occupancy")
+
+
+def _agent_row(f: AgentFigures) -> list[str]:
+    return [f.agent_id, str(f.answered), seconds(f.aht), seconds(f.average_talk),
+            seconds(f.logged_in), percent(f.occupancy)]
+
+
+def _agents_section(report: Report) -> list[str]:
+    """Per agent, over the range and per day: for supervisors only."""
+    figures = per_agent(report.rows, ZoneInfo(report.zone))
+    total = [f for f in figures if f.start is None]
+    days = [f for f in figures if f.start is not None]
+    return [
+        "<h2>Per agent (for supervisors: agents' ids are their personal data)</h2>",
+        "<p>AHT: the agent's time on calls (the summary of the caller the agent hears, then the "
+        "call) ÷ calls answered; average talk: the callers' time with the agent; occupancy: "
+        "time on calls ÷ time logged in on the agents' line.</p>",
+        _table(_AGENT_COLUMNS, [_agent_row(f) for f in total], "agents"),
+        "<h3>Per agent and day</h3>",
+        _table(("day", *_AGENT_COLUMNS),
+               [(f"{f.start:%Y-%m-%d}", *_agent_row(f)) for f in days], "agents-per-day"),
+    ]
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], name: str) -> str:

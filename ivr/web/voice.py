@@ -147,7 +147,7 @@ def _render(instructions: Sequence[Instruction], step: int) -> str:
 
 def _turn(step: int, event: CallEvent) -> Response:
     body = _hotline().take_turn(_call_sid(), step, event, caller=_field("From") or "anonymous",
-                                render=_render)
+                                render=_render, called=_field("To") or _field("Called"))
     return _xml(body)
 
 

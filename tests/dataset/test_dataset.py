@@ -161,7 +161,7 @@ def test_example_stores_bindings_transactions_and_region(loaded: Engine) -> None
         "450100", "南宁市", "close_relatives", 7, True, True, 3, "+867711234567",
         '[["mon-fri", "09:00-12:00"], ["mon-fri", "13:00-17:00"]]', "Asia/Shanghai",
         '["2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06", "2026-10-07"]', 600,
-        "医保服务热线", "Healthcare Security hotline", "[]",
+        "医保服务热线", "Healthcare Security hotline", "[]", "Nanning", "[]", '["0771"]',
     )]
     assert snapshot["meta"] == [("line_region", "450100")]
 

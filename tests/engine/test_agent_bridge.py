@@ -6,15 +6,18 @@ hotline never heard of (Twilio's queue and the hotline's table disagree), a REST
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from conftest import CALLS, play_script, prompt_pattern
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from ivr.domain.callers import caller_key
+from ivr.domain.measures import per_agent, summaries
+from ivr.engine.records import CallRecords
 from ivr.engine.session import CallSession
-from ivr.store.schema import queue_entries
+from ivr.store.schema import CALL_TABLES, metadata, queue_entries
 from simulator import ScriptResult
 
 PHANTOM = "CA" + "9" * 32  # a caller whose hang-up never reached the hotline
@@ -48,7 +51,7 @@ def described(agent_text: str) -> str:
 
 
 def test_two_agents_at_once_each_talk_to_the_caller_they_were_told_about(
-        app_factory: Any) -> None:
+        app_factory: Any, db_url: str) -> None:
     result = play_script(app_factory, CALLS / "agent_bridge_two_agents.yaml")
     assert result.passed, result.report() + result.transcript_text
     calls = sections(result)
@@ -58,6 +61,44 @@ def test_two_agents_at_once_each_talk_to_the_caller_they_were_told_about(
     assert sorted(agents.values()) == ["unverified", "verified"]
     assert agents[rooms["verified caller"]] == "verified"
     assert agents[rooms["unverified caller"]] == "unverified"
+    # the records name the agent of each side: the agents' line after the PIN, each caller
+    # the agent whose room they were moved into, and nothing of either for anybody else
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = summaries(conn, 0, 2e9)
+    who = {call_sid(calls[name]): name.removeprefix("agent ") for name in ("agent 1001",
+                                                                         "agent 1002")}
+    named = {r["call_sid"]: r["agent_id"] for r in rows}
+    assert named == {**{sid: agent for sid, agent in who.items()},
+                     **{call_sid(calls[name]): who[str(rooms[name])]
+                        for name in ("verified caller", "unverified caller")}}
+    figures = {f.agent_id: f for f in per_agent(rows)}
+    assert sorted(figures) == ["1001", "1002"]
+    for agent in figures.values():
+        # one caller each; in the room from the summary to 120 s after it, connected from
+        # being ready to hanging up
+        assert agent.answered == 1 and agent.talk == [agent.handled]
+        assert agent.logged_in == agent.handled and agent.occupancy == 1.0
+    # the summary of a verified caller (the last four of the ID, the menu) is the longer one
+    told = {who[sid]: kind for sid, kind in agents.items()}
+    assert {told[a]: f.aht for a, f in figures.items()} == {"unverified": 126.67,
+                                                          "verified": 129.42}
+    # the agents' ids are in the records alone (the ended calls' data is sealed), and go
+    # with them when they are purged
+    assert _naming_agents(engine) == {"call_events", "call_summaries"}
+    later = datetime.fromtimestamp(max(r["ended_at"] for r in rows)) + timedelta(days=401)
+    CallRecords(engine, lambda: later).purge(400 * 86400)
+    assert _naming_agents(engine) == set()
+    engine.dispose()
+
+
+def _naming_agents(engine: Any) -> set[str]:
+    """The call tables where 1001 or 1002 is found as a whole."""
+    agent = re.compile(r"(?<![0-9A-Za-z.])100[12](?![0-9A-Za-z])")
+    with engine.connect() as conn:
+        return {name for name in CALL_TABLES
+                if any(agent.search("|".join(str(v) for v in row))
+                       for row in conn.execute(select(metadata.tables[name])))}
 
 
 def test_a_caller_who_left_with_star_is_neither_described_nor_bridged(app_factory: Any) -> None:
@@ -74,7 +115,7 @@ def _phantom(app: Any, verified_last4: str = "9999") -> None:
     hotline = app.extensions["ivr12333"]
     hotline.store.create(CallSession(PHANTOM, "+8613800000299", "agent_queue"), "<Response/>")
     hotline.queue.join(PHANTOM, verified=True, last4=verified_last4, last_menu="balance",
-                       lang="zh-CN", places_per_caller=2,
+                       lang="zh-CN", places_per_caller=2, region="450100",
                        caller=caller_key(hotline.keyring, "+8613800000299", "queue"))
 
 

@@ -112,8 +112,8 @@ def test_the_conventions_are_added_to_every_gathering_state_after_its_own(
                 (state, "press_9", "main")} <= edges, state
     # welcome opts out: its own silence and invalid win, no * 9 0
     assert {t for t in edges if t[0] == "welcome"} == {
-        ("welcome", "press_1", "main"), ("welcome", "press_2", "main"),
-        ("welcome", "silence", "main"), ("welcome", "invalid", "main")}
+        ("welcome", "press_1", "call_region"), ("welcome", "press_2", "call_region"),
+        ("welcome", "silence", "call_region"), ("welcome", "invalid", "call_region")}
     # first match wins: a state's own transitions come before the conventions
     order = [(t["trigger"], t["dest"]) for t in flow.transitions if t["source"] == "id_entry"]
     assert order.index(("entered", "id_confirm")) < order.index(("silence", "="))
@@ -213,7 +213,7 @@ def test_the_hourly_attempt_window_runs_on_the_injected_clock(
     (lambda spec: spec["limits"].update(silences=0),
      r"limits silences: a limit is a whole number of at least 1, not 0"),
     (lambda spec: spec["states"][1].update(colour="red"),
-     r"state main: unknown key\(s\) colour"),
+     r"state call_region: unknown key\(s\) colour"),
 ])
 def test_the_flow_format_is_a_schema_naming_the_place(tmp_path: Path, change: Any,
                                                         message: str) -> None:

@@ -80,6 +80,30 @@ def test_positions_follow_the_order_of_entry_among_those_still_waiting(engine: E
     assert line.position(OTHER) == 0  # taken: not waiting any more
 
 
+def test_each_region_has_its_own_queue_positions_and_waits(engine: Engine) -> None:
+    """One line, many regions: a caller of region B who came first is nobody's head in
+    region A; positions count the caller's own region; measured waits are per region."""
+    third = "CA" + "5" * 32
+    line = CallQueue(engine, FixedClock(STAFFED))
+    _live(engine, SID, OTHER, third)
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="zh-CN",
+              region="450300", **ANYONE)
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN",
+              region="450100", **ANYONE)
+    line.join(third, verified=False, last4=None, last_menu="main", lang="zh-CN",
+              region="450100", **ANYONE)
+    assert [line.position(c) for c in (OTHER, SID, third)] == [1, 1, 2]
+    taken = line.take_next(AGENT_CALL, "450100")
+    assert taken is not None and taken.call_sid == SID
+    line.connected(SID)
+    assert line.take_next(AGENT_CALL + "x", "450100").call_sid == third  # type: ignore[union-attr]
+    assert line.take_next("CA" + "6" * 32, "450100") is None
+    assert line.position(OTHER) == 1  # still region B's head: no agent of B came
+    since = STAFFED.timestamp() - 60
+    assert line.waits_since(since, "450100")[0] == 0.0
+    assert line.waits_since(since, "450300") == (None, None)
+
+
 def test_two_agents_at_once_never_take_one_caller(db_url: str) -> None:
     engines = [make_engine(db_url) for _ in range(6)]
     ensure_schema(engines[0])
@@ -132,7 +156,7 @@ def test_the_end_of_a_call_removes_its_entry_and_frees_what_its_agent_took(
     client.post("/voice/step?s=1", data={"CallSid": OTHER, "Digits": "1"})
     client.post("/voice/step?s=2", data={"CallSid": OTHER, "Digits": "0"})
     assert [e.call_sid for e in hotline.queue.waiting()] == [SID, OTHER]
-    assert hotline.queue.take_next(AGENT_CALL).call_sid == SID
+    assert hotline.queue.take_next(AGENT_CALL, "450100").call_sid == SID
     client.post("/status", data={"CallSid": OTHER, "CallStatus": "completed"})
     assert [e.call_sid for e in hotline.queue.waiting()] == [SID]
     client.post("/status", data={"CallSid": AGENT_CALL, "CallStatus": "completed"})
@@ -296,7 +320,7 @@ def test_region_fields_are_checked_at_import(engine: Engine, key: str, value: An
 
 def test_region_fields_absent_take_their_defaults(engine: Engine) -> None:
     data = _demo()
-    for key in ("holidays", "max_queue_wait", "line_name"):
+    for key in ("holidays", "max_queue_wait", "line_name", "name_en", "numbers", "area_codes"):
         data["region"].pop(key)
     import_dataset(engine, data, keyring=keyring_of_tests())
     from ivr.domain.accounts import region_for
@@ -335,18 +359,23 @@ def test_queue_command_lists_who_waits_masked(runner: CliRunner, engine: Engine,
                                               db_url: str) -> None:
     now = datetime.now(UTC)
     line = CallQueue(engine, lambda: now)
-    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN", **ANYONE)
-    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US", **ANYONE)
+    line.join(SID, verified=True, last4="0013", last_menu="balance", lang="zh-CN",
+              region="450100", **ANYONE)
+    line.join(OTHER, verified=False, last4=None, last_menu="main", lang="en-US",
+              region="450100", **ANYONE)
     result = runner.invoke(cli, ["queue", "--database-url", db_url])
     assert result.exit_code == 0, result.output
-    assert "2 waiting" in result.output
+    assert "every region: 2 waiting" in result.output
     assert "**************0013" in result.output and "450102197503150013" not in result.output
     assert "balance" in result.output and "en-US" in result.output
     assert "nobody was taken by an agent yet" in result.output
-    line.take_next(AGENT_CALL)
+    line.take_next(AGENT_CALL, "450100")
     line.connected(SID)
-    result = runner.invoke(cli, ["--database-url", db_url, "queue"])
-    assert "1 waiting" in result.output and "average wait today: 0:00" in result.output
+    result = runner.invoke(cli, ["--database-url", db_url, "queue", "--region", "450100"])
+    assert "region 450100: 1 waiting" in result.output
+    assert "average wait today, region 450100: 0:00" in result.output
+    result = runner.invoke(cli, ["--database-url", db_url, "queue", "--region", "450300"])
+    assert result.exit_code == 2 and "no such region; the line has 450100" in result.output
 
 
 def test_queue_command_on_an_empty_database(runner: CliRunner, tmp_path: Path) -> None:

@@ -119,11 +119,13 @@ VARIABLES = [
     ("IVR_SEAL_IDLE_MINUTES", "120", "seal_idle_minutes", 120),
     ("IVR_KEEP_RECORDS_DAYS", "90", "keep_records_days", 90),
     ("IVR_OPERATOR_TOKEN", "operators-token-0123", "operator_token", "operators-token-0123"),
+    ("IVR_SUPERVISOR_TOKEN", "supervisors-token-012", "supervisor_token",
+     "supervisors-token-012"),
 ]
 
 
 #: fields whose variable is tested on its own (tests/web/test_safe_defaults.py: a file to read)
-ELSEWHERE = {"auth_token_file", "api_key_secret_file"}
+ELSEWHERE = {"auth_token_file", "api_key_secret_file", "supervisor_token_file"}
 
 
 def test_the_table_names_every_field() -> None:
@@ -212,6 +214,24 @@ def test_a_short_operator_token_is_refused_without_showing_it(
         Settings.from_env()
     assert str(raised.value).startswith("IVR_OPERATOR_TOKEN: an operator token is 16 or more")
     assert "short" not in str(raised.value)
+
+
+def test_the_supervisor_token_comes_from_its_file_and_is_not_the_operators(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    token = tmp_path / "supervisor-token"
+    token.write_text("supervisors-from-the-file\n", encoding="utf-8")
+    monkeypatch.setenv("IVR_SUPERVISOR_TOKEN", "supervisors-from-the-env")
+    monkeypatch.setenv("IVR_SUPERVISOR_TOKEN_FILE", str(token))
+    assert Settings.from_env().supervisor_token == "supervisors-from-the-file"
+    assert "supervisors-from-the-file" not in repr(Settings.from_env())
+    monkeypatch.setenv("IVR_OPERATOR_TOKEN", "supervisors-from-the-file")
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env()
+    assert "must be their own" in str(raised.value)
+    assert "supervisors-from-the-file" not in str(raised.value)
+    monkeypatch.setenv("IVR_SUPERVISOR_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match="IVR_SUPERVISOR_TOKEN_FILE=.*cannot read the token"):
+        Settings.from_env()
 
 
 def test_the_auth_token_is_not_shown_in_an_error(monkeypatch: pytest.MonkeyPatch) -> None:

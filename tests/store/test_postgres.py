@@ -550,7 +550,7 @@ def test_a_caller_gone_from_twilios_queue_is_skipped_on_postgres(demo_url: str) 
         hotline.store.create(CallSession(phantom, "+8613800000298", "agent_queue"),
                              "<Response/>")
         hotline.queue.join(phantom, verified=True, last4="8888", last_menu="balance",
-                           lang="zh-CN", places_per_caller=2,
+                           lang="zh-CN", places_per_caller=2, region="450100",
                            caller=callers.caller_key(hotline.keyring, "+8613800000298", "queue"))
 
     result, left = _play_on_postgres(demo_url, "agent_bridge_caller_left.yaml", prepare)

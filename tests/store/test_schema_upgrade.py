@@ -1,7 +1,8 @@
 """Schema upgrades: a v1 database gets the verify_attempts time index (v2) and the people's
 failure window (v3), the region fields and queue tables (v4), no caller number in clear
 (v5), loses sessions.last_response (v6, on SQLite and PostgreSQL), make-up working days and the
-index of pool payments made for a person (v7), its data intact."""
+index of pool payments made for a person (v7), one line for many regions (v8), the agent's
+id in the call summaries (v9), its data intact."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import inspect, select
 
 from ivr.store.schema import (
     SCHEMA_VERSION,
+    call_summaries,
     ensure_schema,
     make_engine,
     schema_version,
@@ -28,7 +30,7 @@ def _indexes(engine: object) -> set[str]:
 
 def test_a_new_database_has_the_index(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new.sqlite3'}")
-    assert ensure_schema(engine) == SCHEMA_VERSION == 7
+    assert ensure_schema(engine) == SCHEMA_VERSION == 9
     assert "ix_verify_attempts_at" in _indexes(engine)
     engine.dispose()
 
@@ -74,7 +76,7 @@ def test_a_v3_database_gets_the_region_fields_and_the_queue_tables(tmp_path: Pat
             "commercial_insurance, lockout_after, agent_number, agent_hours, timezone) VALUES "
             "('450100', '南宁市', 'close_relatives', 7, 1, 1, 3, NULL, '[]', 'Asia/Shanghai')")
         conn.execute(schema_version.update().values(version=3))
-    assert ensure_schema(engine) == SCHEMA_VERSION == 7
+    assert ensure_schema(engine) == SCHEMA_VERSION == 9
     with engine.connect() as conn:
         tables = {row[0] for row in conn.exec_driver_sql(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -146,4 +148,54 @@ def test_a_v4_database_gets_workdays_and_the_index_of_payments_for(tmp_path: Pat
         region = region_for(conn, "450100")
     assert region.workdays == () and [d.isoformat() for d in region.holidays] == ["2026-10-01"]
     assert ensure_schema(engine) == SCHEMA_VERSION
+    engine.dispose()
+
+
+def test_a_v7_database_gets_many_regions(tmp_path: Path) -> None:
+    """v8: regions.name_en, numbers, area_codes (empty for the rows there); the region of
+    queue entries and measured waits (NULL for the rows there)."""
+    from ivr.domain.accounts import region_for
+    from ivr.store.schema import queue_waits
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'v7.sqlite3'}")
+    ensure_schema(engine)
+    with engine.begin() as conn:  # what v7 left behind
+        for table, column in (("regions", "name_en"), ("regions", "numbers"),
+                              ("regions", "area_codes"), ("queue_entries", "region"),
+                              ("queue_waits", "region")):
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.exec_driver_sql(
+            "INSERT INTO regions (code, name, pool_relations, max_members, multiple_funders, "
+            "commercial_insurance, lockout_after, agent_number, agent_hours, timezone) VALUES "
+            "('450100', '南宁市', 'close_relatives', 7, 1, 1, 3, NULL, '[]', 'Asia/Shanghai')")
+        conn.exec_driver_sql("INSERT INTO queue_waits (at, waited, places) VALUES (1.0, 30, 2)")
+        conn.execute(schema_version.update().values(version=7))
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    with engine.connect() as conn:
+        region = region_for(conn, "450100")
+        assert conn.execute(select(queue_waits.c.waited, queue_waits.c.region)).all() == [
+            (30.0, None)]
+    assert (region.name, region.name_en, region.numbers, region.area_codes) == (
+        "南宁市", "", (), ())
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    engine.dispose()
+
+
+def test_a_v8_database_gets_the_agent_id_of_its_call_summaries(tmp_path: Path) -> None:
+    """v9: call_summaries.agent_id, empty for the calls summarised before; their rows kept."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'v8.sqlite3'}")
+    ensure_schema(engine)
+    with engine.begin() as conn:  # what v8 left behind: a summary without the column
+        conn.exec_driver_sql("ALTER TABLE call_summaries DROP COLUMN agent_id")
+        conn.exec_driver_sql(
+            "INSERT INTO call_summaries (call_sid, line, started_at, ended_at, lang, region, "
+            "outcome, ended_by, repeat, called_back, withheld) VALUES ('CA1', 'caller', 1.0, "
+            "2.0, 'zh-CN', '450100', 'transferred', 'caller', 0, 0, 0)")
+        conn.execute(schema_version.update().values(version=8))
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    with engine.connect() as conn:
+        assert conn.execute(select(call_summaries.c.call_sid, call_summaries.c.outcome,
+                                   call_summaries.c.agent_id)).all() == [
+            ("CA1", "transferred", None)]
+    assert ensure_schema(engine) == SCHEMA_VERSION  # again: nothing to do
     engine.dispose()

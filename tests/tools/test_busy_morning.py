@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from conftest import play_script
 from sqlalchemy import create_engine
 
-from ivr.domain.measures import build
+from ivr.domain.measures import build, per_agent
 from ivr.resources import demo_dataset
 from ivr.tools.cli import main
 
@@ -42,6 +42,7 @@ SHARES = (0.30, 0.40, 0.15, 0.15)
 PATIENT_EXTRA = (45, 150)  # a patient caller holds on this much longer than the line holds
 AGENT_HOLD = 900  # an agent's wait in the room: longer than any caller's whole hold
 OPERATOR_TOKEN = "busy-morning-operator-token"
+SUPERVISOR_TOKEN = "busy-morning-supervisor-token"
 
 
 def _caller(path: str, rng: random.Random) -> list[Any]:
@@ -105,20 +106,22 @@ def _dataset(folder: Path) -> Path:
     return path
 
 
-def _read_board(client: Any) -> dict[str, Any]:
-    answer = client.get("/ops/wallboard.json", auth=("ops", OPERATOR_TOKEN))
+def _read_board(client: Any, token: str = OPERATOR_TOKEN) -> dict[str, Any]:
+    answer = client.get("/ops/wallboard.json", auth=("ops", token))
     assert answer.status_code == 200, answer.status
     board: dict[str, Any] = answer.get_json()
     return board
 
 
 def _polling(app_factory: Callable[..., Any], boards: list[dict[str, Any]],
-             clients: list[Any]) -> Callable[..., Any]:
-    """app_factory, with the app's wallboard JSON read (as an operator would, over its own
-    route) before any request that comes a virtual minute or more after the previous read."""
+             clients: list[Any], supervised: list[dict[str, Any]]) -> Callable[..., Any]:
+    """app_factory, with the app's wallboard JSON read (as an operator and a supervisor would,
+    over its own route) before any request that comes a virtual minute or more after the
+    previous read."""
 
     def make(*, now: Callable[[], datetime], **overrides: Any) -> Any:
-        app = app_factory(now=now, operator_token=OPERATOR_TOKEN, **overrides)
+        app = app_factory(now=now, operator_token=OPERATOR_TOKEN,
+                          supervisor_token=SUPERVISOR_TOKEN, **overrides)
         inner, client = app.wsgi_app, app.test_client()
         clients.append(client)
         last: list[datetime] = []
@@ -128,6 +131,7 @@ def _polling(app_factory: Callable[..., Any], boards: list[dict[str, Any]],
                     (not last or now() - last[-1] >= timedelta(minutes=1)):
                 last.append(now())
                 boards.append(_read_board(client))
+                supervised.append(_read_board(client, SUPERVISOR_TOKEN))
             return inner(environ, start_response)
 
         app.wsgi_app = wsgi
@@ -143,8 +147,10 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
     script.write_text(yaml.safe_dump(scenario, allow_unicode=True, sort_keys=False),
                       encoding="utf-8")
     boards: list[dict[str, Any]] = []
+    supervised: list[dict[str, Any]] = []
     clients: list[Any] = []
-    result = play_script(_polling(app_factory, boards, clients), script)
+    result = play_script(_polling(app_factory, boards, clients, supervised), script,
+                         database_url=db_url)
     assert result.passed, str(result)[:4000]
     boards.append(_read_board(clients[0]))  # after the last call
 
@@ -159,6 +165,18 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
     assert boards[-1]["agents_logged_in"] == 0
     answered = [b["answered_today"] for b in boards]
     assert answered == sorted(answered) and answered[0] == 0
+    # the supervisors' board, read at the same moments: each agent's state adds up to the
+    # operators' counts; the operators' board never names an agent
+    assert len(supervised) == len(boards) - 1
+    for plain, board in zip(boards, supervised, strict=False):
+        states = Counter(a["state"] for a in board["agents"])
+        assert states["on a call"] == plain["agents_on_call"] == board["agents_on_call"]
+        assert states["on a call"] + states["free"] == plain["agents_logged_in"]
+        assert {k: v for k, v in board.items() if k != "agents"} == plain
+        assert "agents" not in plain
+    assert any(Counter(a["state"] for a in b["agents"])["on a call"] == len(AGENTS)
+               for b in supervised)
+    assert {a["agent_id"] for b in supervised for a in b["agents"]} == {a for a, _ in AGENTS}
 
     design = Counter(paths)
     queued = design["patient"] + design["impatient"]
@@ -193,6 +211,15 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
     assert total.asa is not None and 0 < total.asa < MAX_QUEUE_WAIT
     assert total.aht is not None and 0 < total.aht < MAX_QUEUE_WAIT + 200
     assert total.occupancy is not None and 0.5 < total.occupancy <= 1
+    # per agent: each took exactly CALLS_PER_AGENT callers; their times add up to the line's
+    agents = {f.agent_id: f for f in per_agent(report.rows)}
+    assert {a: f.answered for a, f in agents.items()} == {
+        agent_id: CALLS_PER_AGENT for agent_id, _ in AGENTS}
+    assert round(sum(f.handled for f in agents.values()), 1) == round(total.agent_talk, 1)
+    assert round(sum(f.logged_in for f in agents.values()), 1) == \
+        round(total.agent_logged_in, 1)
+    assert sorted(t for f in agents.values() for t in f.talk) == sorted(total.talk)
+    assert all(f.occupancy is not None and 0.5 < f.occupancy <= 1 for f in agents.values())
     funnel = dict(report.funnel)
     assert funnel["policy"] == design["fraud"] and funnel["agent_queue"] == queued
     assert funnel["main"] == CALLERS and funnel["verify_method"] == 0
@@ -211,6 +238,22 @@ def test_a_busy_morning_gives_the_figures_its_design_implies(
     assert out.exit_code == 0, out.output
     assert f"{CALLERS} calls offered from 2026-11-23 to 2026-11-23" in out.output
     assert f"wrote {records}: {CALLERS + len(AGENTS)} call records" in out.output
+    # no agent's id without --agents; with it, each agent's row (and never a PIN)
+    texts = {"html": page.read_text(encoding="utf-8"), "csv": records.read_text(encoding="utf-8")}
+    texts["html"] = re.sub(r"<svg.*?</svg>", "", texts["html"], flags=re.S) + "\n".join(
+        re.findall(r"<text[^>]*>([^<]*)</text>", texts["html"]))
+    supervised = tmp_path / "supervisors.html"
+    out = runner.invoke(main, ["report", "--database-url", db_url, "--from", "2026-11-23",
+                               "--to", "2026-11-23", "-o", str(supervised), "--agents"])
+    assert out.exit_code == 0, out.output
+    assert supervised.stat().st_mode & 0o777 == 0o600
+    texts["supervisors"] = supervised.read_text(encoding="utf-8")
+    for agent_id, _ in AGENTS:
+        assert f"<tr><td>{agent_id}</td><td>{CALLS_PER_AGENT}</td>" in texts["supervisors"]
+    whole = {v: re.compile(rf"(?<![0-9A-Za-z.]){v}(?![0-9A-Za-z])") for pair in AGENTS
+             for v in pair}
+    assert {(where, v) for where, text in texts.items() for v, pattern in whole.items()
+            if pattern.search(text)} == {("supervisors", a) for a, _ in AGENTS}
 
     # Erlang C and A here; the simulated day (the third answer, minutes for a morning this
     # size) is tested on small days in test_day_simulation.py

@@ -112,7 +112,7 @@ def test_labels_read_as_keys_and_bracketed_conditions() -> None:
     assert labels[("main", "verify_method")] == 'label=" 1, 2, 3 \\n [else] "'
     assert labels[("id_entry", "id_confirm")] == 'label=" number# \\n [id_well_formed] "'
     assert "[already_verified]" in labels[("main", "balance")]
-    assert labels[("welcome", "main")] == 'label=" 1, 2, silence, invalid "'
+    assert labels[("welcome", "call_region")] == 'label=" 1, 2, silence, invalid "'
     # the stale picture's mistake: a verified caller's 1 goes to the balance, not is_verified
     assert "is_verified" not in source
 

@@ -64,6 +64,20 @@ def test_load_as_synthetic_people(runner: CliRunner, tmp_path: Path) -> None:
     assert "12 completed, 0 errors" in result.output
 
 
+def test_load_on_a_line_of_two_regions(runner: CliRunner, db_url: str) -> None:
+    """The demo's people and synthetic people in one database are two regions: each load
+    caller dials their own region's number, so nobody is asked for a region, and both kinds
+    complete."""
+    engine = make_engine(db_url)  # the demo's 南宁市
+    import_dataset(engine, synthetic.dataset(20, seed=9, keyring=KEYS), keyring=KEYS)
+    engine.dispose()
+    for extra in ([], ["--people", "20", "--seed", "9"]):
+        result = runner.invoke(cli, ["--database-url", db_url, "load", "--calls", "8",
+                                     "--concurrency", "2", *extra])
+        assert result.exit_code == 0, result.output
+        assert "8 completed, 0 errors" in result.output
+
+
 @pytest.fixture
 def signed_app(db_url: str) -> Iterator[Any]:
     application = create_app(Settings(database_url=db_url, auth_token=TOKEN,

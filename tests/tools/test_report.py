@@ -114,7 +114,8 @@ def test_the_report_shows_what_the_calls_design_implies(played: str, tmp_path: P
         "short abandons": "0",
         "timed out": "1",
         "service level": "0.0 %",  # the one answered waited more than 20 s; 0 of 3
-        "AHT": "38.5 s",  # in the agent's room from the move: the summary (8.5 s), then 30 s
+        "AHT": "36.7 s",  # in the agent's room from the move (as the agent hears the
+        # summary, 6.7 s) until the agent hangs up 30 s after it
         "occupancy": "100.0 %",  # the agent was connected from ready to the end
     }
     assert 77 < float(asa.removesuffix(" s")) < 107  # the agent called in 95 s after
@@ -211,6 +212,73 @@ def test_staffing_from_the_records_of_those_calls(played: str) -> None:
     result = CliRunner().invoke(main, ["staffing", "--database-url", played, "--from",
                                        "2026-11-23", "--to", "2026-11-23"])
     assert result.exit_code == 0, result.output
-    assert "AHT 39 s;" in result.output
+    assert "AHT 37 s;" in result.output
     line = next(x for x in result.output.splitlines() if "10:00" in x)
     assert [c.strip() for c in line.split("│")[1:-1]][:3] == ["10:00", "4", "1"]
+
+
+#: the agents of the demo dataset: (id, PIN)
+AGENTS = {(a["id"], a["pin"]) for a in json.loads(demo_dataset().read_text(encoding="utf-8"))
+          ["agents"]}
+
+
+def _texts(page: Path, records: Path) -> dict[str, str]:
+    """The report's text (its plots' words, not their geometry) and the CSV's."""
+    report = page.read_text(encoding="utf-8")
+    words = re.findall(r"<text[^>]*>([^<]*)</text>", report)
+    return {"report": re.sub(r"<svg.*?</svg>", "", report, flags=re.S) + "\n".join(words),
+            "csv": records.read_text(encoding="utf-8")}
+
+
+def _whole(value: str) -> re.Pattern[str]:
+    """A number as a whole (not digits inside a CallSid, a time or a duration)."""
+    return re.compile(rf"(?<![0-9A-Za-z.]){re.escape(value)}(?![0-9A-Za-z])")
+
+
+def test_agent_ids_only_for_supervisors_and_never_a_pin(played: str, tmp_path: Path,
+                                                         browser: Any) -> None:
+    """Without --agents no agent id anywhere in the report or the CSV; with it, the per-agent
+    figures the design implies, in files only their owner reads; no PIN anywhere."""
+    assert {"1001", "1002"} <= {agent for agent, _ in AGENTS}
+    (tmp_path / "all").mkdir()
+    (tmp_path / "supervisors").mkdir()
+    everyone = _texts(*_report(CliRunner(), played, tmp_path / "all"))
+    page, records = _report(CliRunner(), played, tmp_path / "supervisors", "--agents")
+    supervisors = _texts(page, records)
+    ids = {agent: _whole(agent) for agent, _ in AGENTS}
+    assert {(where, agent) for where, text in everyone.items()
+            for agent, pattern in ids.items() if pattern.search(text)} == set()
+    # the same search finds the agent who worked in the supervisors' files
+    assert {(where, agent) for where, text in supervisors.items()
+            for agent, pattern in ids.items() if pattern.search(text)} == {
+        ("report", "1001"), ("csv", "1001")}
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in (page, records))
+    assert "for supervisors" in supervisors["report"].split("</title>")[0]
+    assert "for supervisors" not in everyone["report"]
+    with records.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == (*CSV_COLUMNS, "agent_id")
+    assert sorted((r["line"], r["outcome"]) for r in rows if r["agent_id"]) == [
+        ("agent", "agent_line"), ("caller", "transferred")]
+    assert {r["agent_id"] for r in rows if r["agent_id"]} == {"1001"}
+    browser.get(page.as_uri())
+    head, *agents = _cells(browser, "agents")
+    # one caller taken, moved into the room as the agent began to hear the summary (6.7 s);
+    # the agent hung up 30 s after it, and was connected from being ready to hanging up
+    assert [dict(zip(head, row, strict=True)) for row in agents] == [{
+        "agent": "1001", "calls answered": "1", "AHT": "36.7 s", "average talk": "36.7 s",
+        "logged in": "36.7 s", "occupancy": "100.0 %"}]
+    assert [row[:3] for row in _cells(browser, "agents-per-day")[1:]] == [
+        ["2026-11-23", "1001", "1"]]
+    # no agent's PIN in the records, the reports or the CSVs
+    engine = create_engine(played)
+    with engine.connect() as conn:
+        tables = {t.name: "\n".join("|".join(str(v) for v in r)
+                                    for r in conn.execute(select(t)).all())
+                  for t in (call_events, call_summaries, repeat_callers)}
+    engine.dispose()
+    assert "1001" in tables["call_summaries"]  # the search is not empty
+    texts = {**tables, **{f"all {k}": v for k, v in everyone.items()},
+             **{f"supervisors {k}": v for k, v in supervisors.items()}}
+    assert {(where, pin) for where, text in texts.items() for _, pin in AGENTS
+            if _whole(pin).search(text)} == set()

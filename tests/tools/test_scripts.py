@@ -36,6 +36,7 @@ from conftest import (
 from servers import key_file_of_tests
 
 from ivr.dataset.importer import import_dataset, load_file
+from ivr.resources import demo_dataset
 from ivr.settings import Settings
 from ivr.tools.callcmd import coverage_gaps
 from ivr.tools.cli import main as cli
@@ -53,6 +54,7 @@ from simulator import (
     run_script,
     run_scripts,
 )
+from simulator.script_format import dataset_files
 
 Seen = set[tuple[str, str, str]]
 
@@ -150,14 +152,17 @@ class _Apps:
     @contextmanager
     def line(self, first: Any) -> Iterator[Callable[[], Simulator]]:
         db = self.folder / f"{first.path.stem}-{self.now:%a%H}.sqlite3"
-        shutil.copyfile(self.template, db)
+        if first.dataset in (None, "demo"):
+            shutil.copyfile(self.template, db)  # else its own data alone, as `call` does
         clock = VirtualClock(first.at or self.now)
         app = create_app(Settings(database_url=f"sqlite:///{db}",
                                   pin_key_file=key_file_of_tests(), **local_rest().settings()),
                          now=clock)
         engine = app.extensions["ivr12333"]
-        if first.dataset not in (None, "demo"):  # the script's own data
-            import_dataset(engine.db, load_file(Path(first.dataset)), keyring=engine.keyring)
+        if first.dataset not in (None, "demo"):  # the script's own data (one file per region)
+            for name in dataset_files(first.dataset):
+                import_dataset(engine.db, load_file(demo_dataset() if name == "demo"
+                                                    else Path(name)), keyring=engine.keyring)
         try:
             self.flow = engine.flow
             engine.flow.observer = lambda s, t, d: self.seen.add((s, t, d))
@@ -188,7 +193,10 @@ LIMIT_EXIT = re.compile(r"^(?!welcome )\w+ --(silence|invalid)--> (goodbye|agent
                         # a REST API that fails, a caller Twilio's queue does not hold: no
                         # script can arrange either; tests/engine/test_agent_bridge.py does
                         r"|^agent_ready --next--> agent_(menu|waiting)$"
-                        r"|^agent_waiting --")
+                        r"|^agent_waiting --"
+                        # keys past the two regions of the test data (regions/): the menu
+                        # offers up to nine; tests/domain/test_routing.py orders them
+                        r"|^region_menu --press_[3-9]--> region_chosen$")
 #: reached only when Twilio's queue and the hotline's table disagree (test_agent_bridge.py)
 UNSCRIPTABLE_STATES = ["agent_waiting"]
 

@@ -1,8 +1,10 @@
 """The live wallboard: operators' credentials only (never a Twilio signature), off the webhook
-paths, off by default; read in headless Chromium as the queue grows and shrinks."""
+paths, off by default; read in headless Chromium as the queue grows and shrinks. Each agent's
+state and figures only with the supervisors' credentials."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -10,12 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import FixedClock
+from conftest import CALLS, FixedClock, play_script
 from servers import free_port
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 TOKEN = "operators-token-0123456789"
+SUPERVISOR = "supervisors-token-0123456789"
 AUTH_TOKEN = "twilio-auth-token-for-tests"
 
 
@@ -70,15 +73,25 @@ def browser() -> Iterator[Any]:
 def served(app_factory: Callable[..., Any]) -> Iterator[tuple[Any, str]]:
     """The app with an operator token, served on a loopback port for the browser."""
     app = app_factory(operator_token=TOKEN)
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://operator:{TOKEN}@127.0.0.1:{port}/ops/wallboard"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serving(app) as base:
+        yield app, f"http://operator:{TOKEN}@{base}/ops/wallboard"
+
+
+class serving:  # noqa: N801  (a context manager, read as a verb)
+    """`app` on a loopback port: its host:port."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        return f"127.0.0.1:{self.port}"
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
 
 
 def _tiles(browser: Any) -> dict[str, str]:
@@ -149,3 +162,66 @@ def test_without_an_operator_token_there_is_no_wallboard(app: Any) -> None:
     client = app.test_client()
     assert client.get("/ops/wallboard", auth=("operator", TOKEN)).status_code == 404
     assert client.get("/ops/wallboard.json").status_code == 404
+
+
+def test_supervisors_see_each_agent_and_operators_no_agent_id(
+        app_factory: Callable[..., Any], browser: Any) -> None:
+    """Two agents each took one caller (the agent bridge scenario) and hung up; then 1001
+    logs in again and waits. A supervisor sees both agents; an operator, the same counts and
+    no agent's id."""
+    from selenium.webdriver.common.by import By
+
+    apps: list[Any] = []
+
+    def factory(**overrides: Any) -> Any:
+        apps.append(app_factory(operator_token=TOKEN, supervisor_token=SUPERVISOR,
+                                **overrides))
+        return apps[-1]
+
+    result = play_script(factory, CALLS / "agent_bridge_two_agents.yaml")
+    assert result.passed, result.report()
+    app = apps[0]
+    line = Line(app.test_client())
+    line.start(sid(7), "+867711230007", "/agent")
+    line.press(sid(7), "1001")
+    line.press(sid(7), "246810")
+    now = app.extensions["ivr12333"].now()
+    with serving(app) as base:
+        browser.get(f"http://supervisor:{SUPERVISOR}@{base}/ops/wallboard")
+        rows = {r.get_attribute("data-agent"): [c.text for c in
+                                                r.find_elements(By.TAG_NAME, "td")]
+                for r in browser.find_elements(By.CSS_SELECTOR, "#agents tr.agent")}
+        supervised = _tiles(browser)
+        browser.get(f"http://operator:{TOKEN}@{base}/ops/wallboard")
+        operated = _tiles(browser)
+        page = browser.page_source
+        assert browser.find_elements(By.ID, "agents") == []
+    # 1001 is free since logging in now, 1002 gone; one caller each today: the agent who heard
+    # the verified caller's summary (the longer one) has the longer handle time
+    assert sorted(rows) == ["1001", "1002"]
+    assert rows["1001"][:3] == ["1001", "free", now.astimezone(
+        rows_zone(app)).strftime("%H:%M:%S")]
+    assert rows["1002"][:3] == ["1002", "logged out", "-"]
+    assert sorted(r[3:] for r in rows.values()) == [["1", "127 s", "100.0 %"],
+                                                    ["1", "129 s", "100.0 %"]]
+    assert supervised == operated and operated["answered_today"] == "2"
+    assert operated["agents_logged_in"] == "1" and operated["agents_free"] == "1"
+    assert not re.search(r"(?<![0-9A-Za-z.])100[12](?![0-9A-Za-z])", page), page
+    # the same over JSON
+    client = app.test_client()
+    board = client.get("/ops/wallboard.json", auth=("s", SUPERVISOR)).get_json()
+    assert [(a["agent_id"], a["state"], a["answered_today"]) for a in board["agents"]] == [
+        ("1001", "free", 1), ("1002", "logged out", 1)]
+    plain = client.get("/ops/wallboard.json", auth=("o", TOKEN))
+    assert "agents" not in plain.get_json() and b"1001" not in plain.data
+    # only the supervisors' token: the operators' pages are open to them alone
+    alone = app_factory(supervisor_token=SUPERVISOR).test_client()
+    assert alone.get("/ops/wallboard.json", auth=("o", TOKEN)).status_code == 401
+    assert "agents" in alone.get("/ops/wallboard.json", auth=("s", SUPERVISOR)).get_json()
+
+
+def rows_zone(app: Any) -> Any:
+    from ivr.domain.accounts import region_for
+
+    with app.extensions["ivr12333"].db.connect() as conn:
+        return region_for(conn).zone

@@ -1,0 +1,104 @@
+"""One line, many regions, at import: each region keeps its own people, limits and routes; a
+family pool never binds people of two regions; a number or area code reaches one region."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from conftest import CALLS
+from servers import keyring_of_tests
+from sqlalchemy import Engine, func, select
+
+from ivr.dataset.importer import DatasetInvalid, import_dataset, load_file
+from ivr.domain.accounts import region_for
+from ivr.store.schema import bindings, make_engine, people
+
+GUILIN = CALLS / "regions" / "_guilin.json"
+NANNING_FUNDER = "450102197503150013"  # the demo's 李建国, who funds four relatives
+GUILIN_MEMBER = "450302198004120026"  # 黄桂芳 of 桂林市
+
+
+@pytest.fixture
+def demo(db_url: str) -> Engine:
+    return make_engine(db_url)
+
+
+def _guilin() -> dict[str, Any]:
+    return copy.deepcopy(json.loads(GUILIN.read_text("utf-8")))
+
+
+def _people(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(people.c.region_code, func.count())
+                                 .group_by(people.c.region_code)).all())
+
+
+def test_a_second_region_is_added_beside_the_first(demo: Engine) -> None:
+    before = _people(demo)
+    report = import_dataset(demo, load_file(GUILIN), keyring=keyring_of_tests())
+    assert report.region == "450300"
+    assert _people(demo) == {**before, "450300": 2}
+    with demo.connect() as conn:
+        guilin, nanning = region_for(conn, "450300"), region_for(conn, "450100")
+    assert (guilin.numbers, guilin.area_codes, guilin.name_en) == (
+        ("+867732812333",), ("0773",), "Guilin")
+    assert (nanning.area_codes, nanning.max_members) == (("0771",), 7)
+
+
+def test_a_binding_across_two_regions_is_refused(demo: Engine) -> None:
+    """桂林市's file binding a 南宁市 funder: refused, naming the binding and both regions;
+    nothing written."""
+    data = _guilin()
+    data["region"]["pool_relations"] = "close_relatives"
+    data["bindings"] = [{"funder": NANNING_FUNDER, "member": GUILIN_MEMBER,
+                         "relationship": "sibling", "since": "2025-01-01"}]
+    with demo.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(bindings)).scalar_one()
+    with pytest.raises(DatasetInvalid) as raised:
+        import_dataset(demo, data, keyring=keyring_of_tests())
+    assert [(e.record, e.rule) for e in raised.value.errors] == [
+        ("bindings[0]", "member: belongs to region 450300 and the funder to region 450100: a "
+                        "family pool binds people of one region")]
+    with demo.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(bindings)).scalar_one() == stored
+    assert "450300" not in _people(demo)
+
+
+def test_each_region_checks_its_own_member_limit(demo: Engine) -> None:
+    """桂林市 allows 5 members per funder, 南宁市 7: the demo's funder with four members does
+    not break 桂林市's import, nor would a 桂林市 limit of 1 apply to 南宁市's funders."""
+    data = _guilin()
+    data["region"]["max_members"] = 1
+    import_dataset(demo, data, keyring=keyring_of_tests())
+    assert _people(demo)["450300"] == 2
+
+
+def test_a_number_or_area_code_reaches_one_region_only(demo: Engine) -> None:
+    data = _guilin()
+    data["region"]["area_codes"] = ["0773", "0771"]
+    with pytest.raises(DatasetInvalid) as raised:
+        import_dataset(demo, data, keyring=keyring_of_tests())
+    assert [(e.record, e.rule) for e in raised.value.errors] == [
+        ("region", "area_codes: 0771 already reaches region 450100: a number or area code "
+                   "reaches one region only")]
+    assert "450300" not in _people(demo)
+
+
+@pytest.mark.parametrize("key, value, rule", [
+    ("numbers", ["12333"], "numbers: must hold E.164 numbers like +867712333, not '12333'"),
+    ("area_codes", ["773"], "area_codes: must hold area codes like 0771, not '773'"),
+    ("area_codes", ["0773", "0773"], "area_codes: must list each once"),
+    ("name_en", "桂林", "name_en: must be English text of at most 60 characters (letters, "
+                        "digits, spaces: the English voice reads it)"),
+])
+def test_a_broken_route_field_is_named(demo: Engine, key: str, value: Any, rule: str) -> None:
+    from ivr.errors import DatasetError
+
+    data = _guilin()
+    data["region"][key] = value
+    with pytest.raises(DatasetError) as raised:
+        import_dataset(demo, data, keyring=keyring_of_tests())
+    assert (raised.value.record, raised.value.rule) == ("region", rule)
