@@ -43,12 +43,7 @@ def main() -> None:
             line.close()
     figures = dayrun.SlotFigures()
     for f in result.slots.values():
-        figures.offered += f.offered
-        figures.answered += f.answered
-        figures.in_target += f.in_target
-        figures.abandoned += f.abandoned
-        figures.short_abandons += f.short_abandons
-        figures.timed_out += f.timed_out
+        figures.add(f)
     print(f"{result.calls} callers, {estimate.agents} agents x {args.half_hours} half hours, "
           f"{args.days} day(s): {wall:.1f} s wall, {used:.1f} s CPU; "
           f"{result.calls / wall:.1f} calls per wall second")

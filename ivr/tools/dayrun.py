@@ -126,6 +126,20 @@ class SlotFigures:
     def abandon(self) -> float | None:
         return self.abandoned / self.offered if self.offered else None
 
+    def add(self, other: SlotFigures) -> None:
+        """Another day's (or half hour's) figures added to these."""
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @classmethod
+    def of(cls, half: Any) -> SlotFigures:
+        """A half hour of the report's measures (`measures.Figures`) as a simulation's."""
+        return cls(half.queue_offered, half.answered, half.answered_in_target, half.abandoned,
+                   half.short_abandons, half.timed_out)
+
+
+_COUNTS = ("offered", "answered", "in_target", "abandoned", "short_abandons", "timed_out")
+
 
 @dataclass(slots=True)
 class DayResult:
@@ -278,13 +292,7 @@ class Line:
         for half in report.half_hours:
             key = f"{half.start:%H:%M}"
             if key in figures:
-                f = figures[key]
-                f.offered += half.queue_offered
-                f.answered += half.answered
-                f.in_target += half.answered_in_target
-                f.abandoned += half.abandoned
-                f.short_abandons += half.short_abandons
-                f.timed_out += half.timed_out
+                figures[key].add(SlotFigures.of(half))
         return figures, placed
 
 
@@ -354,13 +362,7 @@ def simulate(line: Line, inputs: Inputs, plan: dict[str, int],
         figures, calls = line.day(inputs, plan, callers, on_call)
         placed += calls
         for slot, f in figures.items():
-            t = total[slot]
-            t.offered += f.offered
-            t.answered += f.answered
-            t.in_target += f.in_target
-            t.abandoned += f.abandoned
-            t.short_abandons += f.short_abandons
-            t.timed_out += f.timed_out
+            total[slot].add(f)
     return DayResult(dict(plan), total, placed, drawn)
 
 
