@@ -61,6 +61,11 @@ def _region() -> str | None:
     return code
 
 
+def _whose() -> str:
+    code = _region()
+    return f"region {code}" if code is not None else "every region"
+
+
 def _board() -> Board:
     hotline = _hotline()
     return board(hotline.db, hotline.now(), agents=bool(g.get("supervisor")),
@@ -72,8 +77,8 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 @bp.get("/wallboard.json")
 def wallboard_json() -> Response:
-    return Response(json.dumps(_board().as_dict()), mimetype="application/json",
-                    headers=_NO_STORE)
+    return Response(json.dumps({**_board().as_dict(), "region": _region()}),
+                    mimetype="application/json", headers=_NO_STORE)
 
 
 def _pct(value: float | None) -> str:
@@ -108,7 +113,8 @@ def wallboard() -> Response:
             ".value{display:block;font-size:2.4em}.name{color:#555}"
             "table{border-collapse:collapse;margin:.4em}td,th{border:1px solid #999;"
             "padding:.3em .6em}</style></head><body>"
-            f"<h1>ivr12333 wallboard</h1><p id='at'>{html.escape(b.at.isoformat('T', 'seconds'))}"
+            f"<h1>ivr12333 wallboard, {html.escape(_whose())}</h1>"
+            f"<p id='at'>{html.escape(b.at.isoformat('T', 'seconds'))}"
             " (today since midnight in the region's time zone; service level: answered within "
             "20 s, Genesys' treatment, docs/reports.md)</p>"
             f"{cells}{panel}</body></html>")

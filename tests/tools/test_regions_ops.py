@@ -121,3 +121,6 @@ def test_the_wallboard_of_one_region(app_factory: Callable[..., Any]) -> None:
     assert client.get("/ops/wallboard.json?region=999999", headers=auth).status_code == 404
     page = client.get("/ops/wallboard?region=450300", headers=auth)
     assert page.status_code == 200 and "id='in_menus'><span class='value'>1<" in page.text
+    assert "<h1>ivr12333 wallboard, region 450300</h1>" in page.text
+    assert client.get("/ops/wallboard.json?region=450300", headers=auth).json["region"] == \
+        "450300"
