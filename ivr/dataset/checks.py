@@ -323,6 +323,10 @@ class AgentCheck:
         self._errors = errors
         self._ids: dict[str, int] = {}
 
+    def index_of(self, agent_id: str) -> int:
+        """The file's index of a checked agent (for messages naming the record)."""
+        return self._ids[agent_id]
+
     def rows(self, items: list[Any]) -> list[Row]:
         rows = []
         for i, a in enumerate(items):
@@ -391,13 +395,22 @@ class KnownPeople:
         return parse_id_number(str(value), today=self._today).value
 
     def get(self, id_number: str) -> Row | None:
-        """The person's scheme and status; None if neither in the file nor stored."""
+        """The person's scheme, status and region; None if neither in the file nor stored."""
         if id_number in self.in_file:
             return self.in_file[id_number]
         row = self._conn.execute(
-            select(people.c.scheme, people.c.status).where(people.c.id_number == id_number)
+            select(people.c.scheme, people.c.status, people.c.region_code)
+            .where(people.c.id_number == id_number)
         ).mappings().first()
         return dict(row) if row else None
+
+    def elsewhere(self, id_number: str, region: str) -> str | None:
+        """The region a stored person belongs to when it is not `region` (a file names only
+        its own region's people: one region's file never changes another's data)."""
+        person = self.get(id_number)
+        if person is None or person["region_code"] == region:
+            return None
+        return str(person["region_code"])
 
 
 class BindingCheck:
@@ -473,6 +486,12 @@ class BindingCheck:
             raise _Reject("funder", "must be an active employee-scheme person")
         if self._known.get(member) is None:
             raise _Reject("member", "not in the data (neither in the file nor stored)")
+        for side, who in (("funder", funder), ("member", member)):
+            theirs = self._known.elsewhere(who, region.code)
+            if theirs is not None:
+                raise _Reject(side, f"belongs to region {theirs}, not {region.code}: a file "
+                                    "binds its own region's people (a family pool is within "
+                                    "one region)")
         self._check_plausible(funder, member, rel)
 
 
@@ -488,9 +507,10 @@ class BindingCheck:
 class TransactionCheck:
     """transactions[]: each entry of an account's history -> a row of transactions."""
 
-    def __init__(self, known: KnownPeople, errors: Errors) -> None:
+    def __init__(self, known: KnownPeople, errors: Errors, region: str | None = None) -> None:
         self._known = known
         self._errors = errors
+        self._region = region  # the file's: its transactions are its own region's people's
 
     def rows(self, items: list[Any]) -> list[Row]:
         rows = []
@@ -526,6 +546,7 @@ class TransactionCheck:
         if person["scheme"] != "employee":
             raise _Reject("id_number", "a resident-scheme person has no personal account, "
                                        "so no transactions")
+        self._own_region("id_number", owner)
         kind = t.get("kind")
         key = "amount"
         try:
@@ -555,4 +576,11 @@ class TransactionCheck:
             raise _Skip
         if self._known.get(for_id) is None:
             raise _Reject("for", "must be a person in the data (the file or stored)")
+        self._own_region("for", for_id)
         return for_id
+
+    def _own_region(self, key: str, who: str) -> None:
+        theirs = self._known.elsewhere(who, self._region) if self._region else None
+        if theirs is not None:
+            raise _Reject(key, f"belongs to region {theirs}, not {self._region}: a file holds "
+                               "its own region's accounts")

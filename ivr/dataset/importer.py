@@ -107,7 +107,8 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, keyring: Keyring,
     person_items = records(data, "people", errors)
     binding_items = records(data, "bindings", errors)
     tx_items = records(data, "transactions", errors)
-    agent_rows = AgentCheck(region, errors).rows(records(data, "agents", errors))
+    agent_check = AgentCheck(region, errors)
+    agent_rows = agent_check.rows(records(data, "agents", errors))
 
     today = _china_today()  # once: an import is checked against one day
     people_check = PeopleCheck(region, errors, today, keyring, progress)
@@ -115,7 +116,8 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, keyring: Keyring,
     with engine.begin() as conn, _roomy_cache(conn):
         known = KnownPeople.after(people_check, rows, today, conn)
         binding_rows = BindingCheck(region, known, errors).rows(binding_items)
-        tx_rows = TransactionCheck(known, errors).rows(tx_items)
+        tx_rows = TransactionCheck(known, errors, region.code).rows(tx_items)
+        _check_agents_region(conn, region, agent_rows, agent_check, errors)
         people_check.check_stored_cards(conn, rows, known.in_file)
         DatasetInvalid.raise_any(errors)
 
@@ -221,6 +223,20 @@ def _check_one_region_per_binding(conn: Connection, binding_rows: list[dict[str,
                 else f"binding {mask_id_number(f)} -> {mask_id_number(m)}", "member",
                 f"belongs to region {m_region} and the funder to region {f_region}: a family "
                 "pool binds people of one region")
+
+
+def _check_agents_region(conn: Connection, region: Region, agent_rows: list[Row],
+                         check: AgentCheck, errors: Errors) -> None:
+    """An agent id belongs to one region: another region's agent keeps theirs (ids are
+    keyed alone, so a second region's 1001 would otherwise take over the first's)."""
+    ids = [a["agent_id"] for a in agent_rows]
+    if not ids:
+        return
+    held = conn.execute(select(agents.c.agent_id, agents.c.region_code).where(
+        agents.c.agent_id.in_(ids), agents.c.region_code != region.code)).all()
+    for agent_id, theirs in sorted(held):
+        errors.fail(f"agents[{check.index_of(agent_id)}] ({agent_id})", "id",
+                    f"is region {theirs}'s agent: an agent id belongs to one region")
 
 
 def _check_routes(conn: Connection, region: Region) -> None:

@@ -81,7 +81,7 @@ _LINE_NAME_EN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,.'&()-]*$")
 #: a number the line answers for one region (E.164, as Twilio sends `To`)
 _NUMBER_RE = re.compile(r"^\+[1-9]\d{4,14}$")
 #: a Chinese long-distance area code (区号): 010, 020-029, 0xxx
-_AREA_CODE_RE = re.compile(r"^0(10|2\d|[3-9]\d{2})$")
+_AREA_CODE_RE = re.compile(r"^0(10|2\d|3\d{2}|[5-79]\d{2}|4(?!00)\d{2}|8(?!00)\d{2})$")
 
 
 def _holiday(value: Any, what: str = "holidays") -> date:

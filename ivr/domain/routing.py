@@ -10,6 +10,7 @@ numbers, withheld and foreign numbers carry no area code.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, exists, select
@@ -78,11 +79,16 @@ def area_code(number: str) -> str | None:
     digits = number.strip()
     if digits.startswith("+86"):
         digits = digits[3:]
+        if digits.startswith("0"):  # the trunk 0 kept after +86 (some SIP trunks send it)
+            digits = digits[1:]
     elif digits.startswith("0") and not digits.startswith("00"):
         digits = digits[1:]
     else:
         return None
-    if not digits.isascii() or not digits.isdigit() or len(digits) < 9:
+    if digits.startswith(_SERVICE):
+        return None
+    # a landline: 10 or 11 digits after the 0 (a 2-digit code and 8, a 3-digit and 7 or 8)
+    if not digits.isascii() or not digits.isdigit() or not 10 <= len(digits) <= 11:
         return None
     if digits.startswith("10") or digits[0] == "2":  # 010, 020-029: two digits
         return "0" + digits[:2]
@@ -125,12 +131,26 @@ def greeting(engine: Engine) -> tuple[str, str]:
             en.pop() if len(en) == 1 else DEFAULT_LINE_NAME_EN)
 
 
+#: the peoples an autonomous area is named for (中国的少数民族, and 各族)
+_PEOPLES = sorted((
+    "壮 白 苗 土家 蒙古 回 藏 维吾尔 彝 布依 朝鲜 满 侗 瑶 哈尼 哈萨克 傣 黎 傈僳 佤 畲 拉祜 水 "
+    "东乡 纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 怒 "
+    "乌孜别克 俄罗斯 鄂温克 德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺 各").split(),
+    key=len, reverse=True)
+#: the kind of an autonomous area and its peoples, said in no English name (Guangxi, Dali)
+_AUTONOMOUS = re.compile(f"(?:(?:{'|'.join(_PEOPLES)})族)*自治(?:区|州|县|旗)$")
+#: a nationwide service number after +86 (400…, 800…): no area code (95xxx and 96xxx are
+#: too short for a landline: 0951-0955 are Ningxia's area codes)
+_SERVICE = ("400", "800")
+
+
 def english_name(name: str) -> str:
     """A region's name for the English voice when it gives none: its pinyin as one word,
     without the 市/区/县 of its kind (南宁市 → Nanning)."""
     from pypinyin import Style, lazy_pinyin  # its dictionaries load on first use
 
-    core = name[:-1] if len(name) > 2 and name[-1] in "市区县州盟旗" else name
+    core = _AUTONOMOUS.sub("", name) or name  # 广西壮族自治区 → 广西, 大理白族自治州 → 大理
+    core = core[:-1] if len(core) > 2 and core[-1] in "市区县州盟旗" else core
     text = "".join(lazy_pinyin(core, style=Style.NORMAL, errors="ignore"))
     text = text.replace("ü", "u").replace("v", "u")
     return text.capitalize() or "your region"

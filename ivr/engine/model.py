@@ -97,8 +97,10 @@ class CallModel(SpokenResults, RegionChoice, FlowModel):
         if event.kind == "start":
             self.data.line = event.value
         self._memo_values = {}
-        if event.kind == "start" and self.data.region is not None:  # found by routing.py
-            self._memo_values["region_set"] = self.data.region
+        if event.kind == "start" and (self.data.region is not None or not self.data.routed):
+            # found by routing.py, or "" (the caller is to pick it): a call that never gets
+            # one is no region's in the records
+            self._memo_values["region_set"] = self.data.region or ""
 
     def say(self, prompt_id: str, **values: Any) -> None:
         """A region without agent service: the menus don't offer 0 for an agent."""
@@ -157,7 +159,7 @@ class CallModel(SpokenResults, RegionChoice, FlowModel):
             found["agent_login"] = memo["pin"].value
         if memo.get("leaving"):
             found["leaving"] = str(memo["leaving"])
-        if memo.get("region_set"):
+        if "region_set" in memo:
             found["region"] = str(memo["region_set"])
         return found
 

@@ -251,7 +251,8 @@ def summarise(events: Sequence[Event], region: str) -> dict[str, Any]:
     events name the call's region."""
     start, end = events[0].at, events[-1].at
     chosen = _last(events, "region")
-    region = chosen.detail if chosen is not None and chosen.detail else region
+    if chosen is not None:  # "": the caller never picked one (every region's only)
+        region = chosen.detail or ""
     line = "agent" if events[0].detail == "agent" else "caller"
     states = [e.state for e in events if e.kind in ("state", "silence", "invalid") and e.state]
     kinds = {e.kind for e in events}

@@ -96,7 +96,7 @@ def board(engine: Engine, now: datetime, definitions: Definitions | None = None,
             live = [r for r in live if _line(r.data).get("region") == region]
         waiting = conn.execute(waiting_query).scalars().all()
         rows = summaries(conn, midnight.timestamp(), ts + 1, region)
-        panel = _agents(conn, live, rows, midnight.timestamp(), now) if agents else None
+        panel = _agents(conn, live, rows, midnight.timestamp(), now, region) if agents else None
     menus = logged_in = on_call = 0
     for _sid, state, data in live:
         line = _line(data).get("line")
@@ -113,7 +113,7 @@ def board(engine: Engine, now: datetime, definitions: Definitions | None = None,
 
 
 def _agents(conn: Connection, live: Any, rows: list[dict[str, Any]], since: float,
-            now: datetime) -> list[AgentNow]:
+            now: datetime, region: str | None = None) -> list[AgentNow]:
     """Each agent logged in now or with calls today: the summaries of today's ended calls and,
     summarised up to now, the calls on now of the agents' line and of the callers an agent
     has."""
@@ -133,6 +133,8 @@ def _agents(conn: Connection, live: Any, rows: list[dict[str, Any]], since: floa
             events[sid].append(Event(*event))
     provisional = [summarise([*e, Event(ts, "now", None, None)], "")
                    for e in events.values() if e and e[0].kind == "answered" and e[0].at >= since]
+    if region is not None:  # a region's board: its calls on now only
+        provisional = [p for p in provisional if p["region"] == region]
     figures = {f.agent_id: f for f in per_agent([*rows, *provisional])}
     states: dict[str, tuple[str, datetime | None]] = {}
     for sid, (state, agent) in logged.items():

@@ -128,7 +128,8 @@ people = Table(
     Column("retired", Boolean, nullable=False),
     Column("password_hash", Text, nullable=False),
     Column("phone", String(32)),
-    Column("region_code", String(12), ForeignKey("regions.code"), nullable=False),
+    # v8: indexed: the line's regions with people are looked up at every call's start
+    Column("region_code", String(12), ForeignKey("regions.code"), nullable=False, index=True),
     Column("balance_fen", BigInteger),
     Column("monthly_credit_fen", BigInteger),
     Column("as_of", Date),
@@ -362,7 +363,7 @@ def _workdays_and_payments_for(conn: Connection) -> None:
 
 def _many_regions(conn: Connection) -> None:
     """v8: one line, many regions: regions.name_en, numbers and area_codes; the region of each
-    queue entry and measured wait (NULL in older rows: the line's region)."""
+    queue entry and measured wait (NULL in older rows: the line's region); people by region."""
     for table, columns in (
             ("regions", (("name_en", "TEXT NOT NULL DEFAULT ''"),
                          ("numbers", "TEXT NOT NULL DEFAULT '[]'"),
@@ -373,6 +374,8 @@ def _many_regions(conn: Connection) -> None:
         for name, kind in columns:
             if name not in have:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    next(i for i in people.indexes if i.name == "ix_people_region_code").create(
+        conn, checkfirst=True)
 
 
 def _agent_ids(conn: Connection) -> None:

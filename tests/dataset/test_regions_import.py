@@ -60,8 +60,9 @@ def test_a_binding_across_two_regions_is_refused(demo: Engine) -> None:
     with pytest.raises(DatasetInvalid) as raised:
         import_dataset(demo, data, keyring=keyring_of_tests())
     assert [(e.record, e.rule) for e in raised.value.errors] == [
-        ("bindings[0]", "member: belongs to region 450300 and the funder to region 450100: a "
-                        "family pool binds people of one region")]
+        ("bindings[0] (**************0013 -> **************0026)",
+         "funder: belongs to region 450100, not 450300: a file binds its own region's people "
+         "(a family pool is within one region)")]
     with demo.connect() as conn:
         assert conn.execute(select(func.count()).select_from(bindings)).scalar_one() == stored
     assert "450300" not in _people(demo)
@@ -102,3 +103,38 @@ def test_a_broken_route_field_is_named(demo: Engine, key: str, value: Any, rule:
     with pytest.raises(DatasetError) as raised:
         import_dataset(demo, data, keyring=keyring_of_tests())
     assert (raised.value.record, raised.value.rule) == ("region", rule)
+
+
+def test_a_file_never_changes_another_regions_pools_accounts_or_agents(demo: Engine) -> None:
+    """桂林市's file binding two 南宁市 people (under 桂林市's rules), replacing a 南宁市 member's
+    transactions, or naming 南宁市's agent 1001: each refused, naming the record and rule;
+    nothing written."""
+    from ivr.store.schema import agents, transactions
+
+    def counts() -> tuple[int, int, str]:
+        with demo.connect() as conn:
+            return (conn.execute(select(func.count()).select_from(bindings)).scalar_one(),
+                    conn.execute(select(func.count()).select_from(transactions).where(
+                        transactions.c.id_number == NANNING_FUNDER)).scalar_one(),
+                    conn.execute(select(agents.c.region_code)
+                                 .where(agents.c.agent_id == "1001")).scalar_one())
+
+    before = counts()
+    data = _guilin()
+    data["region"]["multiple_funders"] = True
+    data["bindings"] = [{"funder": "450102197806200022", "member": "450105201506120045",
+                         "relationship": "child", "since": "2025-01-01"}]
+    data["transactions"] = [{"id_number": NANNING_FUNDER, "date": "2026-11-01",
+                             "kind": "pharmacy", "amount": "-1.00"}]
+    data["agents"] = [{"id": "1001", "name": "刘芳", "pin": "864213"}]
+    with pytest.raises(DatasetInvalid) as raised:
+        import_dataset(demo, data, keyring=keyring_of_tests())
+    assert [(e.record, e.rule) for e in raised.value.errors] == [
+        ("bindings[0] (**************0022 -> **************0045)",
+         "funder: belongs to region 450100, not 450300: a file binds its own region's people "
+         "(a family pool is within one region)"),
+        ("transactions[0] (**************0013)",
+         "id_number: belongs to region 450100, not 450300: a file holds its own region's "
+         "accounts"),
+        ("agents[0] (1001)", "id: is region 450100's agent: an agent id belongs to one region")]
+    assert counts() == before

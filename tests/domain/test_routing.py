@@ -30,6 +30,10 @@ def two_regions(db_url: str) -> Engine:
     ("+8613800000001", None),   # a mobile number has no area code
     ("+14155550100", None), ("anonymous", None), ("", None), ("+8677", None),
     ("00867712345678", None),   # an international prefix is not an area code
+    ("+864001234567", None), ("+868001234567", None),   # nationwide service numbers
+    ("+86955181234", None),     # 95518: a service number, too short for a landline
+    ("+869551234567", "0955"),  # a landline in 中卫 (Ningxia: 0951-0955)
+    ("+8607712345678", "0771"),  # the trunk 0 kept after +86
 ])
 def test_the_area_code_of_a_fixed_line(number: str, code: str | None) -> None:
     assert routing.area_code(number) == code
@@ -63,7 +67,9 @@ def test_the_menu_offers_regions_with_people_in_code_order(two_regions: Engine) 
     assert routing.greeting(two_regions) == ("医保服务热线", "Healthcare Security hotline")
 
 
-@pytest.mark.parametrize("name, english", [("南宁市", "Nanning"), ("防城港市", "Fangchenggang"),
-                                           ("吕梁市", "Luliang"), ("市", "Shi")])
+@pytest.mark.parametrize("name, english", [
+    ("南宁市", "Nanning"), ("防城港市", "Fangchenggang"), ("吕梁市", "Luliang"), ("市", "Shi"),
+    ("广西壮族自治区", "Guangxi"), ("大理白族自治州", "Dali"), ("内蒙古自治区", "Neimenggu"),
+    ("湘西土家族苗族自治州", "Xiangxi")])
 def test_a_region_without_an_english_name_is_said_in_pinyin(name: str, english: str) -> None:
     assert routing.english_name(name) == english

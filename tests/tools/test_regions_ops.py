@@ -124,3 +124,21 @@ def test_the_wallboard_of_one_region(app_factory: Callable[..., Any]) -> None:
     assert "<h1>ivr12333 wallboard, region 450300</h1>" in page.text
     assert client.get("/ops/wallboard.json?region=450300", headers=auth).json["region"] == \
         "450300"
+
+
+def test_a_call_that_never_picked_a_region_is_no_regions(
+        app_factory: Callable[..., Any]) -> None:
+    """A mobile caller who hangs up at the region menu is counted on the whole line's report,
+    in no region's (not in the last-imported region's abandons)."""
+    app = app_factory()
+    hotline = app.extensions["ivr12333"]
+    import_dataset(hotline.db, load_file(GUILIN), keyring=keyring_of_tests())
+    client = app.test_client()
+    sid = "CA" + "7" * 32
+    client.post("/voice", data={"CallSid": sid, "From": "+8613800000001", "To": "+8612333"})
+    client.post("/voice/step?s=1", data={"CallSid": sid, "Digits": "1"})  # the region menu
+    client.post("/status", data={"CallSid": sid, "CallStatus": "completed"})
+    with hotline.db.connect() as conn:
+        assert conn.execute(select(call_summaries.c.region, call_summaries.c.outcome,
+                                   call_summaries.c.detail)).all() == [
+            ("", "abandoned_menu", "region_menu")]
