@@ -73,3 +73,16 @@ def test_the_menu_offers_regions_with_people_in_code_order(two_regions: Engine) 
     ("湘西土家族苗族自治州", "Xiangxi")])
 def test_a_region_without_an_english_name_is_said_in_pinyin(name: str, english: str) -> None:
     assert routing.english_name(name) == english
+
+
+def test_routing_finds_the_regions_with_people_by_index(two_regions: Engine) -> None:
+    """Every call's start asks which regions have people: by the index of people's region,
+    never by a scan of the people (160 ms a call at a million people without it)."""
+    from sqlalchemy.dialects import sqlite
+
+    sql = str(routing._ROWS.compile(dialect=sqlite.dialect()))
+    with two_regions.connect() as conn:
+        plan = " | ".join(str(row[-1]) for row in conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {sql}"))
+    assert "ix_people_region_code" in plan, plan
+    assert "SCAN people" not in plan, plan
