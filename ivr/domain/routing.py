@@ -73,6 +73,19 @@ def _rows(engine: Engine) -> list[_Row]:
             for code, name, name_en, numbers, area_codes, line, line_en, served in found]
 
 
+#: the peoples an autonomous area is named for (中国的少数民族, and 各族)
+_PEOPLES = sorted((
+    "壮 白 苗 土家 蒙古 回 藏 维吾尔 彝 布依 朝鲜 满 侗 瑶 哈尼 哈萨克 傣 黎 傈僳 佤 畲 拉祜 水 "
+    "东乡 纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 怒 "
+    "乌孜别克 俄罗斯 鄂温克 德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺 各").split(),
+    key=len, reverse=True)
+#: the kind of an autonomous area and its peoples, said in no English name (Guangxi, Dali)
+_AUTONOMOUS = re.compile(f"(?:(?:{'|'.join(_PEOPLES)})族)*自治(?:区|州|县|旗)$")
+#: a nationwide service number after +86 (400…, 800…): no area code (95xxx and 96xxx are
+#: too short for a landline: 0951-0955 are Ningxia's area codes)
+_SERVICE = ("400", "800")
+
+
 def area_code(number: str) -> str | None:
     """The area code (区号, with its 0) of a Chinese fixed-line number in E.164 (+86…) or
     national form (0…); None for a mobile (1…), a service or foreign number, or none."""
@@ -129,19 +142,6 @@ def greeting(engine: Engine) -> tuple[str, str]:
     en = {r.line_name_en for r in served}
     return (zh.pop() if len(zh) == 1 else DEFAULT_LINE_NAME,
             en.pop() if len(en) == 1 else DEFAULT_LINE_NAME_EN)
-
-
-#: the peoples an autonomous area is named for (中国的少数民族, and 各族)
-_PEOPLES = sorted((
-    "壮 白 苗 土家 蒙古 回 藏 维吾尔 彝 布依 朝鲜 满 侗 瑶 哈尼 哈萨克 傣 黎 傈僳 佤 畲 拉祜 水 "
-    "东乡 纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 怒 "
-    "乌孜别克 俄罗斯 鄂温克 德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺 各").split(),
-    key=len, reverse=True)
-#: the kind of an autonomous area and its peoples, said in no English name (Guangxi, Dali)
-_AUTONOMOUS = re.compile(f"(?:(?:{'|'.join(_PEOPLES)})族)*自治(?:区|州|县|旗)$")
-#: a nationwide service number after +86 (400…, 800…): no area code (95xxx and 96xxx are
-#: too short for a landline: 0951-0955 are Ningxia's area codes)
-_SERVICE = ("400", "800")
 
 
 def english_name(name: str) -> str:
