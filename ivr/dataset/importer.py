@@ -32,7 +32,7 @@ from ivr.dataset.checks import (
     chunks,
     records,
 )
-from ivr.domain import passwords
+from ivr.domain import passwords, routing
 from ivr.domain.identity import _china_today, mask_id_number
 from ivr.domain.pinkeys import Keyring
 from ivr.domain.policy import Region
@@ -79,6 +79,9 @@ class ImportReport:
     transactions: int = 0
     region: str = ""
     agents: int = 0
+    #: regions with people the region menu cannot offer (past its nine keys) and that no
+    #: number or area code reaches: their callers cannot reach them
+    unreachable: tuple[str, ...] = ()
 
 
 def load_file(path: Path) -> dict[str, Any]:
@@ -132,7 +135,19 @@ def import_dataset(engine: Engine, data: dict[str, Any], *, keyring: Keyring,
         _check_binding_limits(conn, region, binding_rows)
         _check_routes(conn, region)
     return ImportReport(len(rows), len(binding_rows), len(tx_rows), region.code,
-                        len(agent_rows))
+                        len(agent_rows), _unreachable(engine))
+
+
+def _unreachable(engine: Engine) -> tuple[str, ...]:
+    """The regions with people past the region menu's nine keys, without a number or an area
+    code of their own (docs/dataset.md §2)."""
+    menu = {o.code for o in routing.offered(engine)}
+    with engine.connect() as conn:
+        rows = conn.execute(select(regions.c.code, regions.c.numbers, regions.c.area_codes)
+                            .where(regions.c.code.in_(select(people.c.region_code)))).all()
+    return tuple(sorted(code for code, numbers, area_codes in rows if code not in menu
+                        and json.loads(numbers or "[]") == []
+                        and json.loads(area_codes or "[]") == []))
 
 
 def _hash_passwords(rows: list[Row], keyring: Keyring, progress: Progress | None) -> None:

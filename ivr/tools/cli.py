@@ -151,6 +151,10 @@ def run_import(settings: Settings, path: Path, keyring: Keyring) -> None:
     out.print(f"imported {report.people} people, {report.bindings} bindings, "
               f"{report.transactions} transactions (region {report.region})"
               + (f", {report.agents} agents" if report.agents else "") + f" from {path}")
+    if report.unreachable:
+        err.print(f"[yellow]warning:[/] the region menu offers nine regions; no caller can "
+                  f"reach {', '.join(report.unreachable)}: give each its `numbers` or "
+                  "`area_codes` (docs/dataset.md §2)", highlight=False)
 
 
 @main.command("import")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,3 +139,32 @@ def test_a_file_never_changes_another_regions_pools_accounts_or_agents(demo: Eng
          "accounts"),
         ("agents[0] (1001)", "id: is region 450100's agent: an agent id belongs to one region")]
     assert counts() == before
+
+
+def test_a_region_the_menu_cannot_offer_is_warned_of(db_url: str, tmp_path: Path) -> None:
+    """Ten regions with people: the menu offers nine; the tenth, without a number or an area
+    code, is named by `import`'s warning until it gets one."""
+    from click.testing import CliRunner
+
+    from ivr.domain.identity import check_character
+    from ivr.tools.cli import main
+
+    def region_file(n: int, **route: Any) -> Path:
+        first17 = f"4509{n:02d}19800101{n:03d}"
+        data = {"region": {"code": f"4509{n:02d}", "name": f"第{n}市", **route},
+                "people": [{"id_number": first17 + check_character(first17), "name": "测试",
+                            "scheme": "resident", "status": "active", "retired": False,
+                            "password": "123456"}]}
+        path = tmp_path / f"r{n}.json"
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    runner = CliRunner()
+    outputs = [runner.invoke(main, ["--database-url", db_url, "import", str(region_file(n))])
+               for n in range(10, 19)]  # with the demo's 450100: ten regions
+    assert all(r.exit_code == 0 for r in outputs), [r.output for r in outputs]
+    assert [("no caller can reach" in r.output) for r in outputs] == [False] * 8 + [True]
+    assert "no caller can reach 450918: give each its `numbers`" in outputs[-1].output
+    again = runner.invoke(main, ["--database-url", db_url, "import",
+                                 str(region_file(18, area_codes=["0999"]))])
+    assert again.exit_code == 0 and "no caller can reach" not in again.output
